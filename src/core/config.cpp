@@ -1,0 +1,395 @@
+#include "core/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace fedsim {
+namespace {
+
+using nlohmann::json;
+
+std::string Join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+// A short rendering of a JSON value for error messages.
+std::string Show(const json& v) {
+  std::string s = v.dump();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+std::string FormatReal(double x) {
+  if (x >= 1e9) return "infinity";
+  return fmt::format("{}", x);
+}
+
+// Lists keys (path, type, default, doc).
+class KeyLister {
+ public:
+  std::vector<ConfigKey> keys;
+  std::string prefix;
+
+  void Add(const std::string& name, const std::string& type, json def, const char* doc) {
+    keys.push_back({Join(prefix, name), type, std::move(def), doc});
+  }
+  void Str(const char* n, std::string& r, const char* d) { Add(n, "string", r, d); }
+  void Seed(const char* n, uint64_t& r, const char* d) { Add(n, "integer >= 0", r, d); }
+  void Int(const char* n, int& r, int lo, int hi, const char* d) {
+    Add(n, fmt::format("integer >= {}", lo), r, d);
+  }
+  void Real(const char* n, double& r, double lo, double hi, bool lo_open, const char* d) {
+    Add(n, fmt::format("number {} {}", lo_open ? ">" : ">=", lo), r, d);
+  }
+  void OptReal(const char* n, std::optional<double>& r, double lo, double hi, const char* d) {
+    Add(n, fmt::format("number in [{}, {}] or null", lo, FormatReal(hi)), r ? json(*r) : json(nullptr), d);
+  }
+  void Bool(const char* n, bool& r, const char* d) { Add(n, "boolean", r, d); }
+  void Choice(const char* n, std::string& r, std::initializer_list<const char*> opts, const char* d) {
+    std::string t = "one of";
+    for (auto* o : opts) t += std::string(" ") + o;
+    Add(n, t, r, d);
+  }
+  void IntList(const char* n, std::vector<int>& r, int lo, const char* d) {
+    Add(n, fmt::format("array of integers >= {}", lo), r, d);
+  }
+  template <class S>
+  void Section(const char* n, S& s) {
+    std::string saved = prefix;
+    prefix = Join(prefix, n);
+    s.Visit(*this);
+    prefix = saved;
+  }
+};
+
+const std::vector<ConfigKey>& AllKeys() {
+  static const std::vector<ConfigKey> keys = ListConfigKeys();
+  return keys;
+}
+
+// The closest key path to `path` among all keys, if any is close enough.
+std::string Suggest(const std::string& path, const std::vector<std::string>& siblings) {
+  std::string best;
+  int best_d = 1 << 30;
+  auto consider = [&](const std::string& cand, const std::string& target) {
+    int d = EditDistance(cand, target);
+    if (d < best_d) {
+      best_d = d;
+      best = cand;
+    }
+  };
+  for (const auto& s : siblings) consider(s, path);
+  const int limit = std::max<int>(2, static_cast<int>(path.size()) / 3);
+  if (best_d <= limit) return best;
+  // A key placed in the wrong section: match on the last component.
+  const std::string leaf = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+  best.clear();
+  best_d = 1 << 30;
+  for (const auto& k : AllKeys()) {
+    const std::string kleaf = k.path.substr(k.path.rfind('.') == std::string::npos ? 0 : k.path.rfind('.') + 1);
+    int d = EditDistance(kleaf, leaf);
+    if (d < best_d) {
+      best_d = d;
+      best = k.path;
+    }
+  }
+  if (best_d <= std::max<int>(1, static_cast<int>(leaf.size()) / 4)) return best;
+  return {};
+}
+
+// Reads JSON into the structs, checking types and ranges and rejecting keys
+// that no field consumed.
+class Reader {
+ public:
+  Reader(const json& root, std::string source) : source_(std::move(source)) { stack_.push_back(&root); }
+
+  [[noreturn]] void Fail(const std::string& path, const std::string& what) const {
+    throw InputError(fmt::format("{}: {}: {}", source_, path, what));
+  }
+
+  const json* Find(const char* name) {
+    seen_.back().insert(name);
+    const json& obj = *stack_.back();
+    auto it = obj.find(name);
+    return it == obj.end() ? nullptr : &*it;
+  }
+  std::string Path(const char* name) const { return Join(prefix_, name); }
+
+  void Str(const char* n, std::string& r, const char*) {
+    if (auto* v = Find(n)) {
+      if (!v->is_string()) Fail(Path(n), "expected a string, got " + Show(*v));
+      r = v->get<std::string>();
+    }
+  }
+  void Seed(const char* n, uint64_t& r, const char*) {
+    if (auto* v = Find(n)) {
+      if (v->is_number_unsigned()) {
+        r = v->get<uint64_t>();
+      } else {
+        Fail(Path(n), "expected an integer >= 0, got " + Show(*v));
+      }
+    }
+  }
+  void Int(const char* n, int& r, int lo, int hi, const char*) {
+    if (auto* v = Find(n)) {
+      if (!v->is_number_integer()) Fail(Path(n), fmt::format("expected an integer >= {}, got {}", lo, Show(*v)));
+      const int64_t x = v->get<int64_t>();
+      if (x < lo) Fail(Path(n), fmt::format("expected an integer >= {}, got {}", lo, x));
+      if (x > hi) Fail(Path(n), fmt::format("expected an integer <= {}, got {}", hi, x));
+      r = static_cast<int>(x);
+    }
+  }
+  double CheckReal(const char* n, const json& v, double lo, double hi, bool lo_open) {
+    const std::string range = fmt::format("a number {} {}{}", lo_open ? ">" : ">=", lo,
+                                          hi < 1e9 ? fmt::format(" and <= {}", hi) : std::string());
+    if (!v.is_number()) Fail(Path(n), "expected " + range + ", got " + Show(v));
+    const double x = v.get<double>();
+    if (!std::isfinite(x) || x < lo || (lo_open && x == lo) || x > hi) {
+      Fail(Path(n), "expected " + range + ", got " + Show(v));
+    }
+    return x;
+  }
+  void Real(const char* n, double& r, double lo, double hi, bool lo_open, const char*) {
+    if (auto* v = Find(n)) r = CheckReal(n, *v, lo, hi, lo_open);
+  }
+  void OptReal(const char* n, std::optional<double>& r, double lo, double hi, const char*) {
+    if (auto* v = Find(n)) {
+      if (v->is_null()) {
+        r.reset();
+      } else {
+        r = CheckReal(n, *v, lo, hi, false);
+      }
+    }
+  }
+  void Bool(const char* n, bool& r, const char*) {
+    if (auto* v = Find(n)) {
+      if (!v->is_boolean()) Fail(Path(n), "expected true or false, got " + Show(*v));
+      r = v->get<bool>();
+    }
+  }
+  void Choice(const char* n, std::string& r, std::initializer_list<const char*> opts, const char*) {
+    if (auto* v = Find(n)) {
+      std::string list;
+      for (auto* o : opts) list += (list.empty() ? "" : ", ") + std::string(o);
+      if (!v->is_string()) Fail(Path(n), "expected one of " + list + ", got " + Show(*v));
+      const std::string s = v->get<std::string>();
+      std::string best;
+      int best_d = 1 << 30;
+      for (auto* o : opts) {
+        if (s == o) {
+          r = s;
+          return;
+        }
+        int d = EditDistance(s, o);
+        if (d < best_d) best_d = d, best = o;
+      }
+      std::string hint = best_d <= std::max<int>(2, static_cast<int>(s.size()) / 3)
+                             ? fmt::format(" (did you mean '{}'?)", best) : "";
+      Fail(Path(n), fmt::format("expected one of {}, got '{}'{}", list, s, hint));
+    }
+  }
+  void IntList(const char* n, std::vector<int>& r, int lo, const char*) {
+    if (auto* v = Find(n)) {
+      const std::string what = fmt::format("expected an array of integers >= {}, got {}", lo, Show(*v));
+      if (!v->is_array()) Fail(Path(n), what);
+      std::vector<int> out;
+      for (const auto& e : *v) {
+        if (!e.is_number_integer() || e.get<int64_t>() < lo || e.get<int64_t>() > 100000000) Fail(Path(n), what);
+        out.push_back(e.get<int>());
+      }
+      r = std::move(out);
+    }
+  }
+  template <class S>
+  void Section(const char* n, S& s) {
+    const json* v = Find(n);
+    if (!v) return;
+    if (!v->is_object()) Fail(Path(n), "expected an object, got " + Show(*v));
+    Enter(n, *v);
+    s.Visit(*this);
+    Leave();
+  }
+
+  void Enter(const char* n, const json& obj) {
+    prefix_stack_.push_back(prefix_);
+    prefix_ = Join(prefix_, n);
+    stack_.push_back(&obj);
+    seen_.emplace_back();
+  }
+  void Leave() {
+    CheckUnknown();
+    stack_.pop_back();
+    seen_.pop_back();
+    prefix_ = prefix_stack_.back();
+    prefix_stack_.pop_back();
+  }
+  void CheckUnknown() {
+    const json& obj = *stack_.back();
+    std::vector<std::string> siblings;
+    for (const auto& k : seen_.back()) siblings.push_back(Join(prefix_, k));
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      if (seen_.back().count(it.key())) continue;
+      const std::string path = Join(prefix_, it.key());
+      const std::string s = Suggest(path, siblings);
+      std::string msg = s.empty() ? "unknown key" : fmt::format("unknown key (did you mean '{}'?)", s);
+      Fail(path, msg);
+    }
+  }
+  void BeginRoot() { seen_.emplace_back(); }
+
+ private:
+  std::string source_;
+  std::string prefix_;
+  std::vector<std::string> prefix_stack_;
+  std::vector<const json*> stack_;
+  std::vector<std::set<std::string>> seen_;
+};
+
+class Writer {
+ public:
+  json out = json::object();
+  std::vector<json*> stack{&out};
+
+  void Put(const char* n, json v) { (*stack.back())[n] = std::move(v); }
+  void Str(const char* n, std::string& r, const char*) { Put(n, r); }
+  void Seed(const char* n, uint64_t& r, const char*) { Put(n, r); }
+  void Int(const char* n, int& r, int, int, const char*) { Put(n, r); }
+  void Real(const char* n, double& r, double, double, bool, const char*) { Put(n, r); }
+  void OptReal(const char* n, std::optional<double>& r, double, double, const char*) {
+    Put(n, r ? json(*r) : json(nullptr));
+  }
+  void Bool(const char* n, bool& r, const char*) { Put(n, r); }
+  void Choice(const char* n, std::string& r, std::initializer_list<const char*>, const char*) { Put(n, r); }
+  void IntList(const char* n, std::vector<int>& r, int, const char*) { Put(n, r); }
+  template <class S>
+  void Section(const char* n, S& s) {
+    json& child = (*stack.back())[n] = json::object();
+    stack.push_back(&child);
+    s.Visit(*this);
+    stack.pop_back();
+  }
+};
+
+}  // namespace
+
+int EditDistance(const std::string& a, const std::string& b) {
+  std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = static_cast<int>(i);
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::vector<ConfigKey> ListConfigKeys() {
+  Config c;
+  KeyLister l;
+  c.Visit(l);
+  return l.keys;
+}
+
+Config ParseConfig(const json& j, const std::string& source) {
+  if (!j.is_object()) throw InputError(fmt::format("{}: expected a JSON object at the top level, got {}", source, Show(j)));
+  Config c;
+  Reader r(j, source);
+  r.BeginRoot();
+  c.Visit(r);
+  r.CheckUnknown();
+  return c;
+}
+
+nlohmann::json ReadConfigJson(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open config file", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(fmt::format("{}: config file is empty", path));
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    // Turn the byte offset into a line number.
+    const size_t off = std::min<size_t>(e.byte, text.size());
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(off > 0 ? off - 1 : 0), '\n'));
+    std::string what = e.what();
+    const auto pos = what.find("syntax error");
+    throw InputError(fmt::format("{}:{}: not valid JSON: {}", path, line, pos == std::string::npos ? what : what.substr(pos)));
+  }
+}
+
+void ApplyOverride(json& j, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw InputError(fmt::format("--set {}: expected key.path=value", assignment));
+  }
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) value = text;  // bare words are strings
+  json* node = &j;
+  size_t start = 0;
+  for (;;) {
+    const auto dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw InputError(fmt::format("--set {}: empty component in key path", assignment));
+    if (!node->is_object()) {
+      throw InputError(fmt::format("--set {}: '{}' is not an object", assignment, path.substr(0, start - 1)));
+    }
+    if (dot == std::string::npos) {
+      (*node)[part] = value;
+      return;
+    }
+    node = &(*node)[part];
+    if (node->is_null()) *node = json::object();
+    start = dot + 1;
+  }
+}
+
+void ValidateConfig(const Config& c) {
+  auto fail = [](const std::string& m) { throw InputError(m); };
+  if (c.model.kind == "mlp" && c.model.hidden.empty()) {
+    fail("model.hidden: model.kind=mlp needs at least one hidden layer width, e.g. [200, 200]");
+  }
+  if (c.model.kind == "softmax" && !c.model.hidden.empty()) {
+    fail("model.hidden: model.kind=softmax has no hidden layers; remove model.hidden or set model.kind=mlp");
+  }
+  if (c.data.partition.kind == "natural" && c.data.dataset != "synthetic") {
+    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic), got data.dataset=" +
+         c.data.dataset);
+  }
+  if (c.data.partition.kind == "natural" && c.data.num_clients != c.data.synthetic.num_users) {
+    fail(fmt::format("data.num_clients: the natural partition has one client per generated user "
+                     "(data.synthetic.num_users = {}), got {}",
+                     c.data.synthetic.num_users, c.data.num_clients));
+  }
+  if (!c.algorithm.client_fraction && c.algorithm.clients_per_round > c.data.num_clients) {
+    fail(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the population (data.num_clients = {})",
+                     c.algorithm.clients_per_round, c.data.num_clients));
+  }
+  if (c.algorithm.client_fraction && *c.algorithm.client_fraction <= 0.0) {
+    fail("algorithm.client_fraction: expected a number > 0 and <= 1, got 0");
+  }
+  if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
+    fail("data.path: data.dataset=" + c.data.dataset + " needs a path");
+  }
+}
+
+json ToJson(const Config& c) {
+  Config copy = c;
+  Writer w;
+  copy.Visit(w);
+  return w.out;
+}
+
+}  // namespace fedsim

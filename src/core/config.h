@@ -1,0 +1,237 @@
+// Typed experiment configuration: one JSON file → these structs.
+//
+// Each section lists its fields once, in Visit(): name, member, constraint and
+// a one-line meaning with unit and default. The same Visit drives parsing
+// (with type and range checks, unknown keys rejected with a suggestion),
+// writing the resolved config, and listing every key for the docs and tests.
+// docs/config.md documents every key listed here (a test checks this).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fedsim {
+
+struct ExperimentConfig {
+  std::string name = "default";          // label written into the metrics
+  uint64_t seed = 1;                     // root of every random stream
+  int rounds = 20;                       // communication rounds to run
+  std::optional<double> target_accuracy; // test accuracy that rounds_to_target waits for; null = none
+
+  template <class V>
+  void Visit(V& v) {
+    v.Str("name", name, "Label for the run, written into the metrics. Default \"default\".");
+    v.Seed("seed", seed, "Root seed of every random stream (data, partition, init, cohorts, shuffles). Default 1.");
+    v.Int("rounds", rounds, 1, 100000000, "Number of communication rounds. Default 20.");
+    v.OptReal("target_accuracy", target_accuracy, 0.0, 1.0,
+              "Test accuracy (fraction) whose first crossing is reported as summary.rounds_to_target. Default null (none).");
+  }
+};
+
+struct PartitionConfig {
+  std::string kind = "natural";  // iid | dirichlet | shards | quantity | natural
+  double alpha = 0.5;            // Dirichlet concentration
+  int shards_per_client = 2;     // shards partitioner
+  double quantity_sigma = 1.0;   // lognormal sigma of client sizes (quantity)
+  int min_samples = 1;           // every client gets at least this many samples
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("kind", kind, {"iid", "dirichlet", "shards", "quantity", "natural"},
+             "How training samples are split across clients. Default \"natural\" (the generator's own users).");
+    v.Real("alpha", alpha, 0.0, 1e9, /*lo_open=*/true,
+           "Dirichlet concentration for kind=dirichlet; smaller is more skewed. Default 0.5.");
+    v.Int("shards_per_client", shards_per_client, 1, 1000000,
+          "Shards per client for kind=shards (McMahan et al. 2017 use 2). Default 2.");
+    v.Real("quantity_sigma", quantity_sigma, 0.0, 100.0, false,
+           "Sigma of the lognormal client sizes for kind=quantity. Default 1.0.");
+    v.Int("min_samples", min_samples, 0, 1000000000,
+          "Smallest number of training samples a client may get (dirichlet, quantity). Default 1.");
+  }
+};
+
+struct SyntheticConfig {
+  double alpha = 1.0;     // std of u_k (model heterogeneity)
+  double beta = 1.0;      // std of B_k (feature heterogeneity)
+  bool iid = false;       // the IID variant: one W, b and v shared by all users
+  int num_users = 30;     // users generated
+  int num_features = 60;  // input dimension
+  int num_classes = 10;   // classes
+
+  template <class V>
+  void Visit(V& v) {
+    v.Real("alpha", alpha, 0.0, 1e6, false,
+           "Synthetic(alpha, beta): standard deviation of u_k, the mean of each user's W_k and b_k. Default 1.0.");
+    v.Real("beta", beta, 0.0, 1e6, false,
+           "Synthetic(alpha, beta): standard deviation of B_k, the mean of each user's feature centre v_k. Default 1.0.");
+    v.Bool("iid", iid, "Generate the IID variant (one shared W, b and feature mean). Default false.");
+    v.Int("num_users", num_users, 1, 10000000, "Users generated (one client each under kind=natural). Default 30.");
+    v.Int("num_features", num_features, 1, 100000, "Input dimension. Default 60.");
+    v.Int("num_classes", num_classes, 2, 100000, "Number of classes. Default 10.");
+  }
+};
+
+struct CsvConfig {
+  std::string test_path;   // test CSV; empty = hold out test_fraction of data.path
+  int label_column = 0;    // 0-based column of the integer label
+  bool header = true;      // first line is a header
+  double test_fraction = 0.1;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Str("test_path", test_path, "CSV file of test rows; empty holds out data.csv.test_fraction of data.path. Default \"\".");
+    v.Int("label_column", label_column, 0, 1000000, "0-based column holding the integer class label. Default 0.");
+    v.Bool("header", header, "The first line is a header and is skipped. Default true.");
+    v.Real("test_fraction", test_fraction, 0.0, 1.0, true,
+           "Share of rows held out as the test set when test_path is empty. Default 0.1.");
+  }
+};
+
+struct DataConfig {
+  std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv
+  std::string path;                   // directory (IDX) or file (CSV); "" = dataset default
+  int num_clients = 30;               // population size
+  bool standardize = false;           // z-score features with training-set mean/std
+  int max_train_samples = 0;          // 0 = all; else keep the first N training rows
+  int max_test_samples = 0;           // 0 = all; else keep the first N test rows
+  PartitionConfig partition;
+  SyntheticConfig synthetic;
+  CsvConfig csv;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("dataset", dataset, {"fashion_mnist", "mnist_idx", "synthetic", "csv"},
+             "Which data to load. Default \"synthetic\" (FedProx Synthetic(alpha, beta)).");
+    v.Str("path", path,
+          "Directory of IDX files (fashion_mnist, mnist_idx) or the CSV file (csv). Default \"\": "
+          "/usr/share/datasets/fashion-mnist for fashion_mnist.");
+    v.Int("num_clients", num_clients, 1, 100000000, "Number of clients in the population. Default 30.");
+    v.Bool("standardize", standardize,
+           "Standardise each feature with the training set's mean and standard deviation. Default false.");
+    v.Int("max_train_samples", max_train_samples, 0, 2000000000,
+          "Keep only the first N training samples (0 = all). Default 0.");
+    v.Int("max_test_samples", max_test_samples, 0, 2000000000,
+          "Keep only the first N test samples (0 = all). Default 0.");
+    v.Section("partition", partition);
+    v.Section("synthetic", synthetic);
+    v.Section("csv", csv);
+  }
+};
+
+struct ModelConfig {
+  std::string kind = "softmax";  // softmax | mlp
+  std::vector<int> hidden;       // hidden layer widths for mlp
+  double init_scale = 1.0;       // multiplies the default uniform init bound
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("kind", kind, {"softmax", "mlp"},
+             "Model: softmax (multinomial logistic) regression or a ReLU MLP. Default \"softmax\".");
+    v.IntList("hidden", hidden, 1, "Hidden layer widths for kind=mlp, e.g. [200, 200]. Default [].");
+    v.Real("init_scale", init_scale, 0.0, 100.0, false,
+           "Scale of the initial weights: uniform(+-init_scale/sqrt(fan_in)); 0 gives all-zero init. Default 1.0.");
+  }
+};
+
+struct AlgorithmConfig {
+  std::string name = "fedavg";  // fedavg | fedsgd
+  int clients_per_round = 10;
+  std::optional<double> client_fraction;
+  int local_epochs = 1;
+  int local_steps = 0;
+  int batch_size = 10;
+  double lr = 0.01;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  double lr_decay = 1.0;
+  double server_lr = 1.0;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("name", name, {"fedavg", "fedsgd"}, "Federated algorithm. Default \"fedavg\".");
+    v.Int("clients_per_round", clients_per_round, 1, 100000000,
+          "Cohort size drawn each round, without replacement. Default 10.");
+    v.OptReal("client_fraction", client_fraction, 0.0, 1.0,
+              "If set, the cohort is max(1, round(C * num_clients)) and clients_per_round is ignored. Default null.");
+    v.Int("local_epochs", local_epochs, 1, 1000000, "Local epochs E per round (fedavg). Default 1.");
+    v.Int("local_steps", local_steps, 0, 100000000,
+          "If > 0, each client takes exactly this many minibatch steps instead of local_epochs epochs. Default 0.");
+    v.Int("batch_size", batch_size, 0, 100000000,
+          "Local minibatch size B; 0 means the client's full data (B = infinity). Default 10.");
+    v.Real("lr", lr, 0.0, 1e6, true, "Client learning rate. Default 0.01.");
+    v.Real("momentum", momentum, 0.0, 1.0, false, "Client SGD momentum (heavy ball), reset each round. Default 0.");
+    v.Real("weight_decay", weight_decay, 0.0, 1e6, false, "Client L2 weight decay added to the gradient. Default 0.");
+    v.Real("lr_decay", lr_decay, 0.0, 1.0, true,
+           "Client learning rate in round t (0-based) is lr * lr_decay^t. Default 1.0.");
+    v.Real("server_lr", server_lr, 0.0, 1e6, true,
+           "Server learning rate: global += server_lr * weighted mean of client deltas. Default 1.0.");
+  }
+};
+
+struct MetricsConfig {
+  int eval_every = 1;  // evaluate the global model every N rounds (and always at the last)
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("eval_every", eval_every, 1, 100000000,
+          "Evaluate the global model on the test set every N rounds, and always at the last. Default 1.");
+  }
+};
+
+struct Config {
+  ExperimentConfig experiment;
+  DataConfig data;
+  ModelConfig model;
+  AlgorithmConfig algorithm;
+  MetricsConfig metrics;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Section("experiment", experiment);
+    v.Section("data", data);
+    v.Section("model", model);
+    v.Section("algorithm", algorithm);
+    v.Section("metrics", metrics);
+  }
+};
+
+// One documented key: its full path, type, default (as JSON) and meaning.
+struct ConfigKey {
+  std::string path;
+  std::string type;
+  nlohmann::json default_value;
+  std::string doc;
+};
+
+// Parses a JSON document into a Config. `source` names the file (or
+// "<built-in>") in error messages. Throws InputError naming the source and the
+// JSON path on a wrong type, an out-of-range value or an unknown key.
+Config ParseConfig(const nlohmann::json& j, const std::string& source);
+
+// Reads and parses a config file; a missing file or invalid JSON is an
+// InputError naming the path (and the line for a JSON syntax error).
+nlohmann::json ReadConfigJson(const std::string& path);
+
+// Applies "a.b.c=value" to a config document. value is parsed as JSON, and
+// taken as a plain string if it is not valid JSON. Throws InputError on a
+// malformed assignment.
+void ApplyOverride(nlohmann::json& j, const std::string& assignment);
+
+// Checks that span several keys (e.g. an mlp needs hidden sizes). Throws
+// InputError naming the keys.
+void ValidateConfig(const Config& c);
+
+// The resolved config with every default filled in.
+nlohmann::json ToJson(const Config& c);
+
+// Every key path with type, default and meaning, in declaration order.
+std::vector<ConfigKey> ListConfigKeys();
+
+// Edit distance, for "did you mean" suggestions.
+int EditDistance(const std::string& a, const std::string& b);
+
+}  // namespace fedsim
