@@ -1,0 +1,169 @@
+// The fedsim executable: parses the command line, builds the Config, calls the
+// library, prints for people, and maps exceptions to exit codes:
+//   0 success, 1 run failure (I/O, internal error), 2 bad input (command line,
+//   config, data files).
+// This is the only place in fedsim that prints for people.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "fl/algorithm.h"
+#include "fl/runner.h"
+
+namespace {
+
+using fedsim::Config;
+using nlohmann::json;
+
+constexpr int kExitRunError = 1;
+constexpr int kExitInputError = 2;
+
+// Builds the config from an optional file and --set overrides.
+Config LoadConfig(const std::string& path, const std::vector<std::string>& sets) {
+  json j = path.empty() ? json::object() : fedsim::ReadConfigJson(path);
+  if (!j.is_object()) throw fedsim::InputError(path + ": expected a JSON object at the top level");
+  for (const auto& s : sets) fedsim::ApplyOverride(j, s);
+  const std::string source = path.empty() ? std::string("<built-in defaults>") : path;
+  Config c = fedsim::ParseConfig(j, sets.empty() ? source : source + " (with --set)");
+  fedsim::ValidateConfig(c);
+  return c;
+}
+
+std::string Fmt(const json& v, const char* spec = "{:.4f}") {
+  return v.is_number() ? fmt::format(fmt::runtime(spec), v.get<double>()) : std::string("-");
+}
+
+// Progress on stderr: one rewritten line on a terminal, plain lines otherwise.
+class Progress {
+ public:
+  explicit Progress(bool quiet) : quiet_(quiet), tty_(isatty(fileno(stderr))) {}
+  void OnRound(const json& rec, int total) {
+    if (quiet_) return;
+    const int r = rec["round"].get<int>();
+    if (!rec["test_accuracy"].is_null()) last_acc_ = rec["test_accuracy"].get<double>();
+    const double wall = rec["wall_seconds"].get<double>();
+    const double rate = wall > 0 ? r / wall : 0.0;
+    const double eta = rate > 0 ? (total - r) / rate : 0.0;
+    const std::string line =
+        fmt::format("round {}/{}  acc {}  loss {}  {:.2f} rounds/s  ETA {:.0f}s", r, total,
+                    std::isnan(last_acc_) ? std::string("-") : fmt::format("{:.4f}", last_acc_),
+                    Fmt(rec["train_loss"]), rate, eta);
+    if (tty_) {
+      std::fprintf(stderr, "\r%-78s", line.c_str());
+      if (r == total) std::fprintf(stderr, "\n");
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  bool quiet_, tty_;
+  double last_acc_ = NAN;
+};
+
+int RunCommand(const std::string& config_path, const std::vector<std::string>& sets, std::string out,
+               int threads, bool quiet) {
+  const Config cfg = LoadConfig(config_path, sets);
+  if (out.empty()) out = "runs/" + cfg.experiment.name;
+  Progress progress(quiet);
+  fedsim::RunOptions opt;
+  opt.threads = threads;
+  opt.out_dir = out;
+  opt.on_round = [&](const json& rec, int total) { progress.OnRound(rec, total); };
+  const json m = fedsim::RunExperiment(cfg, opt);
+  if (!quiet) {
+    const json& s = m["summary"];
+    std::printf("%s: %s, %s, %s, %d clients (%d per round), %d rounds\n", cfg.experiment.name.c_str(),
+                cfg.algorithm.name.c_str(), m["model"]["description"].get<std::string>().c_str(),
+                m["data"]["description"].get<std::string>().c_str(), cfg.data.num_clients,
+                m["rounds"][0]["cohort"].get<int>(), cfg.experiment.rounds);
+    std::printf("final test accuracy %s (best %s at round %d), rounds to target %s\n",
+                Fmt(s["final_test_accuracy"]).c_str(), Fmt(s["best_test_accuracy"]).c_str(),
+                s["best_round"].get<int>(),
+                s["rounds_to_target"].is_null() ? "-" : std::to_string(s["rounds_to_target"].get<int>()).c_str());
+    std::printf("bytes up %.1f MB, down %.1f MB, wall %.2f s (%.3f s/round), results in %s\n",
+                s["bytes_up"].get<double>() / 1e6, s["bytes_down"].get<double>() / 1e6,
+                s["wall_seconds"].get<double>(), s["wall_seconds"].get<double>() / cfg.experiment.rounds,
+                out.c_str());
+  }
+  return 0;
+}
+
+void PrintList() {
+  const auto& c = fedsim::GetCatalog();
+  auto section = [](const char* title, const std::vector<fedsim::CatalogEntry>& entries) {
+    std::printf("%s:\n", title);
+    for (const auto& e : entries) std::printf("  %-14s %s\n", e.name.c_str(), e.summary.c_str());
+  };
+  section("datasets (data.dataset)", c.datasets);
+  section("partitioners (data.partition.kind)", c.partitioners);
+  section("models (model.kind)", c.models);
+  section("algorithms (algorithm.name)", c.algorithms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fedsim: a federated-learning simulator"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", FEDSIM_VERSION);
+
+  std::string config_path, out;
+  std::vector<std::string> sets;
+  int threads = 0;
+  bool quiet = false, print = false;
+
+  auto* run = app.add_subcommand("run", "Run an experiment (no CONFIG: the built-in default on synthetic data)");
+  run->add_option("config", config_path, "Experiment config (JSON)");
+  run->add_option("--set", sets, "Override a key: key.path=value (value is JSON, or a bare string)")
+      ->type_name("KEY=VALUE");
+  run->add_option("--out", out, "Output directory (default runs/<experiment.name>)");
+  run->add_option("--threads", threads, "Threads for client training (default: all cores)")->check(CLI::NonNegativeNumber);
+  run->add_flag("--quiet", quiet, "No progress or summary output");
+
+  auto* validate = app.add_subcommand("validate", "Check a config without running it");
+  validate->add_option("config", config_path, "Experiment config (JSON)")->required();
+  validate->add_option("--set", sets, "Override a key: key.path=value")->type_name("KEY=VALUE");
+  validate->add_flag("--print", print, "Print the resolved config (defaults filled in)");
+
+  auto* list = app.add_subcommand("list", "List datasets, partitioners, models and algorithms");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitInputError;
+  }
+
+  try {
+    if (*run) return RunCommand(config_path, sets, out, threads, quiet);
+    if (*validate) {
+      const Config c = LoadConfig(config_path, sets);
+      if (print) {
+        std::printf("%s\n", fedsim::ToJson(c).dump(2).c_str());
+      } else {
+        std::printf("%s: OK\n", config_path.c_str());
+      }
+      return 0;
+    }
+    if (*list) {
+      PrintList();
+      return 0;
+    }
+  } catch (const fedsim::InputError& e) {
+    std::fprintf(stderr, "\nfedsim: error: %s\n", e.what());
+    return kExitInputError;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\nfedsim: run failed: %s\n", e.what());
+    return kExitRunError;
+  }
+  return 0;
+}

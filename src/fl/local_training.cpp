@@ -1,0 +1,67 @@
+#include "fl/local_training.h"
+
+#include <algorithm>
+
+#include "core/rng.h"
+
+namespace fedsim {
+
+double BatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count,
+                     ClientScratch& s) {
+  const Dataset& data = *ctx.train;
+  const int dim = data.dim();
+  const int64_t p = ctx.model->num_params();
+  double loss = 0.0;
+  const bool single = count <= ctx.max_chunk;
+  if (!single) s.grad_acc.setZero(p);
+  for (int begin = 0; begin < count; begin += ctx.max_chunk) {
+    const int b = std::min(ctx.max_chunk, count - begin);
+    for (int i = 0; i < b; ++i) {
+      const int row = rows[begin + i];
+      std::copy_n(data.x.data() + static_cast<int64_t>(row) * dim, dim,
+                  s.batch_x.data() + static_cast<int64_t>(i) * dim);
+      s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(row)];
+    }
+    float* out = single ? s.grad_acc.data() : s.grad.data();
+    const double chunk_loss = ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), b, out, *s.ws);
+    const double w = static_cast<double>(b) / count;
+    loss += chunk_loss * w;
+    if (!single) s.grad_acc += static_cast<float>(w) * s.grad;
+  }
+  return loss;
+}
+
+ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& s) {
+  const AlgorithmConfig& cfg = *ctx.cfg;
+  const int n = static_cast<int>(task.indices->size());
+  ClientReport rep;
+  rep.weight = n;
+  if (n == 0) return rep;
+  const int batch = cfg.batch_size == 0 ? n : std::min(cfg.batch_size, n);
+  const int64_t p = ctx.model->num_params();
+  Rng rng = DeriveStream(ctx.seed, Stream::kLocalTrain, static_cast<uint64_t>(task.round),
+                         static_cast<uint64_t>(task.client));
+  s.order.assign(task.indices->begin(), task.indices->end());
+  s.sgd.Reset(p);
+
+  const int64_t steps_per_epoch = (n + batch - 1) / batch;
+  const int64_t total_steps =
+      cfg.local_steps > 0 ? cfg.local_steps : steps_per_epoch * static_cast<int64_t>(cfg.local_epochs);
+  int pos = n;  // forces a shuffle before the first batch
+  for (int64_t step = 0; step < total_steps; ++step) {
+    if (pos >= n) {
+      rng.Shuffle(s.order.begin(), s.order.end());
+      pos = 0;
+    }
+    const int b = std::min(batch, n - pos);
+    const double loss = BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s);
+    s.sgd.Step(s.params.data(), s.grad_acc.data(), p, task.lr);
+    rep.loss_sum += loss * b;
+    rep.samples += b;
+    pos += b;
+  }
+  rep.steps = total_steps;
+  return rep;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,290 @@
+#include "fl/runner.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "data/partition.h"
+#include "fl/algorithm.h"
+#include "metrics/writer.h"
+#include "model/model.h"
+
+namespace fedsim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// Clients trained between two reductions. The reduction order (client order
+// within a block, blocks in order) depends on this constant only, never on the
+// thread count, so the aggregate is bitwise reproducible.
+constexpr int kAggregationBlock = 64;
+// Coordinates per task when summing uploads in parallel.
+constexpr int64_t kReduceSpan = 1 << 14;
+
+json Environment(int threads) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
+  return {
+      {"version", FEDSIM_VERSION},
+      {"build_type", FEDSIM_BUILD_TYPE},
+      {"compiler", fmt::format("g++-compatible {}", __VERSION__)},
+      {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
+      {"simd", Eigen::SimdInstructionSetsInUse()},
+      {"threads", threads},
+      {"hardware_threads", omp_get_num_procs()},
+      {"hostname", host},
+  };
+}
+
+json NullableNumber(double x, bool present) { return present && std::isfinite(x) ? json(x) : json(nullptr); }
+
+}  // namespace
+
+int CohortSize(const AlgorithmConfig& cfg, int num_clients) {
+  if (cfg.client_fraction) {
+    return std::clamp(static_cast<int>(std::lround(*cfg.client_fraction * num_clients)), 1, num_clients);
+  }
+  return cfg.clients_per_round;
+}
+
+std::vector<int> SampleCohort(int n, int k, Rng& rng) {
+  // Partial Fisher-Yates over the population.
+  std::vector<int> ids(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
+  for (int i = 0; i < k; ++i) {
+    const int j = i + static_cast<int>(rng.UniformInt(static_cast<uint64_t>(n - i)));
+    std::swap(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(j)]);
+  }
+  ids.resize(static_cast<size_t>(k));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+json StripNondeterministic(json m) {
+  if (m.is_object()) {
+    m.erase("environment");
+    for (auto it = m.begin(); it != m.end();) {
+      if (it.key().rfind("wall_", 0) == 0) {
+        it = m.erase(it);
+      } else {
+        *it = StripNondeterministic(*it);
+        ++it;
+      }
+    }
+  } else if (m.is_array()) {
+    for (auto& e : m) e = StripNondeterministic(e);
+  }
+  return m;
+}
+
+json RunExperiment(const Config& cfg, const RunOptions& opt) {
+  ValidateConfig(cfg);
+  const auto t_start = Clock::now();
+  const int threads = ResolveThreads(opt.threads);
+  const uint64_t seed = cfg.experiment.seed;
+
+  FederatedData data = LoadData(cfg.data, seed);
+  const int num_clients = cfg.data.num_clients;
+  const Partition partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
+  const int cohort_size = CohortSize(cfg.algorithm, num_clients);
+  if (cohort_size > num_clients) {
+    throw InputError(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the population ({})",
+                                 cohort_size, num_clients));
+  }
+
+  std::unique_ptr<Model> model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes);
+  std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
+  const int64_t p = model->num_params();
+
+  Eigen::VectorXf global(p);
+  {
+    Rng init = DeriveStream(seed, Stream::kModelInit);
+    model->Init(global.data(), init);
+  }
+
+  // Per-thread scratch, allocated once. A workspace holds the largest chunk a
+  // gradient is computed on (the batch size, capped; larger batches are
+  // processed in sub-batches) and the evaluation chunk.
+  size_t largest_client = 0;
+  for (const auto& c : partition) largest_client = std::max(largest_client, c.size());
+  const int batch = cfg.algorithm.batch_size == 0 || cfg.algorithm.name == "fedsgd"
+                        ? static_cast<int>(largest_client) : cfg.algorithm.batch_size;
+  const int max_chunk = std::max(1, std::min(batch, 512));
+  const int ws_rows = std::max(max_chunk, kEvalChunk);
+  std::vector<ClientScratch> scratch(static_cast<size_t>(threads));
+  std::vector<std::unique_ptr<Workspace>> eval_ws(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t) {
+    auto& s = scratch[static_cast<size_t>(t)];
+    s.ws = model->NewWorkspace(ws_rows);
+    s.params.resize(p);
+    s.grad.resize(p);
+    s.grad_acc.resize(p);
+    s.batch_x.resize(max_chunk, data.train.dim());
+    s.batch_y.resize(static_cast<size_t>(max_chunk));
+    s.sgd = Sgd(static_cast<float>(cfg.algorithm.momentum), static_cast<float>(cfg.algorithm.weight_decay));
+    eval_ws[static_cast<size_t>(t)] = model->NewWorkspace(kEvalChunk);
+  }
+  const int block = std::min(kAggregationBlock, cohort_size);
+  Eigen::MatrixXf uploads(p, block);  // column i: upload of the i-th client of the block
+  std::vector<ClientReport> reports(static_cast<size_t>(block));
+  Eigen::VectorXd acc(p);
+
+  TrainContext ctx;
+  ctx.model = model.get();
+  ctx.train = &data.train;
+  ctx.cfg = &cfg.algorithm;
+  ctx.seed = seed;
+  ctx.max_chunk = max_chunk;
+
+  json doc;
+  doc["config"] = ToJson(cfg);
+  doc["environment"] = Environment(threads);
+  doc["data"] = {{"description", data.description},
+                 {"train_samples", data.train.size()},
+                 {"test_samples", data.test.size()},
+                 {"num_features", data.train.dim()},
+                 {"num_classes", data.train.num_classes}};
+  doc["model"] = {{"kind", model->kind()},
+                  {"num_params", p},
+                  {"description", model->Describe()},
+                  {"train_flops_per_sample", model->TrainFlopsPerSample()}};
+  doc["partition"] = PartitionStats(data.train, partition);
+  doc["rounds"] = json::array();
+
+  std::unique_ptr<MetricsWriter> writer;
+  if (!opt.out_dir.empty()) {
+    writer = std::make_unique<MetricsWriter>(opt.out_dir);
+    writer->WriteConfig(doc["config"]);
+  }
+
+  const auto t_loop = Clock::now();
+  const double setup_seconds = Seconds(t_start, t_loop);
+  const int rounds = cfg.experiment.rounds;
+  const int64_t model_bytes = p * static_cast<int64_t>(sizeof(float));
+  int64_t bytes_up = 0, bytes_down = 0, samples_total = 0;
+  double train_seconds = 0.0;
+  double final_acc = NAN, final_loss = NAN, best_acc = NAN;
+  int best_round = 0;
+  json rounds_to_target = nullptr;
+
+  for (int r = 0; r < rounds; ++r) {
+    const auto t_round = Clock::now();
+    Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
+    const std::vector<int> cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
+    const float lr = static_cast<float>(cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r));
+
+    acc.setZero();
+    double weight_sum = 0.0, loss_sum = 0.0;
+    int64_t round_samples = 0, cohort_samples = 0;
+    for (size_t b0 = 0; b0 < cohort.size(); b0 += static_cast<size_t>(block)) {
+      const int nb = static_cast<int>(std::min<size_t>(static_cast<size_t>(block), cohort.size() - b0));
+      const auto t_train = Clock::now();
+      ParallelFor(nb, threads, [&](int64_t i, int tid) {
+        ClientTask task;
+        task.round = r;
+        task.client = cohort[b0 + static_cast<size_t>(i)];
+        task.indices = &partition[static_cast<size_t>(task.client)];
+        task.lr = lr;
+        reports[static_cast<size_t>(i)] =
+            algo->LocalUpdate(ctx, task, global.data(), uploads.col(i).data(), scratch[static_cast<size_t>(tid)]);
+      });
+      train_seconds += Seconds(t_train, Clock::now());
+      // Weighted sum in client order, coordinates split across threads.
+      const int64_t spans = (p + kReduceSpan - 1) / kReduceSpan;
+      ParallelFor(spans, threads, [&](int64_t s, int) {
+        const int64_t lo = s * kReduceSpan, len = std::min(kReduceSpan, p - lo);
+        auto a = acc.segment(lo, len);
+        for (int i = 0; i < nb; ++i) {
+          a += reports[static_cast<size_t>(i)].weight * uploads.col(i).segment(lo, len).cast<double>();
+        }
+      });
+      for (int i = 0; i < nb; ++i) {
+        const auto& rep = reports[static_cast<size_t>(i)];
+        weight_sum += rep.weight;
+        loss_sum += rep.loss_sum;
+        round_samples += rep.samples;
+        cohort_samples += static_cast<int64_t>(partition[static_cast<size_t>(cohort[b0 + static_cast<size_t>(i)])].size());
+      }
+    }
+    if (weight_sum > 0.0) {
+      const Eigen::VectorXf mean_upload = (acc / weight_sum).cast<float>();
+      algo->ServerUpdate(global, mean_upload, r);
+    }
+    bytes_down += model_bytes * cohort_size;
+    bytes_up += model_bytes * cohort_size;
+    samples_total += round_samples;
+
+    const bool last = r + 1 == rounds;
+    const bool eval = last || (r + 1) % cfg.metrics.eval_every == 0;
+    double test_loss = NAN, test_acc = NAN;
+    if (eval) {
+      const EvalSums e = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
+      test_loss = e.count ? e.loss_sum / e.count : NAN;
+      test_acc = e.count ? static_cast<double>(e.correct) / e.count : NAN;
+      final_acc = test_acc;
+      final_loss = test_loss;
+      if (std::isnan(best_acc) || test_acc > best_acc) {
+        best_acc = test_acc;
+        best_round = r + 1;
+      }
+      if (cfg.experiment.target_accuracy && rounds_to_target.is_null() && test_acc >= *cfg.experiment.target_accuracy) {
+        rounds_to_target = r + 1;
+      }
+    }
+    const auto t_end = Clock::now();
+    json rec = {
+        {"round", r + 1},
+        {"cohort", cohort_size},
+        {"cohort_samples", cohort_samples},
+        {"lr", lr},
+        {"train_loss", NullableNumber(round_samples ? loss_sum / static_cast<double>(round_samples) : NAN, true)},
+        {"test_loss", NullableNumber(test_loss, eval)},
+        {"test_accuracy", NullableNumber(test_acc, eval)},
+        {"train_samples", round_samples},
+        {"bytes_up", bytes_up},
+        {"bytes_down", bytes_down},
+        {"wall_round_seconds", Seconds(t_round, t_end)},
+        {"wall_seconds", Seconds(t_loop, t_end)},
+    };
+    if (writer) writer->AppendRound(rec);
+    doc["rounds"].push_back(rec);
+    if (opt.on_round) opt.on_round(rec, rounds);
+  }
+
+  const double wall = Seconds(t_loop, Clock::now());
+  doc["summary"] = {
+      {"status", "completed"},
+      {"rounds", rounds},
+      {"final_test_accuracy", NullableNumber(final_acc, true)},
+      {"final_test_loss", NullableNumber(final_loss, true)},
+      {"best_test_accuracy", NullableNumber(best_acc, true)},
+      {"best_round", best_round},
+      {"target_accuracy", cfg.experiment.target_accuracy ? json(*cfg.experiment.target_accuracy) : json(nullptr)},
+      {"rounds_to_target", rounds_to_target},
+      {"bytes_up", bytes_up},
+      {"bytes_down", bytes_down},
+      {"train_samples", samples_total},
+      {"wall_seconds", wall},
+      {"wall_setup_seconds", setup_seconds},
+      {"wall_train_seconds", train_seconds},
+      {"wall_train_samples_per_second", train_seconds > 0 ? samples_total / train_seconds : 0.0},
+      {"wall_train_gflops",
+       train_seconds > 0 ? samples_total * model->TrainFlopsPerSample() / train_seconds / 1e9 : 0.0},
+  };
+  if (writer) writer->WriteFinal(doc);
+  return doc;
+}
+
+}  // namespace fedsim

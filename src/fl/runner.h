@@ -1,0 +1,38 @@
+// The round loop: config -> data -> partition -> model -> rounds -> metrics.
+// RunExperiment is a plain function: the CLI and the tests call it the same
+// way. It never prints; progress is reported through RunOptions::on_round.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+
+namespace fedsim {
+
+struct RunOptions {
+  int threads = 0;         // OpenMP threads for client training and evaluation; 0 = all cores
+  std::string out_dir;     // where result files go; empty = write nothing
+  // Called after each round with that round's record and the number of rounds.
+  std::function<void(const nlohmann::json& round, int total_rounds)> on_round;
+};
+
+// Runs the experiment and returns the full metrics document (the content of
+// metrics.json). Throws InputError for bad config or data, RunError for I/O.
+nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);
+
+// Samples `k` distinct clients out of `n` from rng, returned in increasing
+// order. REQUIRES: 1 <= k <= n.
+std::vector<int> SampleCohort(int n, int k, class Rng& rng);
+
+// Cohort size for the config: client_fraction if set, else clients_per_round.
+int CohortSize(const AlgorithmConfig& cfg, int num_clients);
+
+// Fields of metrics.json that depend on wall-clock time or the machine, for
+// determinism comparisons: the document with them removed.
+nlohmann::json StripNondeterministic(nlohmann::json metrics);
+
+}  // namespace fedsim

@@ -1,0 +1,59 @@
+#include "metrics/writer.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace fedsim {
+
+namespace fs = std::filesystem;
+
+void WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw RunError(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+                  ::fsync(fileno(f)) == 0;
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed) throw RunError(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw RunError(fmt::format("{}: cannot rename to {}: {}", tmp, path, std::strerror(errno)));
+  }
+}
+
+MetricsWriter::MetricsWriter(std::string dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw RunError(fmt::format("{}: cannot create output directory: {}", dir_, ec.message()));
+  fs::remove(fs::path(dir_) / "metrics.json", ec);
+  const std::string path = (fs::path(dir_) / "rounds.jsonl").string();
+  rounds_ = std::fopen(path.c_str(), "wb");
+  if (!rounds_) throw RunError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (rounds_) std::fclose(rounds_);
+}
+
+void MetricsWriter::WriteConfig(const nlohmann::json& resolved) {
+  WriteFileAtomically((fs::path(dir_) / "config.json").string(), resolved.dump(2) + "\n");
+}
+
+void MetricsWriter::AppendRound(const nlohmann::json& round) {
+  // One write call per line, then flush: a line is either all there or absent.
+  const std::string line = round.dump() + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), rounds_) != line.size() || std::fflush(rounds_) != 0) {
+    throw RunError(fmt::format("{}/rounds.jsonl: write failed: {}", dir_, std::strerror(errno)));
+  }
+}
+
+void MetricsWriter::WriteFinal(const nlohmann::json& metrics) {
+  WriteFileAtomically((fs::path(dir_) / "metrics.json").string(), metrics.dump(2) + "\n");
+}
+
+}  // namespace fedsim

@@ -1,0 +1,43 @@
+// Result files of one run, in one output directory:
+//   config.json   the resolved config, written when the run starts;
+//   rounds.jsonl  one JSON object per round, appended and flushed as each
+//                 round ends (a reader never sees half a line unless the
+//                 process is killed mid-write);
+//   metrics.json  everything (config, environment, model, partition, rounds,
+//                 summary), written once at the end to a temporary file and
+//                 renamed, so it exists only for a run that finished.
+// Keys are documented in docs/metrics.md.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace fedsim {
+
+class MetricsWriter {
+ public:
+  // Creates `dir` if needed and truncates rounds.jsonl; removes a stale
+  // metrics.json so that a failed rerun never leaves an older success behind.
+  // Throws RunError naming the path on I/O failure.
+  explicit MetricsWriter(std::string dir);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+
+  void WriteConfig(const nlohmann::json& resolved);
+  void AppendRound(const nlohmann::json& round);
+  void WriteFinal(const nlohmann::json& metrics);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::FILE* rounds_ = nullptr;
+};
+
+// Writes `text` to `path` through `path.tmp`, flushed, then renamed.
+void WriteFileAtomically(const std::string& path, const std::string& text);
+
+}  // namespace fedsim

@@ -1,0 +1,156 @@
+#include "model/mlp.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace fedsim {
+
+using MatMap = Eigen::Map<Eigen::MatrixXf>;
+using ConstMatMap = Eigen::Map<const Eigen::MatrixXf>;
+using ConstRowMap = Eigen::Map<const RowMatrix>;
+using VecMap = Eigen::Map<Eigen::VectorXf>;
+using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+
+// Activation buffers for one thread; each holds max_batch x width floats and is
+// viewed as a contiguous b x width column-major matrix for a batch of b.
+class Mlp::Ws : public Workspace {
+ public:
+  Ws(const std::vector<int>& sizes, int max_batch) : max_batch(max_batch) {
+    for (size_t l = 1; l < sizes.size(); ++l) {
+      act.emplace_back(static_cast<Eigen::Index>(max_batch) * sizes[l]);
+    }
+    int widest = 0;
+    for (size_t l = 1; l < sizes.size(); ++l) widest = std::max(widest, sizes[l]);
+    grad_a.resize(static_cast<Eigen::Index>(max_batch) * widest);
+    grad_b.resize(static_cast<Eigen::Index>(max_batch) * widest);
+  }
+  int max_batch;
+  std::vector<Eigen::VectorXf> act;  // act[l]: output of layer l (ReLU applied for hidden layers)
+  Eigen::VectorXf grad_a, grad_b;    // ping-pong buffers for dLoss/dZ
+};
+
+Mlp::Mlp(std::vector<int> sizes, double init_scale, std::string kind)
+    : sizes_(std::move(sizes)), init_scale_(init_scale), kind_(std::move(kind)) {
+  for (size_t l = 1; l < sizes_.size(); ++l) {
+    w_offset_.push_back(num_params_);
+    num_params_ += static_cast<int64_t>(sizes_[l - 1]) * sizes_[l];
+    b_offset_.push_back(num_params_);
+    num_params_ += sizes_[l];
+  }
+}
+
+std::string Mlp::Describe() const {
+  std::string s;
+  for (size_t i = 0; i < sizes_.size(); ++i) s += (i ? "-" : "") + std::to_string(sizes_[i]);
+  return fmt::format("{} {} ({} parameters)", kind_, s, num_params_);
+}
+
+double Mlp::TrainFlopsPerSample() const {
+  double macs = 0.0;
+  for (size_t l = 1; l < sizes_.size(); ++l) {
+    const double io = static_cast<double>(sizes_[l - 1]) * sizes_[l];
+    macs += 2.0 * io;           // forward and weight gradient
+    if (l > 1) macs += io;      // gradient with respect to the layer input
+  }
+  return 2.0 * macs;
+}
+
+void Mlp::Init(float* params, Rng& rng) const {
+  for (size_t l = 1; l < sizes_.size(); ++l) {
+    const double bound = init_scale_ / std::sqrt(static_cast<double>(sizes_[l - 1]));
+    const int64_t n = static_cast<int64_t>(sizes_[l - 1]) * sizes_[l] + sizes_[l];
+    float* p = params + w_offset_[l - 1];
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(rng.Uniform(-bound, bound));
+  }
+}
+
+std::unique_ptr<Workspace> Mlp::NewWorkspace(int max_batch) const {
+  return std::make_unique<Ws>(sizes_, max_batch);
+}
+
+void Mlp::Forward(const float* params, const float* x, int b, Ws& ws) const {
+  const int layers = static_cast<int>(sizes_.size()) - 1;
+  for (int l = 0; l < layers; ++l) {
+    const int in = sizes_[l], out = sizes_[l + 1];
+    ConstMatMap w(params + w_offset_[l], in, out);
+    ConstVecMap bias(params + b_offset_[l], out);
+    MatMap z(ws.act[l].data(), b, out);
+    if (l == 0) {
+      z.noalias() = ConstRowMap(x, b, in) * w;
+    } else {
+      z.noalias() = ConstMatMap(ws.act[l - 1].data(), b, in) * w;
+    }
+    z.rowwise() += bias.transpose();
+    if (l + 1 < layers) z = z.cwiseMax(0.0f);
+  }
+}
+
+double Mlp::LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
+                            Workspace& base) const {
+  auto& ws = static_cast<Ws&>(base);
+  const int layers = static_cast<int>(sizes_.size()) - 1;
+  const int classes = sizes_.back();
+  Forward(params, x, b, ws);
+
+  // dLoss/dlogits = (softmax - onehot) / b, computed in place of the logits.
+  MatMap g(ws.grad_a.data(), b, classes);
+  g = MatMap(ws.act[layers - 1].data(), b, classes);
+  double loss = 0.0;
+  const float inv_b = 1.0f / static_cast<float>(b);
+  for (int i = 0; i < b; ++i) {
+    const float m = g.row(i).maxCoeff();
+    const float zy = g(i, y[i]);
+    g.row(i).array() = (g.row(i).array() - m).exp();
+    const float sum = g.row(i).sum();
+    loss += std::log(static_cast<double>(sum)) + m - zy;
+    g.row(i) *= inv_b / sum;
+    g(i, y[i]) -= inv_b;
+  }
+
+  float* g_cur = ws.grad_a.data();
+  float* g_next = ws.grad_b.data();
+  for (int l = layers - 1; l >= 0; --l) {
+    const int in = sizes_[l], out = sizes_[l + 1];
+    ConstMatMap gl(g_cur, b, out);
+    MatMap dw(grad + w_offset_[l], in, out);
+    VecMap db(grad + b_offset_[l], out);
+    if (l == 0) {
+      dw.noalias() = ConstRowMap(x, b, in).transpose() * gl;
+    } else {
+      ConstMatMap a_prev(ws.act[l - 1].data(), b, in);
+      dw.noalias() = a_prev.transpose() * gl;
+      MatMap gp(g_next, b, in);
+      gp.noalias() = gl * ConstMatMap(params + w_offset_[l], in, out).transpose();
+      gp = (a_prev.array() > 0.0f).select(gp, 0.0f);
+      std::swap(g_cur, g_next);
+    }
+    db = gl.colwise().sum().transpose();
+  }
+  return loss / b;
+}
+
+EvalSums Mlp::Evaluate(const float* params, const Dataset& data, int begin, int end,
+                       Workspace& base) const {
+  auto& ws = static_cast<Ws&>(base);
+  EvalSums s;
+  const int b = end - begin;
+  if (b <= 0) return s;
+  const int layers = static_cast<int>(sizes_.size()) - 1;
+  Forward(params, data.x.data() + static_cast<int64_t>(begin) * data.dim(), b, ws);
+  ConstMatMap z(ws.act[layers - 1].data(), b, sizes_.back());
+  for (int i = 0; i < b; ++i) {
+    Eigen::Index arg;
+    const float m = z.row(i).maxCoeff(&arg);
+    const double lse = std::log(static_cast<double>((z.row(i).array() - m).exp().sum())) + m;
+    const int yi = data.y[static_cast<size_t>(begin + i)];
+    s.loss_sum += lse - z(i, yi);
+    s.correct += (arg == yi);
+  }
+  s.count = b;
+  return s;
+}
+
+}  // namespace fedsim

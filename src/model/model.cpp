@@ -1,0 +1,40 @@
+#include "model/model.h"
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "model/mlp.h"
+
+namespace fedsim {
+
+std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes) {
+  std::vector<int> sizes{input_dim};
+  if (cfg.kind == "mlp") {
+    if (cfg.hidden.empty()) throw InputError("model.hidden: model.kind=mlp needs at least one hidden layer width");
+    sizes.insert(sizes.end(), cfg.hidden.begin(), cfg.hidden.end());
+  } else if (cfg.kind != "softmax") {
+    throw InputError("model.kind: unknown model '" + cfg.kind + "'");
+  }
+  sizes.push_back(num_classes);
+  return std::make_unique<Mlp>(sizes, cfg.init_scale, cfg.kind);
+}
+
+EvalSums EvaluateDataset(const Model& model, const float* params, const Dataset& data, int threads,
+                         std::vector<std::unique_ptr<Workspace>>& workspaces) {
+  const int n = data.size();
+  const int chunks = (n + kEvalChunk - 1) / kEvalChunk;
+  std::vector<EvalSums> part(static_cast<size_t>(chunks));
+  ParallelFor(chunks, threads, [&](int64_t c, int tid) {
+    const int begin = static_cast<int>(c) * kEvalChunk;
+    part[static_cast<size_t>(c)] = model.Evaluate(params, data, begin, std::min(n, begin + kEvalChunk),
+                                                  *workspaces[static_cast<size_t>(tid)]);
+  });
+  EvalSums total;
+  for (const auto& p : part) {
+    total.loss_sum += p.loss_sum;
+    total.correct += p.correct;
+    total.count += p.count;
+  }
+  return total;
+}
+
+}  // namespace fedsim

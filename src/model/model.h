@@ -1,0 +1,78 @@
+// Models over one flat float32 parameter vector. The caller owns the
+// parameters; a model only knows the layout and the maths, and each layer is
+// an Eigen::Map on its slice. Aggregation is therefore plain vector
+// arithmetic and a model's wire size is num_params() * 4 bytes.
+//
+// Thread-safety: a Model is immutable after creation and may be shared by all
+// threads; each thread passes its own Workspace.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+
+namespace fedsim {
+
+// Scratch memory for one thread (activations, batch buffers). Created once per
+// run by Model::NewWorkspace and reused for every batch.
+class Workspace {
+ public:
+  virtual ~Workspace() = default;
+};
+
+// Sum of the per-sample loss and the number of correct predictions over a
+// set of samples.
+struct EvalSums {
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  int64_t count = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual std::string kind() const = 0;
+  virtual int64_t num_params() const = 0;
+  // One line for people: layer sizes.
+  virtual std::string Describe() const = 0;
+  // Multiply-adds x 2 for forward plus backward on one sample (for GFLOP/s).
+  virtual double TrainFlopsPerSample() const = 0;
+
+  // Initial parameters drawn from rng.
+  virtual void Init(float* params, Rng& rng) const = 0;
+
+  // Workspace able to hold batches of up to max_batch samples.
+  virtual std::unique_ptr<Workspace> NewWorkspace(int max_batch) const = 0;
+
+  // Mean cross-entropy over the batch rows x (b x dim) with labels y, and its
+  // gradient with respect to params written to grad (num_params floats,
+  // overwritten). REQUIRES: b <= the workspace's max_batch.
+  virtual double LossAndGradient(const float* params, const float* x, const int* y, int b,
+                                 float* grad, Workspace& ws) const = 0;
+
+  // Loss sum and correct count over rows [begin, end) of data.
+  // REQUIRES: end - begin <= the workspace's max_batch.
+  virtual EvalSums Evaluate(const float* params, const Dataset& data, int begin, int end,
+                            Workspace& ws) const = 0;
+};
+
+// Builds the model named by cfg.kind for inputs of `input_dim` features and
+// `num_classes` classes. Throws InputError for unknown kinds.
+std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes);
+
+// Evaluates the whole dataset in fixed chunks on `threads` threads; sums are
+// reduced in chunk order, so the result does not depend on the thread count.
+// workspaces must hold at least `threads` entries with max_batch >= kEvalChunk.
+constexpr int kEvalChunk = 256;
+EvalSums EvaluateDataset(const Model& model, const float* params, const Dataset& data, int threads,
+                         std::vector<std::unique_ptr<Workspace>>& workspaces);
+
+}  // namespace fedsim
