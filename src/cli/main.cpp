@@ -109,6 +109,14 @@ void PrintList() {
   section("algorithms (algorithm.name)", c.algorithms);
 }
 
+void PrintConfigKeys() {
+  std::printf("| key | type | default | meaning |\n|---|---|---|---|\n");
+  for (const auto& k : fedsim::ListConfigKeys()) {
+    std::printf("| `%s` | %s | `%s` | %s |\n", k.path.c_str(), k.type.c_str(), k.default_value.dump().c_str(),
+                k.doc.c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +143,8 @@ int main(int argc, char** argv) {
   validate->add_flag("--print", print, "Print the resolved config (defaults filled in)");
 
   auto* list = app.add_subcommand("list", "List datasets, partitioners, models and algorithms");
+  bool config_keys = false;
+  list->add_flag("--config-keys", config_keys, "List every config key with type, default and meaning (markdown)");
 
   try {
     app.parse(argc, argv);
@@ -155,6 +165,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*list) {
+      if (config_keys) {
+        PrintConfigKeys();
+        return 0;
+      }
       PrintList();
       return 0;
     }

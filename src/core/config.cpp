@@ -78,23 +78,18 @@ const std::vector<ConfigKey>& AllKeys() {
 std::string Suggest(const std::string& path, const std::vector<std::string>& siblings) {
   std::string best;
   int best_d = 1 << 30;
-  auto consider = [&](const std::string& cand, const std::string& target) {
-    int d = EditDistance(cand, target);
-    if (d < best_d) {
-      best_d = d;
-      best = cand;
-    }
-  };
-  for (const auto& s : siblings) consider(s, path);
-  const int limit = std::max<int>(2, static_cast<int>(path.size()) / 3);
-  if (best_d <= limit) return best;
-  // A key placed in the wrong section: match on the last component.
-  const std::string leaf = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+  auto leaf_of = [](const std::string& p) { return p.substr(p.rfind('.') == std::string::npos ? 0 : p.rfind('.') + 1); };
+  const std::string leaf = leaf_of(path);
+  for (const auto& s : siblings) {
+    const int d = EditDistance(leaf_of(s), leaf);
+    if (d < best_d) best_d = d, best = s;
+  }
+  if (best_d <= std::max<int>(2, static_cast<int>(leaf.size()) / 3)) return best;
+  // A key placed in the wrong section: the closest leaf anywhere.
   best.clear();
   best_d = 1 << 30;
   for (const auto& k : AllKeys()) {
-    const std::string kleaf = k.path.substr(k.path.rfind('.') == std::string::npos ? 0 : k.path.rfind('.') + 1);
-    int d = EditDistance(kleaf, leaf);
+    const int d = EditDistance(leaf_of(k.path), leaf);
     if (d < best_d) {
       best_d = d;
       best = k.path;

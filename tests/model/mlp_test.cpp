@@ -1,0 +1,90 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/rng.h"
+#include "model/mlp.h"
+#include "model/model.h"
+
+using fedsim::Mlp;
+using fedsim::Rng;
+
+TEST_CASE("mlp: parameter counts of the McMahan et al. models", "[model]") {
+  fedsim::ModelConfig cfg;
+  cfg.kind = "mlp";
+  cfg.hidden = {200, 200};
+  CHECK(fedsim::CreateModel(cfg, 784, 10)->num_params() == 199210);  // the 2NN
+  cfg.hidden = {200};
+  CHECK(fedsim::CreateModel(cfg, 784, 10)->num_params() == 159010);
+  cfg.kind = "softmax";
+  cfg.hidden = {};
+  CHECK(fedsim::CreateModel(cfg, 784, 10)->num_params() == 7850);
+}
+
+TEST_CASE("softmax: loss and gradient at zero parameters in closed form", "[model]") {
+  // With W = 0, b = 0 every class has probability 1/C: loss = log C, and
+  // dL/db_c = mean_i (1/C - [y_i == c]), dL/dW_jc = mean_i x_ij (1/C - [y_i == c]).
+  Mlp m({2, 3}, 1.0, "softmax");
+  std::vector<float> params(m.num_params(), 0.0f), grad(m.num_params());
+  const float x[] = {1.0f, 2.0f, -1.0f, 0.5f};
+  const int y[] = {0, 2};
+  auto ws = m.NewWorkspace(2);
+  const double loss = m.LossAndGradient(params.data(), x, y, 2, grad.data(), *ws);
+  CHECK(loss == Approx(std::log(3.0)));
+  // W is 2x3 column-major: W(j, c) at j + 2c; b at 6 + c.
+  const double third = 1.0 / 3.0;
+  CHECK(grad[6 + 0] == Approx(((third - 1) + third) / 2));
+  CHECK(grad[6 + 1] == Approx(third));
+  CHECK(grad[6 + 2] == Approx((third + (third - 1)) / 2));
+  CHECK(grad[0 + 2 * 0] == Approx((1.0 * (third - 1) + -1.0 * third) / 2));
+  CHECK(grad[1 + 2 * 2] == Approx((2.0 * third + 0.5 * (third - 1)) / 2));
+}
+
+TEST_CASE("mlp: analytic gradient matches central finite differences", "[model]") {
+  Mlp m({5, 7, 4, 3}, 1.0, "mlp");
+  Rng rng(11);
+  std::vector<float> params(m.num_params()), grad(m.num_params());
+  m.Init(params.data(), rng);
+  const int b = 6;
+  std::vector<float> x(b * 5);
+  for (auto& v : x) v = static_cast<float>(rng.Normal());
+  const int y[] = {0, 1, 2, 2, 1, 0};
+  auto ws = m.NewWorkspace(b);
+  m.LossAndGradient(params.data(), x.data(), y, b, grad.data(), *ws);
+  std::vector<float> dummy(m.num_params());
+  const float eps = 1e-3f;
+  int checked = 0;
+  for (int64_t i = 0; i < m.num_params(); ++i) {
+    const float saved = params[i];
+    params[i] = saved + eps;
+    const double lp = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
+    params[i] = saved - eps;
+    const double lm = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
+    params[i] = saved;
+    const double fd = (lp - lm) / (2.0 * eps);
+    INFO("parameter " << i);
+    CHECK(grad[i] == Approx(fd).margin(2e-3).epsilon(2e-2));
+    ++checked;
+  }
+  CHECK(checked == 5 * 7 + 7 + 7 * 4 + 4 + 4 * 3 + 3);
+}
+
+TEST_CASE("mlp: evaluation agrees with the training loss", "[model]") {
+  Mlp m({4, 8, 3}, 1.0, "mlp");
+  Rng rng(5);
+  fedsim::Dataset d;
+  d.x.resize(10, 4);
+  for (int i = 0; i < 10; ++i)
+    for (int j = 0; j < 4; ++j) d.x(i, j) = static_cast<float>(rng.Normal());
+  d.y = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0};
+  d.num_classes = 3;
+  std::vector<float> params(m.num_params()), grad(m.num_params());
+  m.Init(params.data(), rng);
+  auto ws = m.NewWorkspace(10);
+  const double loss = m.LossAndGradient(params.data(), d.x.data(), d.y.data(), 10, grad.data(), *ws);
+  const fedsim::EvalSums e = m.Evaluate(params.data(), d, 0, 10, *ws);
+  CHECK(e.count == 10);
+  CHECK(e.loss_sum / 10 == Approx(loss).epsilon(1e-5));
+  CHECK(e.correct >= 0);
+  CHECK(e.correct <= 10);
+}
