@@ -14,8 +14,10 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "fl/algorithm.h"
 #include "fl/runner.h"
+#include "model/gemm_bench.h"
 
 namespace {
 
@@ -31,14 +33,15 @@ Config LoadConfig(const std::string& path, const std::vector<std::string>& sets)
   if (!j.is_object()) throw fedsim::InputError(path + ": expected a JSON object at the top level");
   for (const auto& s : sets) fedsim::ApplyOverride(j, s);
   const std::string source = path.empty() ? std::string("<built-in defaults>") : path;
-  Config c = fedsim::ParseConfig(j, sets.empty() ? source : source + " (with --set)");
-  fedsim::ValidateConfig(c);
-  return c;
+  return fedsim::ParseConfig(j, sets.empty() ? source : source + " (with --set)");
 }
 
 std::string Fmt(const json& v, const char* spec = "{:.4f}") {
   return v.is_number() ? fmt::format(fmt::runtime(spec), v.get<double>()) : std::string("-");
 }
+
+// True while a progress line on a terminal has no newline yet.
+bool g_line_open = false;
 
 // Progress on stderr: one rewritten line on a terminal, plain lines otherwise.
 class Progress {
@@ -57,6 +60,7 @@ class Progress {
                     Fmt(rec["train_loss"]), rate, eta);
     if (tty_) {
       std::fprintf(stderr, "\r%-78s", line.c_str());
+      g_line_open = r != total;
       if (r == total) std::fprintf(stderr, "\n");
     } else {
       std::fprintf(stderr, "%s\n", line.c_str());
@@ -142,6 +146,14 @@ int main(int argc, char** argv) {
   validate->add_option("--set", sets, "Override a key: key.path=value")->type_name("KEY=VALUE");
   validate->add_flag("--print", print, "Print the resolved config (defaults filled in)");
 
+  auto* bench = app.add_subcommand("bench-gemm", "Measure this machine's float32 GEMM rate with Eigen (GFLOP/s)");
+  int gemm_size = 512;
+  double gemm_seconds = 1.0;
+  bench->add_option("--threads", threads, "Threads, each multiplying its own matrices (default: all cores)");
+  bench->add_option("--size", gemm_size, "Matrix size n (n x n times n x n)")->check(CLI::Range(16, 8192));
+  bench->add_option("--seconds", gemm_seconds, "Minimum timed duration")->check(CLI::Range(0.01, 600.0));
+  bench->add_flag("--json", print, "Print a JSON object instead of text");
+
   auto* list = app.add_subcommand("list", "List datasets, partitioners, models and algorithms");
   bool config_keys = false;
   list->add_flag("--config-keys", config_keys, "List every config key with type, default and meaning (markdown)");
@@ -164,6 +176,16 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (*bench) {
+      const auto r = fedsim::MeasureGemm(gemm_size, fedsim::ResolveThreads(threads), gemm_seconds);
+      if (print) {
+        std::printf("%s\n", json({{"threads", r.threads}, {"size", r.size}, {"gflops", r.gflops},
+                                  {"seconds", r.seconds}}).dump().c_str());
+      } else {
+        std::printf("float32 GEMM %dx%d, %d thread(s): %.1f GFLOP/s\n", r.size, r.size, r.threads, r.gflops);
+      }
+      return 0;
+    }
     if (*list) {
       if (config_keys) {
         PrintConfigKeys();
@@ -173,10 +195,10 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const fedsim::InputError& e) {
-    std::fprintf(stderr, "\nfedsim: error: %s\n", e.what());
+    std::fprintf(stderr, "%sfedsim: error: %s\n", g_line_open ? "\n" : "", e.what());
     return kExitInputError;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "\nfedsim: run failed: %s\n", e.what());
+    std::fprintf(stderr, "%sfedsim: run failed: %s\n", g_line_open ? "\n" : "", e.what());
     return kExitRunError;
   }
   return 0;

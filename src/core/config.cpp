@@ -43,13 +43,15 @@ class KeyLister {
   void Str(const char* n, std::string& r, const char* d) { Add(n, "string", r, d); }
   void Seed(const char* n, uint64_t& r, const char* d) { Add(n, "integer >= 0", r, d); }
   void Int(const char* n, int& r, int lo, int hi, const char* d) {
-    Add(n, fmt::format("integer >= {}", lo), r, d);
+    Add(n, hi < 100000000 ? fmt::format("integer in [{}, {}]", lo, hi) : fmt::format("integer >= {}", lo), r, d);
   }
   void Real(const char* n, double& r, double lo, double hi, bool lo_open, const char* d) {
-    Add(n, fmt::format("number {} {}", lo_open ? ">" : ">=", lo), r, d);
+    Add(n, hi < 1e9 ? fmt::format("number in {}{}, {}]", lo_open ? "(" : "[", lo, hi)
+                    : fmt::format("number {} {}", lo_open ? ">" : ">=", lo), r, d);
   }
   void OptReal(const char* n, std::optional<double>& r, double lo, double hi, const char* d) {
-    Add(n, fmt::format("number in [{}, {}] or null", lo, FormatReal(hi)), r ? json(*r) : json(nullptr), d);
+    Add(n, fmt::format("number in {}{}, {}] or null", lo > 0 ? "(" : "[", lo > 0 ? 0 : lo, FormatReal(hi)),
+        r ? json(*r) : json(nullptr), d);
   }
   void Bool(const char* n, bool& r, const char* d) { Add(n, "boolean", r, d); }
   void Choice(const char* n, std::string& r, std::initializer_list<const char*> opts, const char* d) {
@@ -159,7 +161,8 @@ class Reader {
       if (v->is_null()) {
         r.reset();
       } else {
-        r = CheckReal(n, *v, lo, hi, false);
+        // A tiny positive lower bound stands for "> 0".
+        r = lo > 0 && lo < 1e-6 ? CheckReal(n, *v, 0.0, hi, true) : CheckReal(n, *v, lo, hi, false);
       }
     }
   }
@@ -301,6 +304,7 @@ Config ParseConfig(const json& j, const std::string& source) {
   r.BeginRoot();
   c.Visit(r);
   r.CheckUnknown();
+  ValidateConfig(c, source);
   return c;
 }
 
@@ -351,8 +355,8 @@ void ApplyOverride(json& j, const std::string& assignment) {
   }
 }
 
-void ValidateConfig(const Config& c) {
-  auto fail = [](const std::string& m) { throw InputError(m); };
+void ValidateConfig(const Config& c, const std::string& source) {
+  auto fail = [&](const std::string& m) { throw InputError(source.empty() ? m : source + ": " + m); };
   if (c.model.kind == "mlp" && c.model.hidden.empty()) {
     fail("model.hidden: model.kind=mlp needs at least one hidden layer width, e.g. [200, 200]");
   }
@@ -372,8 +376,12 @@ void ValidateConfig(const Config& c) {
     fail(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the population (data.num_clients = {})",
                      c.algorithm.clients_per_round, c.data.num_clients));
   }
-  if (c.algorithm.client_fraction && *c.algorithm.client_fraction <= 0.0) {
-    fail("algorithm.client_fraction: expected a number > 0 and <= 1, got 0");
+  if (c.data.partition.kind == "natural" && c.data.max_train_samples > 0) {
+    fail("data.max_train_samples: cannot be combined with data.partition.kind=natural (it would drop whole users); "
+         "use data.synthetic.num_users to make the data smaller");
+  }
+  if (c.algorithm.name == "fedsgd" && (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0)) {
+    fail("algorithm.momentum: fedsgd takes a single gradient step per round; momentum and weight_decay must be 0");
   }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");

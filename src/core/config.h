@@ -155,7 +155,7 @@ struct AlgorithmConfig {
     v.Choice("name", name, {"fedavg", "fedsgd"}, "Federated algorithm. Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement. Default 10.");
-    v.OptReal("client_fraction", client_fraction, 0.0, 1.0,
+    v.OptReal("client_fraction", client_fraction, 1e-9, 1.0,
               "If set, the cohort is max(1, round(C * num_clients)) and clients_per_round is ignored. Default null.");
     v.Int("local_epochs", local_epochs, 1, 1000000, "Local epochs E per round (fedavg). Default 1.");
     v.Int("local_steps", local_steps, 0, 100000000,
@@ -163,8 +163,10 @@ struct AlgorithmConfig {
     v.Int("batch_size", batch_size, 0, 100000000,
           "Local minibatch size B; 0 means the client's full data (B = infinity). Default 10.");
     v.Real("lr", lr, 0.0, 1e6, true, "Client learning rate. Default 0.01.");
-    v.Real("momentum", momentum, 0.0, 1.0, false, "Client SGD momentum (heavy ball), reset each round. Default 0.");
-    v.Real("weight_decay", weight_decay, 0.0, 1e6, false, "Client L2 weight decay added to the gradient. Default 0.");
+    v.Real("momentum", momentum, 0.0, 1.0, false,
+           "Client SGD momentum (heavy ball), reset each round; fedavg only. Default 0.");
+    v.Real("weight_decay", weight_decay, 0.0, 1e6, false,
+           "Client L2 weight decay added to the gradient; fedavg only. Default 0.");
     v.Real("lr_decay", lr_decay, 0.0, 1.0, true,
            "Client learning rate in round t (0-based) is lr * lr_decay^t. Default 1.0.");
     v.Real("server_lr", server_lr, 0.0, 1e6, true,
@@ -222,8 +224,9 @@ nlohmann::json ReadConfigJson(const std::string& path);
 void ApplyOverride(nlohmann::json& j, const std::string& assignment);
 
 // Checks that span several keys (e.g. an mlp needs hidden sizes). Throws
-// InputError naming the keys.
-void ValidateConfig(const Config& c);
+// InputError naming `source` (if not empty) and the keys. ParseConfig calls it;
+// RunExperiment calls it again for configs built in code.
+void ValidateConfig(const Config& c, const std::string& source = "");
 
 // The resolved config with every default filled in.
 nlohmann::json ToJson(const Config& c);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <omp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <Eigen/Core>
@@ -48,6 +49,13 @@ json Environment(int threads) {
   };
 }
 
+// Peak resident set size of this process so far, MiB (Linux reports KiB).
+double PeakRssMib() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
 json NullableNumber(double x, bool present) { return present && std::isfinite(x) ? json(x) : json(nullptr); }
 
 }  // namespace
@@ -76,7 +84,7 @@ json StripNondeterministic(json m) {
   if (m.is_object()) {
     m.erase("environment");
     for (auto it = m.begin(); it != m.end();) {
-      if (it.key().rfind("wall_", 0) == 0) {
+      if (it.key().rfind("wall_", 0) == 0 || it.key() == "peak_rss_mib") {
         it = m.erase(it);
       } else {
         *it = StripNondeterministic(*it);
@@ -94,15 +102,18 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
+  // Opened first: it removes a stale metrics.json, so a rerun that fails while
+  // loading data never leaves an older run's results looking current.
+  std::unique_ptr<MetricsWriter> writer;
+  if (!opt.out_dir.empty()) {
+    writer = std::make_unique<MetricsWriter>(opt.out_dir);
+    writer->WriteConfig(ToJson(cfg));
+  }
 
   FederatedData data = LoadData(cfg.data, seed);
   const int num_clients = cfg.data.num_clients;
   const Partition partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
-  const int cohort_size = CohortSize(cfg.algorithm, num_clients);
-  if (cohort_size > num_clients) {
-    throw InputError(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the population ({})",
-                                 cohort_size, num_clients));
-  }
+  const int cohort_size = CohortSize(cfg.algorithm, num_clients);  // ValidateConfig checked <= num_clients
 
   std::unique_ptr<Model> model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes);
   std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
@@ -163,11 +174,6 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   doc["partition"] = PartitionStats(data.train, partition);
   doc["rounds"] = json::array();
 
-  std::unique_ptr<MetricsWriter> writer;
-  if (!opt.out_dir.empty()) {
-    writer = std::make_unique<MetricsWriter>(opt.out_dir);
-    writer->WriteConfig(doc["config"]);
-  }
 
   const auto t_loop = Clock::now();
   const double setup_seconds = Seconds(t_start, t_loop);
@@ -183,7 +189,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     const auto t_round = Clock::now();
     Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
     const std::vector<int> cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
-    const float lr = static_cast<float>(cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r));
+    const double lr_round = cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r);
+    const float lr = static_cast<float>(lr_round);
 
     acc.setZero();
     double weight_sum = 0.0, loss_sum = 0.0;
@@ -248,7 +255,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         {"round", r + 1},
         {"cohort", cohort_size},
         {"cohort_samples", cohort_samples},
-        {"lr", lr},
+        {"lr", lr_round},
         {"train_loss", NullableNumber(round_samples ? loss_sum / static_cast<double>(round_samples) : NAN, true)},
         {"test_loss", NullableNumber(test_loss, eval)},
         {"test_accuracy", NullableNumber(test_acc, eval)},
@@ -280,6 +287,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       {"wall_setup_seconds", setup_seconds},
       {"wall_train_seconds", train_seconds},
       {"wall_train_samples_per_second", train_seconds > 0 ? samples_total / train_seconds : 0.0},
+      {"peak_rss_mib", PeakRssMib()},
       {"wall_train_gflops",
        train_seconds > 0 ? samples_total * model->TrainFlopsPerSample() / train_seconds / 1e9 : 0.0},
   };

@@ -31,7 +31,8 @@ std::vector<int> SampleCohort(int n, int k, class Rng& rng);
 // Cohort size for the config: client_fraction if set, else clients_per_round.
 int CohortSize(const AlgorithmConfig& cfg, int num_clients);
 
-// Fields of metrics.json that depend on wall-clock time or the machine, for
+// Fields of metrics.json that depend on wall-clock time or the machine (the
+// "environment" object, keys beginning with "wall_", and "peak_rss_mib"), for
 // determinism comparisons: the document with them removed.
 nlohmann::json StripNondeterministic(nlohmann::json metrics);
 

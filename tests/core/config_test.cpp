@@ -77,12 +77,16 @@ TEST_CASE("config: unknown keys and names get a suggestion", "[core][config]") {
 }
 
 TEST_CASE("config: cross-key rules", "[core][config]") {
-  CHECK_THAT(ErrorOf(json::parse(R"({"model":{"kind":"mlp"}})")), Catch::StartsWith("model.hidden:"));
+  CHECK_THAT(ErrorOf(json::parse(R"({"model":{"kind":"mlp"}})")), Catch::StartsWith("cfg.json: model.hidden:"));
   CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"clients_per_round":31}})")),
              Catch::Contains("larger than the population"));
   CHECK_THAT(ErrorOf(json::parse(R"({"data":{"dataset":"fashion_mnist"}})")),
-             Catch::StartsWith("data.partition.kind:"));
-  CHECK_THAT(ErrorOf(json::parse(R"({"data":{"num_clients":40}})")), Catch::StartsWith("data.num_clients:"));
+             Catch::StartsWith("cfg.json: data.partition.kind:"));
+  CHECK_THAT(ErrorOf(json::parse(R"({"data":{"num_clients":40}})")), Catch::StartsWith("cfg.json: data.num_clients:"));
+  CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"name":"fedsgd","momentum":0.9}})")),
+             Catch::StartsWith("cfg.json: algorithm.momentum:"));
+  CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"client_fraction":0}})")),
+             Catch::StartsWith("cfg.json: algorithm.client_fraction: expected a number > 0"));
 }
 
 TEST_CASE("config: --set overrides take JSON values and bare strings", "[core][config]") {
@@ -90,6 +94,7 @@ TEST_CASE("config: --set overrides take JSON values and bare strings", "[core][c
   fedsim::ApplyOverride(j, "algorithm.name=fedsgd");
   fedsim::ApplyOverride(j, "algorithm.lr=0.5");
   fedsim::ApplyOverride(j, "model.hidden=[10,20]");
+  fedsim::ApplyOverride(j, "model.kind=mlp");
   fedsim::ApplyOverride(j, "experiment.target_accuracy=null");
   const Config c = ParseConfig(j, "x");
   CHECK(c.algorithm.name == "fedsgd");

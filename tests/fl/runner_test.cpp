@@ -38,7 +38,7 @@ TEST_CASE("runner: metrics are bitwise identical across thread counts and reruns
     c.algorithm.name = algo;
     c.model.kind = "mlp";
     c.model.hidden = {16};
-    c.algorithm.momentum = 0.5;
+    c.algorithm.momentum = algo == "fedavg" ? 0.5 : 0.0;
     // More clients than one aggregation block, so block boundaries matter.
     c.data.synthetic.num_users = 100;
     c.data.num_clients = 100;
@@ -161,4 +161,35 @@ TEST_CASE("runner: golden run on IID synthetic data lands in range", "[fl][golde
   CHECK(m["summary"]["bytes_up"].get<int64_t>() == 20LL * 10 * 610 * 4);
   const json& rounds = m["rounds"];
   CHECK(rounds.front()["train_loss"].get<double>() > rounds.back()["train_loss"].get<double>());
+}
+
+TEST_CASE("registry: catalog, config choices and factory agree", "[fl][registry]") {
+  const auto& cat = fedsim::GetCatalog();
+  for (const auto& e : cat.algorithms) {
+    fedsim::AlgorithmConfig a;
+    a.name = e.name;
+    CHECK(fedsim::CreateAlgorithm(a)->name() == e.name);
+    json j = {{"algorithm", {{"name", e.name}}}};
+    CHECK_NOTHROW(fedsim::ParseConfig(j, "x"));
+  }
+  // Every choice the config accepts is in the catalog.
+  auto names = [](const std::vector<fedsim::CatalogEntry>& v) {
+    std::vector<std::string> out;
+    for (const auto& e : v) out.push_back(e.name);
+    return out;
+  };
+  for (const auto& k : fedsim::ListConfigKeys()) {
+    std::vector<std::string> listed;
+    if (k.path == "algorithm.name") listed = names(cat.algorithms);
+    else if (k.path == "model.kind") listed = names(cat.models);
+    else if (k.path == "data.dataset") listed = names(cat.datasets);
+    else if (k.path == "data.partition.kind") listed = names(cat.partitioners);
+    else continue;
+    INFO(k.path << ": " << k.type);
+    CHECK(k.type == "one of " + [&] {
+      std::string s;
+      for (const auto& n : listed) s += (s.empty() ? "" : " ") + n;
+      return s;
+    }());
+  }
 }

@@ -1,0 +1,171 @@
+// LoadData: dataset dispatch, truncation, class-count agreement and
+// standardisation.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+
+namespace fedsim {
+namespace {
+
+constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+std::string IdxDirectory(const DataConfig& cfg) {
+  const bool fmnist = cfg.dataset == "fashion_mnist";
+  const std::string dir = cfg.path.empty() && fmnist ? kFashionMnistDir : cfg.path;
+  if (dir.empty()) {
+    throw InputError(
+        "data.path: data.dataset = \"mnist_idx\" needs the directory holding "
+        "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
+        "t10k-labels-idx1-ubyte[.gz]");
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw InputError(fmt::format("data.path: {}: no such directory ({})", dir,
+                                 fmnist ? "install Debian's dataset-fashion-mnist package or set data.path"
+                                        : "set data.path to a directory of MNIST-format IDX files"));
+  }
+  return dir;
+}
+
+std::string CsvFile(const std::string& path, const char* key) {
+  if (path.empty()) throw InputError(fmt::format("{}: data.dataset = \"csv\" needs the CSV file's path", key));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(fmt::format("{}: {}: no such file", key, path));
+  return path;
+}
+
+Dataset SelectRows(const Dataset& ds, const std::vector<int>& rows) {
+  Dataset out;
+  out.x.resize(static_cast<Eigen::Index>(rows.size()), ds.x.cols());
+  out.y.resize(rows.size());
+  if (!ds.user.empty()) out.user.resize(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    out.x.row(static_cast<Eigen::Index>(r)) = ds.x.row(rows[r]);
+    out.y[r] = ds.y[rows[r]];
+    if (!ds.user.empty()) out.user[r] = ds.user[rows[r]];
+  }
+  out.num_classes = ds.num_classes;
+  return out;
+}
+
+// Holds out round(fraction * n) rows (at least one), chosen by a seeded
+// shuffle; both parts keep the file's row order.
+void HoldOut(const Dataset& all, double fraction, uint64_t seed, const std::string& path, Dataset& train,
+             Dataset& test) {
+  const int n = all.size();
+  const int n_test = std::max(1, static_cast<int>(std::lround(fraction * n)));
+  if (n_test >= n) {
+    throw InputError(
+        fmt::format("data.csv.test_fraction: holding out {} of the {} rows of {} leaves no training "
+                    "rows (set data.csv.test_path or lower test_fraction)",
+                    n_test, n, path));
+  }
+  std::vector<int> perm(n);
+  std::iota(perm.begin(), perm.end(), 0);
+  Rng rng = DeriveStream(seed, Stream::kDataSplit);
+  rng.Shuffle(perm.begin(), perm.end());
+  std::vector<int> test_rows(perm.begin(), perm.begin() + n_test);
+  std::vector<int> train_rows(perm.begin() + n_test, perm.end());
+  std::sort(test_rows.begin(), test_rows.end());
+  std::sort(train_rows.begin(), train_rows.end());
+  train = SelectRows(all, train_rows);
+  test = SelectRows(all, test_rows);
+}
+
+// Keeps the first `max_rows` rows (0 = all); returns whether any were dropped.
+bool KeepFirst(Dataset& ds, int max_rows) {
+  if (max_rows <= 0 || max_rows >= ds.size()) return false;
+  ds.x.conservativeResize(max_rows, Eigen::NoChange);
+  ds.y.resize(max_rows);
+  if (!ds.user.empty()) ds.user.resize(max_rows);
+  return true;
+}
+
+void CheckSameDim(const Dataset& train, const Dataset& test, const std::string& where) {
+  if (train.dim() != test.dim()) {
+    throw InputError(
+        fmt::format("{}: the test set has {} features but the training set has {}", where, test.dim(), train.dim()));
+  }
+}
+
+}  // namespace
+
+void Standardize(Dataset& train, Dataset& test) {
+  const Eigen::Index d = train.x.cols();
+  const Eigen::Index n = train.x.rows();
+  if (n == 0 || d == 0) return;
+  if (test.x.cols() != d) {
+    throw InputError(
+        fmt::format("standardize: the test set has {} features but the training set has {}", test.x.cols(), d));
+  }
+  const Eigen::RowVectorXd mean = train.x.cast<double>().colwise().mean();
+  const Eigen::RowVectorXd var =
+      (train.x.cast<double>().rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n);
+  Eigen::RowVectorXd scale(d);
+  for (Eigen::Index j = 0; j < d; ++j) scale[j] = var[j] > 0.0 ? 1.0 / std::sqrt(var[j]) : 1.0;
+  const Eigen::RowVectorXf mean_f = mean.cast<float>();
+  const Eigen::RowVectorXf scale_f = scale.cast<float>();
+  for (Dataset* ds : {&train, &test}) {
+    ds->x = ((ds->x.rowwise() - mean_f).array().rowwise() * scale_f.array()).matrix();
+  }
+}
+
+FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
+  FederatedData fd;
+  std::string source;
+  if (cfg.dataset == "fashion_mnist" || cfg.dataset == "mnist_idx") {
+    const std::string dir = IdxDirectory(cfg);
+    fd.train = LoadIdxDir(dir, "train");
+    fd.test = LoadIdxDir(dir, "t10k");
+    CheckSameDim(fd.train, fd.test, dir);
+    source = " from " + dir;
+  } else if (cfg.dataset == "synthetic") {
+    fd = GenerateSynthetic(cfg.synthetic, seed);
+    source = cfg.synthetic.iid ? " iid" : fmt::format("({}, {})", cfg.synthetic.alpha, cfg.synthetic.beta);
+    source = fmt::format("{}, {} users, seed {}", source, cfg.synthetic.num_users, seed);
+  } else if (cfg.dataset == "csv") {
+    const std::string path = CsvFile(cfg.path, "data.path");
+    Dataset all = LoadCsv(path, cfg.csv.label_column, cfg.csv.header);
+    if (!cfg.csv.test_path.empty()) {
+      fd.train = std::move(all);
+      fd.test = LoadCsv(CsvFile(cfg.csv.test_path, "data.csv.test_path"), cfg.csv.label_column, cfg.csv.header);
+      CheckSameDim(fd.train, fd.test, cfg.csv.test_path);
+      source = fmt::format(" from {} and {}", path, cfg.csv.test_path);
+    } else {
+      HoldOut(all, cfg.csv.test_fraction, seed, path, fd.train, fd.test);
+      source = fmt::format(" from {} (test: a random {} of the rows)", path, cfg.csv.test_fraction);
+    }
+  } else {
+    throw InputError(fmt::format("data.dataset: unknown dataset \"{}\"", cfg.dataset));
+  }
+
+  std::string notes;
+  if (KeepFirst(fd.train, cfg.max_train_samples)) notes += fmt::format("; first {} train rows", cfg.max_train_samples);
+  if (KeepFirst(fd.test, cfg.max_test_samples)) notes += fmt::format("; first {} test rows", cfg.max_test_samples);
+  // Users appear in blocks, so truncation drops whole trailing users (and
+  // perhaps part of one); num_users counts the users still present.
+  if (!fd.train.user.empty()) {
+    fd.num_users = *std::max_element(fd.train.user.begin(), fd.train.user.end()) + 1;
+  }
+  const int classes = std::max(fd.train.num_classes, fd.test.num_classes);
+  fd.train.num_classes = fd.test.num_classes = classes;
+  if (cfg.standardize) {
+    Standardize(fd.train, fd.test);
+    notes += "; standardized";
+  }
+  fd.description = fmt::format("{}{}: {} train / {} test, {} features, {} classes{}", cfg.dataset,
+                               cfg.dataset == "synthetic" ? source : "", fd.train.size(), fd.test.size(),
+                               fd.train.dim(), classes, cfg.dataset == "synthetic" ? notes : source + notes);
+  return fd;
+}
+
+}  // namespace fedsim
