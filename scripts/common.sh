@@ -1,0 +1,31 @@
+# Shared by scripts/*.sh: installing what fedsim needs and building it.
+# Source it; do not run it.
+
+FEDSIM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FEDSIM_BUILD="${FEDSIM_BUILD:-$FEDSIM_ROOT/build}"
+
+# Debian packages fedsim builds and tests with.
+FEDSIM_BUILD_DEPS=(g++ make cmake libeigen3-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2 zlib1g-dev)
+
+# Installs the given Debian packages that are not installed yet.
+fedsim_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "fedsim: installing ${missing[*]}" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "fedsim: need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures and builds fedsim (Release) into $FEDSIM_BUILD.
+fedsim_build() {
+  cmake -S "$FEDSIM_ROOT" -B "$FEDSIM_BUILD" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$FEDSIM_BUILD" -j"$(nproc)"
+}

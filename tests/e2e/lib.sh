@@ -1,0 +1,30 @@
+# Helpers for the end-to-end tests. Each test script is run by ctest as
+#   bash tests/e2e/NAME_test.sh FEDSIM_BINARY SOURCE_DIR
+set -uo pipefail
+FEDSIM="$1"
+SRC="$2"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+FAILS=0
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+
+# expect_error CODE SUBSTRING -- fedsim args...: runs fedsim, checks the exit
+# code and that stderr contains SUBSTRING.
+expect_error() {
+  local code="$1" want="$2"
+  shift 3
+  local err rc
+  err="$("$FEDSIM" "$@" 2>&1 >/dev/null)"
+  rc=$?
+  if [ "$rc" -ne "$code" ]; then fail "fedsim $*: exit $rc, expected $code (stderr: $err)"; return; fi
+  case "$err" in
+    *"$want"*) ;;
+    *) fail "fedsim $*: stderr does not contain '$want': $err" ;;
+  esac
+}
+
+finish() {
+  if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed" >&2; exit 1; fi
+  echo "all checks passed"
+}
