@@ -38,6 +38,8 @@ struct PartitionConfig {
   int shards_per_client = 2;     // shards partitioner
   double quantity_sigma = 1.0;   // lognormal sigma of client sizes (quantity)
   int min_samples = 1;           // every client gets at least this many samples
+  std::string dirichlet_mode = "per_class";  // per_class (NIID-Bench) | per_client (Hsu et al. 2019)
+  std::string client_sizes = "equal";        // equal | lognormal, for dirichlet_mode=per_client
 
   template <class V>
   void Visit(V& v) {
@@ -51,6 +53,13 @@ struct PartitionConfig {
            "Sigma of the lognormal client sizes for kind=quantity. Default 1.0.");
     v.Int("min_samples", min_samples, 0, 1000000000,
           "Smallest number of training samples a client may get (dirichlet, quantity). Default 1.");
+    v.Choice("dirichlet_mode", dirichlet_mode, {"per_class", "per_client"},
+             "per_class: each class split over clients by Dir(alpha) (NIID-Bench); per_client: each client draws "
+             "class proportions from Dir(alpha * global label distribution) (Hsu et al. 2019), sizes fixed "
+             "first, which scales to any population. Default \"per_class\".");
+    v.Choice("client_sizes", client_sizes, {"equal", "lognormal"},
+             "Client sizes for dirichlet_mode=per_client: near-equal, or lognormal(0, quantity_sigma) "
+             "quantity skew. Default \"equal\".");
   }
 };
 

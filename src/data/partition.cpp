@@ -113,9 +113,72 @@ Partition Dirichlet(const Dataset& train, int num_clients, const PartitionConfig
   }
   throw InputError(
       fmt::format("data.partition.alpha = {} leaves some client with fewer than "
-                  "data.partition.min_samples = {} samples in each of {} tries; raise alpha or lower "
-                  "min_samples or num_clients",
+                  "data.partition.min_samples = {} samples in each of {} tries; raise alpha, lower "
+                  "min_samples or num_clients, or set data.partition.dirichlet_mode = \"per_client\"",
                   cfg.alpha, cfg.min_samples, kMaxDirichletTries));
+}
+
+std::vector<int64_t> LognormalSizes(int n, int num_clients, const PartitionConfig& cfg, Rng& rng);
+
+// Client-wise label skew (Hsu, Qi, Brown, "Measuring the Effects of
+// Non-Identical Data Distribution for Federated Visual Classification", 2019):
+// client sizes are fixed first (near-equal, or lognormal for quantity skew);
+// client k draws class proportions q_k ~ Dir(alpha * p), p the training label
+// distribution, and fills each of its slots with a class drawn from q_k
+// restricted to classes that still have samples. Every client gets exactly its
+// size, so this scales to populations far larger than the per-class scheme,
+// whose minimum-size retries fail when clients hold a handful of samples.
+Partition DirichletPerClient(const Dataset& train, int num_clients, const PartitionConfig& cfg, Rng& rng) {
+  const int n = train.size();
+  const int classes = std::max(train.num_classes, 1);
+  std::vector<int64_t> size(num_clients);
+  if (cfg.client_sizes == "lognormal") {
+    size = LognormalSizes(n, num_clients, cfg, rng);
+  } else {
+    for (int k = 0; k < num_clients; ++k) {
+      size[k] = static_cast<int64_t>(n) * (k + 1) / num_clients - static_cast<int64_t>(n) * k / num_clients;
+    }
+  }
+  std::vector<std::vector<int>> by_class(classes);
+  for (int i = 0; i < n; ++i) by_class[train.y[i]].push_back(i);
+  for (auto& idx : by_class) rng.Shuffle(idx.begin(), idx.end());
+  std::vector<size_t> next(classes, 0);
+  std::vector<double> prior(classes);
+  for (int c = 0; c < classes; ++c) prior[c] = static_cast<double>(by_class[c].size()) / n;
+
+  Partition p(num_clients);
+  std::vector<double> q(classes);
+  for (int k = 0; k < num_clients; ++k) {
+    double sum = 0.0;
+    for (int c = 0; c < classes; ++c) sum += (q[c] = prior[c] > 0 ? rng.Gamma(cfg.alpha * prior[c]) : 0.0);
+    if (sum <= 0.0) {
+      // All draws underflowed (tiny alpha): the Dir(alpha -> 0) limit, one class.
+      std::fill(q.begin(), q.end(), 0.0);
+      q[rng.UniformInt(classes)] = 1.0;
+    }
+    p[k].reserve(static_cast<size_t>(size[k]));
+    for (int64_t s = 0; s < size[k]; ++s) {
+      double open = 0.0;
+      for (int c = 0; c < classes; ++c) open += next[c] < by_class[c].size() ? q[c] : 0.0;
+      int chosen = -1;
+      if (open > 0.0) {
+        double u = rng.Uniform() * open;
+        for (int c = 0; c < classes; ++c) {
+          if (next[c] >= by_class[c].size() || q[c] == 0.0) continue;
+          chosen = c;
+          if ((u -= q[c]) < 0.0) break;
+        }
+      } else {
+        // The client's classes are used up: take any class with samples left,
+        // uniformly at random.
+        std::vector<int> left;
+        for (int c = 0; c < classes; ++c) if (next[c] < by_class[c].size()) left.push_back(c);
+        chosen = left[rng.UniformInt(left.size())];
+      }
+      p[k].push_back(by_class[chosen][next[chosen]++]);
+    }
+  }
+  return p;
 }
 
 // McMahan et al. (2017): sort by label, cut into equal shards, deal shards.
@@ -145,10 +208,10 @@ Partition Shards(const Dataset& train, int num_clients, const PartitionConfig& c
   return p;
 }
 
-// Client k gets min_samples plus a share of the remaining samples
-// proportional to w_k ~ lognormal(0, sigma), rounded by largest remainder so
-// the sizes add up to n exactly; samples are dealt from a random permutation.
-Partition Quantity(int n, int num_clients, const PartitionConfig& cfg, Rng& rng) {
+// Client sizes: client k gets min_samples plus a share of the remaining
+// samples proportional to w_k ~ lognormal(0, sigma), rounded by largest
+// remainder so the sizes add up to n exactly.
+std::vector<int64_t> LognormalSizes(int n, int num_clients, const PartitionConfig& cfg, Rng& rng) {
   CheckMinSamples(n, num_clients, cfg);
   std::vector<double> w(num_clients);
   double sum = 0.0;
@@ -173,12 +236,19 @@ Partition Quantity(int n, int num_clients, const PartitionConfig& cfg, Rng& rng)
       --assigned;
     }
   }
+  for (auto& s : size) s += cfg.min_samples;
+  return size;
+}
+
+// Quantity skew: lognormal sizes, samples dealt from a random permutation.
+Partition Quantity(int n, int num_clients, const PartitionConfig& cfg, Rng& rng) {
+  const std::vector<int64_t> size = LognormalSizes(n, num_clients, cfg, rng);
   std::vector<int> perm = Iota(n);
   rng.Shuffle(perm.begin(), perm.end());
   Partition p(num_clients);
   int64_t start = 0;
   for (int k = 0; k < num_clients; ++k) {
-    const int64_t end = start + size[k] + cfg.min_samples;
+    const int64_t end = start + size[k];
     p[k].assign(perm.begin() + start, perm.begin() + end);
     start = end;
   }
@@ -223,7 +293,8 @@ Partition MakePartition(const Dataset& train, int num_clients, const PartitionCo
   if (cfg.kind == "iid") {
     p = Iid(n, num_clients, rng);
   } else if (cfg.kind == "dirichlet") {
-    p = Dirichlet(train, num_clients, cfg, rng);
+    p = cfg.dirichlet_mode == "per_client" ? DirichletPerClient(train, num_clients, cfg, rng)
+                                           : Dirichlet(train, num_clients, cfg, rng);
   } else if (cfg.kind == "shards") {
     p = Shards(train, num_clients, cfg, rng);
   } else if (cfg.kind == "quantity") {

@@ -224,3 +224,36 @@ TEST_CASE("PartitionStats: an iid split of balanced data has TV 0", "[data][part
 
 }  // namespace
 }  // namespace fedsim
+
+TEST_CASE("partition: per-client Dirichlet gives every client its size and skews labels", "[data][partition]") {
+  fedsim::Dataset d;
+  const int n = 20000, classes = 10;
+  d.x.resize(n, 1);
+  d.y.resize(n);
+  for (int i = 0; i < n; ++i) d.y[i] = i % classes;
+  d.num_classes = classes;
+  fedsim::PartitionConfig cfg;
+  cfg.kind = "dirichlet";
+  cfg.dirichlet_mode = "per_client";
+  cfg.alpha = 0.5;
+  // 5,000 clients of 4 samples: the per-class scheme cannot keep every client non-empty here.
+  const auto p = fedsim::MakePartition(d, 5000, cfg, 3);
+  std::vector<int> seen(n, 0);
+  for (const auto& c : p) {
+    CHECK(c.size() == 4);
+    for (int i : c) seen[i]++;
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+  cfg.alpha = 1000.0;
+  const double tv_iid_like = fedsim::PartitionStats(d, fedsim::MakePartition(d, 100, cfg, 3))["mean_label_tv"];
+  cfg.alpha = 0.1;
+  const double tv_skewed = fedsim::PartitionStats(d, fedsim::MakePartition(d, 100, cfg, 3))["mean_label_tv"];
+  CHECK(tv_iid_like < 0.15);
+  CHECK(tv_skewed > 0.6);
+  cfg.client_sizes = "lognormal";
+  const auto q = fedsim::MakePartition(d, 100, cfg, 3);
+  size_t total = 0, smallest = n, largest = 0;
+  for (const auto& c : q) total += c.size(), smallest = std::min(smallest, c.size()), largest = std::max(largest, c.size());
+  CHECK(total == static_cast<size_t>(n));
+  CHECK(largest > 3 * smallest);
+}
