@@ -5,7 +5,8 @@ FEDSIM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FEDSIM_BUILD="${FEDSIM_BUILD:-$FEDSIM_ROOT/build}"
 
 # Debian packages fedsim builds and tests with.
-FEDSIM_BUILD_DEPS=(g++ make cmake libeigen3-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2 zlib1g-dev)
+FEDSIM_BUILD_DEPS=(g++ make cmake pkg-config libeigen3-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2
+  zlib1g-dev libsodium-dev libgmp-dev)
 
 # Installs the given Debian packages that are not installed yet.
 fedsim_install() {
