@@ -23,8 +23,9 @@ constexpr uint32_t kLabelMagic = 0x00000801;  // unsigned byte, 1 dimension
 constexpr size_t kImageHeader = 16;
 constexpr size_t kLabelHeader = 8;
 
-// The whole (decompressed) content of path.
-std::vector<unsigned char> ReadAll(const std::string& path) {
+// The whole (decompressed) content of path. `expected` (if known) is reserved
+// up front so a large file is not copied while the buffer grows.
+std::vector<unsigned char> ReadAll(const std::string& path, size_t expected = 0) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw InputError(fmt::format("{}: no such file", path));
@@ -34,6 +35,7 @@ std::vector<unsigned char> ReadAll(const std::string& path) {
   gzbuffer(f, 1 << 17);
   std::vector<unsigned char> data;
   constexpr unsigned kChunk = 1 << 20;
+  if (expected > 0) data.reserve(expected + kChunk);
   for (;;) {
     const size_t old = data.size();
     data.resize(old + kChunk);
@@ -66,10 +68,23 @@ void CheckMagic(const std::string& path, uint32_t magic, uint32_t expected, cons
   }
 }
 
+// The size an image file's header announces (0 if the header is unreadable;
+// ReadAll and the checks below then report the problem).
+size_t AnnouncedImageFileSize(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) return 0;
+  unsigned char h[kImageHeader];
+  const int got = gzread(f, h, kImageHeader);
+  gzclose(f);
+  if (got != static_cast<int>(kImageHeader) || BigEndian32(h) != kImageMagic) return 0;
+  const unsigned __int128 n = static_cast<unsigned __int128>(BigEndian32(h + 4)) * BigEndian32(h + 8) * BigEndian32(h + 12);
+  return n < (static_cast<unsigned __int128>(1) << 40) ? static_cast<size_t>(n) + kImageHeader : 0;
+}
+
 }  // namespace
 
 Dataset LoadIdx(const std::string& images, const std::string& labels) {
-  const std::vector<unsigned char> img = ReadAll(images);
+  std::vector<unsigned char> img = ReadAll(images, AnnouncedImageFileSize(images));
   if (img.size() < kImageHeader) {
     throw InputError(fmt::format("{}: truncated: {} bytes, shorter than the {}-byte IDX image header", images,
                                  img.size(), kImageHeader));
@@ -119,11 +134,11 @@ Dataset LoadIdx(const std::string& images, const std::string& labels) {
   const int n = static_cast<int>(count);
   const int d = static_cast<int>(rows * cols);
   Dataset ds;
-  ds.x.resize(n, d);
-  const unsigned char* pixels = img.data() + kImageHeader;
-  float* out = ds.x.data();
-  const size_t total = static_cast<size_t>(n) * static_cast<size_t>(d);
-  for (size_t i = 0; i < total; ++i) out[i] = static_cast<float>(pixels[i]) / 255.0f;
+  ds.byte_storage = true;
+  img.erase(img.begin(), img.begin() + kImageHeader);  // in place: no second copy of the pixels
+  ds.bytes = std::move(img);
+  ds.byte_scale = Eigen::RowVectorXf::Constant(d, 1.0f / 255.0f);
+  ds.byte_shift = Eigen::RowVectorXf::Zero(d);
   ds.y.resize(n);
   int max_label = 0;
   for (int i = 0; i < n; ++i) {

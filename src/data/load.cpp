@@ -45,11 +45,12 @@ std::string CsvFile(const std::string& path, const char* key) {
 
 Dataset SelectRows(const Dataset& ds, const std::vector<int>& rows) {
   Dataset out;
-  out.x.resize(static_cast<Eigen::Index>(rows.size()), ds.x.cols());
+  out.x.resize(static_cast<Eigen::Index>(rows.size()), ds.dim());
+  // Decoded to float: SelectRows serves CSV splits, whose rows are floats anyway.
+  ds.Rows(rows.data(), static_cast<int>(rows.size()), out.x.data());
   out.y.resize(rows.size());
   if (!ds.user.empty()) out.user.resize(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) {
-    out.x.row(static_cast<Eigen::Index>(r)) = ds.x.row(rows[r]);
     out.y[r] = ds.y[rows[r]];
     if (!ds.user.empty()) out.user[r] = ds.user[rows[r]];
   }
@@ -84,7 +85,11 @@ void HoldOut(const Dataset& all, double fraction, uint64_t seed, const std::stri
 // Keeps the first `max_rows` rows (0 = all); returns whether any were dropped.
 bool KeepFirst(Dataset& ds, int max_rows) {
   if (max_rows <= 0 || max_rows >= ds.size()) return false;
-  ds.x.conservativeResize(max_rows, Eigen::NoChange);
+  if (ds.byte_storage) {
+    ds.bytes.resize(static_cast<size_t>(max_rows) * static_cast<size_t>(ds.dim()));
+  } else {
+    ds.x.conservativeResize(max_rows, Eigen::NoChange);
+  }
   ds.y.resize(max_rows);
   if (!ds.user.empty()) ds.user.resize(max_rows);
   return true;
@@ -100,22 +105,51 @@ void CheckSameDim(const Dataset& train, const Dataset& test, const std::string& 
 }  // namespace
 
 void Standardize(Dataset& train, Dataset& test) {
-  const Eigen::Index d = train.x.cols();
-  const Eigen::Index n = train.x.rows();
+  const Eigen::Index d = train.dim();
+  const Eigen::Index n =
+      train.byte_storage ? static_cast<Eigen::Index>(d ? train.bytes.size() / static_cast<size_t>(d) : 0) : train.x.rows();
   if (n == 0 || d == 0) return;
-  if (test.x.cols() != d) {
+  if (test.dim() != d) {
     throw InputError(
-        fmt::format("standardize: the test set has {} features but the training set has {}", test.x.cols(), d));
+        fmt::format("standardize: the test set has {} features but the training set has {}", test.dim(), d));
   }
-  const Eigen::RowVectorXd mean = train.x.cast<double>().colwise().mean();
-  const Eigen::RowVectorXd var =
-      (train.x.cast<double>().rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n);
+  if (train.byte_storage != test.byte_storage) {
+    throw InputError("standardize: the training and test sets use different feature storage");
+  }
+  Eigen::RowVectorXd mean, var;
+  if (train.byte_storage) {
+    // Moments of the decoded features, accumulated in double from the bytes.
+    Eigen::RowVectorXd s = Eigen::RowVectorXd::Zero(d), s2 = Eigen::RowVectorXd::Zero(d);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const uint8_t* row = train.bytes.data() + i * d;
+      for (Eigen::Index j = 0; j < d; ++j) {
+        const double v = static_cast<double>(row[j]) * train.byte_scale[j] + train.byte_shift[j];
+        s[j] += v;
+        s2[j] += v * v;
+      }
+    }
+    mean = s / static_cast<double>(n);
+    var = (s2 / static_cast<double>(n) - mean.cwiseProduct(mean)).cwiseMax(0.0);
+    for (Eigen::Index j = 0; j < d; ++j) {
+      // A constant column has var 0 up to rounding; treat tiny as 0.
+      if (var[j] < 1e-12 * std::max(1.0, mean[j] * mean[j])) var[j] = 0.0;
+    }
+  } else {
+    mean = train.x.cast<double>().colwise().mean();
+    var = (train.x.cast<double>().rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n);
+  }
   Eigen::RowVectorXd scale(d);
   for (Eigen::Index j = 0; j < d; ++j) scale[j] = var[j] > 0.0 ? 1.0 / std::sqrt(var[j]) : 1.0;
   const Eigen::RowVectorXf mean_f = mean.cast<float>();
   const Eigen::RowVectorXf scale_f = scale.cast<float>();
   for (Dataset* ds : {&train, &test}) {
-    ds->x = ((ds->x.rowwise() - mean_f).array().rowwise() * scale_f.array()).matrix();
+    if (ds->byte_storage) {
+      // (byte * s + h - mean) * c = byte * (s * c) + (h - mean) * c
+      ds->byte_shift = ((ds->byte_shift - mean_f).array() * scale_f.array()).matrix();
+      ds->byte_scale = (ds->byte_scale.array() * scale_f.array()).matrix();
+    } else {
+      ds->x = ((ds->x.rowwise() - mean_f).array().rowwise() * scale_f.array()).matrix();
+    }
   }
 }
 

@@ -9,19 +9,14 @@ namespace fedsim {
 double BatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count,
                      ClientScratch& s) {
   const Dataset& data = *ctx.train;
-  const int dim = data.dim();
   const int64_t p = ctx.model->num_params();
   double loss = 0.0;
   const bool single = count <= ctx.max_chunk;
   if (!single) s.grad_acc.setZero(p);
   for (int begin = 0; begin < count; begin += ctx.max_chunk) {
     const int b = std::min(ctx.max_chunk, count - begin);
-    for (int i = 0; i < b; ++i) {
-      const int row = rows[begin + i];
-      std::copy_n(data.x.data() + static_cast<int64_t>(row) * dim, dim,
-                  s.batch_x.data() + static_cast<int64_t>(i) * dim);
-      s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(row)];
-    }
+    data.Rows(rows + begin, b, s.batch_x.data());
+    for (int i = 0; i < b; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[begin + i])];
     float* out = single ? s.grad_acc.data() : s.grad.data();
     const double chunk_loss = ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), b, out, *s.ws);
     const double w = static_cast<double>(b) / count;

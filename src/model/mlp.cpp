@@ -132,20 +132,18 @@ double Mlp::LossAndGradient(const float* params, const float* x, const int* y, i
   return loss / b;
 }
 
-EvalSums Mlp::Evaluate(const float* params, const Dataset& data, int begin, int end,
-                       Workspace& base) const {
+EvalSums Mlp::Evaluate(const float* params, const float* x, const int* y, int b, Workspace& base) const {
   auto& ws = static_cast<Ws&>(base);
   EvalSums s;
-  const int b = end - begin;
   if (b <= 0) return s;
   const int layers = static_cast<int>(sizes_.size()) - 1;
-  Forward(params, data.x.data() + static_cast<int64_t>(begin) * data.dim(), b, ws);
+  Forward(params, x, b, ws);
   ConstMatMap z(ws.act[layers - 1].data(), b, sizes_.back());
   for (int i = 0; i < b; ++i) {
     Eigen::Index arg;
     const float m = z.row(i).maxCoeff(&arg);
     const double lse = std::log(static_cast<double>((z.row(i).array() - m).exp().sum())) + m;
-    const int yi = data.y[static_cast<size_t>(begin + i)];
+    const int yi = y[i];
     s.loss_sum += lse - z(i, yi);
     s.correct += (arg == yi);
   }

@@ -23,8 +23,7 @@ class Mlp : public Model {
   std::unique_ptr<Workspace> NewWorkspace(int max_batch) const override;
   double LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                          Workspace& ws) const override;
-  EvalSums Evaluate(const float* params, const Dataset& data, int begin, int end,
-                    Workspace& ws) const override;
+  EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const override;
 
   const std::vector<int>& sizes() const { return sizes_; }
 

@@ -23,10 +23,15 @@ EvalSums EvaluateDataset(const Model& model, const float* params, const Dataset&
   const int n = data.size();
   const int chunks = (n + kEvalChunk - 1) / kEvalChunk;
   std::vector<EvalSums> part(static_cast<size_t>(chunks));
+  std::vector<std::vector<float>> rows(workspaces.size(),
+                                       std::vector<float>(static_cast<size_t>(kEvalChunk) * data.dim()));
   ParallelFor(chunks, threads, [&](int64_t c, int tid) {
     const int begin = static_cast<int>(c) * kEvalChunk;
-    part[static_cast<size_t>(c)] = model.Evaluate(params, data, begin, std::min(n, begin + kEvalChunk),
-                                                  *workspaces[static_cast<size_t>(tid)]);
+    const int b = std::min(n, begin + kEvalChunk) - begin;
+    float* x = rows[static_cast<size_t>(tid)].data();
+    data.Range(begin, b, x);
+    part[static_cast<size_t>(c)] =
+        model.Evaluate(params, x, data.y.data() + begin, b, *workspaces[static_cast<size_t>(tid)]);
   });
   EvalSums total;
   for (const auto& p : part) {

@@ -58,10 +58,9 @@ class Model {
   virtual double LossAndGradient(const float* params, const float* x, const int* y, int b,
                                  float* grad, Workspace& ws) const = 0;
 
-  // Loss sum and correct count over rows [begin, end) of data.
-  // REQUIRES: end - begin <= the workspace's max_batch.
-  virtual EvalSums Evaluate(const float* params, const Dataset& data, int begin, int end,
-                            Workspace& ws) const = 0;
+  // Loss sum and correct count over the b rows x (b x dim) with labels y.
+  // REQUIRES: b <= the workspace's max_batch.
+  virtual EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const = 0;
 };
 
 // Builds the model named by cfg.kind for inputs of `input_dim` features and

@@ -30,10 +30,10 @@ void CheckExample(const Dataset& ds) {
   CHECK(ds.y == std::vector<int>{0, 7, 3});
   CHECK(ds.user.empty());
   for (int i = 0; i < 3; ++i) {
-    for (int j = 0; j < 6; ++j) CHECK(ds.x(i, j) == static_cast<float>(kPixels[i * 6 + j]) / 255.0f);
+    for (int j = 0; j < 6; ++j) CHECK(ds.Dense()(i, j) == Approx(kPixels[i * 6 + j] / 255.0).epsilon(1e-6));
   }
-  CHECK(ds.x(0, 1) == 1.0f);
-  CHECK(ds.x(0, 0) == 0.0f);
+  CHECK(ds.Dense()(0, 1) == 1.0f);
+  CHECK(ds.Dense()(0, 0) == 0.0f);
 }
 
 TEST_CASE("LoadIdx reads plain and gzip files with exact values", "[data][idx]") {

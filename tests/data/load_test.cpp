@@ -88,8 +88,10 @@ TEST_CASE("LoadData mnist_idx reads the committed Fashion-MNIST sample", "[data]
   CHECK(fd.train.dim() == 784);
   CHECK(fd.train.num_classes == 10);
   CHECK(fd.test.num_classes == 10);
-  CHECK(fd.train.x.minCoeff() >= 0.0f);
-  CHECK(fd.train.x.maxCoeff() <= 1.0f);
+  CHECK(fd.train.byte_storage);
+  CHECK(fd.train.FeatureBytes() == 1000u * 784u);
+  CHECK(fd.train.Dense().minCoeff() >= 0.0f);
+  CHECK(fd.train.Dense().maxCoeff() <= 1.0f);
   CHECK(fd.description == "mnist_idx: 1000 train / 500 test, 784 features, 10 classes from " + c.path);
   // Fashion-MNIST's first training label is 9 (ankle boot), first test label 9.
   CHECK(fd.train.y[0] == 9);
@@ -100,7 +102,7 @@ TEST_CASE("LoadData mnist_idx reads the committed Fashion-MNIST sample", "[data]
   const FederatedData small = LoadData(c, 1);
   CHECK(small.train.size() == 100);
   CHECK(small.test.size() == 50);
-  CHECK(small.train.x == fd.train.x.topRows(100));
+  CHECK(small.train.Dense() == fd.train.Dense().topRows(100));
   CHECK(small.test.y == std::vector<int>(fd.test.y.begin(), fd.test.y.begin() + 50));
 }
 
@@ -164,6 +166,38 @@ TEST_CASE("Standardize uses the training mean and std", "[data][load]") {
   }
 }
 
+TEST_CASE("Standardize folds into the byte decode of image data", "[data][load]") {
+  DataConfig c;
+  c.dataset = "mnist_idx";
+  c.path = kSamples + "/fmnist-sample";
+  c.standardize = true;
+  const FederatedData fd = LoadData(c, 1);
+  REQUIRE(fd.train.byte_storage);
+  const RowMatrix x = fd.train.Dense();
+  int unit_columns = 0;
+  for (int j = 0; j < x.cols(); ++j) {
+    const Eigen::VectorXd col = x.col(j).cast<double>();
+    const double mean = col.mean();
+    const double sd = std::sqrt((col.array() - mean).square().mean());
+    CHECK(mean == Approx(0.0).margin(1e-4));
+    if (sd > 0.5) {
+      CHECK(sd == Approx(1.0).epsilon(1e-3));
+      ++unit_columns;
+    } else {
+      CHECK(sd == 0.0);  // a constant column (all-zero border pixel) is only centred
+    }
+  }
+  CHECK(unit_columns > 700);
+  // Gathering rows decodes the same values as Dense().
+  const int rows[] = {7, 3};
+  std::vector<float> out(2 * 784);
+  fd.train.Rows(rows, 2, out.data());
+  for (int j = 0; j < 784; ++j) {
+    CHECK(out[j] == x(7, j));
+    CHECK(out[784 + j] == x(3, j));
+  }
+}
+
 // The only test that reads the full Debian dataset; skipped when absent.
 TEST_CASE("LoadData fashion_mnist from the Debian package", "[data][fmnist]") {
   const std::string dir = "/usr/share/datasets/fashion-mnist";
@@ -186,8 +220,8 @@ TEST_CASE("LoadData fashion_mnist from the Debian package", "[data][fmnist]") {
   s.dataset = "mnist_idx";
   s.path = kSamples + "/fmnist-sample";
   const FederatedData sample = LoadData(s, 1);
-  CHECK(sample.train.x == fd.train.x.topRows(1000));
-  CHECK(sample.test.x == fd.test.x.topRows(500));
+  CHECK(sample.train.Dense() == fd.train.Dense().topRows(1000));
+  CHECK(sample.test.Dense() == fd.test.Dense().topRows(500));
   CHECK(sample.train.y == std::vector<int>(fd.train.y.begin(), fd.train.y.begin() + 1000));
 }
 

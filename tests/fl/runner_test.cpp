@@ -78,7 +78,8 @@ TEST_CASE("runner: FedSGD with the whole population is full-batch gradient desce
                                              data.train.size(), g.data(), *ws);
   for (size_t i = 0; i < w.size(); ++i) w[i] -= 0.3f * g[i];
   auto ews = model->NewWorkspace(data.test.size());
-  const fedsim::EvalSums e = model->Evaluate(w.data(), data.test, 0, data.test.size(), *ews);
+  const fedsim::EvalSums e =
+      model->Evaluate(w.data(), data.test.x.data(), data.test.y.data(), data.test.size(), *ews);
 
   const json& r = m["rounds"][0];
   CHECK(r["train_loss"].get<double>() == Approx(loss).epsilon(1e-5));

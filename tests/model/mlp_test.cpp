@@ -82,7 +82,7 @@ TEST_CASE("mlp: evaluation agrees with the training loss", "[model]") {
   m.Init(params.data(), rng);
   auto ws = m.NewWorkspace(10);
   const double loss = m.LossAndGradient(params.data(), d.x.data(), d.y.data(), 10, grad.data(), *ws);
-  const fedsim::EvalSums e = m.Evaluate(params.data(), d, 0, 10, *ws);
+  const fedsim::EvalSums e = m.Evaluate(params.data(), d.x.data(), d.y.data(), 10, *ws);
   CHECK(e.count == 10);
   CHECK(e.loss_sum / 10 == Approx(loss).epsilon(1e-5));
   CHECK(e.correct >= 0);
