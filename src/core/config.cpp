@@ -380,8 +380,13 @@ void ValidateConfig(const Config& c, const std::string& source) {
     fail("data.max_train_samples: cannot be combined with data.partition.kind=natural (it would drop whole users); "
          "use data.synthetic.num_users to make the data smaller");
   }
-  if (c.algorithm.name == "fedsgd" && (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0)) {
-    fail("algorithm.momentum: fedsgd takes a single gradient step per round; momentum and weight_decay must be 0");
+  if ((c.algorithm.name == "fedsgd" || c.algorithm.name == "fedgia") &&
+      (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0)) {
+    fail("algorithm.momentum: " + c.algorithm.name +
+         " takes full-batch gradients, not local SGD; momentum and weight_decay must be 0");
+  }
+  if (c.algorithm.name == "scaffold" && c.algorithm.momentum != 0.0) {
+    fail("algorithm.momentum: scaffold's option II control-variate update assumes plain local SGD; set momentum to 0");
   }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");

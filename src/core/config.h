@@ -147,7 +147,7 @@ struct ModelConfig {
 };
 
 struct AlgorithmConfig {
-  std::string name = "fedavg";  // fedavg | fedsgd
+  std::string name = "fedavg";  // see the Choice list in Visit
   int clients_per_round = 10;
   std::optional<double> client_fraction;
   int local_epochs = 1;
@@ -158,10 +158,29 @@ struct AlgorithmConfig {
   double weight_decay = 0.0;
   double lr_decay = 1.0;
   double server_lr = 1.0;
+  double mu = 0.01;               // FedProx
+  double alpha = 0.01;            // FedDyn
+  double server_momentum = 0.9;   // FedAvgM
+  double beta1 = 0.9;             // FedAda
+  double beta2 = 0.99;            // FedAda
+  double tau = 1e-3;              // FedAda
+  double update_density = 0.01;   // FedSparse
+  bool ternary = false;           // FedSparse
+  bool sparse_download = false;   // FedSparse
+  double model_density = 1.0;     // FedSparse
+  int mask_every = 10;            // FedSparse
+  double fedpara_gamma = 0.1;     // FedPara
+  double sigma = 0.1;             // FedGiA
+  double r = 1.0;                 // FedGiA
+  int k0 = 5;                     // FedGiA
+  double rho = 0.5;               // FedGiA
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("name", name, {"fedavg", "fedsgd"}, "Federated algorithm. Default \"fedavg\".");
+    v.Choice("name", name,
+             {"fedavg", "fedsgd", "fedprox", "feddyn", "scaffold", "fednova", "fedavgm", "fedadagrad", "fedadam",
+              "fedyogi", "fedsparse", "fedpara", "fedgia"},
+             "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement. Default 10.");
     v.OptReal("client_fraction", client_fraction, 1e-9, 1.0,
@@ -179,7 +198,27 @@ struct AlgorithmConfig {
     v.Real("lr_decay", lr_decay, 0.0, 1.0, true,
            "Client learning rate in round t (0-based) is lr * lr_decay^t. Default 1.0.");
     v.Real("server_lr", server_lr, 0.0, 1e6, true,
-           "Server learning rate: global += server_lr * weighted mean of client deltas. Default 1.0.");
+           "Server learning rate eta: global += eta * (aggregated update); FedAda's eta. Default 1.0.");
+    v.Real("mu", mu, 0.0, 1e6, false, "FedProx proximal weight mu in (mu/2)||w - w_global||^2. Default 0.01.");
+    v.Real("alpha", alpha, 0.0, 1e6, true, "FedDyn regulariser alpha. Default 0.01.");
+    v.Real("server_momentum", server_momentum, 0.0, 1.0, false, "FedAvgM server momentum beta. Default 0.9.");
+    v.Real("beta1", beta1, 0.0, 1.0, false, "FedAdagrad/FedAdam/FedYogi first-moment decay beta1. Default 0.9.");
+    v.Real("beta2", beta2, 0.0, 1.0, false, "FedAdam/FedYogi second-moment decay beta2. Default 0.99.");
+    v.Real("tau", tau, 0.0, 1e6, true, "FedAdagrad/FedAdam/FedYogi adaptivity tau (also sqrt of the initial v). Default 1e-3.");
+    v.Real("update_density", update_density, 0.0, 1.0, true,
+           "FedSparse: fraction of update entries a client sends (top-k with error feedback). Default 0.01.");
+    v.Bool("ternary", ternary, "FedSparse: send kept entries as mu*sign (Sattler et al.'s STC). Default false.");
+    v.Bool("sparse_download", sparse_download,
+           "FedSparse: the server sparsifies its aggregated update (top-k, error feedback) for the download. Default false.");
+    v.Real("model_density", model_density, 0.0, 1.0, true,
+           "FedSparse: fraction of global weights kept by the server's magnitude mask (1 = dense model). Default 1.0.");
+    v.Int("mask_every", mask_every, 1, 100000000, "FedSparse: rounds between re-choosing the model mask. Default 10.");
+    v.Real("fedpara_gamma", fedpara_gamma, 0.0, 1.0, false,
+           "FedPara rank ratio gamma: rank = round((1-gamma) r_min + gamma r_max) per layer. Default 0.1.");
+    v.Real("sigma", sigma, 0.0, 1e9, true, "FedGiA ADMM penalty sigma. Default 0.1.");
+    v.Real("r", r, 0.0, 1e9, false, "FedGiA proximal constant r_i (same for every client). Default 1.0.");
+    v.Int("k0", k0, 1, 1000000, "FedGiA local ADMM iterations per communication round. Default 5.");
+    v.Real("rho", rho, 0.0, 1.0, true, "FedGiA fraction of clients running the ADMM steps each round. Default 0.5.");
   }
 };
 

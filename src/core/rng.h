@@ -24,6 +24,7 @@ enum class Stream : uint64_t {
   kCohort = 4,      // cohort sampling, per round
   kLocalTrain = 5,  // client minibatch shuffling, per (round, client)
   kDataSplit = 6,   // train/test splits of generated or CSV data
+  kAlgorithm = 7,   // algorithm-specific server draws, per round (e.g. FedGiA's subset)
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -1,12 +1,14 @@
 // The federated algorithm interface. An algorithm has a client side
 // (LocalUpdate: from the global parameters, train on one client's data and
-// write the update it uploads) and a server side (ServerUpdate: fold the
-// weighted mean of the cohort's uploads into the global model). The round
-// loop (runner.cpp) owns sampling, parallelism, aggregation order and metrics.
+// write the vector it uploads) and a server side (ServerUpdate: fold the
+// weighted mean of the cohort's uploads into the global model and its own
+// state). The round loop (runner.cpp) owns sampling, parallelism, the
+// aggregation order and the metrics.
 //
-// Thread-safety: LocalUpdate is called concurrently for different clients and
-// must only write to its `upload` and `scratch` arguments. ServerUpdate runs on
-// one thread.
+// Thread-safety: LocalUpdate is called concurrently for different clients of
+// one round. It may write only to its `upload` and `scratch` arguments and to
+// the persistent state of task.client (ClientStateStore guarantees distinct
+// clients never share storage). Everything else runs on one thread.
 #pragma once
 
 #include <Eigen/Core>
@@ -29,9 +31,11 @@ struct ClientScratch {
   Eigen::VectorXf params;   // the client's local copy of the model
   Eigen::VectorXf grad;     // gradient of one (sub)batch
   Eigen::VectorXf grad_acc; // gradient accumulated over sub-batches
+  Eigen::VectorXf extra;    // algorithm-specific scratch (num_params floats)
   RowMatrix batch_x;        // gathered batch rows
   std::vector<int> batch_y;
   std::vector<int> order;   // the client's sample indices in shuffled order
+  std::vector<int> index;   // algorithm-specific index scratch
   Sgd sgd{0.0f, 0.0f};
 };
 
@@ -41,7 +45,8 @@ struct TrainContext {
   const Dataset* train = nullptr;
   const AlgorithmConfig* cfg = nullptr;
   uint64_t seed = 0;
-  int max_chunk = 0;  // largest number of rows a workspace holds
+  int max_chunk = 0;    // largest number of rows a workspace holds
+  int num_clients = 0;  // population size
 };
 
 // One client's job in one round.
@@ -54,10 +59,39 @@ struct ClientTask {
 
 // What a client reports besides its upload.
 struct ClientReport {
-  double weight = 0.0;          // aggregation weight (FedAvg: n_k)
+  double weight = 0.0;          // aggregation weight (FedAvg: n_k; uniform algorithms: 1)
   double loss_sum = 0.0;        // sum of per-sample training losses seen
   int64_t samples = 0;          // samples processed in local training
   int64_t steps = 0;            // optimizer steps (or gradient evaluations)
+  int64_t bytes_up = 0;         // encoded size of the upload on the wire
+  double norm_a = 0.0;          // FedNova: ||a_i||_1 of the client's local solver
+};
+
+// Per-client persistent state, created on a client's first participation.
+// A client that never participates costs one empty vector. Entry k is only
+// touched while client k trains, so concurrent clients never share storage.
+class ClientStateStore {
+ public:
+  void Resize(int num_clients, int slots_per_client) {
+    slots_ = slots_per_client;
+    state_.assign(static_cast<size_t>(num_clients) * static_cast<size_t>(slots_per_client), Eigen::VectorXf());
+  }
+  // The state vector `slot` of `client`, created as `size` zeros if absent.
+  Eigen::VectorXf& Get(int client, int slot, int64_t size) {
+    Eigen::VectorXf& v = state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot)];
+    if (v.size() == 0) v.setZero(size);
+    return v;
+  }
+  bool Has(int client, int slot) const {
+    return state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot)].size() > 0;
+  }
+  // Clients holding any state, and the bytes their state occupies.
+  int64_t ClientsWithState() const;
+  int64_t Bytes() const;
+
+ private:
+  int slots_ = 0;
+  std::vector<Eigen::VectorXf> state_;
 };
 
 class Algorithm {
@@ -65,13 +99,38 @@ class Algorithm {
   virtual ~Algorithm() = default;
   virtual std::string name() const = 0;
 
-  // Trains client task.client from `global` and writes its upload (num_params
-  // floats) to `upload`.
-  virtual ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
-                                   float* upload, ClientScratch& scratch) const = 0;
+  // Called once before round 0 with the model size and the population.
+  virtual void Setup(int64_t num_params, int num_clients) { num_params_ = num_params; }
 
-  // Applies the weighted mean of the cohort's uploads to the global model.
-  virtual void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload, int round) = 0;
+  // Floats per upload (default: one model-sized vector).
+  virtual int64_t UploadSize() const { return num_params_; }
+
+  // Cohort size for this round given the configured one (FedGiA: everyone).
+  virtual int CohortSize(int configured, int num_clients) const { return configured; }
+
+  // Server-side preparation before the cohort trains (e.g. a new sparsity
+  // mask, FedGiA's ADMM subset). May modify the global model.
+  virtual void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& cohort, uint64_t seed) {}
+
+  // Bytes `client` downloads this round (default: the dense model).
+  virtual int64_t DownloadBytes(int client) const { return num_params_ * static_cast<int64_t>(sizeof(float)); }
+
+  // Trains task.client from `global` and writes its upload (UploadSize()
+  // floats) to `upload`. Reports bytes_up = 0 to mean "UploadSize() * 4".
+  virtual ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
+                                   float* upload, ClientScratch& scratch) = 0;
+
+  // Applies the weighted mean of the cohort's uploads (sum_k w_k u_k /
+  // sum_k w_k) to the global model; `reports` are the cohort's, in cohort
+  // order.
+  virtual void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                            const std::vector<ClientReport>& reports, int round) = 0;
+
+  // Persistent per-client state, for memory reporting.
+  virtual const ClientStateStore* client_state() const { return nullptr; }
+
+ protected:
+  int64_t num_params_ = 0;
 };
 
 // A named component with one line of description, for `fedsim list`.

@@ -1,20 +1,35 @@
-// The concrete algorithms. Each is created by name in registry.cpp.
+// The concrete algorithms, created by name in registry.cpp. Update equations
+// as implemented are in each .cpp file's header comment and in
+// docs/algorithms.md.
 #pragma once
 
+#include <random>
+
 #include "fl/algorithm.h"
+#include "fl/local_training.h"
+#include "optim/server_optimizer.h"
 
 namespace fedsim {
 
+// FedAvg and the algorithms that share its client side: local SGD from the
+// global model, upload Delta_k = w_k - w, weight n_k; the server applies the
+// weighted mean Delta with a server optimizer. FedProx adds a proximal term;
+// FedAvgM and FedAdagrad/FedAdam/FedYogi change the server optimizer; FedPara
+// is FedAvg on a low-rank Hadamard-product model.
 class FedAvg : public Algorithm {
  public:
-  explicit FedAvg(const AlgorithmConfig& cfg) : server_lr_(static_cast<float>(cfg.server_lr)) {}
-  std::string name() const override { return "fedavg"; }
+  FedAvg(const AlgorithmConfig& cfg, std::string name, ServerOptimizer::Kind kind);
+  std::string name() const override { return name_; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
-                           ClientScratch& scratch) const override;
-  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload, int round) override;
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  const ServerOptimizer& server_optimizer() const { return opt_; }
 
- private:
-  float server_lr_;
+ protected:
+  std::string name_;
+  double mu_;  // FedProx proximal weight (0 for the others)
+  ServerOptimizer opt_;
 };
 
 class FedSgd : public Algorithm {
@@ -22,11 +37,129 @@ class FedSgd : public Algorithm {
   explicit FedSgd(const AlgorithmConfig& cfg) : server_lr_(static_cast<float>(cfg.server_lr)) {}
   std::string name() const override { return "fedsgd"; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
-                           ClientScratch& scratch) const override;
-  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload, int round) override;
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
 
  private:
   float server_lr_;
+};
+
+class FedDyn : public Algorithm {
+ public:
+  explicit FedDyn(const AlgorithmConfig& cfg) : alpha_(cfg.alpha) {}
+  std::string name() const override { return "feddyn"; }
+  void Setup(int64_t num_params, int num_clients) override;
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  const ClientStateStore* client_state() const override { return &state_; }
+  const Eigen::VectorXf& h() const { return h_; }
+
+ private:
+  double alpha_;
+  int num_clients_ = 0;
+  ClientStateStore state_;  // slot 0: the client's gradient state grad L_k(theta_k^{t-1})
+  Eigen::VectorXf h_;
+};
+
+class Scaffold : public Algorithm {
+ public:
+  explicit Scaffold(const AlgorithmConfig& cfg) : server_lr_(cfg.server_lr) {}
+  std::string name() const override { return "scaffold"; }
+  void Setup(int64_t num_params, int num_clients) override;
+  int64_t UploadSize() const override { return 2 * num_params_; }
+  int64_t DownloadBytes(int) const override { return 2 * num_params_ * static_cast<int64_t>(sizeof(float)); }
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  const ClientStateStore* client_state() const override { return &state_; }
+  const Eigen::VectorXf& c() const { return c_; }
+
+ private:
+  double server_lr_;
+  int num_clients_ = 0;
+  ClientStateStore state_;  // slot 0: the client control variate c_i
+  Eigen::VectorXf c_;
+};
+
+class FedNova : public Algorithm {
+ public:
+  explicit FedNova(const AlgorithmConfig& cfg) : server_lr_(cfg.server_lr), momentum_(cfg.momentum) {}
+  std::string name() const override { return "fednova"; }
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  double last_tau_eff() const { return last_tau_eff_; }
+
+ private:
+  double server_lr_, momentum_;
+  double last_tau_eff_ = 0.0;
+};
+
+class FedSparse : public Algorithm {
+ public:
+  explicit FedSparse(const AlgorithmConfig& cfg);
+  std::string name() const override { return "fedsparse"; }
+  void Setup(int64_t num_params, int num_clients) override;
+  void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& cohort, uint64_t seed) override;
+  int64_t DownloadBytes(int client) const override;
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  const ClientStateStore* client_state() const override { return &state_; }
+  const Eigen::VectorXf& mask() const { return mask_; }
+
+  // Top-k with error feedback on u = residual + delta: keeps the k entries of
+  // largest |u| (ties by lower index) in `out` (all others 0), optionally as
+  // mu * sign with mu the mean kept magnitude, and leaves residual = u - out.
+  // Returns the encoded size in bytes. `index` is scratch.
+  static int64_t SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, const float* delta, int64_t k,
+                                      bool ternary, float* out, std::vector<int>& index);
+  // Wire size of a sparse vector with nnz entries out of n: positions as a
+  // bitmap or as 32-bit indices, whichever is smaller, plus 32-bit values
+  // (ternary: one 32-bit mu and one sign bit per entry).
+  static int64_t EncodedBytes(int64_t nnz, int64_t n, bool ternary);
+
+ private:
+  double update_density_, model_density_, server_lr_;
+  bool ternary_, sparse_download_;
+  int mask_every_;
+  int64_t dense_download_bytes_ = 0;   // the (possibly masked) model
+  int64_t sparse_download_bytes_ = 0;  // last round's sparse server update
+  int round_ = 0;
+  std::vector<int> last_round_;        // per client: last round it took part in (-1: never)
+  ClientStateStore state_;          // slot 0: the client's error-feedback residual
+  Eigen::VectorXf mask_;            // 0/1 per weight when model_density < 1
+  Eigen::VectorXf server_residual_; // error feedback of the sparse download
+  Eigen::VectorXf server_update_;
+  std::vector<int> server_index_;
+};
+
+class FedGiA : public Algorithm {
+ public:
+  explicit FedGiA(const AlgorithmConfig& cfg) : sigma_(cfg.sigma), r_(cfg.r), k0_(cfg.k0), rho_(cfg.rho) {}
+  std::string name() const override { return "fedgia"; }
+  void Setup(int64_t num_params, int num_clients) override;
+  int CohortSize(int configured, int num_clients) const override { return num_clients; }
+  void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& cohort, uint64_t seed) override;
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  const ClientStateStore* client_state() const override { return &state_; }
+  bool InAdmmSubset(int client) const { return admm_[static_cast<size_t>(client)] != 0; }
+
+ private:
+  double sigma_, r_;
+  int k0_;
+  double rho_;
+  ClientStateStore state_;    // slot 0: the client's dual variable pi_i
+  std::vector<char> admm_;    // this round's subset M
 };
 
 }  // namespace fedsim

@@ -1,24 +1,45 @@
-// FedAvg (McMahan et al., AISTATS 2017, Algorithm 1). Client k runs E epochs
-// of minibatch SGD from the global w_t and uploads Delta_k = w_k - w_t. The
-// server forms Delta = sum_k n_k Delta_k / sum_k n_k over the cohort and sets
-// w_{t+1} = w_t + eta_s * Delta (eta_s = algorithm.server_lr; 1 is the paper).
+// FedAvg (McMahan et al., AISTATS 2017, Algorithm 1) and the algorithms that
+// share its client side.
+//
+// Client k, from the global w_t: E epochs (or local_steps steps) of minibatch
+// SGD on its own loss, giving w_k; uploads Delta_k = w_k - w_t with weight n_k
+// (its sample count). Server: Delta = sum_k n_k Delta_k / sum_k n_k, then a
+// server optimizer step (optim/server_optimizer.h):
+//   fedavg, fedpara   x <- x + eta Delta                        (eta = server_lr; 1 in the paper)
+//   fedprox           as fedavg; the client minimises F_k(w) + (mu/2)||w - w_t||^2
+//                     (Li et al., MLSys 2020), i.e. its gradient gains mu (w - w_t)
+//   fedavgm           v <- beta v + Delta; x <- x + eta v       (Hsu et al. 2019)
+//   fedadagrad/fedadam/fedyogi  Reddi et al., ICLR 2021
 #include "fl/algorithms.h"
-
-#include "fl/local_training.h"
 
 namespace fedsim {
 
-ClientReport FedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
-                                 float* upload, ClientScratch& s) const {
+FedAvg::FedAvg(const AlgorithmConfig& cfg, std::string name, ServerOptimizer::Kind kind)
+    : name_(std::move(name)),
+      mu_(name_ == "fedprox" ? cfg.mu : 0.0),
+      opt_(kind, cfg.server_lr, kind == ServerOptimizer::Kind::kMomentum ? cfg.server_momentum : cfg.beta1, cfg.beta2,
+           cfg.tau) {}
+
+ClientReport FedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                                 ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
-  s.params = Eigen::Map<const Eigen::VectorXf>(global, p);
-  ClientReport rep = TrainLocalSgd(ctx, task, s);
-  Eigen::Map<Eigen::VectorXf>(upload, p) = s.params - Eigen::Map<const Eigen::VectorXf>(global, p);
+  Eigen::Map<const Eigen::VectorXf> w0(global, p);
+  s.params = w0;
+  LocalHooks hooks;
+  if (mu_ > 0.0) {
+    const float mu = static_cast<float>(mu_);
+    hooks.correct = [&, mu](const float* w, float* g) {
+      Eigen::Map<Eigen::VectorXf>(g, p) += mu * (Eigen::Map<const Eigen::VectorXf>(w, p) - w0);
+    };
+  }
+  ClientReport rep = TrainLocalSgd(ctx, task, s, &hooks);
+  Eigen::Map<Eigen::VectorXf>(upload, p) = s.params - w0;
   return rep;
 }
 
-void FedAvg::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload, int) {
-  global += server_lr_ * mean_upload;
+void FedAvg::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                          const std::vector<ClientReport>&, int) {
+  opt_.Step(global, mean_upload);
 }
 
 }  // namespace fedsim

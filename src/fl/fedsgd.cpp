@@ -5,12 +5,10 @@
 // local_epochs, local_steps and batch_size do not apply.
 #include "fl/algorithms.h"
 
-#include "fl/local_training.h"
-
 namespace fedsim {
 
 ClientReport FedSgd::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
-                                 float* upload, ClientScratch& s) const {
+                                 float* upload, ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
   const int n = static_cast<int>(task.indices->size());
   ClientReport rep;
@@ -28,7 +26,8 @@ ClientReport FedSgd::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   return rep;
 }
 
-void FedSgd::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload, int) {
+void FedSgd::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                          const std::vector<ClientReport>&, int) {
   global += server_lr_ * mean_upload;
 }
 

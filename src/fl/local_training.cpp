@@ -26,7 +26,17 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
   return loss;
 }
 
-ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& s) {
+double FedNovaNormA(int64_t steps, double rho) {
+  if (rho == 0.0) return static_cast<double>(steps);
+  double sum = 0.0, pow = 1.0;
+  for (int64_t k = 1; k <= steps; ++k) {
+    pow *= rho;
+    sum += (1.0 - pow) / (1.0 - rho);
+  }
+  return sum;
+}
+
+ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& s, const LocalHooks* hooks) {
   const AlgorithmConfig& cfg = *ctx.cfg;
   const int n = static_cast<int>(task.indices->size());
   ClientReport rep;
@@ -50,7 +60,9 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
     }
     const int b = std::min(batch, n - pos);
     const double loss = BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s);
+    if (hooks && hooks->correct) hooks->correct(s.params.data(), s.grad_acc.data());
     s.sgd.Step(s.params.data(), s.grad_acc.data(), p, task.lr);
+    if (hooks && hooks->mask) s.params.array() *= Eigen::Map<const Eigen::ArrayXf>(hooks->mask, p);
     rep.loss_sum += loss * b;
     rep.samples += b;
     pos += b;

@@ -1,9 +1,21 @@
 // Client-side building blocks shared by the algorithms.
 #pragma once
 
+#include <functional>
+
 #include "fl/algorithm.h"
 
 namespace fedsim {
+
+// How an algorithm changes plain local SGD.
+struct LocalHooks {
+  // Adds the algorithm's terms to the minibatch gradient g (num_params
+  // floats) at the local weights w, e.g. FedProx's mu (w - w_global).
+  std::function<void(const float* w, float* g)> correct;
+  // If set (num_params entries of 0 or 1), weights with mask 0 are kept at 0:
+  // the sparse global model of FedSparse.
+  const float* mask = nullptr;
+};
 
 // Mean loss and gradient over the rows `rows[0..count)` of ctx.train at
 // `params`, computed in sub-batches of at most ctx.max_chunk rows so that a
@@ -16,6 +28,12 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
 // epochs over a fresh shuffle each epoch (the last batch may be smaller), or
 // exactly local_steps steps if local_steps > 0. Batch size 0 means the whole
 // client data. The shuffle stream is (seed, kLocalTrain, round, client).
-ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& scratch);
+ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& scratch,
+                           const LocalHooks* hooks = nullptr);
+
+// ||a||_1 of FedNova (Wang et al. 2020) for `steps` local SGD steps with
+// heavy-ball momentum rho: sum_{k=1..steps} (1 - rho^k) / (1 - rho); = steps
+// when rho = 0.
+double FedNovaNormA(int64_t steps, double rho);
 
 }  // namespace fedsim

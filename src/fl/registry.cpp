@@ -28,14 +28,36 @@ const Catalog& GetCatalog() {
       {
           {"fedavg", "Federated Averaging: local SGD epochs, sample-weighted delta average (McMahan et al. 2017)"},
           {"fedsgd", "one full-batch gradient per client, server takes one step (McMahan et al. 2017)"},
+          {"fedprox", "FedAvg with a proximal term (mu/2)||w - w_global||^2 in the local objective (Li et al. 2020)"},
+          {"feddyn", "dynamic regularisation with per-client gradient state and server h (Acar et al. 2021)"},
+          {"scaffold", "control variates c, c_i correct client drift, option II (Karimireddy et al. 2020)"},
+          {"fednova", "normalised averaging for unequal local steps (Wang et al. 2020)"},
+          {"fedavgm", "FedAvg with server momentum (Hsu et al. 2019)"},
+          {"fedadagrad", "FedAvg with an Adagrad server optimizer (Reddi et al. 2021)"},
+          {"fedadam", "FedAvg with an Adam server optimizer (Reddi et al. 2021)"},
+          {"fedyogi", "FedAvg with a Yogi server optimizer (Reddi et al. 2021)"},
+          {"fedsparse", "top-k sparse updates with error feedback, optional STC ternary, sparse global model"},
+          {"fedpara", "FedAvg on low-rank Hadamard-product layers W = (X1 Y1^T) o (X2 Y2^T) (Hyeon-Woo et al. 2022)"},
+          {"fedgia", "gradient descent + inexact ADMM hybrid, all clients each round (Zhou & Li 2023)"},
       },
   };
   return catalog;
 }
 
 std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg) {
-  if (cfg.name == "fedavg") return std::make_unique<FedAvg>(cfg);
-  if (cfg.name == "fedsgd") return std::make_unique<FedSgd>(cfg);
+  using K = ServerOptimizer::Kind;
+  const std::string& n = cfg.name;
+  if (n == "fedavg" || n == "fedprox" || n == "fedpara") return std::make_unique<FedAvg>(cfg, n, K::kSgd);
+  if (n == "fedavgm") return std::make_unique<FedAvg>(cfg, n, K::kMomentum);
+  if (n == "fedadagrad") return std::make_unique<FedAvg>(cfg, n, K::kAdagrad);
+  if (n == "fedadam") return std::make_unique<FedAvg>(cfg, n, K::kAdam);
+  if (n == "fedyogi") return std::make_unique<FedAvg>(cfg, n, K::kYogi);
+  if (n == "fedsgd") return std::make_unique<FedSgd>(cfg);
+  if (n == "feddyn") return std::make_unique<FedDyn>(cfg);
+  if (n == "scaffold") return std::make_unique<Scaffold>(cfg);
+  if (n == "fednova") return std::make_unique<FedNova>(cfg);
+  if (n == "fedsparse") return std::make_unique<FedSparse>(cfg);
+  if (n == "fedgia") return std::make_unique<FedGiA>(cfg);
   throw InputError("algorithm.name: unknown algorithm '" + cfg.name + "'");
 }
 

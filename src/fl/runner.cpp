@@ -113,11 +113,14 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   FederatedData data = LoadData(cfg.data, seed);
   const int num_clients = cfg.data.num_clients;
   const Partition partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
-  const int cohort_size = CohortSize(cfg.algorithm, num_clients);  // ValidateConfig checked <= num_clients
 
   std::unique_ptr<Model> model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes);
   std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
   const int64_t p = model->num_params();
+  algo->Setup(p, num_clients);
+  const int64_t upload_size = algo->UploadSize();
+  // ValidateConfig checked the configured cohort against the population.
+  const int cohort_size = algo->CohortSize(CohortSize(cfg.algorithm, num_clients), num_clients);
 
   Eigen::VectorXf global(p);
   {
@@ -142,15 +145,16 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     s.params.resize(p);
     s.grad.resize(p);
     s.grad_acc.resize(p);
+    s.extra.resize(p);
     s.batch_x.resize(max_chunk, data.train.dim());
     s.batch_y.resize(static_cast<size_t>(max_chunk));
     s.sgd = Sgd(static_cast<float>(cfg.algorithm.momentum), static_cast<float>(cfg.algorithm.weight_decay));
     eval_ws[static_cast<size_t>(t)] = model->NewWorkspace(kEvalChunk);
   }
   const int block = std::min(kAggregationBlock, cohort_size);
-  Eigen::MatrixXf uploads(p, block);  // column i: upload of the i-th client of the block
-  std::vector<ClientReport> reports(static_cast<size_t>(block));
-  Eigen::VectorXd acc(p);
+  Eigen::MatrixXf uploads(upload_size, block);  // column i: upload of the i-th client of the block
+  std::vector<ClientReport> reports(static_cast<size_t>(cohort_size));
+  Eigen::VectorXd acc(upload_size);
 
   TrainContext ctx;
   ctx.model = model.get();
@@ -158,6 +162,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   ctx.cfg = &cfg.algorithm;
   ctx.seed = seed;
   ctx.max_chunk = max_chunk;
+  ctx.num_clients = num_clients;
 
   json doc;
   doc["config"] = ToJson(cfg);
@@ -178,7 +183,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   const auto t_loop = Clock::now();
   const double setup_seconds = Seconds(t_start, t_loop);
   const int rounds = cfg.experiment.rounds;
-  const int64_t model_bytes = p * static_cast<int64_t>(sizeof(float));
+  const int64_t upload_bytes = upload_size * static_cast<int64_t>(sizeof(float));
   int64_t bytes_up = 0, bytes_down = 0, samples_total = 0;
   double train_seconds = 0.0;
   double final_acc = NAN, final_loss = NAN, best_acc = NAN;
@@ -189,11 +194,15 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     const auto t_round = Clock::now();
     Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
     const std::vector<int> cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
+    algo->BeginRound(global, r, cohort, seed);
+    int64_t round_bytes_down = 0;
+    for (int c : cohort) round_bytes_down += algo->DownloadBytes(c);
     const double lr_round = cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r);
     const float lr = static_cast<float>(lr_round);
 
     acc.setZero();
     double weight_sum = 0.0, loss_sum = 0.0;
+    int64_t round_bytes_up = 0;
     int64_t round_samples = 0, cohort_samples = 0;
     for (size_t b0 = 0; b0 < cohort.size(); b0 += static_cast<size_t>(block)) {
       const int nb = static_cast<int>(std::min<size_t>(static_cast<size_t>(block), cohort.size() - b0));
@@ -204,21 +213,22 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         task.client = cohort[b0 + static_cast<size_t>(i)];
         task.indices = &partition[static_cast<size_t>(task.client)];
         task.lr = lr;
-        reports[static_cast<size_t>(i)] =
+        reports[b0 + static_cast<size_t>(i)] =
             algo->LocalUpdate(ctx, task, global.data(), uploads.col(i).data(), scratch[static_cast<size_t>(tid)]);
       });
       train_seconds += Seconds(t_train, Clock::now());
       // Weighted sum in client order, coordinates split across threads.
-      const int64_t spans = (p + kReduceSpan - 1) / kReduceSpan;
+      const int64_t spans = (upload_size + kReduceSpan - 1) / kReduceSpan;
       ParallelFor(spans, threads, [&](int64_t s, int) {
-        const int64_t lo = s * kReduceSpan, len = std::min(kReduceSpan, p - lo);
+        const int64_t lo = s * kReduceSpan, len = std::min(kReduceSpan, upload_size - lo);
         auto a = acc.segment(lo, len);
         for (int i = 0; i < nb; ++i) {
-          a += reports[static_cast<size_t>(i)].weight * uploads.col(i).segment(lo, len).cast<double>();
+          a += reports[b0 + static_cast<size_t>(i)].weight * uploads.col(i).segment(lo, len).cast<double>();
         }
       });
       for (int i = 0; i < nb; ++i) {
-        const auto& rep = reports[static_cast<size_t>(i)];
+        const auto& rep = reports[b0 + static_cast<size_t>(i)];
+        round_bytes_up += rep.bytes_up > 0 ? rep.bytes_up : upload_bytes;
         weight_sum += rep.weight;
         loss_sum += rep.loss_sum;
         round_samples += rep.samples;
@@ -227,10 +237,10 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     }
     if (weight_sum > 0.0) {
       const Eigen::VectorXf mean_upload = (acc / weight_sum).cast<float>();
-      algo->ServerUpdate(global, mean_upload, r);
+      algo->ServerUpdate(global, mean_upload, reports, r);
     }
-    bytes_down += model_bytes * cohort_size;
-    bytes_up += model_bytes * cohort_size;
+    bytes_down += round_bytes_down;
+    bytes_up += round_bytes_up;
     samples_total += round_samples;
 
     const bool last = r + 1 == rounds;
@@ -262,9 +272,15 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         {"train_samples", round_samples},
         {"bytes_up", bytes_up},
         {"bytes_down", bytes_down},
+        {"round_bytes_up", round_bytes_up},
+        {"round_bytes_down", round_bytes_down},
         {"wall_round_seconds", Seconds(t_round, t_end)},
         {"wall_seconds", Seconds(t_loop, t_end)},
     };
+    if (const ClientStateStore* st = algo->client_state()) {
+      rec["clients_with_state"] = st->ClientsWithState();
+      rec["client_state_bytes"] = st->Bytes();
+    }
     if (writer) writer->AppendRound(rec);
     doc["rounds"].push_back(rec);
     if (opt.on_round) opt.on_round(rec, rounds);

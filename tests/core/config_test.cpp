@@ -71,8 +71,9 @@ TEST_CASE("config: unknown keys and names get a suggestion", "[core][config]") {
   // A key in the wrong section points at the right one.
   CHECK(ErrorOf(json::parse(R"({"experiment":{"lr":0.1}})")) ==
         "cfg.json: experiment.lr: unknown key (did you mean 'algorithm.lr'?)");
-  CHECK(ErrorOf(json::parse(R"({"algorithm":{"name":"fedavgg"}})")) ==
-        "cfg.json: algorithm.name: expected one of fedavg, fedsgd, got 'fedavgg' (did you mean 'fedavg'?)");
+  CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"name":"fedavgg"}})")),
+             Catch::StartsWith("cfg.json: algorithm.name: expected one of fedavg, fedsgd, fedprox") &&
+                 Catch::EndsWith("got 'fedavgg' (did you mean 'fedavg'?)"));
   CHECK(ErrorOf(json::parse(R"({"bogus":{}})")) == "cfg.json: bogus: unknown key");
 }
 

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 expect_error 2 "algorithm.local_epochs: expected an integer >= 1, got -1" -- run --set algorithm.local_epochs=-1 --out "$TMP/a"
 [ ! -e "$TMP/a/metrics.json" ] || fail "metrics.json written for a bad config"
 expect_error 2 "algorithm.local_epoch: unknown key (did you mean 'algorithm.local_epochs'?)" -- run --set algorithm.local_epoch=2
-expect_error 2 "algorithm.name: expected one of fedavg, fedsgd, got 'fedprox2'" -- run --set algorithm.name=fedprox2
+expect_error 2 "got 'fedprox2' (did you mean 'fedprox'?)" -- run --set algorithm.name=fedprox2
 expect_error 2 "data.partition.alpha: expected a number > 0, got 0" -- run --set data.partition.alpha=0
 expect_error 2 "larger than the population" -- run --set algorithm.clients_per_round=31
 expect_error 2 "$TMP/missing.json: cannot open config file" -- run "$TMP/missing.json"

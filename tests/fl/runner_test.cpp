@@ -119,7 +119,7 @@ TEST_CASE("fedavg: one full-batch local step uploads what FedSGD uploads", "[fl]
   task.lr = 0.1f;
   REQUIRE(part[3].size() > 64);
   std::vector<float> up_avg(p), up_sgd(p);
-  const auto rep_avg = fedsim::FedAvg(c.algorithm).LocalUpdate(ctx, task, w.data(), up_avg.data(), s);
+  const auto rep_avg = fedsim::FedAvg(c.algorithm, "fedavg", fedsim::ServerOptimizer::Kind::kSgd).LocalUpdate(ctx, task, w.data(), up_avg.data(), s);
   const auto rep_sgd = fedsim::FedSgd(c.algorithm).LocalUpdate(ctx, task, w.data(), up_sgd.data(), s);
   CHECK(rep_avg.weight == part[3].size());
   CHECK(rep_sgd.weight == part[3].size());

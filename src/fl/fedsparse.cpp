@@ -1,0 +1,140 @@
+// FedSparse: sparsity-preserving federated training, two independent parts.
+//
+// (a) Sparse client updates with error feedback (top-k sparsification as in
+//     Sattler et al., "Robust and Communication-Efficient Federated Learning
+//     from Non-IID Data" (STC), IEEE TNNLS 2020; error accumulation as in
+//     Stich et al. 2018). Client k trains like FedAvg, Delta = w_k - w, then
+//       u = e_k + Delta;  s = topk(u, k = ceil(update_density * P));
+//       ternary: s <- mu sign(s) on the kept entries, mu = mean |kept u|;
+//       e_k <- u - s;  upload s (weight n_k).
+//     e_k is the client's persistent residual, created on first participation.
+//     With sparse_download the server treats its aggregated update the same
+//     way (its own residual) and a client that took part in the previous round
+//     downloads only that sparse update; any other client downloads the model.
+// (b) A sparse global model: with model_density < 1 the server keeps a
+//     magnitude mask of the top model_density * P weights, re-chosen every
+//     mask_every rounds (and at round 0); weights outside it are zero, clients
+//     train only the weights inside it, and the model is sent sparse.
+// bytes_up / bytes_down count the encoded sizes (EncodedBytes), not P * 4.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "fl/algorithms.h"
+
+namespace fedsim {
+namespace {
+
+// Keeps the k entries of largest |v| (ties: lower index first); writes their
+// indices to the first k entries of `index`.
+void TopK(const float* v, int64_t n, int64_t k, std::vector<int>& index) {
+  index.resize(static_cast<size_t>(n));
+  std::iota(index.begin(), index.end(), 0);
+  auto larger = [v](int a, int b) {
+    const float fa = std::fabs(v[a]), fb = std::fabs(v[b]);
+    return fa > fb || (fa == fb && a < b);
+  };
+  if (k < n) std::nth_element(index.begin(), index.begin() + k, index.end(), larger);
+}
+
+}  // namespace
+
+FedSparse::FedSparse(const AlgorithmConfig& cfg)
+    : update_density_(cfg.update_density),
+      model_density_(cfg.model_density),
+      server_lr_(cfg.server_lr),
+      ternary_(cfg.ternary),
+      sparse_download_(cfg.sparse_download),
+      mask_every_(cfg.mask_every) {}
+
+int64_t FedSparse::EncodedBytes(int64_t nnz, int64_t n, bool ternary) {
+  const int64_t positions = std::min<int64_t>(nnz * 4, (n + 7) / 8);
+  const int64_t values = ternary ? 4 + (nnz + 7) / 8 : nnz * 4;
+  return positions + values;
+}
+
+int64_t FedSparse::SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, const float* delta, int64_t k,
+                                        bool ternary, float* out, std::vector<int>& index) {
+  const int64_t n = residual.size();
+  residual += Eigen::Map<const Eigen::VectorXf>(delta, n);  // u = e + Delta
+  k = std::min(k, n);
+  TopK(residual.data(), n, k, index);
+  Eigen::Map<Eigen::VectorXf> o(out, n);
+  o.setZero();
+  double mu = 0.0;
+  if (ternary && k > 0) {
+    for (int64_t j = 0; j < k; ++j) mu += std::fabs(residual[index[static_cast<size_t>(j)]]);
+    mu /= static_cast<double>(k);
+  }
+  for (int64_t j = 0; j < k; ++j) {
+    const int i = index[static_cast<size_t>(j)];
+    const float u = residual[i];
+    o[i] = ternary ? static_cast<float>(mu) * (u > 0.0f ? 1.0f : (u < 0.0f ? -1.0f : 0.0f)) : u;
+    residual[i] -= o[i];
+  }
+  return EncodedBytes(k, n, ternary);
+}
+
+void FedSparse::Setup(int64_t num_params, int num_clients) {
+  Algorithm::Setup(num_params, num_clients);
+  state_.Resize(num_clients, 1);
+  last_round_.assign(static_cast<size_t>(num_clients), -1);
+  dense_download_bytes_ = num_params * static_cast<int64_t>(sizeof(float));
+  if (sparse_download_) {
+    server_residual_.setZero(num_params);
+    server_update_.setZero(num_params);
+  }
+}
+
+void FedSparse::BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>&, uint64_t) {
+  round_ = round;
+  if (model_density_ < 1.0 && round % mask_every_ == 0) {
+    const int64_t p = global.size();
+    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(model_density_ * p)));
+    TopK(global.data(), p, keep, server_index_);
+    mask_.setZero(p);
+    for (int64_t j = 0; j < keep; ++j) mask_[server_index_[static_cast<size_t>(j)]] = 1.0f;
+    global.array() *= mask_.array();
+    dense_download_bytes_ = EncodedBytes(keep, p, false);
+  }
+}
+
+int64_t FedSparse::DownloadBytes(int client) const {
+  if (sparse_download_ && last_round_[static_cast<size_t>(client)] == round_ - 1 && round_ > 0) {
+    return std::min(sparse_download_bytes_, dense_download_bytes_);
+  }
+  return dense_download_bytes_;
+}
+
+ClientReport FedSparse::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
+                                    float* upload, ClientScratch& s) {
+  const int64_t p = ctx.model->num_params();
+  Eigen::Map<const Eigen::VectorXf> w0(global, p);
+  s.params = w0;
+  LocalHooks hooks;
+  if (mask_.size() == p) hooks.mask = mask_.data();
+  ClientReport rep = TrainLocalSgd(ctx, task, s, &hooks);
+  s.extra = s.params - w0;
+  Eigen::VectorXf& e = state_.Get(task.client, 0, p);
+  const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
+  rep.bytes_up = SparsifyWithFeedback(e, s.extra.data(), k, ternary_, upload, s.index);
+  last_round_[static_cast<size_t>(task.client)] = task.round;
+  return rep;
+}
+
+void FedSparse::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                             const std::vector<ClientReport>&, int) {
+  const float eta = static_cast<float>(server_lr_);
+  if (sparse_download_) {
+    const int64_t p = global.size();
+    const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
+    sparse_download_bytes_ =
+        SparsifyWithFeedback(server_residual_, mean_upload.data(), k, ternary_, server_update_.data(), server_index_);
+    global += eta * server_update_;
+  } else {
+    global += eta * mean_upload;
+  }
+  if (mask_.size() == global.size()) global.array() *= mask_.array();
+}
+
+}  // namespace fedsim

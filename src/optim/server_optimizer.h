@@ -1,0 +1,39 @@
+// Server optimizers: how the server turns the aggregated client update Delta
+// (a pseudo-gradient pointing downhill) into a step on the global model x.
+//   sgd      x <- x + eta * Delta
+//   momentum v <- beta * v + Delta;  x <- x + eta * v          (FedAvgM; Hsu et al. 2019)
+//   adagrad  m <- b1 m + (1-b1) Delta;  v <- v + Delta^2;                 x <- x + eta m / (sqrt(v) + tau)
+//   adam     m <- b1 m + (1-b1) Delta;  v <- b2 v + (1-b2) Delta^2;       x <- x + eta m / (sqrt(v) + tau)
+//   yogi     m <- b1 m + (1-b1) Delta;  v <- v - (1-b2) Delta^2 sign(v - Delta^2);  x <- x + eta m / (sqrt(v) + tau)
+// The last three are FedAdagrad, FedAdam and FedYogi of Reddi et al.,
+// "Adaptive Federated Optimization", ICLR 2021 (Algorithm 2): no bias
+// correction; m starts at 0 and v at tau^2.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <string>
+
+namespace fedsim {
+
+class ServerOptimizer {
+ public:
+  enum class Kind { kSgd, kMomentum, kAdagrad, kAdam, kYogi };
+
+  ServerOptimizer(Kind kind, double eta, double beta1, double beta2, double tau)
+      : kind_(kind), eta_(eta), beta1_(beta1), beta2_(beta2), tau_(tau) {}
+
+  // One step on x with the aggregated update delta.
+  void Step(Eigen::VectorXf& x, const Eigen::VectorXf& delta);
+
+  // State for inspection and tests: momentum / first moment, second moment.
+  const Eigen::VectorXf& m() const { return m_; }
+  const Eigen::VectorXf& v() const { return v_; }
+
+ private:
+  Kind kind_;
+  double eta_, beta1_, beta2_, tau_;
+  Eigen::VectorXf m_, v_;
+};
+
+}  // namespace fedsim
