@@ -1,0 +1,281 @@
+// Mechanics of each algorithm on problems small enough to compute the
+// expected numbers directly.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "fixture.h"
+#include "fl/runner.h"
+#include "optim/server_optimizer.h"
+
+using fedsim::ClientReport;
+using fedsim::ServerOptimizer;
+using fedsim::testing::Fixture;
+using nlohmann::json;
+
+namespace {
+
+void RequireClose(const Eigen::VectorXf& a, const Eigen::VectorXf& b, double tol) {
+  REQUIRE(a.size() == b.size());
+  const double err = (a - b).cwiseAbs().maxCoeff();
+  INFO("max abs difference " << err);
+  CHECK(err <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("fedprox: the proximal term enters the second step exactly", "[fl][algorithms]") {
+  // Two full-batch steps: w1 = w0 - lr g(w0);  w2 = w1 - lr (g(w1) + mu (w1 - w0)).
+  Fixture f("fedprox");
+  f.cfg.algorithm.mu = 0.7;
+  f.cfg.algorithm.batch_size = 0;
+  f.cfg.algorithm.local_steps = 2;
+  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm);
+  algo->Setup(f.p(), 30);
+  Eigen::VectorXf up(f.p());
+  algo->LocalUpdate(f.ctx, f.Task(4, 0.1f), f.w0.data(), up.data(), f.s);
+  const Eigen::VectorXf w1 = f.w0 - 0.1f * f.FullGradient(4, f.w0);
+  const Eigen::VectorXf w2 = w1 - 0.1f * (f.FullGradient(4, w1) + 0.7f * (w1 - f.w0));
+  RequireClose(up, w2 - f.w0, 1e-6);
+}
+
+TEST_CASE("fedprox: a larger mu keeps the client nearer the global model", "[fl][algorithms]") {
+  Fixture f("fedprox");
+  f.cfg.algorithm.local_epochs = 3;
+  double last = 1e30;
+  for (double mu : {0.0, 1.0, 10.0, 100.0}) {
+    f.cfg.algorithm.mu = mu;
+    auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm);
+    algo->Setup(f.p(), 30);
+    Eigen::VectorXf up(f.p());
+    algo->LocalUpdate(f.ctx, f.Task(2, 0.005f), f.w0.data(), up.data(), f.s);
+    INFO("mu " << mu);
+    CHECK(up.norm() < last);
+    if (mu == 100.0) CHECK(up.norm() < 0.5 * last);
+    last = up.norm();
+  }
+}
+
+TEST_CASE("feddyn: client gradient state and server h after one round", "[fl][algorithms]") {
+  Fixture f("feddyn");
+  f.cfg.algorithm.alpha = 0.5;
+  fedsim::FedDyn algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 5);  // m = 5 clients in the population, 2 in the cohort
+  Eigen::VectorXf u0(f.p()), u1(f.p());
+  std::vector<ClientReport> reps;
+  reps.push_back(algo.LocalUpdate(f.ctx, f.Task(0, 0.05f), f.w0.data(), u0.data(), f.s));
+  reps.push_back(algo.LocalUpdate(f.ctx, f.Task(1, 0.05f), f.w0.data(), u1.data(), f.s));
+  CHECK(reps[0].weight == 1.0);
+  // First round: the gradient state was 0, so local training is plain SGD on
+  // L_k + (alpha/2)||theta - theta0||^2, and afterwards g_k = -alpha Delta_k.
+  CHECK(algo.client_state()->ClientsWithState() == 2);
+  const Eigen::VectorXf mean = 0.5f * (u0 + u1);
+  Eigen::VectorXf global = f.w0;
+  algo.ServerUpdate(global, mean, reps, 0);
+  // h = -alpha (1/m) sum_k Delta_k = -0.5 * (2/5) * mean;  theta = theta0 + mean - h/alpha.
+  const Eigen::VectorXf h = -0.5f * 0.4f * mean;
+  RequireClose(algo.h(), h, 1e-7);
+  RequireClose(global, f.w0 + mean - h / 0.5f, 1e-6);
+}
+
+TEST_CASE("scaffold: option II control variates after one round", "[fl][algorithms]") {
+  Fixture f("scaffold");
+  f.cfg.algorithm.local_steps = 7;
+  fedsim::Scaffold algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 10);
+  CHECK(algo.UploadSize() == 2 * f.p());
+  Eigen::VectorXf up(2 * f.p());
+  const ClientReport rep = algo.LocalUpdate(f.ctx, f.Task(3, 0.05f), f.w0.data(), up.data(), f.s);
+  CHECK(rep.steps == 7);
+  // c = c_i = 0: c_i+ = (x - y) / (K lr) = -Delta y / (7 * 0.05).
+  const Eigen::VectorXf dy = up.head(f.p()), dc = up.tail(f.p());
+  RequireClose(dc, -dy / (7 * 0.05f), 1e-5);
+  Eigen::VectorXf global = f.w0;
+  algo.ServerUpdate(global, up, {rep}, 0);
+  RequireClose(global, f.w0 + dy, 1e-7);     // eta_g = 1
+  RequireClose(algo.c(), 0.1f * dc, 1e-7);   // |S|/N = 1/10
+  // Second round: the client's gradient is corrected by c - c_i.
+  Eigen::VectorXf up2(2 * f.p());
+  algo.LocalUpdate(f.ctx, f.Task(3, 0.05f, 1), global.data(), up2.data(), f.s);
+  CHECK(up2.tail(f.p()).norm() > 0.0f);
+}
+
+TEST_CASE("fednova: normalised averaging with unequal local steps", "[fl][algorithms]") {
+  CHECK(fedsim::FedNovaNormA(4, 0.0) == 4.0);
+  CHECK(fedsim::FedNovaNormA(3, 0.5) == Approx(1.0 + 1.5 + 1.75));
+  fedsim::AlgorithmConfig cfg;
+  cfg.name = "fednova";
+  fedsim::FedNova algo(cfg);
+  algo.Setup(2, 2);
+  // Two clients with n = 1 and 3 samples, tau = 2 and 4 steps; d_i = Delta_i / tau_i.
+  ClientReport a, b;
+  a.weight = 1, a.norm_a = 2;
+  b.weight = 3, b.norm_a = 4;
+  const Eigen::Vector2f da(1.0f, 0.0f), db(0.0f, 2.0f);  // already normalised uploads
+  const Eigen::VectorXf mean = (1 * da + 3 * db) / 4.0f;
+  Eigen::VectorXf x = Eigen::VectorXf::Zero(2);
+  algo.ServerUpdate(x, mean, {a, b}, 0);
+  const double tau_eff = (1 * 2 + 3 * 4) / 4.0;
+  CHECK(algo.last_tau_eff() == Approx(tau_eff));
+  CHECK(x[0] == Approx(tau_eff * 0.25));
+  CHECK(x[1] == Approx(tau_eff * 1.5));
+}
+
+TEST_CASE("fednova: with equal local steps it is FedAvg", "[fl][algorithms]") {
+  fedsim::Config c;
+  c.data.synthetic.iid = true;
+  c.algorithm.local_steps = 5;  // every client takes the same number of steps
+  c.experiment.rounds = 5;
+  fedsim::RunOptions o;
+  o.threads = 1;
+  const json avg = fedsim::RunExperiment(c, o);
+  c.algorithm.name = "fednova";
+  const json nova = fedsim::RunExperiment(c, o);
+  for (int r = 0; r < 5; ++r) {
+    CHECK(nova["rounds"][r]["test_loss"].get<double>() ==
+          Approx(avg["rounds"][r]["test_loss"].get<double>()).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("server optimizers: one step of each by hand", "[fl][algorithms][optim]") {
+  const double eta = 0.1, b1 = 0.9, b2 = 0.99, tau = 0.01;
+  Eigen::VectorXf delta(2);
+  delta << 1.0f, 0.001f;
+  auto step = [&](ServerOptimizer::Kind k) {
+    ServerOptimizer opt(k, eta, b1, b2, tau);
+    Eigen::VectorXf x = Eigen::VectorXf::Zero(2);
+    opt.Step(x, delta);
+    return std::make_pair(x, opt);
+  };
+  const double m0 = (1 - b1) * 1.0, m1 = (1 - b1) * 0.001;
+  const double v_init = tau * tau;
+  {
+    auto [x, opt] = step(ServerOptimizer::Kind::kYogi);
+    // v - (1-b2) d^2 sign(v - d^2): d = 1 > tau -> sign -1, v grows;
+    // d = 0.001 < tau -> sign +1, v shrinks.
+    const double v0 = v_init + (1 - b2) * 1.0;
+    const double v1 = v_init - (1 - b2) * 1e-6;
+    CHECK(opt.v()[0] == Approx(v0));
+    CHECK(opt.v()[1] == Approx(v1));
+    CHECK(x[0] == Approx(eta * m0 / (std::sqrt(v0) + tau)));
+    CHECK(x[1] == Approx(eta * m1 / (std::sqrt(v1) + tau)));
+  }
+  {
+    auto [x, opt] = step(ServerOptimizer::Kind::kAdam);
+    const double v0 = b2 * v_init + (1 - b2) * 1.0;
+    CHECK(opt.v()[0] == Approx(v0));
+    CHECK(x[0] == Approx(eta * m0 / (std::sqrt(v0) + tau)));
+  }
+  {
+    auto [x, opt] = step(ServerOptimizer::Kind::kAdagrad);
+    CHECK(opt.v()[0] == Approx(v_init + 1.0));
+    CHECK(x[1] == Approx(eta * m1 / (std::sqrt(v_init + 1e-6) + tau)));
+  }
+  {
+    ServerOptimizer opt(ServerOptimizer::Kind::kMomentum, eta, 0.5, 0, 0);
+    Eigen::VectorXf x = Eigen::VectorXf::Zero(2);
+    opt.Step(x, delta);
+    opt.Step(x, delta);  // v = 1.5 delta after two steps; x = eta (1 + 1.5) delta
+    CHECK(x[0] == Approx(eta * 2.5));
+  }
+}
+
+TEST_CASE("fedsparse: exactly k entries survive and the residual holds the rest", "[fl][algorithms]") {
+  Eigen::VectorXf e(8), out(8);
+  e << 0.5f, 0, 0, 0, 0, 0, 0, -0.1f;
+  const float delta[] = {0.1f, -3.0f, 0.2f, 2.0f, -0.05f, 0.0f, 1.0f, 0.0f};
+  std::vector<int> idx;
+  Eigen::VectorXf u(8);
+  u << 0.6f, -3.0f, 0.2f, 2.0f, -0.05f, 0.0f, 1.0f, -0.1f;
+  const int64_t bytes = fedsim::FedSparse::SparsifyWithFeedback(e, delta, 3, false, out.data(), idx);
+  Eigen::VectorXf expect_out(8);
+  expect_out << 0, -3.0f, 0, 2.0f, 0, 0, 1.0f, 0;
+  CHECK(out == expect_out);
+  CHECK((out.array() != 0).count() == 3);
+  RequireClose(out + e, u, 0);  // nothing lost: sent + residual = e + Delta
+  CHECK(bytes == 1 + 3 * 4);    // an 8-entry bitmap (1 byte) beats 3 indices; 3 values
+  // Ternary: the kept entries become mu * sign, mu = mean |kept| = 2.
+  Eigen::VectorXf e2 = Eigen::VectorXf::Zero(8);
+  fedsim::FedSparse::SparsifyWithFeedback(e2, delta, 3, true, out.data(), idx);
+  Eigen::VectorXf ternary(8);
+  ternary << 0, -2.0f, 0, 2.0f, 0, 0, 2.0f, 0;
+  CHECK(out == ternary);
+  CHECK(e2[1] == Approx(-1.0f));
+  CHECK(e2[6] == Approx(-1.0f));
+  CHECK(fedsim::FedSparse::EncodedBytes(1992, 199210, false) == 1992 * 4 + 1992 * 4);
+  CHECK(fedsim::FedSparse::EncodedBytes(100000, 199210, true) == 24902 + 4 + 12500);
+}
+
+TEST_CASE("fedsparse: the model mask keeps the global model sparse", "[fl][algorithms]") {
+  fedsim::Config c;
+  c.algorithm.name = "fedsparse";
+  c.algorithm.model_density = 0.25;
+  c.algorithm.update_density = 0.1;
+  c.algorithm.mask_every = 2;
+  fedsim::FederatedData data = fedsim::LoadData(c.data, 1);
+  Fixture f("fedsparse");
+  f.cfg.algorithm = c.algorithm;
+  fedsim::FedSparse algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 30);
+  Eigen::VectorXf global = f.w0;
+  algo.BeginRound(global, 0, {1}, 1);
+  const int64_t keep = static_cast<int64_t>(std::ceil(0.25 * f.p()));
+  CHECK((global.array() != 0).count() == keep);
+  CHECK(algo.DownloadBytes(1) == fedsim::FedSparse::EncodedBytes(keep, f.p(), false));
+  Eigen::VectorXf up(f.p());
+  const ClientReport rep = algo.LocalUpdate(f.ctx, f.Task(1, 0.05f), global.data(), up.data(), f.s);
+  CHECK(((up.array() != 0) && (algo.mask().array() == 0)).count() == 0);  // nothing outside the mask
+  CHECK(rep.bytes_up == fedsim::FedSparse::EncodedBytes(static_cast<int64_t>(std::ceil(0.1 * f.p())), f.p(), false));
+  algo.ServerUpdate(global, up, {rep}, 0);
+  CHECK((global.array() != 0).count() <= keep);
+}
+
+TEST_CASE("fedgia: ADMM and gradient clients in closed form", "[fl][algorithms]") {
+  Fixture f("fedgia");
+  f.cfg.algorithm.sigma = 0.5;
+  f.cfg.algorithm.r = 1.5;
+  f.cfg.algorithm.k0 = 1;
+  f.cfg.algorithm.rho = 0.5;
+  fedsim::FedGiA algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 30);
+  CHECK(algo.CohortSize(10, 30) == 30);
+  Eigen::VectorXf x = f.w0;
+  std::vector<int> all(30);
+  for (int i = 0; i < 30; ++i) all[i] = i;
+  algo.BeginRound(x, 0, all, 1);
+  int in = 0;
+  for (int i = 0; i < 30; ++i) in += algo.InAdmmSubset(i);
+  CHECK(in == 15);
+  int admm_client = 0, gd_client = 0;
+  while (!algo.InAdmmSubset(admm_client)) ++admm_client;
+  while (algo.InAdmmSubset(gd_client)) ++gd_client;
+  Eigen::VectorXf z(f.p());
+  // Not in M: z = x - g / sigma.
+  algo.LocalUpdate(f.ctx, f.Task(gd_client, 0.0f), x.data(), z.data(), f.s);
+  RequireClose(z, x - f.FullGradient(gd_client, x) / 0.5f, 1e-5);
+  // In M with pi = 0 and k0 = 1: x_i = x - g/(r+sigma), pi = sigma (x_i - x), z = x_i + pi/sigma = x - 2g/(r+sigma).
+  algo.LocalUpdate(f.ctx, f.Task(admm_client, 0.0f), x.data(), z.data(), f.s);
+  RequireClose(z, x - 2.0f * f.FullGradient(admm_client, x) / 2.0f, 1e-5);
+}
+
+TEST_CASE("every algorithm: bitwise identical metrics for 1 and 2 threads", "[fl][algorithms][determinism]") {
+  for (const auto& entry : fedsim::GetCatalog().algorithms) {
+    fedsim::Config c;
+    c.algorithm.name = entry.name;
+    c.experiment.rounds = 3;
+    c.data.synthetic.num_users = 80;  // more than one aggregation block per cohort
+    c.data.num_clients = 80;
+    c.algorithm.clients_per_round = 70;
+    c.model.kind = "mlp";
+    c.model.hidden = {8};
+    c.algorithm.model_density = entry.name == "fedsparse" ? 0.5 : 1.0;
+    c.algorithm.sparse_download = entry.name == "fedsparse";
+    INFO(entry.name);
+    fedsim::RunOptions o1, o2;
+    o1.threads = 1;
+    o2.threads = 2;
+    const json a = fedsim::StripNondeterministic(fedsim::RunExperiment(c, o1));
+    const json b = fedsim::StripNondeterministic(fedsim::RunExperiment(c, o2));
+    CHECK(a.dump() == b.dump());
+  }
+}
