@@ -114,7 +114,9 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   const int num_clients = cfg.data.num_clients;
   const Partition partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
 
-  std::unique_ptr<Model> model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes);
+  std::unique_ptr<Model> model =
+      CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
+                  cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma) : std::nullopt);
   std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
   const int64_t p = model->num_params();
   algo->Setup(p, num_clients);
@@ -184,7 +186,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   const double setup_seconds = Seconds(t_start, t_loop);
   const int rounds = cfg.experiment.rounds;
   const int64_t upload_bytes = upload_size * static_cast<int64_t>(sizeof(float));
-  int64_t bytes_up = 0, bytes_down = 0, samples_total = 0;
+  int64_t bytes_up = 0, bytes_down = 0, samples_total = 0, steps_total = 0;
   double train_seconds = 0.0;
   double final_acc = NAN, final_loss = NAN, best_acc = NAN;
   int best_round = 0;
@@ -232,6 +234,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         weight_sum += rep.weight;
         loss_sum += rep.loss_sum;
         round_samples += rep.samples;
+        steps_total += rep.steps;
         cohort_samples += static_cast<int64_t>(partition[static_cast<size_t>(cohort[b0 + static_cast<size_t>(i)])].size());
       }
     }
@@ -287,6 +290,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   }
 
   const double wall = Seconds(t_loop, Clock::now());
+  const double train_flops = static_cast<double>(samples_total) * model->TrainFlopsPerSample() +
+                             static_cast<double>(steps_total) * model->TrainFlopsPerBatch();
   doc["summary"] = {
       {"status", "completed"},
       {"rounds", rounds},
@@ -304,8 +309,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       {"wall_train_seconds", train_seconds},
       {"wall_train_samples_per_second", train_seconds > 0 ? samples_total / train_seconds : 0.0},
       {"peak_rss_mib", PeakRssMib()},
-      {"wall_train_gflops",
-       train_seconds > 0 ? samples_total * model->TrainFlopsPerSample() / train_seconds / 1e9 : 0.0},
+      {"train_gflop", train_flops / 1e9},
+      {"wall_train_gflops", train_seconds > 0 ? train_flops / train_seconds / 1e9 : 0.0},
   };
   if (writer) writer->WriteFinal(doc);
   return doc;

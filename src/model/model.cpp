@@ -2,11 +2,13 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "model/fedpara.h"
 #include "model/mlp.h"
 
 namespace fedsim {
 
-std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes) {
+std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
+                                   std::optional<double> fedpara_gamma) {
   std::vector<int> sizes{input_dim};
   if (cfg.kind == "mlp") {
     if (cfg.hidden.empty()) throw InputError("model.hidden: model.kind=mlp needs at least one hidden layer width");
@@ -15,6 +17,7 @@ std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int nu
     throw InputError("model.kind: unknown model '" + cfg.kind + "'");
   }
   sizes.push_back(num_classes);
+  if (fedpara_gamma) return std::make_unique<FedParaMlp>(sizes, *fedpara_gamma, cfg.init_scale, false);
   return std::make_unique<Mlp>(sizes, cfg.init_scale, cfg.kind);
 }
 

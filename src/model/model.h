@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,9 @@ class Model {
   virtual std::string Describe() const = 0;
   // Multiply-adds x 2 for forward plus backward on one sample (for GFLOP/s).
   virtual double TrainFlopsPerSample() const = 0;
+  // Work per training batch independent of its size (FedPara forms its
+  // weights once per batch); 0 for most models.
+  virtual double TrainFlopsPerBatch() const { return 0.0; }
 
   // Initial parameters drawn from rng.
   virtual void Init(float* params, Rng& rng) const = 0;
@@ -64,8 +68,11 @@ class Model {
 };
 
 // Builds the model named by cfg.kind for inputs of `input_dim` features and
-// `num_classes` classes. Throws InputError for unknown kinds.
-std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes);
+// `num_classes` classes. With fedpara_gamma set, every dense layer is
+// re-parameterised as FedPara's low-rank Hadamard product with that rank
+// ratio (algorithm.name = fedpara). Throws InputError for unknown kinds.
+std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
+                                   std::optional<double> fedpara_gamma = std::nullopt);
 
 // Evaluates the whole dataset in fixed chunks on `threads` threads; sums are
 // reduced in chunk order, so the result does not depend on the thread count.
