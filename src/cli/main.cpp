@@ -3,9 +3,11 @@
 //   0 success, 1 run failure (I/O, internal error), 2 bad input (command line,
 //   config, data files).
 // This is the only place in fedsim that prints for people.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +28,22 @@ using nlohmann::json;
 
 constexpr int kExitRunError = 1;
 constexpr int kExitInputError = 2;
+constexpr int kExitDiverged = 3;
+
+// Set by SIGINT/SIGTERM; the round loop stops after the current round. A
+// second signal of the same kind kills the process (SA_RESETHAND).
+std::atomic<int> g_stop{0};
+
+void OnSignal(int sig) { g_stop.store(sig); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
 
 // Builds the config from an optional file and --set overrides.
 Config LoadConfig(const std::string& path, const std::vector<std::string>& sets) {
@@ -74,15 +92,45 @@ class Progress {
 };
 
 int RunCommand(const std::string& config_path, const std::vector<std::string>& sets, std::string out,
-               int threads, bool quiet) {
-  const Config cfg = LoadConfig(config_path, sets);
+               int threads, bool quiet, const std::string& resume_dir) {
+  Config cfg;
+  if (!resume_dir.empty()) {
+    if (!config_path.empty() || !sets.empty()) {
+      throw fedsim::InputError("--resume takes the run's output directory only; its config comes from the checkpoint");
+    }
+    out = resume_dir;
+    cfg = fedsim::ParseConfig(fedsim::CheckpointConfig(resume_dir), resume_dir + "/checkpoint.bin");
+  } else {
+    cfg = LoadConfig(config_path, sets);
+  }
   if (out.empty()) out = "runs/" + cfg.experiment.name;
   Progress progress(quiet);
   fedsim::RunOptions opt;
   opt.threads = threads;
   opt.out_dir = out;
+  opt.resume = !resume_dir.empty();
+  opt.stop = &g_stop;
   opt.on_round = [&](const json& rec, int total) { progress.OnRound(rec, total); };
+  InstallSignalHandlers();
   const json m = fedsim::RunExperiment(cfg, opt);
+  const std::string status = m["summary"]["status"].get<std::string>();
+  if (status == "interrupted") {
+    if (g_line_open) std::fprintf(stderr, "\n");
+    const int sig = m["summary"]["signal"].is_null() ? SIGINT : m["summary"]["signal"].get<int>();
+    std::fprintf(stderr, "fedsim: interrupted after round %d of %d; checkpoint and metrics so far are in %s\n"
+                         "fedsim: continue with: fedsim run --resume %s\n",
+                 m["summary"]["rounds_completed"].get<int>(), cfg.experiment.rounds, out.c_str(), out.c_str());
+    return 128 + sig;
+  }
+  if (status == "diverged") {
+    if (g_line_open) std::fprintf(stderr, "\n");
+    std::fprintf(stderr,
+                 "fedsim: diverged: NaN or Inf in round %d (%lld client updates non-finite); metrics in %s; the last "
+                 "good checkpoint is %s/checkpoint.bin\n",
+                 m["summary"]["diverged_round"].get<int>(),
+                 static_cast<long long>(m["summary"]["skipped_updates"].get<int64_t>()), out.c_str(), out.c_str());
+    return kExitDiverged;
+  }
   if (!quiet) {
     const json& s = m["summary"];
     std::printf("%s: %s, %s, %s, %d clients (%d per round), %d rounds\n", cfg.experiment.name.c_str(),
@@ -140,6 +188,9 @@ int main(int argc, char** argv) {
   run->add_option("--out", out, "Output directory (default runs/<experiment.name>)");
   run->add_option("--threads", threads, "Threads for client training (default: all cores)")->check(CLI::NonNegativeNumber);
   run->add_flag("--quiet", quiet, "No progress or summary output");
+  std::string resume_dir;
+  run->add_option("--resume", resume_dir, "Continue the run whose output directory is DIR from its checkpoint")
+      ->type_name("DIR");
 
   auto* validate = app.add_subcommand("validate", "Check a config without running it");
   validate->add_option("config", config_path, "Experiment config (JSON)")->required();
@@ -166,7 +217,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*run) return RunCommand(config_path, sets, out, threads, quiet);
+    if (*run) return RunCommand(config_path, sets, out, threads, quiet, resume_dir);
     if (*validate) {
       const Config c = LoadConfig(config_path, sets);
       if (print) {

@@ -21,6 +21,8 @@ struct ExperimentConfig {
   uint64_t seed = 1;                     // root of every random stream
   int rounds = 20;                       // communication rounds to run
   std::optional<double> target_accuracy; // test accuracy that rounds_to_target waits for; null = none
+  int checkpoint_every = 10;             // rounds between checkpoints (and at the end); 0 = only at the end
+  std::string on_divergence = "stop";    // stop | skip_clients
 
   template <class V>
   void Visit(V& v) {
@@ -29,6 +31,11 @@ struct ExperimentConfig {
     v.Int("rounds", rounds, 1, 100000000, "Number of communication rounds. Default 20.");
     v.OptReal("target_accuracy", target_accuracy, 0.0, 1.0,
               "Test accuracy (fraction) whose first crossing is reported as summary.rounds_to_target. Default null (none).");
+    v.Int("checkpoint_every", checkpoint_every, 0, 100000000,
+          "Write OUT/checkpoint.bin every N rounds and at the end (0 = only at the end and on interruption). Default 10.");
+    v.Choice("on_divergence", on_divergence, {"stop", "skip_clients"},
+             "A NaN/Inf in the loss or the global model: stop the run (status \"diverged\", exit 3), or drop the "
+             "offending client updates and stop only if the global model itself goes non-finite. Default \"stop\".");
   }
 };
 

@@ -20,6 +20,7 @@
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "fl/checkpoint.h"
 #include "model/model.h"
 #include "optim/sgd.h"
 
@@ -88,6 +89,9 @@ class ClientStateStore {
   // Clients holding any state, and the bytes their state occupies.
   int64_t ClientsWithState() const;
   int64_t Bytes() const;
+  // Checkpointing: the ids and concatenated vectors of the clients with state.
+  void Save(CheckpointWriter& w, const std::string& prefix) const;
+  void Load(const CheckpointReader& r, const std::string& prefix);
 
  private:
   int slots_ = 0;
@@ -128,6 +132,12 @@ class Algorithm {
 
   // Persistent per-client state, for memory reporting.
   virtual const ClientStateStore* client_state() const { return nullptr; }
+
+  // Everything the algorithm carries from one round to the next (server
+  // optimizer moments, control variates, client state), for checkpoints.
+  virtual void SaveState(CheckpointWriter& w) const {}
+  // REQUIRES: Setup() was called with the same model size and population.
+  virtual void LoadState(const CheckpointReader& r) {}
 
  protected:
   int64_t num_params_ = 0;

@@ -25,6 +25,8 @@ class FedAvg : public Algorithm {
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
   const ServerOptimizer& server_optimizer() const { return opt_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
 
  protected:
   std::string name_;
@@ -56,6 +58,8 @@ class FedDyn : public Algorithm {
                     const std::vector<ClientReport>& reports, int round) override;
   const ClientStateStore* client_state() const override { return &state_; }
   const Eigen::VectorXf& h() const { return h_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
 
  private:
   double alpha_;
@@ -77,6 +81,8 @@ class Scaffold : public Algorithm {
                     const std::vector<ClientReport>& reports, int round) override;
   const ClientStateStore* client_state() const override { return &state_; }
   const Eigen::VectorXf& c() const { return c_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
 
  private:
   double server_lr_;
@@ -113,6 +119,8 @@ class FedSparse : public Algorithm {
                     const std::vector<ClientReport>& reports, int round) override;
   const ClientStateStore* client_state() const override { return &state_; }
   const Eigen::VectorXf& mask() const { return mask_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
 
   // Top-k with error feedback on u = residual + delta: keeps the k entries of
   // largest |u| (ties by lower index) in `out` (all others 0), optionally as
@@ -153,6 +161,8 @@ class FedGiA : public Algorithm {
                     const std::vector<ClientReport>& reports, int round) override;
   const ClientStateStore* client_state() const override { return &state_; }
   bool InAdmmSubset(int client) const { return admm_[static_cast<size_t>(client)] != 0; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
 
  private:
   double sigma_, r_;

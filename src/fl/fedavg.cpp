@@ -37,6 +37,13 @@ ClientReport FedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   return rep;
 }
 
+void FedAvg::SaveState(CheckpointWriter& w) const {
+  w.F32("server_opt/m", opt_.m());
+  w.F32("server_opt/v", opt_.v());
+}
+
+void FedAvg::LoadState(const CheckpointReader& r) { opt_.SetState(r.F32("server_opt/m"), r.F32("server_opt/v")); }
+
 void FedAvg::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                           const std::vector<ClientReport>&, int) {
   opt_.Step(global, mean_upload);

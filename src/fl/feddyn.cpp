@@ -40,6 +40,16 @@ ClientReport FedDyn::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   return rep;
 }
 
+void FedDyn::SaveState(CheckpointWriter& w) const {
+  w.F32("feddyn/h", h_);
+  state_.Save(w, "feddyn/grad_state");
+}
+
+void FedDyn::LoadState(const CheckpointReader& r) {
+  h_ = r.F32("feddyn/h", num_params_);
+  state_.Load(r, "feddyn/grad_state");
+}
+
 void FedDyn::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                           const std::vector<ClientReport>& reports, int) {
   // sum_k (theta_k - theta) = |P| * mean; h <- h - alpha/m * that.

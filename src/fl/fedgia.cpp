@@ -72,6 +72,10 @@ ClientReport FedGiA::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   return rep;
 }
 
+void FedGiA::SaveState(CheckpointWriter& w) const { state_.Save(w, "fedgia/pi"); }
+
+void FedGiA::LoadState(const CheckpointReader& r) { state_.Load(r, "fedgia/pi"); }
+
 void FedGiA::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                           const std::vector<ClientReport>&, int) {
   global = mean_upload;

@@ -122,6 +122,25 @@ ClientReport FedSparse::LocalUpdate(const TrainContext& ctx, const ClientTask& t
   return rep;
 }
 
+void FedSparse::SaveState(CheckpointWriter& w) const {
+  state_.Save(w, "fedsparse/residual");
+  w.F32("fedsparse/mask", mask_);
+  w.F32("fedsparse/server_residual", server_residual_);
+  w.I64("fedsparse/last_round", std::vector<int64_t>(last_round_.begin(), last_round_.end()));
+  w.I64("fedsparse/bytes", {dense_download_bytes_, sparse_download_bytes_});
+}
+
+void FedSparse::LoadState(const CheckpointReader& r) {
+  state_.Load(r, "fedsparse/residual");
+  mask_ = r.F32("fedsparse/mask");
+  server_residual_ = r.F32("fedsparse/server_residual");
+  const std::vector<int64_t> last = r.I64("fedsparse/last_round", static_cast<int64_t>(last_round_.size()));
+  last_round_.assign(last.begin(), last.end());
+  const std::vector<int64_t> bytes = r.I64("fedsparse/bytes", 2);
+  dense_download_bytes_ = bytes[0];
+  sparse_download_bytes_ = bytes[1];
+}
+
 void FedSparse::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                              const std::vector<ClientReport>&, int) {
   const float eta = static_cast<float>(server_lr_);

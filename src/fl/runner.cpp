@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -16,6 +17,7 @@
 #include "data/dataset.h"
 #include "data/partition.h"
 #include "fl/algorithm.h"
+#include "fl/checkpoint.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 
@@ -58,6 +60,42 @@ double PeakRssMib() {
 
 json NullableNumber(double x, bool present) { return present && std::isfinite(x) ? json(x) : json(nullptr); }
 
+std::string CheckpointPath(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.bin").string(); }
+
+// Cumulative quantities carried across rounds (and across a resume).
+struct Totals {
+  int next_round = 0;
+  int64_t bytes_up = 0, bytes_down = 0, samples = 0, steps = 0, skipped_updates = 0;
+  double train_seconds = 0.0, wall_seconds = 0.0;
+  double final_acc = NAN, final_loss = NAN, best_acc = NAN;
+  int best_round = 0;
+  json rounds_to_target = nullptr;
+
+  json ToJson() const {
+    return {{"next_round", next_round},       {"bytes_up", bytes_up},         {"bytes_down", bytes_down},
+            {"samples", samples},             {"steps", steps},               {"skipped_updates", skipped_updates},
+            {"train_seconds", train_seconds}, {"wall_seconds", wall_seconds}, {"final_acc", NullableNumber(final_acc, true)},
+            {"final_loss", NullableNumber(final_loss, true)}, {"best_acc", NullableNumber(best_acc, true)},
+            {"best_round", best_round},       {"rounds_to_target", rounds_to_target}};
+  }
+  void FromJson(const json& j) {
+    auto num = [&](const char* k) { return j.at(k).is_null() ? NAN : j.at(k).get<double>(); };
+    next_round = j.at("next_round").get<int>();
+    bytes_up = j.at("bytes_up").get<int64_t>();
+    bytes_down = j.at("bytes_down").get<int64_t>();
+    samples = j.at("samples").get<int64_t>();
+    steps = j.at("steps").get<int64_t>();
+    skipped_updates = j.at("skipped_updates").get<int64_t>();
+    train_seconds = j.at("train_seconds").get<double>();
+    wall_seconds = j.at("wall_seconds").get<double>();
+    final_acc = num("final_acc");
+    final_loss = num("final_loss");
+    best_acc = num("best_acc");
+    best_round = j.at("best_round").get<int>();
+    rounds_to_target = j.at("rounds_to_target");
+  }
+};
+
 }  // namespace
 
 int CohortSize(const AlgorithmConfig& cfg, int num_clients) {
@@ -97,11 +135,21 @@ json StripNondeterministic(json m) {
   return m;
 }
 
+json CheckpointConfig(const std::string& out_dir) {
+  const CheckpointReader r(CheckpointPath(out_dir));
+  if (!r.header().contains("config")) throw InputError(CheckpointPath(out_dir) + ": checkpoint has no config");
+  return r.header()["config"];
+}
+
 json RunExperiment(const Config& cfg, const RunOptions& opt) {
   ValidateConfig(cfg);
   const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
+  if (opt.resume && opt.out_dir.empty()) throw InputError("--resume needs the run's output directory");
+  // A resume reads its checkpoint before anything is rewritten.
+  std::unique_ptr<CheckpointReader> resume;
+  if (opt.resume) resume = std::make_unique<CheckpointReader>(CheckpointPath(opt.out_dir));
   // Opened first: it removes a stale metrics.json, so a rerun that fails while
   // loading data never leaves an older run's results looking current.
   std::unique_ptr<MetricsWriter> writer;
@@ -135,8 +183,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   // processed in sub-batches) and the evaluation chunk.
   size_t largest_client = 0;
   for (const auto& c : partition) largest_client = std::max(largest_client, c.size());
-  const int batch = cfg.algorithm.batch_size == 0 || cfg.algorithm.name == "fedsgd"
-                        ? static_cast<int>(largest_client) : cfg.algorithm.batch_size;
+  const bool full_batch = cfg.algorithm.batch_size == 0 || cfg.algorithm.name == "fedsgd" || cfg.algorithm.name == "fedgia";
+  const int batch = full_batch ? static_cast<int>(largest_client) : cfg.algorithm.batch_size;
   const int max_chunk = std::max(1, std::min(batch, 512));
   const int ws_rows = std::max(max_chunk, kEvalChunk);
   std::vector<ClientScratch> scratch(static_cast<size_t>(threads));
@@ -156,6 +204,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   const int block = std::min(kAggregationBlock, cohort_size);
   Eigen::MatrixXf uploads(upload_size, block);  // column i: upload of the i-th client of the block
   std::vector<ClientReport> reports(static_cast<size_t>(cohort_size));
+  std::vector<char> keep(static_cast<size_t>(cohort_size));
   Eigen::VectorXd acc(upload_size);
 
   TrainContext ctx;
@@ -173,26 +222,52 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
                  {"train_samples", data.train.size()},
                  {"test_samples", data.test.size()},
                  {"num_features", data.train.dim()},
-                 {"num_classes", data.train.num_classes}};
+                 {"num_classes", data.train.num_classes},
+                 {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
   doc["model"] = {{"kind", model->kind()},
                   {"num_params", p},
                   {"description", model->Describe()},
-                  {"train_flops_per_sample", model->TrainFlopsPerSample()}};
+                  {"train_flops_per_sample", model->TrainFlopsPerSample()},
+                  {"train_flops_per_batch", model->TrainFlopsPerBatch()}};
   doc["partition"] = PartitionStats(data.train, partition);
   doc["rounds"] = json::array();
 
+  Totals tot;
+  if (resume) {
+    const json& h = resume->header();
+    if (h.value("config", json()) != doc["config"]) {
+      throw InputError(CheckpointPath(opt.out_dir) + ": the checkpoint was written by a different config");
+    }
+    tot.FromJson(h.at("totals"));
+    doc["rounds"] = h.at("rounds");
+    global = resume->F32("global", p);
+    algo->LoadState(*resume);
+    for (const auto& rec : doc["rounds"]) writer->AppendRound(rec);
+    resume.reset();
+  }
 
-  const auto t_loop = Clock::now();
-  const double setup_seconds = Seconds(t_start, t_loop);
   const int rounds = cfg.experiment.rounds;
   const int64_t upload_bytes = upload_size * static_cast<int64_t>(sizeof(float));
-  int64_t bytes_up = 0, bytes_down = 0, samples_total = 0, steps_total = 0;
-  double train_seconds = 0.0;
-  double final_acc = NAN, final_loss = NAN, best_acc = NAN;
-  int best_round = 0;
-  json rounds_to_target = nullptr;
+  const auto t_loop = Clock::now();
+  const double setup_seconds = Seconds(t_start, t_loop);
+  const double wall_before = tot.wall_seconds;
+  std::string status = "completed";
+  json diverged_round = nullptr;
+  int stop_signal = 0;
 
-  for (int r = 0; r < rounds; ++r) {
+  auto save_checkpoint = [&]() {
+    if (!writer) return;
+    tot.wall_seconds = wall_before + Seconds(t_loop, Clock::now());
+    CheckpointWriter w({{"fedsim_version", FEDSIM_VERSION},
+                        {"config", doc["config"]},
+                        {"totals", tot.ToJson()},
+                        {"rounds", doc["rounds"]}});
+    w.F32("global", global);
+    algo->SaveState(w);
+    w.Write(CheckpointPath(opt.out_dir));
+  };
+
+  for (int r = tot.next_round; r < rounds; ++r) {
     const auto t_round = Clock::now();
     Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
     const std::vector<int> cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
@@ -204,8 +279,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
 
     acc.setZero();
     double weight_sum = 0.0, loss_sum = 0.0;
-    int64_t round_bytes_up = 0;
-    int64_t round_samples = 0, cohort_samples = 0;
+    int64_t round_bytes_up = 0, round_samples = 0, cohort_samples = 0, skipped = 0;
     for (size_t b0 = 0; b0 < cohort.size(); b0 += static_cast<size_t>(block)) {
       const int nb = static_cast<int>(std::min<size_t>(static_cast<size_t>(block), cohort.size() - b0));
       const auto t_train = Clock::now();
@@ -215,52 +289,71 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         task.client = cohort[b0 + static_cast<size_t>(i)];
         task.indices = &partition[static_cast<size_t>(task.client)];
         task.lr = lr;
-        reports[b0 + static_cast<size_t>(i)] =
-            algo->LocalUpdate(ctx, task, global.data(), uploads.col(i).data(), scratch[static_cast<size_t>(tid)]);
+        ClientReport& rep = reports[b0 + static_cast<size_t>(i)];
+        rep = algo->LocalUpdate(ctx, task, global.data(), uploads.col(i).data(), scratch[static_cast<size_t>(tid)]);
+        keep[b0 + static_cast<size_t>(i)] = std::isfinite(rep.loss_sum) && uploads.col(i).allFinite();
       });
-      train_seconds += Seconds(t_train, Clock::now());
+      tot.train_seconds += Seconds(t_train, Clock::now());
+      for (int i = 0; i < nb; ++i) {
+        if (!keep[b0 + static_cast<size_t>(i)]) {
+          ++skipped;
+          if (cfg.experiment.on_divergence == "stop") status = "diverged";
+        }
+      }
       // Weighted sum in client order, coordinates split across threads.
       const int64_t spans = (upload_size + kReduceSpan - 1) / kReduceSpan;
       ParallelFor(spans, threads, [&](int64_t s, int) {
         const int64_t lo = s * kReduceSpan, len = std::min(kReduceSpan, upload_size - lo);
         auto a = acc.segment(lo, len);
         for (int i = 0; i < nb; ++i) {
+          if (!keep[b0 + static_cast<size_t>(i)]) continue;
           a += reports[b0 + static_cast<size_t>(i)].weight * uploads.col(i).segment(lo, len).cast<double>();
         }
       });
       for (int i = 0; i < nb; ++i) {
         const auto& rep = reports[b0 + static_cast<size_t>(i)];
         round_bytes_up += rep.bytes_up > 0 ? rep.bytes_up : upload_bytes;
+        cohort_samples +=
+            static_cast<int64_t>(partition[static_cast<size_t>(cohort[b0 + static_cast<size_t>(i)])].size());
+        if (!keep[b0 + static_cast<size_t>(i)]) continue;
         weight_sum += rep.weight;
         loss_sum += rep.loss_sum;
         round_samples += rep.samples;
-        steps_total += rep.steps;
-        cohort_samples += static_cast<int64_t>(partition[static_cast<size_t>(cohort[b0 + static_cast<size_t>(i)])].size());
+        tot.steps += rep.steps;
       }
     }
-    if (weight_sum > 0.0) {
+    if (weight_sum > 0.0 && status != "diverged") {
+      std::vector<ClientReport> kept;
+      kept.reserve(reports.size());
+      for (size_t i = 0; i < reports.size(); ++i) {
+        if (keep[i]) kept.push_back(reports[i]);
+      }
       const Eigen::VectorXf mean_upload = (acc / weight_sum).cast<float>();
-      algo->ServerUpdate(global, mean_upload, reports, r);
+      algo->ServerUpdate(global, mean_upload, kept, r);
+      if (!global.allFinite()) status = "diverged";
     }
-    bytes_down += round_bytes_down;
-    bytes_up += round_bytes_up;
-    samples_total += round_samples;
+    tot.bytes_down += round_bytes_down;
+    tot.bytes_up += round_bytes_up;
+    tot.samples += round_samples;
+    tot.skipped_updates += skipped;
 
     const bool last = r + 1 == rounds;
-    const bool eval = last || (r + 1) % cfg.metrics.eval_every == 0;
+    const bool eval = status == "completed" && (last || (r + 1) % cfg.metrics.eval_every == 0);
     double test_loss = NAN, test_acc = NAN;
     if (eval) {
       const EvalSums e = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
       test_loss = e.count ? e.loss_sum / e.count : NAN;
       test_acc = e.count ? static_cast<double>(e.correct) / e.count : NAN;
-      final_acc = test_acc;
-      final_loss = test_loss;
-      if (std::isnan(best_acc) || test_acc > best_acc) {
-        best_acc = test_acc;
-        best_round = r + 1;
+      if (!std::isfinite(test_loss)) status = "diverged";
+      tot.final_acc = test_acc;
+      tot.final_loss = test_loss;
+      if (std::isnan(tot.best_acc) || test_acc > tot.best_acc) {
+        tot.best_acc = test_acc;
+        tot.best_round = r + 1;
       }
-      if (cfg.experiment.target_accuracy && rounds_to_target.is_null() && test_acc >= *cfg.experiment.target_accuracy) {
-        rounds_to_target = r + 1;
+      if (cfg.experiment.target_accuracy && tot.rounds_to_target.is_null() &&
+          test_acc >= *cfg.experiment.target_accuracy) {
+        tot.rounds_to_target = r + 1;
       }
     }
     const auto t_end = Clock::now();
@@ -273,12 +366,13 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         {"test_loss", NullableNumber(test_loss, eval)},
         {"test_accuracy", NullableNumber(test_acc, eval)},
         {"train_samples", round_samples},
-        {"bytes_up", bytes_up},
-        {"bytes_down", bytes_down},
+        {"skipped_updates", skipped},
+        {"bytes_up", tot.bytes_up},
+        {"bytes_down", tot.bytes_down},
         {"round_bytes_up", round_bytes_up},
         {"round_bytes_down", round_bytes_down},
         {"wall_round_seconds", Seconds(t_round, t_end)},
-        {"wall_seconds", Seconds(t_loop, t_end)},
+        {"wall_seconds", wall_before + Seconds(t_loop, t_end)},
     };
     if (const ClientStateStore* st = algo->client_state()) {
       rec["clients_with_state"] = st->ClientsWithState();
@@ -286,32 +380,56 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     }
     if (writer) writer->AppendRound(rec);
     doc["rounds"].push_back(rec);
+    tot.next_round = r + 1;
     if (opt.on_round) opt.on_round(rec, rounds);
+    if (status == "diverged") {
+      diverged_round = r + 1;
+      break;
+    }
+    if (last) break;
+    const int sig = opt.stop ? opt.stop->load() : 0;
+    if (sig != 0 || (opt.stop_after_round > 0 && r + 1 >= opt.stop_after_round)) {
+      status = "interrupted";
+      stop_signal = sig;
+      break;
+    }
+    if (cfg.experiment.checkpoint_every > 0 && (r + 1) % cfg.experiment.checkpoint_every == 0) save_checkpoint();
   }
+  // The last checkpoint holds the state after the last good round: a diverged
+  // run keeps the one written before it diverged.
+  if (status != "diverged") save_checkpoint();
 
-  const double wall = Seconds(t_loop, Clock::now());
-  const double train_flops = static_cast<double>(samples_total) * model->TrainFlopsPerSample() +
-                             static_cast<double>(steps_total) * model->TrainFlopsPerBatch();
+  const double wall = wall_before + Seconds(t_loop, Clock::now());
+  const double train_flops = static_cast<double>(tot.samples) * model->TrainFlopsPerSample() +
+                             static_cast<double>(tot.steps) * model->TrainFlopsPerBatch();
   doc["summary"] = {
-      {"status", "completed"},
+      {"status", status},
       {"rounds", rounds},
-      {"final_test_accuracy", NullableNumber(final_acc, true)},
-      {"final_test_loss", NullableNumber(final_loss, true)},
-      {"best_test_accuracy", NullableNumber(best_acc, true)},
-      {"best_round", best_round},
+      {"rounds_completed", tot.next_round},
+      {"diverged_round", diverged_round},
+      {"signal", stop_signal ? json(stop_signal) : json(nullptr)},
+      {"final_test_accuracy", NullableNumber(tot.final_acc, true)},
+      {"final_test_loss", NullableNumber(tot.final_loss, true)},
+      {"best_test_accuracy", NullableNumber(tot.best_acc, true)},
+      {"best_round", tot.best_round},
       {"target_accuracy", cfg.experiment.target_accuracy ? json(*cfg.experiment.target_accuracy) : json(nullptr)},
-      {"rounds_to_target", rounds_to_target},
-      {"bytes_up", bytes_up},
-      {"bytes_down", bytes_down},
-      {"train_samples", samples_total},
+      {"rounds_to_target", tot.rounds_to_target},
+      {"bytes_up", tot.bytes_up},
+      {"bytes_down", tot.bytes_down},
+      {"train_samples", tot.samples},
+      {"skipped_updates", tot.skipped_updates},
+      {"train_gflop", train_flops / 1e9},
+      {"peak_rss_mib", PeakRssMib()},
       {"wall_seconds", wall},
       {"wall_setup_seconds", setup_seconds},
-      {"wall_train_seconds", train_seconds},
-      {"wall_train_samples_per_second", train_seconds > 0 ? samples_total / train_seconds : 0.0},
-      {"peak_rss_mib", PeakRssMib()},
-      {"train_gflop", train_flops / 1e9},
-      {"wall_train_gflops", train_seconds > 0 ? train_flops / train_seconds / 1e9 : 0.0},
+      {"wall_train_seconds", tot.train_seconds},
+      {"wall_train_samples_per_second", tot.train_seconds > 0 ? tot.samples / tot.train_seconds : 0.0},
+      {"wall_train_gflops", tot.train_seconds > 0 ? train_flops / tot.train_seconds / 1e9 : 0.0},
   };
+  if (const ClientStateStore* st = algo->client_state()) {
+    doc["summary"]["clients_with_state"] = st->ClientsWithState();
+    doc["summary"]["client_state_bytes"] = st->Bytes();
+  }
   if (writer) writer->WriteFinal(doc);
   return doc;
 }

@@ -3,6 +3,7 @@
 // way. It never prints; progress is reported through RunOptions::on_round.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,13 +17,25 @@ namespace fedsim {
 struct RunOptions {
   int threads = 0;         // OpenMP threads for client training and evaluation; 0 = all cores
   std::string out_dir;     // where result files go; empty = write nothing
+  bool resume = false;     // continue from out_dir/checkpoint.bin (REQUIRES out_dir)
+  // Non-zero (a signal number) asks the run to stop after the current round:
+  // it writes a checkpoint and the metrics so far, with status "interrupted".
+  const std::atomic<int>* stop = nullptr;
+  // Stop (as if interrupted) after this many rounds in total; 0 = no limit.
+  // For tests of resumption.
+  int stop_after_round = 0;
   // Called after each round with that round's record and the number of rounds.
   std::function<void(const nlohmann::json& round, int total_rounds)> on_round;
 };
 
 // Runs the experiment and returns the full metrics document (the content of
-// metrics.json). Throws InputError for bad config or data, RunError for I/O.
+// metrics.json). summary.status is "completed", "diverged" or
+// "interrupted". Throws InputError for bad config, data or checkpoint,
+// RunError for I/O.
 nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);
+
+// The resolved config stored in OUT/checkpoint.bin, for `fedsim run --resume`.
+nlohmann::json CheckpointConfig(const std::string& out_dir);
 
 // Samples `k` distinct clients out of `n` from rng, returned in increasing
 // order. REQUIRES: 1 <= k <= n.

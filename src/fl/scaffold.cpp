@@ -43,6 +43,16 @@ ClientReport Scaffold::LocalUpdate(const TrainContext& ctx, const ClientTask& ta
   return rep;
 }
 
+void Scaffold::SaveState(CheckpointWriter& w) const {
+  w.F32("scaffold/c", c_);
+  state_.Save(w, "scaffold/c_i");
+}
+
+void Scaffold::LoadState(const CheckpointReader& r) {
+  c_ = r.F32("scaffold/c", num_params_);
+  state_.Load(r, "scaffold/c_i");
+}
+
 void Scaffold::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                             const std::vector<ClientReport>& reports, int) {
   const int64_t p = num_params_;

@@ -1,5 +1,6 @@
 #include "metrics/writer.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -32,12 +33,12 @@ MetricsWriter::MetricsWriter(std::string dir) : dir_(std::move(dir)) {
   if (ec) throw RunError(fmt::format("{}: cannot create output directory: {}", dir_, ec.message()));
   fs::remove(fs::path(dir_) / "metrics.json", ec);
   const std::string path = (fs::path(dir_) / "rounds.jsonl").string();
-  rounds_ = std::fopen(path.c_str(), "wb");
-  if (!rounds_) throw RunError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+  rounds_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (rounds_fd_ < 0) throw RunError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
 }
 
 MetricsWriter::~MetricsWriter() {
-  if (rounds_) std::fclose(rounds_);
+  if (rounds_fd_ >= 0) ::close(rounds_fd_);
 }
 
 void MetricsWriter::WriteConfig(const nlohmann::json& resolved) {
@@ -45,10 +46,12 @@ void MetricsWriter::WriteConfig(const nlohmann::json& resolved) {
 }
 
 void MetricsWriter::AppendRound(const nlohmann::json& round) {
-  // One write call per line, then flush: a line is either all there or absent.
+  // One write(2) per line, straight to the kernel: a killed process leaves
+  // each line either whole or absent, never half-written.
   const std::string line = round.dump() + "\n";
-  if (std::fwrite(line.data(), 1, line.size(), rounds_) != line.size() || std::fflush(rounds_) != 0) {
-    throw RunError(fmt::format("{}/rounds.jsonl: write failed: {}", dir_, std::strerror(errno)));
+  const ssize_t n = ::write(rounds_fd_, line.data(), line.size());
+  if (n != static_cast<ssize_t>(line.size())) {
+    throw RunError(fmt::format("{}/rounds.jsonl: write failed: {}", dir_, n < 0 ? std::strerror(errno) : "short write"));
   }
 }
 

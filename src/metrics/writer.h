@@ -9,7 +9,6 @@
 // Keys are documented in docs/metrics.md.
 #pragma once
 
-#include <cstdio>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -34,7 +33,7 @@ class MetricsWriter {
 
  private:
   std::string dir_;
-  std::FILE* rounds_ = nullptr;
+  int rounds_fd_ = -1;
 };
 
 // Writes `text` to `path` through `path.tmp`, flushed, then renamed.

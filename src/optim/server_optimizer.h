@@ -29,6 +29,11 @@ class ServerOptimizer {
   // State for inspection and tests: momentum / first moment, second moment.
   const Eigen::VectorXf& m() const { return m_; }
   const Eigen::VectorXf& v() const { return v_; }
+  // For checkpoints: the moments as they stand (empty before the first step).
+  void SetState(Eigen::VectorXf m, Eigen::VectorXf v) {
+    m_ = std::move(m);
+    v_ = std::move(v);
+  }
 
  private:
   Kind kind_;

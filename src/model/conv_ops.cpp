@@ -1,0 +1,135 @@
+#include "model/conv_ops.h"
+
+#include <algorithm>
+
+namespace fedsim {
+
+namespace {
+
+// The kw range [lo, hi) of a window starting at input column w0 that lies
+// inside [0, width).
+inline void ValidKw(const WindowGeometry& g, int w0, int& lo, int& hi) {
+  lo = std::max(0, -w0);
+  hi = std::min(g.kernel, g.width - w0);
+  if (hi < lo) hi = lo;
+}
+
+}  // namespace
+
+void Im2Col(const WindowGeometry& g, const float* in, int count, float* cols) {
+  const int c = g.channels, k = g.kernel, oh_n = g.out_height(), ow_n = g.out_width();
+  const int64_t row_span = static_cast<int64_t>(k) * c;  // one kh row of the window
+  const int64_t img = g.in_size();
+  float* col = cols;
+  for (int n = 0; n < count; ++n) {
+    const float* src_img = in + n * img;
+    for (int oh = 0; oh < oh_n; ++oh) {
+      const int h0 = oh * g.stride - g.padding;
+      for (int ow = 0; ow < ow_n; ++ow) {
+        const int w0 = ow * g.stride - g.padding;
+        int lo, hi;
+        ValidKw(g, w0, lo, hi);
+        for (int kh = 0; kh < k; ++kh, col += row_span) {
+          const int h = h0 + kh;
+          if (h < 0 || h >= g.height || lo == hi) {
+            std::fill(col, col + row_span, 0.0f);
+            continue;
+          }
+          std::fill(col, col + static_cast<int64_t>(lo) * c, 0.0f);
+          const float* src = src_img + (static_cast<int64_t>(h) * g.width + w0 + lo) * c;
+          std::copy(src, src + static_cast<int64_t>(hi - lo) * c, col + static_cast<int64_t>(lo) * c);
+          std::fill(col + static_cast<int64_t>(hi) * c, col + row_span, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+void Col2Im(const WindowGeometry& g, const float* cols, int count, float* in_grad) {
+  const int c = g.channels, k = g.kernel, oh_n = g.out_height(), ow_n = g.out_width();
+  const int64_t row_span = static_cast<int64_t>(k) * c;
+  const int64_t img = g.in_size();
+  std::fill(in_grad, in_grad + count * img, 0.0f);
+  const float* col = cols;
+  for (int n = 0; n < count; ++n) {
+    float* dst_img = in_grad + n * img;
+    for (int oh = 0; oh < oh_n; ++oh) {
+      const int h0 = oh * g.stride - g.padding;
+      for (int ow = 0; ow < ow_n; ++ow) {
+        const int w0 = ow * g.stride - g.padding;
+        int lo, hi;
+        ValidKw(g, w0, lo, hi);
+        const int64_t len = static_cast<int64_t>(hi - lo) * c;
+        for (int kh = 0; kh < k; ++kh, col += row_span) {
+          const int h = h0 + kh;
+          if (h < 0 || h >= g.height || len == 0) continue;
+          float* __restrict dst = dst_img + (static_cast<int64_t>(h) * g.width + w0 + lo) * c;
+          const float* __restrict src = col + static_cast<int64_t>(lo) * c;
+          for (int64_t i = 0; i < len; ++i) dst[i] += src[i];
+        }
+      }
+    }
+  }
+}
+
+void MaxPoolForward(const WindowGeometry& g, const float* in, int count, float* out, int32_t* argmax) {
+  const int c = g.channels, k = g.kernel, oh_n = g.out_height(), ow_n = g.out_width();
+  const int64_t img = g.in_size();
+  for (int n = 0; n < count; ++n) {
+    const float* src = in + n * img;
+    for (int oh = 0; oh < oh_n; ++oh) {
+      for (int ow = 0; ow < ow_n; ++ow) {
+        float* __restrict o = out;
+        int32_t* __restrict a = argmax;
+        const int32_t first = static_cast<int32_t>((oh * g.stride * g.width + ow * g.stride) * c);
+        for (int ch = 0; ch < c; ++ch) {
+          o[ch] = src[first + ch];
+          a[ch] = first + ch;
+        }
+        for (int kh = 0; kh < k; ++kh) {
+          for (int kw = 0; kw < k; ++kw) {
+            if (kh == 0 && kw == 0) continue;
+            const int32_t base =
+                static_cast<int32_t>(((oh * g.stride + kh) * g.width + ow * g.stride + kw) * c);
+            for (int ch = 0; ch < c; ++ch) {
+              const float v = src[base + ch];
+              if (v > o[ch]) {
+                o[ch] = v;
+                a[ch] = base + ch;
+              }
+            }
+          }
+        }
+        out += c;
+        argmax += c;
+      }
+    }
+  }
+}
+
+void MaxPoolBackward(const WindowGeometry& g, const float* out_grad, const int32_t* argmax, int count,
+                     float* in_grad) {
+  const int64_t img = g.in_size();
+  const int64_t out_img = static_cast<int64_t>(g.out_height()) * g.out_width() * g.channels;
+  std::fill(in_grad, in_grad + count * img, 0.0f);
+  for (int n = 0; n < count; ++n) {
+    float* dst = in_grad + n * img;
+    const float* og = out_grad + n * out_img;
+    const int32_t* a = argmax + n * out_img;
+    for (int64_t j = 0; j < out_img; ++j) dst[a[j]] += og[j];
+  }
+}
+
+void ChwToHwc(int channels, int height, int width, const float* in, int count, float* out) {
+  const int64_t plane = static_cast<int64_t>(height) * width;
+  const int64_t img = plane * channels;
+  for (int n = 0; n < count; ++n) {
+    const float* src = in + n * img;
+    float* dst = out + n * img;
+    for (int c = 0; c < channels; ++c) {
+      for (int64_t p = 0; p < plane; ++p) dst[p * channels + c] = src[c * plane + p];
+    }
+  }
+}
+
+}  // namespace fedsim
