@@ -176,9 +176,10 @@ struct AlgorithmConfig {
   bool sparse_download = false;   // FedSparse
   double model_density = 1.0;     // FedSparse
   int mask_every = 10;            // FedSparse
+  int prune_rounds = 0;           // FedSparse
   double fedpara_gamma = 0.1;     // FedPara
-  double sigma = 0.1;             // FedGiA
-  double r = 1.0;                 // FedGiA
+  double sigma = 5.0;             // FedGiA
+  double r = 5.0;                 // FedGiA
   int k0 = 5;                     // FedGiA
   double rho = 0.5;               // FedGiA
 
@@ -192,25 +193,26 @@ struct AlgorithmConfig {
           "Cohort size drawn each round, without replacement. Default 10.");
     v.OptReal("client_fraction", client_fraction, 1e-9, 1.0,
               "If set, the cohort is max(1, round(C * num_clients)) and clients_per_round is ignored. Default null.");
-    v.Int("local_epochs", local_epochs, 1, 1000000, "Local epochs E per round (fedavg). Default 1.");
+    v.Int("local_epochs", local_epochs, 1, 1000000, "Local epochs E per round (local-SGD algorithms). Default 1.");
     v.Int("local_steps", local_steps, 0, 100000000,
           "If > 0, each client takes exactly this many minibatch steps instead of local_epochs epochs. Default 0.");
     v.Int("batch_size", batch_size, 0, 100000000,
           "Local minibatch size B; 0 means the client's full data (B = infinity). Default 10.");
     v.Real("lr", lr, 0.0, 1e6, true, "Client learning rate. Default 0.01.");
     v.Real("momentum", momentum, 0.0, 1.0, false,
-           "Client SGD momentum (heavy ball), reset each round; fedavg only. Default 0.");
+           "Client SGD momentum (heavy ball), reset each round; every local-SGD algorithm. Default 0.");
     v.Real("weight_decay", weight_decay, 0.0, 1e6, false,
-           "Client L2 weight decay added to the gradient; fedavg only. Default 0.");
+           "Client L2 weight decay added to the gradient; every local-SGD algorithm. Default 0.");
     v.Real("lr_decay", lr_decay, 0.0, 1.0, true,
            "Client learning rate in round t (0-based) is lr * lr_decay^t. Default 1.0.");
     v.Real("server_lr", server_lr, 0.0, 1e6, true,
-           "Server learning rate eta: global += eta * (aggregated update); FedAda's eta. Default 1.0.");
+           "Server learning rate eta: global += eta * (aggregated update); FedAda's eta; unused by feddyn and fedgia. "
+           "Default 1.0.");
     v.Real("mu", mu, 0.0, 1e6, false, "FedProx proximal weight mu in (mu/2)||w - w_global||^2. Default 0.01.");
     v.Real("alpha", alpha, 0.0, 1e6, true, "FedDyn regulariser alpha. Default 0.01.");
-    v.Real("server_momentum", server_momentum, 0.0, 1.0, false, "FedAvgM server momentum beta. Default 0.9.");
-    v.Real("beta1", beta1, 0.0, 1.0, false, "FedAdagrad/FedAdam/FedYogi first-moment decay beta1. Default 0.9.");
-    v.Real("beta2", beta2, 0.0, 1.0, false, "FedAdam/FedYogi second-moment decay beta2. Default 0.99.");
+    v.Real("server_momentum", server_momentum, 0.0, 0.999999, false, "FedAvgM server momentum beta. Default 0.9.");
+    v.Real("beta1", beta1, 0.0, 0.999999, false, "FedAdagrad/FedAdam/FedYogi first-moment decay beta1. Default 0.9.");
+    v.Real("beta2", beta2, 0.0, 0.999999, false, "FedAdam/FedYogi second-moment decay beta2. Default 0.99.");
     v.Real("tau", tau, 0.0, 1e6, true, "FedAdagrad/FedAdam/FedYogi adaptivity tau (also sqrt of the initial v). Default 1e-3.");
     v.Real("update_density", update_density, 0.0, 1.0, true,
            "FedSparse: fraction of update entries a client sends (top-k with error feedback). Default 0.01.");
@@ -219,11 +221,15 @@ struct AlgorithmConfig {
            "FedSparse: the server sparsifies its aggregated update (top-k, error feedback) for the download. Default false.");
     v.Real("model_density", model_density, 0.0, 1.0, true,
            "FedSparse: fraction of global weights kept by the server's magnitude mask (1 = dense model). Default 1.0.");
-    v.Int("mask_every", mask_every, 1, 100000000, "FedSparse: rounds between re-choosing the model mask. Default 10.");
+    v.Int("mask_every", mask_every, 1, 100000000,
+          "FedSparse: rounds between mask updates while the density ramps down over prune_rounds. Default 10.");
+    v.Int("prune_rounds", prune_rounds, 0, 100000000,
+          "FedSparse: rounds over which the model density falls from 1 to model_density on Zhu & Gupta's cubic "
+          "schedule; 0 prunes to model_density at round 0. Default 0.");
     v.Real("fedpara_gamma", fedpara_gamma, 0.0, 1.0, false,
-           "FedPara rank ratio gamma: rank = round((1-gamma) r_min + gamma r_max) per layer. Default 0.1.");
-    v.Real("sigma", sigma, 0.0, 1e9, true, "FedGiA ADMM penalty sigma. Default 0.1.");
-    v.Real("r", r, 0.0, 1e9, false, "FedGiA proximal constant r_i (same for every client). Default 1.0.");
+           "FedPara rank ratio gamma: rank = ceil((1-gamma) r_min + gamma r_max) per layer. Default 0.1.");
+    v.Real("sigma", sigma, 0.0, 1e9, true, "FedGiA ADMM penalty sigma; clients outside the ADMM subset take a gradient step of 1/sigma. Default 5.");
+    v.Real("r", r, 0.0, 1e9, false, "FedGiA proximal constant r_i (same for every client); ADMM clients step 1/(r + sigma). Default 5.");
     v.Int("k0", k0, 1, 1000000, "FedGiA local ADMM iterations per communication round. Default 5.");
     v.Real("rho", rho, 0.0, 1.0, true, "FedGiA fraction of clients running the ADMM steps each round. Default 0.5.");
   }

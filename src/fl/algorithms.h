@@ -128,6 +128,8 @@ class FedSparse : public Algorithm {
   // Returns the encoded size in bytes. `index` is scratch.
   static int64_t SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, const float* delta, int64_t k,
                                       bool ternary, float* out, std::vector<int>& index);
+  // Zhu & Gupta (2017) gradual pruning: the model density at `round`.
+  static double DensityAt(int round, double final_density, int prune_rounds);
   // Wire size of a sparse vector with nnz entries out of n: positions as a
   // bitmap or as 32-bit indices, whichever is smaller, plus 32-bit values
   // (ternary: one 32-bit mu and one sign bit per entry).
@@ -136,7 +138,7 @@ class FedSparse : public Algorithm {
  private:
   double update_density_, model_density_, server_lr_;
   bool ternary_, sparse_download_;
-  int mask_every_;
+  int mask_every_, prune_rounds_;
   int64_t dense_download_bytes_ = 0;   // the (possibly masked) model
   int64_t sparse_download_bytes_ = 0;  // last round's sparse server update
   int round_ = 0;

@@ -13,8 +13,12 @@
 //     downloads only that sparse update; any other client downloads the model.
 // (b) A sparse global model: with model_density < 1 the server keeps a
 //     magnitude mask of the top model_density * P weights, re-chosen every
-//     mask_every rounds (and at round 0); weights outside it are zero, clients
-//     train only the weights inside it, and the model is sent sparse.
+//     mask_every rounds; weights outside it are zero, clients train only the
+//     weights inside it, and the model is sent sparse. The density follows
+//     Zhu & Gupta's cubic schedule ("To prune, or not to prune", 2017),
+//     d_t = d + (1 - d)(1 - t/T)^3 for t < T = prune_rounds, then d; with
+//     T = 0 the model is pruned to d at round 0. A pruned weight stays zero
+//     (the mask only shrinks), and a client's residual is masked with it.
 // bytes_up / bytes_down count the encoded sizes (EncodedBytes), not P * 4.
 #include <algorithm>
 #include <cmath>
@@ -45,7 +49,14 @@ FedSparse::FedSparse(const AlgorithmConfig& cfg)
       server_lr_(cfg.server_lr),
       ternary_(cfg.ternary),
       sparse_download_(cfg.sparse_download),
-      mask_every_(cfg.mask_every) {}
+      mask_every_(cfg.mask_every),
+      prune_rounds_(cfg.prune_rounds) {}
+
+double FedSparse::DensityAt(int round, double final_density, int prune_rounds) {
+  if (prune_rounds <= 0 || round >= prune_rounds) return final_density;
+  const double left = 1.0 - static_cast<double>(round) / prune_rounds;
+  return final_density + (1.0 - final_density) * left * left * left;
+}
 
 int64_t FedSparse::EncodedBytes(int64_t nnz, int64_t n, bool ternary) {
   const int64_t positions = std::min<int64_t>(nnz * 4, (n + 7) / 8);
@@ -88,9 +99,11 @@ void FedSparse::Setup(int64_t num_params, int num_clients) {
 
 void FedSparse::BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>&, uint64_t) {
   round_ = round;
-  if (model_density_ < 1.0 && round % mask_every_ == 0) {
+  const bool update = round % mask_every_ == 0 || (prune_rounds_ > 0 && round == prune_rounds_);
+  if (model_density_ < 1.0 && update && (mask_.size() == 0 || round <= prune_rounds_)) {
     const int64_t p = global.size();
-    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(model_density_ * p)));
+    const double density = DensityAt(round, model_density_, prune_rounds_);
+    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(density * p)));
     TopK(global.data(), p, keep, server_index_);
     mask_.setZero(p);
     for (int64_t j = 0; j < keep; ++j) mask_[server_index_[static_cast<size_t>(j)]] = 1.0f;
@@ -114,8 +127,15 @@ ClientReport FedSparse::LocalUpdate(const TrainContext& ctx, const ClientTask& t
   LocalHooks hooks;
   if (mask_.size() == p) hooks.mask = mask_.data();
   ClientReport rep = TrainLocalSgd(ctx, task, s, &hooks);
+  if (task.indices->empty()) {
+    // Nothing trained and nothing to send: leave the residual for a later round.
+    Eigen::Map<Eigen::VectorXf>(upload, p).setZero();
+    rep.bytes_up = EncodedBytes(0, p, ternary_);
+    return rep;
+  }
   s.extra = s.params - w0;
   Eigen::VectorXf& e = state_.Get(task.client, 0, p);
+  if (hooks.mask) e.array() *= mask_.array();
   const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
   rep.bytes_up = SparsifyWithFeedback(e, s.extra.data(), k, ternary_, upload, s.index);
   last_round_[static_cast<size_t>(task.client)] = task.round;

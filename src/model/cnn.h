@@ -15,10 +15,11 @@
 //   Dense:  W as a column-major out x in matrix, in indexing the flattened
 //           HWC input ((h * width + w) * channels + c), then b (out).
 //
-// Large batches are processed in chunks of a fixed number of samples per
-// convolution (a model constant, so results never depend on the workspace),
-// which bounds the im2col buffer; a training batch of 64 on cnn_mcmahan is one
-// GEMM per convolution per pass.
+// Each convolution processes the batch in chunks of a fixed number of samples
+// (a model constant, so results never depend on the workspace or the batch
+// split): im2col of the chunk, then one GEMM per pass. The chunk's column
+// matrix is kept small enough to stay in cache, which is faster than one GEMM
+// over the whole batch and bounds the workspace.
 //
 // Thread-safety: immutable after construction; each thread passes its own
 // Workspace.
@@ -49,10 +50,10 @@ class Cnn : public Model {
  public:
   // Images of channels x height x width; the last layer must be Dense (its
   // out is the number of classes). A ReLU applies to the output of the layer
-  // before it and may not come first. init_scale as in Mlp. conv_chunk: samples
-  // per im2col chunk; 0 (the default) picks the most whose column matrix fits
-  // in 64 MiB. Throws InputError for a bad list or a window that does not fit
-  // its input.
+  // before it and may not come first. init_scale as in Mlp. conv_chunk:
+  // samples per im2col chunk; 0 (the default) picks the most whose column
+  // matrix fits in 4 MiB (at least 1). Throws InputError for a bad list or a
+  // window that does not fit its input.
   Cnn(int channels, int height, int width, std::vector<CnnLayer> layers, double init_scale, std::string kind,
       int conv_chunk = 0);
 

@@ -38,7 +38,8 @@ TEST_CASE("every algorithm learns on Synthetic(1,1)", "[fl][algorithms][learn]")
       {"fedadam", {"algorithm.server_lr=0.03"}, 0.8895},
       {"fedyogi", {"algorithm.server_lr=0.03"}, 0.9001},
       {"fedsparse", {}, 0.8402},
-      {"fedgia", {}, 0.9371},
+      {"fedgia", {}, 0.9452},
+      {"fedpara", {"algorithm.fedpara_gamma=0.1"}, 0.8402},
   };
   for (const auto& c : cases) {
     INFO(c.name);

@@ -279,3 +279,27 @@ TEST_CASE("every algorithm: bitwise identical metrics for 1 and 2 threads", "[fl
     CHECK(a.dump() == b.dump());
   }
 }
+
+TEST_CASE("fedsparse: gradual pruning schedule and sparse download bytes", "[fl][algorithms]") {
+  using fedsim::FedSparse;
+  CHECK(FedSparse::DensityAt(0, 0.1, 0) == 0.1);
+  CHECK(FedSparse::DensityAt(0, 0.1, 10) == Approx(1.0));
+  CHECK(FedSparse::DensityAt(5, 0.1, 10) == Approx(0.1 + 0.9 * 0.125));
+  CHECK(FedSparse::DensityAt(10, 0.1, 10) == 0.1);
+
+  Fixture f("fedsparse");
+  f.cfg.algorithm.sparse_download = true;
+  f.cfg.algorithm.update_density = 0.1;
+  FedSparse algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 30);
+  const int64_t dense = f.p() * 4;
+  const int64_t sparse = FedSparse::EncodedBytes(static_cast<int64_t>(std::ceil(0.1 * f.p())), f.p(), false);
+  Eigen::VectorXf global = f.w0, up(f.p());
+  algo.BeginRound(global, 0, {2}, 1);
+  CHECK(algo.DownloadBytes(2) == dense);  // round 0: everyone needs the model
+  const ClientReport rep = algo.LocalUpdate(f.ctx, f.Task(2, 0.05f), global.data(), up.data(), f.s);
+  algo.ServerUpdate(global, up, {rep}, 0);
+  algo.BeginRound(global, 1, {2, 3}, 1);
+  CHECK(algo.DownloadBytes(2) == sparse);  // took part in round 0: only the sparse server update
+  CHECK(algo.DownloadBytes(3) == dense);   // never took part: the whole model
+}
