@@ -183,6 +183,9 @@ std::unique_ptr<Workspace> Cnn::NewWorkspace(int max_batch) const {
 }
 
 void Cnn::Forward(const float* params, const float* x, int b, Ws& ws) const {
+  if (b > ws.max_batch) {
+    throw RunError(fmt::format("{}: batch of {} exceeds the workspace's {}", kind_, b, ws.max_batch));
+  }
   const float* in = x;
   if (channels_ > 1) {
     ChwToHwc(channels_, height_, width_, x, b, ws.input.data());
