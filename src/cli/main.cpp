@@ -20,6 +20,7 @@
 #include "fl/algorithm.h"
 #include "fl/runner.h"
 #include "model/gemm_bench.h"
+#include "privacy/rdp_accountant.h"
 
 namespace {
 
@@ -205,6 +206,22 @@ int main(int argc, char** argv) {
   bench->add_option("--seconds", gemm_seconds, "Minimum timed duration")->check(CLI::Range(0.01, 600.0));
   bench->add_flag("--json", print, "Print a JSON object instead of text");
 
+  auto* privacy = app.add_subcommand("privacy", "RDP accountant for the sampled Gaussian mechanism");
+  privacy->require_subcommand(1);
+  double pq = 0, psigma = 0, pdelta = 1e-5, peps = 0;
+  int64_t psteps = 0;
+  std::string pconv = "improved";
+  auto* peps_cmd = privacy->add_subcommand("epsilon", "Print epsilon for (q, sigma, steps, delta)");
+  auto* psig_cmd = privacy->add_subcommand("sigma", "Print the smallest noise multiplier meeting (q, steps, delta, epsilon)");
+  for (auto* c : {peps_cmd, psig_cmd}) {
+    c->add_option("--q", pq, "Sampling rate")->required()->check(CLI::Range(0.0, 1.0));
+    c->add_option("--steps", psteps, "Number of steps (rounds)")->required()->check(CLI::PositiveNumber);
+    c->add_option("--delta", pdelta, "Target delta")->check(CLI::Range(0.0, 1.0));
+    c->add_option("--conversion", pconv, "improved (default) or classic")->check(CLI::IsMember({"improved", "classic"}));
+  }
+  peps_cmd->add_option("--sigma", psigma, "Noise multiplier")->required()->check(CLI::NonNegativeNumber);
+  psig_cmd->add_option("--epsilon", peps, "Target epsilon")->required()->check(CLI::PositiveNumber);
+
   auto* list = app.add_subcommand("list", "List datasets, partitioners, models and algorithms");
   bool config_keys = false;
   list->add_flag("--config-keys", config_keys, "List every config key with type, default and meaning (markdown)");
@@ -234,6 +251,19 @@ int main(int argc, char** argv) {
                                   {"seconds", r.seconds}}).dump().c_str());
       } else {
         std::printf("float32 GEMM %dx%d, %d thread(s): %.1f GFLOP/s\n", r.size, r.size, r.threads, r.gflops);
+      }
+      return 0;
+    }
+    if (*privacy) {
+      const auto conv = pconv == "classic" ? fedsim::Conversion::kClassic : fedsim::Conversion::kImproved;
+      const auto orders = fedsim::DefaultOrders();
+      if (*peps_cmd) {
+        const auto r = fedsim::GetEpsilon(orders, fedsim::ComputeRdp(pq, psigma, psteps, orders), pdelta, conv);
+        std::printf("epsilon %.6g at delta %g (order %g, %s conversion)\n", r.epsilon, pdelta, r.order, pconv.c_str());
+      } else {
+        const double s = fedsim::FindNoiseMultiplier(pq, psteps, pdelta, peps, conv, orders);
+        const auto r = fedsim::GetEpsilon(orders, fedsim::ComputeRdp(pq, s, psteps, orders), pdelta, conv);
+        std::printf("sigma %.6g gives epsilon %.6g at delta %g (%s conversion)\n", s, r.epsilon, pdelta, pconv.c_str());
       }
       return 0;
     }

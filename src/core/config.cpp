@@ -388,6 +388,29 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.algorithm.name == "scaffold" && c.algorithm.momentum != 0.0) {
     fail("algorithm.momentum: scaffold's option II control-variate update assumes plain local SGD; set momentum to 0");
   }
+  static const char* kDpAlgorithms[] = {"fedavg", "fedsgd", "fedprox", "feddyn", "fedavgm",
+                                        "fedadagrad", "fedadam", "fedyogi", "fedpara"};
+  if (c.privacy.mode == "central" || c.privacy.mode == "local") {
+    bool ok = false;
+    for (const char* a : kDpAlgorithms) ok = ok || c.algorithm.name == a;
+    if (!ok) {
+      fail("privacy.mode: " + c.privacy.mode + " DP clips one model-delta upload per client; algorithm.name=" +
+           c.algorithm.name + " uploads something else (use fedavg, fedsgd, fedprox, feddyn, fedavgm, fedadagrad, "
+           "fedadam, fedyogi or fedpara)");
+    }
+  }
+  if (c.privacy.mode == "sample" && (c.algorithm.name == "fedsgd" || c.algorithm.name == "fedgia")) {
+    fail("privacy.mode: sample-level DP-SGD needs local SGD; " + c.algorithm.name + " takes full-batch gradients");
+  }
+  if (c.privacy.mode == "sample" && c.algorithm.batch_size == 0) {
+    fail("algorithm.batch_size: privacy.mode=sample needs minibatches (batch_size >= 1) for subsampling");
+  }
+  if (c.privacy.mode != "central" && c.privacy.target_epsilon) {
+    fail("privacy.target_epsilon: only central mode solves for the noise multiplier; set privacy.noise_multiplier");
+  }
+  if (c.algorithm.sampling == "poisson" && (c.algorithm.name == "fedgia")) {
+    fail("algorithm.sampling: fedgia uses every client every round");
+  }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");
   }

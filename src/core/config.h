@@ -182,6 +182,8 @@ struct AlgorithmConfig {
   double r = 5.0;                 // FedGiA
   int k0 = 5;                     // FedGiA
   double rho = 0.5;               // FedGiA
+  std::string sampling = "fixed";  // fixed | poisson
+  double sampling_rate = 0.1;      // poisson
 
   template <class V>
   void Visit(V& v) {
@@ -190,7 +192,11 @@ struct AlgorithmConfig {
               "fedyogi", "fedsparse", "fedpara", "fedgia"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
-          "Cohort size drawn each round, without replacement. Default 10.");
+          "Cohort size drawn each round, without replacement (sampling = fixed). Default 10.");
+    v.Choice("sampling", sampling, {"fixed", "poisson"},
+             "Cohort sampling: a fixed-size uniform sample, or Poisson (each client independently with probability "
+             "sampling_rate, as the DP accountant assumes). Default \"fixed\".");
+    v.Real("sampling_rate", sampling_rate, 0.0, 1.0, true, "Inclusion probability q for sampling = poisson. Default 0.1.");
     v.OptReal("client_fraction", client_fraction, 1e-9, 1.0,
               "If set, the cohort is max(1, round(C * num_clients)) and clients_per_round is ignored. Default null.");
     v.Int("local_epochs", local_epochs, 1, 1000000, "Local epochs E per round (local-SGD algorithms). Default 1.");
@@ -235,6 +241,58 @@ struct AlgorithmConfig {
   }
 };
 
+struct InputPerturbationConfig {
+  std::string features = "none";  // none | gaussian | laplace
+  double feature_clip = 1.0;      // per-sample feature norm bound C (L2 for gaussian, L1 for laplace)
+  double feature_noise = 0.0;     // gaussian sigma or laplace scale b, in feature units
+  std::optional<double> label_epsilon;  // randomised response on labels; null = labels untouched
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("features", features, {"none", "gaussian", "laplace"},
+             "Noise on each training sample's features, applied once before training. Default \"none\".");
+    v.Real("feature_clip", feature_clip, 0.0, 1e9, true,
+           "Each sample's features are first scaled to norm <= C (L2 for gaussian, L1 for laplace). Default 1.0.");
+    v.Real("feature_noise", feature_noise, 0.0, 1e9, false,
+           "Gaussian standard deviation or Laplace scale b of the feature noise. Default 0.");
+    v.OptReal("label_epsilon", label_epsilon, 1e-9, 1e3,
+              "Randomised response on labels with this epsilon (keep with prob e^eps/(e^eps+C-1)); null = off. "
+              "Default null.");
+  }
+};
+
+struct PrivacyConfig {
+  std::string mode = "none";          // none | central | local | sample
+  double clip_norm = 1.0;             // S
+  double noise_multiplier = 1.0;      // z
+  std::optional<double> target_epsilon;  // if set, z is solved for it (central and sample modes)
+  double delta = 1e-5;
+  std::string mechanism = "gaussian";   // local mode: gaussian | laplace
+  std::string conversion = "improved";  // improved | classic
+  InputPerturbationConfig input_perturbation;
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("mode", mode, {"none", "central", "local", "sample"},
+             "Differential privacy: central (DP-FedAvg: clip, server adds noise), local (each client noises its "
+             "update), sample (DP-SGD inside clients), or none. Default \"none\".");
+    v.Real("clip_norm", clip_norm, 0.0, 1e9, true,
+           "Clipping bound S: L2 norm of an update (central, local gaussian), L1 norm (local laplace), or of a "
+           "per-example gradient (sample). Default 1.0.");
+    v.Real("noise_multiplier", noise_multiplier, 0.0, 1e6, false,
+           "Noise multiplier z: noise standard deviation (or Laplace scale) is z * S. Default 1.0.");
+    v.OptReal("target_epsilon", target_epsilon, 1e-9, 1e6,
+              "If set, the smallest noise_multiplier whose final epsilon meets it is used instead (central, sample). "
+              "Default null.");
+    v.Real("delta", delta, 0.0, 1.0, true, "The delta at which epsilon is reported. Default 1e-5.");
+    v.Choice("mechanism", mechanism, {"gaussian", "laplace"}, "Noise of local mode. Default \"gaussian\".");
+    v.Choice("conversion", conversion, {"improved", "classic"},
+             "RDP to (epsilon, delta) conversion: improved (Balle et al. 2020, as Opacus) or classic (Mironov 2017). "
+             "Default \"improved\".");
+    v.Section("input_perturbation", input_perturbation);
+  }
+};
+
 struct MetricsConfig {
   int eval_every = 1;  // evaluate the global model every N rounds (and always at the last)
 
@@ -250,6 +308,7 @@ struct Config {
   DataConfig data;
   ModelConfig model;
   AlgorithmConfig algorithm;
+  PrivacyConfig privacy;
   MetricsConfig metrics;
 
   template <class V>
@@ -258,6 +317,7 @@ struct Config {
     v.Section("data", data);
     v.Section("model", model);
     v.Section("algorithm", algorithm);
+    v.Section("privacy", privacy);
     v.Section("metrics", metrics);
   }
 };

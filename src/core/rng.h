@@ -25,6 +25,8 @@ enum class Stream : uint64_t {
   kLocalTrain = 5,  // client minibatch shuffling, per (round, client)
   kDataSplit = 6,   // train/test splits of generated or CSV data
   kAlgorithm = 7,   // algorithm-specific server draws, per round (e.g. FedGiA's subset)
+  kPrivacy = 8,     // DP noise: (round, client) for clients, (round, kServer) for the server; input perturbation
+  kSecAgg = 9,      // secure aggregation keys and masks, per round
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

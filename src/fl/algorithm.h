@@ -33,6 +33,7 @@ struct ClientScratch {
   Eigen::VectorXf grad;     // gradient of one (sub)batch
   Eigen::VectorXf grad_acc; // gradient accumulated over sub-batches
   Eigen::VectorXf extra;    // algorithm-specific scratch (num_params floats)
+  Eigen::VectorXf dp_sum;   // DP-SGD: sum of clipped per-example gradients
   RowMatrix batch_x;        // gathered batch rows
   std::vector<int> batch_y;
   std::vector<int> order;   // the client's sample indices in shuffled order
@@ -48,6 +49,11 @@ struct TrainContext {
   uint64_t seed = 0;
   int max_chunk = 0;    // largest number of rows a workspace holds
   int num_clients = 0;  // population size
+  // Sample-level DP-SGD inside local training (privacy.mode = sample): each
+  // example's gradient is clipped to dp_clip and N(0, (dp_sigma)^2) noise is
+  // added to each batch's sum; off when dp_clip is 0.
+  float dp_clip = 0.0f;
+  float dp_sigma = 0.0f;
 };
 
 // One client's job in one round.

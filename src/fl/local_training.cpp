@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/rng.h"
+#include "privacy/mechanisms.h"
 
 namespace fedsim {
 
@@ -26,6 +27,32 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
   return loss;
 }
 
+namespace {
+
+// DP-SGD's noisy clipped gradient of one batch (Abadi et al. 2016, as Opacus
+// computes it): each example's gradient g_i is clipped to norm C, and
+// (sum_i clip(g_i) + N(0, sigma^2 I)) / b is written to s.grad_acc, sigma =
+// ctx.dp_sigma = z C. Per-example gradients come from batches of one.
+double DpBatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count, ClientScratch& s,
+                       Rng& noise) {
+  const Dataset& data = *ctx.train;
+  const int64_t p = ctx.model->num_params();
+  s.dp_sum.setZero(p);
+  double loss = 0.0;
+  for (int i = 0; i < count; ++i) {
+    data.Rows(rows + i, 1, s.batch_x.data());
+    s.batch_y[0] = data.y[static_cast<size_t>(rows[i])];
+    loss += ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), 1, s.grad.data(), *s.ws);
+    ClipL2(s.grad.data(), p, ctx.dp_clip);
+    s.dp_sum += s.grad;
+  }
+  AddGaussianNoise(s.dp_sum.data(), p, ctx.dp_sigma, noise);
+  s.grad_acc = s.dp_sum / static_cast<float>(count);
+  return loss / count;
+}
+
+}  // namespace
+
 double FedNovaNormA(int64_t steps, double rho) {
   if (rho == 0.0) return static_cast<double>(steps);
   double sum = 0.0, pow = 1.0;
@@ -48,6 +75,9 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
                          static_cast<uint64_t>(task.client));
   s.order.assign(task.indices->begin(), task.indices->end());
   s.sgd.Reset(p);
+  const bool dp = ctx.dp_clip > 0.0f;
+  Rng noise = DeriveStream(ctx.seed, Stream::kPrivacy, static_cast<uint64_t>(task.round),
+                           static_cast<uint64_t>(task.client));
 
   const int64_t steps_per_epoch = (n + batch - 1) / batch;
   const int64_t total_steps =
@@ -59,7 +89,8 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
       pos = 0;
     }
     const int b = std::min(batch, n - pos);
-    const double loss = BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s);
+    const double loss = dp ? DpBatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s, noise)
+                           : BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s);
     if (hooks && hooks->correct) hooks->correct(s.params.data(), s.grad_acc.data());
     s.sgd.Step(s.params.data(), s.grad_acc.data(), p, task.lr);
     if (hooks && hooks->mask) s.params.array() *= Eigen::Map<const Eigen::ArrayXf>(hooks->mask, p);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -20,6 +21,9 @@
 #include "fl/checkpoint.h"
 #include "metrics/writer.h"
 #include "model/model.h"
+#include "privacy/input_perturbation.h"
+#include "privacy/mechanisms.h"
+#include "privacy/rdp_accountant.h"
 
 namespace fedsim {
 namespace {
@@ -60,6 +64,17 @@ double PeakRssMib() {
 
 json NullableNumber(double x, bool present) { return present && std::isfinite(x) ? json(x) : json(nullptr); }
 
+// The server's noise stream id (clients use their own ids).
+constexpr uint64_t kServerStream = ~uint64_t{0};
+
+// Scales v so its L1 norm is at most bound; returns the norm before.
+double ClipL1(float* v, int64_t n, double bound) {
+  Eigen::Map<Eigen::VectorXf> m(v, n);
+  const double norm = m.cast<double>().lpNorm<1>();
+  if (norm > bound) m *= static_cast<float>(bound / norm);
+  return norm;
+}
+
 std::string CheckpointPath(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.bin").string(); }
 
 // Cumulative quantities carried across rounds (and across a resume).
@@ -70,13 +85,15 @@ struct Totals {
   double final_acc = NAN, final_loss = NAN, best_acc = NAN;
   int best_round = 0;
   json rounds_to_target = nullptr;
+  double epsilon = 0.0, delta = 0.0;  // privacy spent so far
 
   json ToJson() const {
     return {{"next_round", next_round},       {"bytes_up", bytes_up},         {"bytes_down", bytes_down},
             {"samples", samples},             {"steps", steps},               {"skipped_updates", skipped_updates},
             {"train_seconds", train_seconds}, {"wall_seconds", wall_seconds}, {"final_acc", NullableNumber(final_acc, true)},
             {"final_loss", NullableNumber(final_loss, true)}, {"best_acc", NullableNumber(best_acc, true)},
-            {"best_round", best_round},       {"rounds_to_target", rounds_to_target}};
+            {"best_round", best_round},       {"rounds_to_target", rounds_to_target},
+            {"epsilon", epsilon},             {"delta", delta}};
   }
   void FromJson(const json& j) {
     auto num = [&](const char* k) { return j.at(k).is_null() ? NAN : j.at(k).get<double>(); };
@@ -93,6 +110,8 @@ struct Totals {
     best_acc = num("best_acc");
     best_round = j.at("best_round").get<int>();
     rounds_to_target = j.at("rounds_to_target");
+    epsilon = j.at("epsilon").get<double>();
+    delta = j.at("delta").get<double>();
   }
 };
 
@@ -161,6 +180,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   FederatedData data = LoadData(cfg.data, seed);
   const int num_clients = cfg.data.num_clients;
   const Partition partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
+  const json input_guarantee =
+      PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
 
   std::unique_ptr<Model> model =
       CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
@@ -170,7 +191,29 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   algo->Setup(p, num_clients);
   const int64_t upload_size = algo->UploadSize();
   // ValidateConfig checked the configured cohort against the population.
+  const bool poisson = cfg.algorithm.sampling == "poisson";
   const int cohort_size = algo->CohortSize(CohortSize(cfg.algorithm, num_clients), num_clients);
+  const int max_cohort = poisson ? num_clients : cohort_size;
+
+  // Differential privacy (docs/privacy.md).
+  const PrivacyConfig& pc = cfg.privacy;
+  const bool dp_central = pc.mode == "central", dp_local = pc.mode == "local", dp_sample = pc.mode == "sample";
+  const Conversion conversion = pc.conversion == "classic" ? Conversion::kClassic : Conversion::kImproved;
+  const double sampling_q = poisson ? cfg.algorithm.sampling_rate : static_cast<double>(cohort_size) / num_clients;
+  double noise_multiplier = pc.noise_multiplier;
+  if (dp_central && pc.target_epsilon) {
+    noise_multiplier = FindNoiseMultiplier(sampling_q, cfg.experiment.rounds, pc.delta, *pc.target_epsilon, conversion);
+  }
+  RdpAccountant accountant;
+  const std::vector<double> orders = DefaultOrders();
+  std::vector<int64_t> dp_count(dp_sample || dp_local ? static_cast<size_t>(num_clients) : 0, 0);
+  std::map<double, std::vector<double>> rdp_per_step;  // sample mode: RDP of one DP-SGD step by q_c
+  const double local_eps_round =
+      !dp_local ? 0.0
+      : noise_multiplier <= 0.0 ? INFINITY
+      : pc.mechanism == "laplace" ? LaplaceMechanismEpsilon(2.0 * pc.clip_norm, noise_multiplier * pc.clip_norm)
+                                  : GaussianMechanismEpsilon(2.0 * pc.clip_norm, noise_multiplier * pc.clip_norm,
+                                                             pc.delta);
 
   Eigen::VectorXf global(p);
   {
@@ -201,10 +244,11 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     s.sgd = Sgd(static_cast<float>(cfg.algorithm.momentum), static_cast<float>(cfg.algorithm.weight_decay));
     eval_ws[static_cast<size_t>(t)] = model->NewWorkspace(kEvalChunk);
   }
-  const int block = std::min(kAggregationBlock, cohort_size);
+  const int block = std::max(1, std::min(kAggregationBlock, max_cohort));
   Eigen::MatrixXf uploads(upload_size, block);  // column i: upload of the i-th client of the block
-  std::vector<ClientReport> reports(static_cast<size_t>(cohort_size));
-  std::vector<char> keep(static_cast<size_t>(cohort_size));
+  std::vector<ClientReport> reports;
+  std::vector<char> keep;
+  std::vector<double> update_norm;
   Eigen::VectorXd acc(upload_size);
 
   TrainContext ctx;
@@ -214,6 +258,11 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   ctx.seed = seed;
   ctx.max_chunk = max_chunk;
   ctx.num_clients = num_clients;
+  if (dp_sample) {
+    ctx.dp_clip = static_cast<float>(pc.clip_norm);
+    ctx.dp_sigma = static_cast<float>(noise_multiplier * pc.clip_norm);
+    for (auto& s : scratch) s.dp_sum.resize(p);
+  }
 
   json doc;
   doc["config"] = ToJson(cfg);
@@ -230,6 +279,14 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
                   {"train_flops_per_sample", model->TrainFlopsPerSample()},
                   {"train_flops_per_batch", model->TrainFlopsPerBatch()}};
   doc["partition"] = PartitionStats(data.train, partition);
+  doc["privacy"] = {{"mode", pc.mode},
+                    {"clip_norm", pc.clip_norm},
+                    {"noise_multiplier", noise_multiplier},
+                    {"delta", pc.delta},
+                    {"sampling_rate", sampling_q},
+                    {"conversion", pc.conversion},
+                    {"local_epsilon_per_round", dp_local ? NullableNumber(local_eps_round, true) : json(nullptr)},
+                    {"input_perturbation", input_guarantee}};
   doc["rounds"] = json::array();
 
   Totals tot;
@@ -242,6 +299,11 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     doc["rounds"] = h.at("rounds");
     global = resume->F32("global", p);
     algo->LoadState(*resume);
+    if (dp_central) accountant.Restore(resume->F64("privacy/accountant"));
+    if (!dp_count.empty()) {
+      const std::vector<int64_t> c = resume->I64("privacy/counts", num_clients);
+      dp_count.assign(c.begin(), c.end());
+    }
     for (const auto& rec : doc["rounds"]) writer->AppendRound(rec);
     resume.reset();
   }
@@ -264,13 +326,28 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
                         {"rounds", doc["rounds"]}});
     w.F32("global", global);
     algo->SaveState(w);
+    if (dp_central) {
+      const std::vector<double> st = accountant.State();
+      w.F64("privacy/accountant", st.data(), static_cast<int64_t>(st.size()));
+    }
+    if (!dp_count.empty()) w.I64("privacy/counts", dp_count);
     w.Write(CheckpointPath(opt.out_dir));
   };
 
   for (int r = tot.next_round; r < rounds; ++r) {
     const auto t_round = Clock::now();
     Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
-    const std::vector<int> cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
+    std::vector<int> cohort;
+    if (poisson) {
+      for (int c = 0; c < num_clients; ++c) {
+        if (cohort_rng.Uniform() < cfg.algorithm.sampling_rate) cohort.push_back(c);
+      }
+    } else {
+      cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
+    }
+    reports.assign(cohort.size(), ClientReport());
+    keep.assign(cohort.size(), 0);
+    update_norm.assign(cohort.size(), 0.0);
     algo->BeginRound(global, r, cohort, seed);
     int64_t round_bytes_down = 0;
     for (int c : cohort) round_bytes_down += algo->DownloadBytes(c);
@@ -290,7 +367,27 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         task.indices = &partition[static_cast<size_t>(task.client)];
         task.lr = lr;
         ClientReport& rep = reports[b0 + static_cast<size_t>(i)];
-        rep = algo->LocalUpdate(ctx, task, global.data(), uploads.col(i).data(), scratch[static_cast<size_t>(tid)]);
+        float* up = uploads.col(i).data();
+        rep = algo->LocalUpdate(ctx, task, global.data(), up, scratch[static_cast<size_t>(tid)]);
+        if (dp_central || dp_local) {
+          // Every client counts the same and its update's norm is bounded:
+          // the sensitivity the noise is calibrated to.
+          rep.weight = 1.0;
+          const bool l1 = dp_local && pc.mechanism == "laplace";
+          if (uploads.col(i).allFinite()) {
+            update_norm[b0 + static_cast<size_t>(i)] =
+                l1 ? ClipL1(up, upload_size, pc.clip_norm) : ClipL2(up, upload_size, pc.clip_norm);
+          }
+          if (dp_local) {
+            Rng noise = DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), static_cast<uint64_t>(task.client));
+            const double scale = noise_multiplier * pc.clip_norm;
+            if (l1) {
+              AddLaplaceNoise(up, upload_size, scale, noise);
+            } else {
+              AddGaussianNoise(up, upload_size, scale, noise);
+            }
+          }
+        }
         keep[b0 + static_cast<size_t>(i)] = std::isfinite(rep.loss_sum) && uploads.col(i).allFinite();
       });
       tot.train_seconds += Seconds(t_train, Clock::now());
@@ -322,15 +419,54 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         tot.steps += rep.steps;
       }
     }
-    if (weight_sum > 0.0 && status != "diverged") {
+    if ((weight_sum > 0.0 || dp_central) && status != "diverged") {
       std::vector<ClientReport> kept;
       kept.reserve(reports.size());
       for (size_t i = 0; i < reports.size(); ++i) {
         if (keep[i]) kept.push_back(reports[i]);
       }
-      const Eigen::VectorXf mean_upload = (acc / weight_sum).cast<float>();
+      double denominator = weight_sum;
+      if (dp_central) {
+        // DP-FedAvg (McMahan et al. 2018): Gaussian noise of std z S on the
+        // sum of clipped updates, divided by a fixed denominator (the
+        // expected cohort size) so one client cannot change it.
+        Rng noise = DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), kServerStream);
+        const double sd = noise_multiplier * pc.clip_norm;
+        for (int64_t j = 0; j < upload_size; ++j) acc[j] += sd * noise.Normal();
+        denominator = sampling_q * num_clients;
+      }
+      const Eigen::VectorXf mean_upload = (acc / denominator).cast<float>();
       algo->ServerUpdate(global, mean_upload, kept, r);
       if (!global.allFinite()) status = "diverged";
+    }
+    // Privacy spent after this round.
+    if (dp_central) {
+      accountant.Step(sampling_q, noise_multiplier);
+      const EpsilonResult e = accountant.Epsilon(pc.delta, conversion);
+      tot.epsilon = e.epsilon;
+      tot.delta = pc.delta;
+    } else if (dp_sample || dp_local) {
+      for (size_t i = 0; i < cohort.size(); ++i) {
+        const int c = cohort[i];
+        dp_count[static_cast<size_t>(c)] += dp_sample ? reports[i].steps : 1;
+        if (dp_sample && reports[i].steps > 0) {
+          // Client c's DP-SGD: batches of B out of n_c samples, q_c = B / n_c,
+          // composed over all its steps so far; the run reports the worst client.
+          const int nc = static_cast<int>(partition[static_cast<size_t>(c)].size());
+          const double qc = std::min(1.0, static_cast<double>(cfg.algorithm.batch_size) / nc);
+          auto it = rdp_per_step.find(qc);
+          if (it == rdp_per_step.end()) it = rdp_per_step.emplace(qc, ComputeRdp(qc, noise_multiplier, 1, orders)).first;
+          std::vector<double> rdp(it->second);
+          for (double& v : rdp) v *= static_cast<double>(dp_count[static_cast<size_t>(c)]);
+          tot.epsilon = std::max(tot.epsilon, GetEpsilon(orders, rdp, pc.delta, conversion).epsilon);
+          tot.delta = pc.delta;
+        } else if (dp_local) {
+          // Basic composition over the rounds the most frequent client took part in.
+          const double k = static_cast<double>(dp_count[static_cast<size_t>(c)]);
+          tot.epsilon = std::max(tot.epsilon, k * local_eps_round);
+          tot.delta = std::max(tot.delta, pc.mechanism == "laplace" ? 0.0 : std::min(1.0, k * pc.delta));
+        }
+      }
     }
     tot.bytes_down += round_bytes_down;
     tot.bytes_up += round_bytes_up;
@@ -359,7 +495,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     const auto t_end = Clock::now();
     json rec = {
         {"round", r + 1},
-        {"cohort", cohort_size},
+        {"cohort", static_cast<int64_t>(cohort.size())},
         {"cohort_samples", cohort_samples},
         {"lr", lr_round},
         {"train_loss", NullableNumber(round_samples ? loss_sum / static_cast<double>(round_samples) : NAN, true)},
@@ -377,6 +513,20 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     if (const ClientStateStore* st = algo->client_state()) {
       rec["clients_with_state"] = st->ClientsWithState();
       rec["client_state_bytes"] = st->Bytes();
+    }
+    if (pc.mode != "none") {
+      rec["epsilon"] = NullableNumber(tot.epsilon, true);
+      rec["delta"] = tot.delta;
+    }
+    if (dp_central || dp_local) {
+      int64_t clipped = 0;
+      double norm_sum = 0.0;
+      for (double n : update_norm) {
+        clipped += n > pc.clip_norm;
+        norm_sum += n;
+      }
+      rec["clip_fraction"] = cohort.empty() ? 0.0 : static_cast<double>(clipped) / static_cast<double>(cohort.size());
+      rec["mean_update_norm"] = cohort.empty() ? 0.0 : norm_sum / static_cast<double>(cohort.size());
     }
     if (writer) writer->AppendRound(rec);
     doc["rounds"].push_back(rec);
@@ -418,6 +568,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       {"bytes_down", tot.bytes_down},
       {"train_samples", tot.samples},
       {"skipped_updates", tot.skipped_updates},
+      {"epsilon", pc.mode == "none" ? json(nullptr) : NullableNumber(tot.epsilon, true)},
+      {"delta", pc.mode == "none" ? json(nullptr) : json(tot.delta)},
       {"train_gflop", train_flops / 1e9},
       {"peak_rss_mib", PeakRssMib()},
       {"wall_seconds", wall},
