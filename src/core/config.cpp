@@ -411,6 +411,23 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.algorithm.sampling == "poisson" && (c.algorithm.name == "fedgia")) {
     fail("algorithm.sampling: fedgia uses every client every round");
   }
+  if (c.secure_aggregation.enabled || c.encryption.scheme == "paillier") {
+    static const char* kSumAlgorithms[] = {"fedavg",  "fedsgd",     "fedprox", "feddyn",  "scaffold",
+                                           "fedavgm", "fedadagrad", "fedadam", "fedyogi", "fedpara"};
+    bool ok = false;
+    for (const char* a : kSumAlgorithms) ok = ok || c.algorithm.name == a;
+    const std::string key = c.secure_aggregation.enabled ? "secure_aggregation.enabled" : "encryption.scheme";
+    if (!ok) {
+      fail(key + ": the server must only need the plain sum of the uploads; algorithm.name=" + c.algorithm.name +
+           " needs per-client weights or sparse uploads");
+    }
+    if (c.secure_aggregation.enabled && c.encryption.scheme != "none") {
+      fail("encryption.scheme: choose secure aggregation or homomorphic encryption, not both");
+    }
+  }
+  if (c.encryption.scheme != "none" && (c.encryption.poly_degree & (c.encryption.poly_degree - 1)) != 0) {
+    fail("encryption.poly_degree: expected a power of two, got " + std::to_string(c.encryption.poly_degree));
+  }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");
   }

@@ -293,6 +293,60 @@ struct PrivacyConfig {
   }
 };
 
+struct SecureAggregationConfig {
+  bool enabled = false;
+  std::string protocol = "secagg";  // secagg | secagg_plus
+  int bits = 32;                    // k: arithmetic in Z_2^k
+  double range = 1.0;               // each coordinate clipped to [-range, range] before quantisation
+  int neighbors = 0;                // SecAgg+ graph degree; 0 = ceil(2 log2 n) rounded up to even
+  double threshold_fraction = 0.5;  // t = floor(fraction * m) + 1 of the m share holders
+  double dropout_rate = 0.0;        // probability a client drops before each protocol step
+  std::string on_failure = "skip_round";  // skip_round | stop
+
+  template <class V>
+  void Visit(V& v) {
+    v.Bool("enabled", enabled, "Sum the cohort's updates with secure aggregation (the server sees only the sum). "
+                               "Default false.");
+    v.Choice("protocol", protocol, {"secagg", "secagg_plus"},
+             "SecAgg (Bonawitz et al. 2017, all pairs) or SecAgg+ (Bell et al. 2020, k-regular graph). "
+             "Default \"secagg\".");
+    v.Int("bits", bits, 8, 32, "Modulus bits k of Z_2^k; log2(cohort) of them are headroom for the sum. Default 32.");
+    v.Real("range", range, 0.0, 1e9, true,
+           "Each update coordinate is clipped to [-range, range] and quantised to fixed point. Default 1.0.");
+    v.Int("neighbors", neighbors, 0, 1000000, "SecAgg+ neighbours per client; 0 = ceil(2 log2 n), even. Default 0.");
+    v.Real("threshold_fraction", threshold_fraction, 0.0, 1.0, false,
+           "Shamir threshold t = floor(fraction * m) + 1 of the m holders of each client's shares. Default 0.5.");
+    v.Real("dropout_rate", dropout_rate, 0.0, 1.0, false,
+           "Probability that a client still online drops before each protocol step. Default 0.");
+    v.Choice("on_failure", on_failure, {"skip_round", "stop"},
+             "Too few clients left for the threshold: skip the round's update, or stop the run (exit 1). "
+             "Default \"skip_round\".");
+  }
+};
+
+struct EncryptionConfig {
+  std::string scheme = "none";  // none | paillier | paillier_model | bfv | ckks
+  int key_bits = 2048;          // Paillier modulus
+  int value_bits = 16;          // fixed-point bits per value before headroom
+  double range = 1.0;           // coordinates clipped to [-range, range]
+  int poly_degree = 8192;       // BFV/CKKS ring dimension N
+  int limbs = 4;                // BFV/CKKS RNS limbs of a fresh ciphertext
+  double time_scale = 1.0;      // BFV/CKKS: factor on the published timings
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("scheme", scheme, {"none", "paillier", "paillier_model", "bfv", "ckks"},
+             "Homomorphic encryption of the updates: paillier runs real Paillier (GMP) end to end; paillier_model, "
+             "bfv and ckks aggregate in the clear and report the modelled cost. Default \"none\".");
+    v.Int("key_bits", key_bits, 512, 8192, "Paillier modulus size in bits. Default 2048.");
+    v.Int("value_bits", value_bits, 4, 28, "Paillier fixed-point bits per value, before headroom. Default 16.");
+    v.Real("range", range, 0.0, 1e9, true, "Paillier: coordinates clipped to [-range, range]. Default 1.0.");
+    v.Int("poly_degree", poly_degree, 1024, 65536, "BFV/CKKS ring dimension N (a power of two). Default 8192.");
+    v.Int("limbs", limbs, 1, 64, "BFV/CKKS 64-bit RNS limbs of a fresh ciphertext. Default 4.");
+    v.Real("time_scale", time_scale, 0.0, 1e6, true, "BFV/CKKS factor on the published timings. Default 1.0.");
+  }
+};
+
 struct MetricsConfig {
   int eval_every = 1;  // evaluate the global model every N rounds (and always at the last)
 
@@ -309,6 +363,8 @@ struct Config {
   ModelConfig model;
   AlgorithmConfig algorithm;
   PrivacyConfig privacy;
+  SecureAggregationConfig secure_aggregation;
+  EncryptionConfig encryption;
   MetricsConfig metrics;
 
   template <class V>
@@ -318,6 +374,8 @@ struct Config {
     v.Section("model", model);
     v.Section("algorithm", algorithm);
     v.Section("privacy", privacy);
+    v.Section("secure_aggregation", secure_aggregation);
+    v.Section("encryption", encryption);
     v.Section("metrics", metrics);
   }
 };

@@ -24,6 +24,8 @@
 #include "privacy/input_perturbation.h"
 #include "privacy/mechanisms.h"
 #include "privacy/rdp_accountant.h"
+#include "secure/secure_error.h"
+#include "secure/secure_sum.h"
 
 namespace fedsim {
 namespace {
@@ -141,7 +143,9 @@ json StripNondeterministic(json m) {
   if (m.is_object()) {
     m.erase("environment");
     for (auto it = m.begin(); it != m.end();) {
-      if (it.key().rfind("wall_", 0) == 0 || it.key() == "peak_rss_mib") {
+      const std::string& k = it.key();
+      const bool seconds = k.size() >= 8 && k.compare(k.size() - 8, 8, "_seconds") == 0;
+      if (k.rfind("wall_", 0) == 0 || seconds || k == "peak_rss_mib") {
         it = m.erase(it);
       } else {
         *it = StripNondeterministic(*it);
@@ -251,6 +255,10 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   std::vector<double> update_norm;
   Eigen::VectorXd acc(upload_size);
 
+  // Secure aggregation / homomorphic encryption of the uploads.
+  SecureSum secure(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads, seed);
+  const bool secure_sum = secure.protocol();
+
   TrainContext ctx;
   ctx.model = model.get();
   ctx.train = &data.train;
@@ -355,6 +363,15 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     const float lr = static_cast<float>(lr_round);
 
     acc.setZero();
+    bool secure_failed = false;
+    if (secure.active()) {
+      try {
+        if (secure_sum) secure.BeginRound(r, static_cast<int>(cohort.size()));
+      } catch (const SecAggError& e) {
+        if (cfg.secure_aggregation.on_failure == "stop") throw RunError(fmt::format("round {}: {}", r + 1, e.what()));
+        secure_failed = true;
+      }
+    }
     double weight_sum = 0.0, loss_sum = 0.0;
     int64_t round_bytes_up = 0, round_samples = 0, cohort_samples = 0, skipped = 0;
     for (size_t b0 = 0; b0 < cohort.size(); b0 += static_cast<size_t>(block)) {
@@ -369,6 +386,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         ClientReport& rep = reports[b0 + static_cast<size_t>(i)];
         float* up = uploads.col(i).data();
         rep = algo->LocalUpdate(ctx, task, global.data(), up, scratch[static_cast<size_t>(tid)]);
+        if (secure_sum) rep.weight = 1.0;  // the server only learns the sum
         if (dp_central || dp_local) {
           // Every client counts the same and its update's norm is bounded:
           // the sensitivity the noise is calibrated to.
@@ -389,6 +407,9 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
           }
         }
         keep[b0 + static_cast<size_t>(i)] = std::isfinite(rep.loss_sum) && uploads.col(i).allFinite();
+        if (secure_sum && !secure_failed && keep[b0 + static_cast<size_t>(i)] && secure.Wants(static_cast<int>(b0) + static_cast<int>(i))) {
+          secure.Submit(static_cast<int>(b0) + static_cast<int>(i), up, tid);
+        }
       });
       tot.train_seconds += Seconds(t_train, Clock::now());
       for (int i = 0; i < nb; ++i) {
@@ -397,8 +418,9 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
           if (cfg.experiment.on_divergence == "stop") status = "diverged";
         }
       }
-      // Weighted sum in client order, coordinates split across threads.
-      const int64_t spans = (upload_size + kReduceSpan - 1) / kReduceSpan;
+      // Weighted sum in client order, coordinates split across threads (in
+      // the clear; with secure aggregation the protocol's sum replaces it).
+      const int64_t spans = secure_sum ? 0 : (upload_size + kReduceSpan - 1) / kReduceSpan;
       ParallelFor(spans, threads, [&](int64_t s, int) {
         const int64_t lo = s * kReduceSpan, len = std::min(kReduceSpan, upload_size - lo);
         auto a = acc.segment(lo, len);
@@ -418,6 +440,34 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         round_samples += rep.samples;
         tot.steps += rep.steps;
       }
+    }
+    json secure_record = nullptr;
+    if (secure_sum && !secure_failed) {
+      try {
+        const std::vector<int> included = secure.Finish(acc);
+        // Only the clients in the protocol's sum count; the others dropped.
+        std::vector<char> in(cohort.size(), 0);
+        for (int i : included) in[static_cast<size_t>(i)] = 1;
+        weight_sum = 0.0;
+        for (size_t i = 0; i < cohort.size(); ++i) {
+          keep[i] = keep[i] && in[i];
+          if (keep[i]) weight_sum += reports[i].weight;
+        }
+        secure_record = secure.RoundMetrics();
+        round_bytes_up = secure.RoundBytesUp();
+        round_bytes_down += secure.RoundBytesDown();
+      } catch (const SecAggError& e) {
+        if (cfg.secure_aggregation.on_failure == "stop") throw RunError(fmt::format("round {}: {}", r + 1, e.what()));
+        secure_failed = true;
+      }
+    }
+    if (secure_failed) {
+      // Nothing half-aggregated reaches the model.
+      weight_sum = 0.0;
+      std::fill(keep.begin(), keep.end(), 0);
+      secure_record = {{"failed", true}};
+    } else if (!secure_sum && secure.active()) {
+      secure_record = secure.ModelledCost(static_cast<int>(cohort.size()));
     }
     if ((weight_sum > 0.0 || dp_central) && status != "diverged") {
       std::vector<ClientReport> kept;
@@ -514,6 +564,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       rec["clients_with_state"] = st->ClientsWithState();
       rec["client_state_bytes"] = st->Bytes();
     }
+    if (!secure_record.is_null()) rec[cfg.secure_aggregation.enabled ? "secure_aggregation" : "encryption"] = secure_record;
     if (pc.mode != "none") {
       rec["epsilon"] = NullableNumber(tot.epsilon, true);
       rec["delta"] = tot.delta;
