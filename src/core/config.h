@@ -141,13 +141,18 @@ struct DataConfig {
 struct ModelConfig {
   std::string kind = "softmax";  // softmax | mlp
   std::vector<int> hidden;       // hidden layer widths for mlp
+  std::vector<int> input_shape;  // {C, H, W} for CNNs on non-image data
   double init_scale = 1.0;       // multiplies the default uniform init bound
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("kind", kind, {"softmax", "mlp"},
-             "Model: softmax (multinomial logistic) regression or a ReLU MLP. Default \"softmax\".");
+    v.Choice("kind", kind, {"softmax", "mlp", "cnn_mcmahan", "cnn_lenet"},
+             "Model: softmax (multinomial logistic) regression, a ReLU MLP, the CNN of McMahan et al. 2017, or the "
+             "LeNet-style CNN of NIID-Bench. Default \"softmax\".");
     v.IntList("hidden", hidden, 1, "Hidden layer widths for kind=mlp, e.g. [200, 200]. Default [].");
+    v.IntList("input_shape", input_shape, 1,
+              "[C, H, W] of each sample for the CNNs when the data has no image shape (IDX data has one). "
+              "Default [].");
     v.Real("init_scale", init_scale, 0.0, 100.0, false,
            "Scale of the initial weights: uniform(+-init_scale/sqrt(fan_in)); 0 gives all-zero init. Default 1.0.");
   }

@@ -29,6 +29,7 @@ struct Dataset {
   std::vector<int> y;       // n labels in [0, num_classes)
   std::vector<int> user;    // n generator user ids (natural partition); empty if none
   int num_classes = 0;
+  std::vector<int> shape;   // {channels, height, width} for image data (IDX); empty otherwise
 
   int size() const { return static_cast<int>(y.size()); }
   int dim() const { return static_cast<int>(byte_storage ? byte_scale.size() : x.cols()); }

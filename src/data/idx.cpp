@@ -134,6 +134,7 @@ Dataset LoadIdx(const std::string& images, const std::string& labels) {
   const int n = static_cast<int>(count);
   const int d = static_cast<int>(rows * cols);
   Dataset ds;
+  ds.shape = {1, static_cast<int>(rows), static_cast<int>(cols)};
   ds.byte_storage = true;
   img.erase(img.begin(), img.begin() + kImageHeader);  // in place: no second copy of the pixels
   ds.bytes = std::move(img);

@@ -24,6 +24,8 @@ const Catalog& GetCatalog() {
       {
           {"softmax", "multinomial logistic regression"},
           {"mlp", "ReLU multilayer perceptron with model.hidden widths (784-200-200-10 is the 2NN)"},
+          {"cnn_mcmahan", "conv5x5x32-pool-conv5x5x64-pool-dense512 CNN of McMahan et al. 2017 (1,663,370 params)"},
+          {"cnn_lenet", "LeNet-style CNN of NIID-Bench: conv5x5x6-pool-conv5x5x16-pool-120-84"},
       },
       {
           {"fedavg", "Federated Averaging: local SGD epochs, sample-weighted delta average (McMahan et al. 2017)"},

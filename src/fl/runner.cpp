@@ -189,7 +189,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
 
   std::unique_ptr<Model> model =
       CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
-                  cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma) : std::nullopt);
+                  cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma) : std::nullopt,
+                  data.train.shape);
   std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
   const int64_t p = model->num_params();
   algo->Setup(p, num_clients);

@@ -2,13 +2,29 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include <fmt/format.h>
+
+#include "model/cnn.h"
 #include "model/fedpara.h"
 #include "model/mlp.h"
 
 namespace fedsim {
 
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
-                                   std::optional<double> fedpara_gamma) {
+                                   std::optional<double> fedpara_gamma, const std::vector<int>& shape) {
+  if (cfg.kind == "cnn_mcmahan" || cfg.kind == "cnn_lenet") {
+    const std::vector<int>& s = cfg.input_shape.empty() ? shape : cfg.input_shape;
+    if (s.size() != 3) {
+      throw InputError("model.input_shape: model.kind=" + cfg.kind +
+                       " needs the image shape [C, H, W]; this data has none, so set model.input_shape");
+    }
+    if (static_cast<int64_t>(s[0]) * s[1] * s[2] != input_dim) {
+      throw InputError(fmt::format("model.input_shape: [{}, {}, {}] has {} values but samples have {} features", s[0],
+                                   s[1], s[2], static_cast<int64_t>(s[0]) * s[1] * s[2], input_dim));
+    }
+    if (cfg.kind == "cnn_mcmahan") return MakeCnnMcMahan(s[0], s[1], s[2], num_classes, cfg.init_scale);
+    return MakeCnnLeNet(s[0], s[1], s[2], num_classes, cfg.init_scale);
+  }
   std::vector<int> sizes{input_dim};
   if (cfg.kind == "mlp") {
     if (cfg.hidden.empty()) throw InputError("model.hidden: model.kind=mlp needs at least one hidden layer width");

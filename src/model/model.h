@@ -71,8 +71,11 @@ class Model {
 // `num_classes` classes. With fedpara_gamma set, every dense layer is
 // re-parameterised as FedPara's low-rank Hadamard product with that rank
 // ratio (algorithm.name = fedpara). Throws InputError for unknown kinds.
+// `shape` is the data's {C, H, W} (may be empty), used by the CNNs unless
+// cfg.input_shape overrides it.
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
-                                   std::optional<double> fedpara_gamma = std::nullopt);
+                                   std::optional<double> fedpara_gamma = std::nullopt,
+                                   const std::vector<int>& shape = {});
 
 // Evaluates the whole dataset in fixed chunks on `threads` threads; sums are
 // reduced in chunk order, so the result does not depend on the thread count.
