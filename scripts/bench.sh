@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The documented local-training benchmark (docs/performance.md):
 # FedAvg on Fashion-MNIST, 100 IID clients, 10 per round, E=5, B=10, lr 0.01,
-# 5 rounds, for the 2NN (784-200-200-10) and a 784-200-10 MLP. Reports the
+# 5 rounds, for the 2NN (784-200-200-10) and a 784-200-10 MLP, and the CNN of
+# McMahan et al. (E=1, B=64, 2 rounds). Reports the
 # median seconds per round, peak RSS, local-training samples/s and GFLOP/s,
 # beside this machine's float32 GEMM rate measured in the same run.
 # Usage: scripts/bench.sh [--threads N] [--out DIR]
@@ -28,6 +29,10 @@ mkdir -p "$out"
 "$fedsim" run "$FEDSIM_ROOT/configs/bench_2nn.json" --threads "$threads" --quiet --out "$out/2nn"
 "$fedsim" run "$FEDSIM_ROOT/configs/bench_2nn.json" --threads "$threads" --quiet --out "$out/mlp200" \
   --set model.hidden=[200] --set experiment.name=bench_mlp200
+# The CNN of McMahan et al. on batches of 64, one local epoch, 2 rounds.
+"$fedsim" run "$FEDSIM_ROOT/configs/bench_2nn.json" --threads "$threads" --quiet --out "$out/cnn" \
+  --set model.kind=cnn_mcmahan --set model.hidden=[] --set algorithm.batch_size=64 --set algorithm.local_epochs=1 \
+  --set experiment.rounds=2 --set experiment.name=bench_cnn
 
 python3 - "$out" "$threads" <<'PY'
 import json, statistics, sys
@@ -38,7 +43,7 @@ print(f"float32 GEMM (Eigen, 512x512): {g1:.1f} GFLOP/s on 1 thread, {gn:.1f} GF
 print()
 print(f"| model | params | median s/round | peak RSS MiB | samples/s | GFLOP/s | % of {threads}-thread GEMM | final acc |")
 print("|---|---|---|---|---|---|---|---|")
-for name in ["2nn", "mlp200"]:
+for name in ["2nn", "mlp200", "cnn"]:
     m = json.load(open(f"{out}/{name}/metrics.json"))
     s = m["summary"]
     med = statistics.median(r["wall_round_seconds"] for r in m["rounds"])

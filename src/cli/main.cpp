@@ -1,7 +1,8 @@
 // The fedsim executable: parses the command line, builds the Config, calls the
-// library, prints for people, and maps exceptions to exit codes:
-//   0 success, 1 run failure (I/O, internal error), 2 bad input (command line,
-//   config, data files).
+// library, prints for people, and maps outcomes to exit codes:
+//   0 success, 1 run failure (I/O, internal error, secure aggregation that
+//   stops the run), 2 bad input (command line, config, data files, checkpoint),
+//   3 diverged (NaN/Inf), 128 + signal when interrupted (130 SIGINT, 143 SIGTERM).
 // This is the only place in fedsim that prints for people.
 #include <signal.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 
@@ -19,6 +21,7 @@
 #include "core/parallel.h"
 #include "fl/algorithm.h"
 #include "fl/runner.h"
+#include "metrics/compare.h"
 #include "model/gemm_bench.h"
 #include "privacy/rdp_accountant.h"
 
@@ -125,19 +128,24 @@ int RunCommand(const std::string& config_path, const std::vector<std::string>& s
   }
   if (status == "diverged") {
     if (g_line_open) std::fprintf(stderr, "\n");
-    std::fprintf(stderr,
-                 "fedsim: diverged: NaN or Inf in round %d (%lld client updates non-finite); metrics in %s; the last "
-                 "good checkpoint is %s/checkpoint.bin\n",
+    const std::string ckpt = out + "/checkpoint.bin";
+    std::fprintf(stderr, "fedsim: diverged: NaN or Inf in round %d (%lld client updates non-finite); metrics in %s\n",
                  m["summary"]["diverged_round"].get<int>(),
-                 static_cast<long long>(m["summary"]["skipped_updates"].get<int64_t>()), out.c_str(), out.c_str());
+                 static_cast<long long>(m["summary"]["skipped_updates"].get<int64_t>()), out.c_str());
+    if (std::filesystem::exists(ckpt)) {
+      std::fprintf(stderr, "fedsim: the last good checkpoint is %s\n", ckpt.c_str());
+    }
     return kExitDiverged;
   }
   if (!quiet) {
     const json& s = m["summary"];
-    std::printf("%s: %s, %s, %s, %d clients (%d per round), %d rounds\n", cfg.experiment.name.c_str(),
+    const std::string per_round = cfg.algorithm.sampling == "poisson"
+                                      ? fmt::format("each with probability {}", cfg.algorithm.sampling_rate)
+                                      : fmt::format("{} per round", m["rounds"][0]["cohort"].get<int>());
+    std::printf("%s: %s, %s, %s, %d clients (%s), %d rounds\n", cfg.experiment.name.c_str(),
                 cfg.algorithm.name.c_str(), m["model"]["description"].get<std::string>().c_str(),
-                m["data"]["description"].get<std::string>().c_str(), cfg.data.num_clients,
-                m["rounds"][0]["cohort"].get<int>(), cfg.experiment.rounds);
+                m["data"]["description"].get<std::string>().c_str(), cfg.data.num_clients, per_round.c_str(),
+                cfg.experiment.rounds);
     std::printf("final test accuracy %s (best %s at round %d), rounds to target %s\n",
                 Fmt(s["final_test_accuracy"]).c_str(), Fmt(s["best_test_accuracy"]).c_str(),
                 s["best_round"].get<int>(),
@@ -226,6 +234,22 @@ int main(int argc, char** argv) {
   bool config_keys = false;
   list->add_flag("--config-keys", config_keys, "List every config key with type, default and meaning (markdown)");
 
+  auto* compare = app.add_subcommand("compare", "Compare finished runs side by side (run or sweep directories)");
+  std::vector<std::string> compare_paths, group_by;
+  bool compare_csv = false;
+  double compare_target = 0;
+  compare->add_option("results", compare_paths, "Run directories (metrics.json) or sweep directories (manifest.jsonl)")
+      ->required()
+      ->type_name("RESULT");
+  compare->add_option("--group-by", group_by, "One row per value of this config key, e.g. algorithm.name (repeatable)")
+      ->type_name("KEY")
+      ->allow_extra_args(false);
+  compare->add_flag("--csv", compare_csv, "CSV instead of a markdown table");
+  auto* compare_target_opt =
+      compare->add_option("--target", compare_target, "Rounds to this test accuracy, computed from the rounds")
+          ->type_name("ACC")
+          ->check(CLI::Range(0.0, 1.0));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -265,6 +289,11 @@ int main(int argc, char** argv) {
         const auto r = fedsim::GetEpsilon(orders, fedsim::ComputeRdp(pq, s, psteps, orders), pdelta, conv);
         std::printf("sigma %.6g gives epsilon %.6g at delta %g (%s conversion)\n", s, r.epsilon, pdelta, pconv.c_str());
       }
+      return 0;
+    }
+    if (*compare) {
+      const auto target = compare_target_opt->count() ? std::optional<double>(compare_target) : std::nullopt;
+      std::fputs(fedsim::CompareTable(fedsim::LoadRuns(compare_paths), group_by, compare_csv, target).c_str(), stdout);
       return 0;
     }
     if (*list) {

@@ -287,7 +287,7 @@ struct PrivacyConfig {
     v.Real("noise_multiplier", noise_multiplier, 0.0, 1e6, false,
            "Noise multiplier z: noise standard deviation (or Laplace scale) is z * S. Default 1.0.");
     v.OptReal("target_epsilon", target_epsilon, 1e-9, 1e6,
-              "If set, the smallest noise_multiplier whose final epsilon meets it is used instead (central, sample). "
+              "If set, the smallest noise_multiplier whose final epsilon meets it is used instead (central mode only). "
               "Default null.");
     v.Real("delta", delta, 0.0, 1.0, true, "The delta at which epsilon is reported. Default 1e-5.");
     v.Choice("mechanism", mechanism, {"gaussian", "laplace"}, "Noise of local mode. Default \"gaussian\".");

@@ -70,7 +70,7 @@ struct ClientReport {
   double loss_sum = 0.0;        // sum of per-sample training losses seen
   int64_t samples = 0;          // samples processed in local training
   int64_t steps = 0;            // optimizer steps (or gradient evaluations)
-  int64_t bytes_up = 0;         // encoded size of the upload on the wire
+  int64_t bytes_up = -1;        // encoded size of the upload on the wire; -1 = UploadSize() * 4
   double norm_a = 0.0;          // FedNova: ||a_i||_1 of the client's local solver
 };
 
@@ -88,6 +88,12 @@ class ClientStateStore {
     Eigen::VectorXf& v = state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot)];
     if (v.size() == 0) v.setZero(size);
     return v;
+  }
+  // Drops every slot of `client` (it is re-created as zeros when next used).
+  void Clear(int client) {
+    for (int s = 0; s < slots_; ++s) {
+      state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(s)] = Eigen::VectorXf();
+    }
   }
   bool Has(int client, int slot) const {
     return state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot)].size() > 0;
@@ -126,7 +132,7 @@ class Algorithm {
   virtual int64_t DownloadBytes(int client) const { return num_params_ * static_cast<int64_t>(sizeof(float)); }
 
   // Trains task.client from `global` and writes its upload (UploadSize()
-  // floats) to `upload`. Reports bytes_up = 0 to mean "UploadSize() * 4".
+  // floats) to `upload`. Reports bytes_up = -1 to mean "UploadSize() * 4".
   virtual ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
                                    float* upload, ClientScratch& scratch) = 0;
 
@@ -138,6 +144,11 @@ class Algorithm {
 
   // Persistent per-client state, for memory reporting.
   virtual const ClientStateStore* client_state() const { return nullptr; }
+  // A client's update was discarded as non-finite: forget the state it left
+  // behind so that a NaN does not stay in it for good.
+  virtual void ForgetClient(int client) {
+    if (auto* st = const_cast<ClientStateStore*>(client_state())) st->Clear(client);
+  }
 
   // Everything the algorithm carries from one round to the next (server
   // optimizer moments, control variates, client state), for checkpoints.

@@ -1,6 +1,7 @@
 #include "fl/local_training.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/rng.h"
 #include "privacy/mechanisms.h"
@@ -43,6 +44,11 @@ double DpBatchGradient(const TrainContext& ctx, const float* params, const int* 
     data.Rows(rows + i, 1, s.batch_x.data());
     s.batch_y[0] = data.y[static_cast<size_t>(rows[i])];
     loss += ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), 1, s.grad.data(), *s.ws);
+    if (!s.grad.allFinite()) {
+      // Diverged: report it through the loss rather than clipping a NaN.
+      s.grad_acc.setConstant(p, NAN);
+      return NAN;
+    }
     ClipL2(s.grad.data(), p, ctx.dp_clip);
     s.dp_sum += s.grad;
   }

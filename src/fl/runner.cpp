@@ -177,6 +177,10 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   // loading data never leaves an older run's results looking current.
   std::unique_ptr<MetricsWriter> writer;
   if (!opt.out_dir.empty()) {
+    if (!opt.resume) {
+      std::error_code ec;
+      std::filesystem::remove(CheckpointPath(opt.out_dir), ec);  // an earlier run's, not this one's
+    }
     writer = std::make_unique<MetricsWriter>(opt.out_dir);
     writer->WriteConfig(ToJson(cfg));
   }
@@ -417,6 +421,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         if (!keep[b0 + static_cast<size_t>(i)]) {
           ++skipped;
           if (cfg.experiment.on_divergence == "stop") status = "diverged";
+          algo->ForgetClient(cohort[b0 + static_cast<size_t>(i)]);
         }
       }
       // Weighted sum in client order, coordinates split across threads (in
@@ -432,14 +437,9 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       });
       for (int i = 0; i < nb; ++i) {
         const auto& rep = reports[b0 + static_cast<size_t>(i)];
-        round_bytes_up += rep.bytes_up > 0 ? rep.bytes_up : upload_bytes;
+        round_bytes_up += rep.bytes_up >= 0 ? rep.bytes_up : upload_bytes;
         cohort_samples +=
             static_cast<int64_t>(partition[static_cast<size_t>(cohort[b0 + static_cast<size_t>(i)])].size());
-        if (!keep[b0 + static_cast<size_t>(i)]) continue;
-        weight_sum += rep.weight;
-        loss_sum += rep.loss_sum;
-        round_samples += rep.samples;
-        tot.steps += rep.steps;
       }
     }
     json secure_record = nullptr;
@@ -449,11 +449,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         // Only the clients in the protocol's sum count; the others dropped.
         std::vector<char> in(cohort.size(), 0);
         for (int i : included) in[static_cast<size_t>(i)] = 1;
-        weight_sum = 0.0;
-        for (size_t i = 0; i < cohort.size(); ++i) {
-          keep[i] = keep[i] && in[i];
-          if (keep[i]) weight_sum += reports[i].weight;
-        }
+        for (size_t i = 0; i < cohort.size(); ++i) keep[i] = keep[i] && in[i];
         secure_record = secure.RoundMetrics();
         round_bytes_up = secure.RoundBytesUp();
         round_bytes_down += secure.RoundBytesDown();
@@ -464,13 +460,23 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     }
     if (secure_failed) {
       // Nothing half-aggregated reaches the model.
-      weight_sum = 0.0;
       std::fill(keep.begin(), keep.end(), 0);
       secure_record = {{"failed", true}};
     } else if (!secure_sum && secure.active()) {
       secure_record = secure.ModelledCost(static_cast<int>(cohort.size()));
     }
-    if ((weight_sum > 0.0 || dp_central) && status != "diverged") {
+    // What the round's aggregate contains: the kept clients only.
+    for (size_t i = 0; i < cohort.size(); ++i) {
+      if (!keep[i]) continue;
+      weight_sum += reports[i].weight;
+      loss_sum += reports[i].loss_sum;
+      round_samples += reports[i].samples;
+      tot.steps += reports[i].steps;
+    }
+    // With central DP the server releases a noisy sum every round (even an
+    // empty one), unless the secure protocol failed and nothing was released.
+    const bool release = dp_central ? !secure_failed : weight_sum > 0.0;
+    if (release && status != "diverged") {
       std::vector<ClientReport> kept;
       kept.reserve(reports.size());
       for (size_t i = 0; i < reports.size(); ++i) {
@@ -491,7 +497,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       if (!global.allFinite()) status = "diverged";
     }
     // Privacy spent after this round.
-    if (dp_central) {
+    if (dp_central && release) {
       accountant.Step(sampling_q, noise_multiplier);
       const EpsilonResult e = accountant.Epsilon(pc.delta, conversion);
       tot.epsilon = e.epsilon;
@@ -531,7 +537,12 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       const EvalSums e = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
       test_loss = e.count ? e.loss_sum / e.count : NAN;
       test_acc = e.count ? static_cast<double>(e.correct) / e.count : NAN;
-      if (!std::isfinite(test_loss)) status = "diverged";
+    }
+    if (eval && data.test.size() > 0 && !std::isfinite(test_loss)) {
+      status = "diverged";
+      test_acc = NAN;  // the accuracy of a non-finite model means nothing
+    }
+    if (eval && status == "completed") {
       tot.final_acc = test_acc;
       tot.final_loss = test_loss;
       if (std::isnan(tot.best_acc) || test_acc > tot.best_acc) {

@@ -22,7 +22,9 @@ nlohmann::json PerturbTrainingData(Dataset& train, const Partition& partition, c
   const int d = train.dim();
   const double c = cfg.feature_clip;
   for (size_t k = 0; k < partition.size(); ++k) {
-    Rng rng = DeriveStream(seed, Stream::kPrivacy, 0, k);
+    // A round id no training round uses, so this noise is independent of the
+    // per-round DP noise of the same client.
+    Rng rng = DeriveStream(seed, Stream::kPrivacy, ~uint64_t{0} - 1, k);
     for (int row : partition[k]) {
       if (features) {
         float* x = train.x.data() + static_cast<int64_t>(row) * d;

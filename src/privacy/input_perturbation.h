@@ -13,7 +13,7 @@
 namespace fedsim {
 
 // Perturbs the rows of `train` in place, client by client, with the stream
-// (seed, kPrivacy, 0, client). Features: each row is scaled to norm <=
+// (seed, kPrivacy, 2^64 - 2, client). Features: each row is scaled to norm <=
 // feature_clip (L2 for gaussian, L1 for laplace), then noise is added;
 // byte-stored features are converted to float first. Labels: randomised
 // response. Returns the per-sample guarantee: {"feature_epsilon",

@@ -13,7 +13,8 @@ import json, sys
 def strip(x):
     if isinstance(x, dict):
         return {k: strip(v) for k, v in x.items()
-                if k != "environment" and not k.startswith("wall_") and k != "peak_rss_mib"}
+                if k != "environment" and not k.startswith("wall_") and not k.endswith("_seconds")
+                and k != "peak_rss_mib"}
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x
