@@ -114,6 +114,7 @@ struct DataConfig {
   bool standardize = false;           // z-score features with training-set mean/std
   int max_train_samples = 0;          // 0 = all; else keep the first N training rows
   int max_test_samples = 0;           // 0 = all; else keep the first N test rows
+  int seed = -1;                      // seed of generated data and random splits; -1 = experiment.seed
   PartitionConfig partition;
   SyntheticConfig synthetic;
   CsvConfig csv;
@@ -132,6 +133,9 @@ struct DataConfig {
           "Keep only the first N training samples (0 = all). Default 0.");
     v.Int("max_test_samples", max_test_samples, 0, 2000000000,
           "Keep only the first N test samples (0 = all). Default 0.");
+    v.Int("seed", seed, -1, 2000000000,
+          "Seed of the synthetic generator and of random train/test splits, so that experiment seeds can vary "
+          "the training while the data stays the same; -1 = experiment.seed. Default -1.");
     v.Section("partition", partition);
     v.Section("synthetic", synthetic);
     v.Section("csv", csv);

@@ -185,7 +185,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     writer->WriteConfig(ToJson(cfg));
   }
 
-  FederatedData data = LoadData(cfg.data, seed);
+  FederatedData data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
   const int num_clients = cfg.data.num_clients;
   const Partition partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
   const json input_guarantee =
