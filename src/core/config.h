@@ -293,7 +293,7 @@ struct PrivacyConfig {
     v.OptReal("target_epsilon", target_epsilon, 1e-9, 1e6,
               "If set, the smallest noise_multiplier whose final epsilon meets it is used instead (central mode only). "
               "Default null.");
-    v.Real("delta", delta, 0.0, 1.0, true, "The delta at which epsilon is reported. Default 1e-5.");
+    v.Real("delta", delta, 0.0, 0.999999, true, "The delta at which epsilon is reported, in (0, 1). Default 1e-5.");
     v.Choice("mechanism", mechanism, {"gaussian", "laplace"}, "Noise of local mode. Default \"gaussian\".");
     v.Choice("conversion", conversion, {"improved", "classic"},
              "RDP to (epsilon, delta) conversion: improved (Balle et al. 2020, as Opacus) or classic (Mironov 2017). "

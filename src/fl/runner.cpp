@@ -73,7 +73,12 @@ constexpr uint64_t kServerStream = ~uint64_t{0};
 double ClipL1(float* v, int64_t n, double bound) {
   Eigen::Map<Eigen::VectorXf> m(v, n);
   const double norm = m.cast<double>().lpNorm<1>();
-  if (norm > bound) m *= static_cast<float>(bound / norm);
+  if (norm > bound) {
+    m *= static_cast<float>(bound / norm);
+    // Float rounding can leave the norm a few ulps above the bound: shrink
+    // until it holds, so the sensitivity the noise assumes is exact.
+    while (m.cast<double>().lpNorm<1>() > bound) m *= 1.0f - 1e-7f;
+  }
   return norm;
 }
 

@@ -32,10 +32,12 @@ nlohmann::json PerturbTrainingData(Dataset& train, const Partition& partition, c
         if (cfg.features == "gaussian") {
           const double norm = v.cast<double>().norm();
           if (norm > c) v *= static_cast<float>(c / norm);
+          while (v.cast<double>().norm() > c) v *= 1.0f - 1e-7f;  // float rounding
           AddGaussianNoise(x, d, cfg.feature_noise, rng);
         } else {
           const double norm = v.cast<double>().lpNorm<1>();
           if (norm > c) v *= static_cast<float>(c / norm);
+          while (v.cast<double>().lpNorm<1>() > c) v *= 1.0f - 1e-7f;  // float rounding
           AddLaplaceNoise(x, d, cfg.feature_noise, rng);
         }
       }
