@@ -31,8 +31,11 @@ base=(--quiet --threads "$threads" --set data.dataset=fashion_mnist --set data.s
 populations="100 10000 100000"
 [ "$quick" = 1 ] && populations="100 10000"
 for n in $populations; do
+  # Quantity skew (lognormal client sizes); with more clients than images some
+  # clients hold none (min_samples 0).
   "$fedsim" run "${base[@]}" --out "$out/softmax-$n" --set data.num_clients="$n" \
-    --set algorithm.clients_per_round=$((n / 10)) --set experiment.rounds=3
+    --set algorithm.clients_per_round=$((n / 10)) --set experiment.rounds=3 \
+    --set data.partition.client_sizes=lognormal --set data.partition.min_samples=0
 done
 "$fedsim" run "${base[@]}" --out "$out/2nn-10000" --set data.num_clients=10000 --set algorithm.clients_per_round=1000 \
   --set model.kind=mlp --set model.hidden=[200,200] --set experiment.rounds=3

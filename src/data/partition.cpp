@@ -285,8 +285,11 @@ double Median(std::vector<double> v) {
 Partition MakePartition(const Dataset& train, int num_clients, const PartitionConfig& cfg, uint64_t seed) {
   const int n = train.size();
   if (num_clients < 1) throw InputError(fmt::format("data.num_clients: {} clients; need at least 1", num_clients));
-  if (num_clients > n) {
-    throw InputError(fmt::format("data.num_clients: {} clients but only {} training samples", num_clients, n));
+  if (num_clients > n && (cfg.min_samples > 0 || cfg.kind == "iid" || cfg.kind == "shards")) {
+    throw InputError(fmt::format("data.num_clients: {} clients but only {} training samples (a population larger "
+                                 "than the data needs data.partition.min_samples = 0 and a dirichlet or quantity "
+                                 "partition)",
+                                 num_clients, n));
   }
   Rng rng = DeriveStream(seed, Stream::kPartition);
   Partition p;
