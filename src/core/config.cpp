@@ -137,9 +137,12 @@ class Reader {
   void Int(const char* n, int& r, int lo, int hi, const char*) {
     if (auto* v = Find(n)) {
       if (!v->is_number_integer()) Fail(Path(n), fmt::format("expected an integer >= {}, got {}", lo, Show(*v)));
+      if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi)) {
+        Fail(Path(n), fmt::format("expected an integer <= {}, got {}", hi, Show(*v)));
+      }
       const int64_t x = v->get<int64_t>();
-      if (x < lo) Fail(Path(n), fmt::format("expected an integer >= {}, got {}", lo, x));
-      if (x > hi) Fail(Path(n), fmt::format("expected an integer <= {}, got {}", hi, x));
+      if (x < lo) Fail(Path(n), fmt::format("expected an integer >= {}, got {}", lo, Show(*v)));
+      if (x > hi) Fail(Path(n), fmt::format("expected an integer <= {}, got {}", hi, Show(*v)));
       r = static_cast<int>(x);
     }
   }
@@ -315,6 +318,29 @@ nlohmann::json ReadConfigJson(const std::string& path) {
   ss << in.rdbuf();
   const std::string text = ss.str();
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(fmt::format("{}: config file is empty", path));
+  // A config is a few levels deep; refuse absurd nesting before the
+  // (recursive) JSON machinery can exhaust the stack on it.
+  {
+    constexpr int kMaxDepth = 64;
+    int depth = 0, line = 1;
+    bool in_string = false, escape = false;
+    for (char ch : text) {
+      if (ch == '\n') ++line;
+      if (in_string) {
+        if (escape) escape = false;
+        else if (ch == '\\') escape = true;
+        else if (ch == '"') in_string = false;
+      } else if (ch == '"') {
+        in_string = true;
+      } else if (ch == '{' || ch == '[') {
+        if (++depth > kMaxDepth) {
+          throw InputError(fmt::format("{}:{}: not a fedsim config: nested deeper than {} levels", path, line, kMaxDepth));
+        }
+      } else if (ch == '}' || ch == ']') {
+        --depth;
+      }
+    }
+  }
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {

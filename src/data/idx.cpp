@@ -78,7 +78,9 @@ size_t AnnouncedImageFileSize(const std::string& path) {
   gzclose(f);
   if (got != static_cast<int>(kImageHeader) || BigEndian32(h) != kImageMagic) return 0;
   const unsigned __int128 n = static_cast<unsigned __int128>(BigEndian32(h + 4)) * BigEndian32(h + 8) * BigEndian32(h + 12);
-  return n < (static_cast<unsigned __int128>(1) << 40) ? static_cast<size_t>(n) + kImageHeader : 0;
+  // Only a hint: a header that claims more than 2 GiB is not trusted with an
+  // allocation (ReadAll then grows the buffer as the real data arrives).
+  return n < (static_cast<unsigned __int128>(1) << 31) ? static_cast<size_t>(n) + kImageHeader : 0;
 }
 
 }  // namespace
