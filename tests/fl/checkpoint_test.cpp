@@ -72,6 +72,9 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
     std::vector<std::string> sets;
   };
   const std::vector<Case> cases = {
+      // A stateful algorithm with central DP: the accountant's state is resumed too.
+      {"feddyn", {"privacy.mode=central", "privacy.noise_multiplier=0.8", "privacy.clip_norm=1.0"}},
+      {"fedprox", {"privacy.mode=sample", "privacy.noise_multiplier=1.0", "algorithm.local_steps=2"}},
       {"feddyn", {}},
       {"scaffold", {}},
       {"fedsparse", {"algorithm.sparse_download=true", "algorithm.model_density=0.5", "algorithm.update_density=0.1"}},
