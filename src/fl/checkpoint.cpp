@@ -35,7 +35,7 @@ void CheckpointWriter::Record(const std::string& name, uint8_t type, const void*
   body_ += name;
   Append<uint8_t>(body_, type);
   Append<uint64_t>(body_, static_cast<uint64_t>(count));
-  body_.append(static_cast<const char*>(data), static_cast<size_t>(count) * elem);
+  if (count > 0) body_.append(static_cast<const char*>(data), static_cast<size_t>(count) * elem);
 }
 
 void CheckpointWriter::F32(const std::string& name, const float* data, int64_t n) { Record(name, 1, data, n, 4); }
@@ -130,21 +130,21 @@ const CheckpointReader::Record& CheckpointReader::Find(const std::string& name, 
 Eigen::VectorXf CheckpointReader::F32(const std::string& name, int64_t expected) const {
   const Record& r = Find(name, 1, expected);
   Eigen::VectorXf v(r.count);
-  std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 4);
+  if (r.count > 0) std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 4);
   return v;
 }
 
 std::vector<double> CheckpointReader::F64(const std::string& name, int64_t expected) const {
   const Record& r = Find(name, 2, expected);
   std::vector<double> v(static_cast<size_t>(r.count));
-  std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 8);
+  if (r.count > 0) std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 8);
   return v;
 }
 
 std::vector<int64_t> CheckpointReader::I64(const std::string& name, int64_t expected) const {
   const Record& r = Find(name, 3, expected);
   std::vector<int64_t> v(static_cast<size_t>(r.count));
-  std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 8);
+  if (r.count > 0) std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 8);
   return v;
 }
 
