@@ -9,15 +9,9 @@ args=(run "$SRC/configs/sample_fmnist.json" --set data.path="$SRC/datasets/fmnis
 "$FEDSIM" "${args[@]}" --threads 2 --out "$TMP/s2" --set experiment.seed=2 || fail "seed 2"
 
 python3 - "$TMP" <<'PY' || fail "metrics differ"
-import json, sys
-def strip(x):
-    if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items()
-                if k != "environment" and not k.startswith("wall_") and not k.endswith("_seconds")
-                and k != "peak_rss_mib"}
-    if isinstance(x, list):
-        return [strip(v) for v in x]
-    return x
+import json, os, sys
+sys.path.insert(0, os.environ["E2E_DIR"])
+from metrics_util import strip
 d = sys.argv[1]
 load = lambda n: strip(json.load(open(f"{d}/{n}/metrics.json")))
 lines = lambda n: [strip(json.loads(l)) for l in open(f"{d}/{n}/rounds.jsonl")]

@@ -18,15 +18,9 @@ wait_rounds() {
 
 compare() {
   python3 - "$1" "$2" <<'PY' || fail "resumed metrics differ from the uninterrupted run ($2)"
-import json, sys
-def strip(x):
-    if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items()
-                if k != "environment" and not k.startswith("wall_") and not k.endswith("_seconds")
-                and k != "peak_rss_mib"}
-    if isinstance(x, list):
-        return [strip(v) for v in x]
-    return x
+import json, os, sys
+sys.path.insert(0, os.environ["E2E_DIR"])
+from metrics_util import strip
 a = strip(json.load(open(f"{sys.argv[1]}/metrics.json")))
 b = strip(json.load(open(f"{sys.argv[2]}/metrics.json")))
 assert a == b

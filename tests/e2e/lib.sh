@@ -4,6 +4,8 @@ set -uo pipefail
 FEDSIM="$1"
 SRC="$2"
 TMP="$(mktemp -d)"
+# Python snippets import tests/e2e/metrics_util.py from here.
+export E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 trap 'rm -rf "$TMP"' EXIT
 FAILS=0
 
