@@ -19,8 +19,25 @@ std::string Join(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
+// Nesting depth of v, without recursion (a hostile value can be deep).
+int Depth(const json& v) {
+  int deepest = 0;
+  std::vector<std::pair<const json*, int>> stack{{&v, 0}};
+  while (!stack.empty()) {
+    auto [node, d] = stack.back();
+    stack.pop_back();
+    deepest = std::max(deepest, d);
+    if (d > 8) break;  // deep enough to be summarised
+    if (node->is_structured()) {
+      for (const auto& child : *node) stack.push_back({&child, d + 1});
+    }
+  }
+  return deepest;
+}
+
 // A short rendering of a JSON value for error messages.
 std::string Show(const json& v) {
+  if (v.is_structured() && Depth(v) > 4) return fmt::format("a deeply nested {}", v.is_object() ? "object" : "array");
   std::string s = v.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
