@@ -44,7 +44,12 @@ fi
 
 # The first line of each report kind, for the summary.
 summarise() {  # BINARY ARTIFACT
-  "$1" -runs=1 "$2" 2>&1 | grep -m1 -E "^SUMMARY:|ERROR: libFuzzer|terminate called|what\(\):|fuzz_[a-z]+: " || echo "(no report on replay)"
+  local out line
+  out="$("$1" -runs=1 "$2" 2>&1 || true)"
+  line="$(grep -m1 -E "runtime error:|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|what\(\):|^fuzz_[a-z]+: " \
+    <<<"$out" || true)"
+  # Addresses, pids and sizes differ between reports of one bug.
+  sed -E 's/^==[0-9]+==[ ]?//; s/0x[0-9a-f]+/0x.../g; s/\([0-9]+\)/(...)/g' <<<"${line:-(no report on replay)}"
 }
 
 for t in "${targets[@]}"; do
@@ -57,9 +62,10 @@ for t in "${targets[@]}"; do
   extra=()
   [ -n "${FEDSIM_FUZZ_MAX_LEN:-}" ] && extra+=(-max_len="$FEDSIM_FUZZ_MAX_LEN")
   # -fork=1 with ignore_*: keep fuzzing after a finding (each is saved as an
-  # artifact) instead of stopping at the first one.
+  # artifact) instead of stopping at the first one. 4 GiB memory limits: LoadIdx
+  # may reserve what an IDX header announces up to 2 GiB (a hint it trusts).
   (cd "$work" && "$bin" -max_total_time="$seconds" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-    -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/" -print_final_stats=1 \
+    -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$work/artifacts/" -print_final_stats=1 \
     ${extra[@]+"${extra[@]}"} "$work/corpus" >"$work/fuzz.log" 2>&1) || true
   grep -E "^#[0-9]+: cov|^#[0-9]+.*DONE|INFO: fuzzed for|stat::number_of_executed_units" "$work/fuzz.log" | tail -2 || true
   found=()

@@ -127,10 +127,9 @@ bad "IDX image file with trailing bytes" "$d/train-images-idx3-ubyte: 5 trailing
   run "${IDX_RUN[@]}" --set data.path="$d" --out "$TMP/o_idx11"
 
 # --- IDX: a 16-byte image file whose header announces 2^31 images of 16x16 ---
-# Fails today: LoadIdx reserves the announced size (512 GiB) before reading, so
-# fedsim dies with "run failed: std::bad_alloc" (exit 1), or an ASan
-# out-of-memory abort, instead of reporting the truncation
-# (AnnouncedImageFileSize / ReadAll's reserve in src/data/idx.cpp).
+# Regression (fixed in e6b3c9f): LoadIdx reserved the announced size (512 GiB)
+# before reading, so fedsim died with "run failed: std::bad_alloc" (exit 1),
+# or an ASan out-of-memory abort, instead of reporting the truncation.
 d="$(plain_idx_dir idx_huge_header)"
 printf '\x00\x00\x08\x03\x80\x00\x00\x00\x00\x00\x00\x10\x00\x00\x00\x10' > "$d/train-images-idx3-ubyte"
 bad "IDX image header announcing 512 GiB" "$d/train-images-idx3-ubyte: truncated" "$TMP/o_idx13" -- \
@@ -373,16 +372,16 @@ bad "config that is null" "$f: expected a JSON object at the top level" "$TMP/o_
   run "$f" --quiet --out "$TMP/o_cfg34"
 
 # --- a huge integer: named with its own value, not a wrapped one ---
-# Fails today: Reader::Int reads the unsigned 2^64-1 as int64_t -1 and says
-# "got -1" (src/core/config.cpp).
+# Regression (fixed in e6b3c9f): Reader::Int read the unsigned 2^64-1 as
+# int64_t -1 and said "expected an integer >= 1, got -1".
 f="$(config cfg_u64.json '{"experiment": {"rounds": 18446744073709551615}}')"
 bad "config: rounds 2^64-1" "$f: experiment.rounds: expected an integer <= 100000000, got 18446744073709551615" \
   "$TMP/o_cfg36" -- run "$f" --quiet --out "$TMP/o_cfg36"
 
 # --- a deeply nested value where a section belongs (100,000 levels) ---
-# Fails today with SIGSEGV (exit 139): the error message renders the value
-# with nlohmann::json::dump, which recurses once per level and overflows the
-# stack (Show() in src/core/config.cpp).
+# Regression (fixed in e6b3c9f): the error message rendered the value with
+# nlohmann::json::dump, which recurses once per level and overflowed the
+# stack: SIGSEGV (exit 139), an ASan stack-overflow in the fuzz build.
 python3 -c "import sys; n = 100000; sys.stdout.write('{\"experiment\": ' + '[' * n + ']' * n + '}')" \
   > "$TMP/cfg_deep.json"
 bad "config: 100,000 nested arrays as a section" "$TMP/cfg_deep.json:1: not a fedsim config: nested deeper than 64 levels" \
@@ -472,7 +471,8 @@ n = struct.unpack_from('<Q', b, 12)[0]
 h = json.loads(b[20:20 + n])
 body = b[20 + n:-8]
 exec(edit)
-hs = json.dumps(h).encode()
+# "@@DEEP@@" stands for 100,000 nested arrays (too deep for json.dumps).
+hs = json.dumps(h).replace('"@@DEEP@@"', '[' * 100000 + ']' * 100000).encode()
 out = b[:12] + struct.pack('<Q', len(hs)) + hs + body
 v = 0xcbf29ce484222325
 for c in out:
@@ -481,7 +481,11 @@ open(dst, 'wb').write(out + struct.pack('<Q', v))
 PY
 }
 
-# Sanity check of ck_rewrite itself: an unchanged rewrite resumes fine.
+# Sanity check of ck_rewrite itself: an unchanged rewrite resumes fine. Under
+# scripts/test.sh --sanitize this resume also guards the fix in 162e819: a
+# FedAvg checkpoint holds empty server_opt/m and server_opt/v records, and
+# CheckpointReader copied them with memcpy(nullptr, ..., 0), which UBSan
+# reports (fuzz regression tests/fuzz/regressions/fuzz_checkpoint/empty_*).
 ck_rewrite ck_same 'pass'
 "$FEDSIM" run --quiet --resume "$d" || fail "resume of a re-checksummed, unchanged checkpoint failed"
 
@@ -494,18 +498,29 @@ bad "checkpoint header with an invalid config" "experiment.rounds: expected an i
 ck_rewrite ck_no_global 'body = b""'
 bad "checkpoint without the global model" "$d/checkpoint.bin: checkpoint has no 'global'" "$d" -- \
   run --quiet --resume "$d"
-# The next five fail today (fedsim 0.1.0): the header's "totals" and "rounds"
-# are used without checks (src/fl/runner.cpp, RunExperiment's resume block).
+# Regressions for the next five (fixed in e6b3c9f): the header's "totals" and
+# "rounds" were used without checks (RunExperiment's resume block): exit 1
+# with a raw nlohmann::json exception, or exit 0 with rounds numbered -2, -1
+# or junk round records in metrics.json.
 ck_rewrite ck_no_totals 'del h["totals"]'
-bad "checkpoint header without totals" "$d/checkpoint.bin" "$d" -- run --quiet --resume "$d"
+bad "checkpoint header without totals" "$d/checkpoint.bin: checkpoint" "$d" -- run --quiet --resume "$d"
 ck_rewrite ck_next_round_str 'h["totals"]["next_round"] = "one"'
-bad "checkpoint header with a string next_round" "$d/checkpoint.bin" "$d" -- run --quiet --resume "$d"
+bad "checkpoint header with a string next_round" "$d/checkpoint.bin: checkpoint" "$d" -- run --quiet --resume "$d"
 ck_rewrite ck_rounds_num 'h["totals"]["next_round"] = 1; h["rounds"] = 5'
-bad "checkpoint header whose rounds is a number" "$d/checkpoint.bin" "$d" -- run --quiet --resume "$d"
+bad "checkpoint header whose rounds is a number" "$d/checkpoint.bin: checkpoint" "$d" -- run --quiet --resume "$d"
 ck_rewrite ck_rounds_junk 'h["totals"]["next_round"] = 1; h["rounds"] = [{"x": 1}]'
-bad "checkpoint header whose round records are junk" "$d/checkpoint.bin" "$d" -- run --quiet --resume "$d"
+bad "checkpoint header whose round records are junk" "$d/checkpoint.bin: checkpoint" "$d" -- run --quiet --resume "$d"
 ck_rewrite ck_next_round_neg 'h["totals"]["next_round"] = -2; h["rounds"] = []'
-bad "checkpoint header with a negative next_round" "$d/checkpoint.bin" "$d" -- run --quiet --resume "$d"
+bad "checkpoint header with a negative next_round" "$d/checkpoint.bin: checkpoint" "$d" -- run --quiet --resume "$d"
+
+# The config stored in the header goes through ParseConfig like a config file,
+# but not through ReadConfigJson's nesting cap (e6b3c9f). Fails today with
+# SIGSEGV (exit 139): ParseConfig's error message renders the value with
+# nlohmann::json::dump (Show() in src/core/config.cpp), which recurses once per
+# level and overflows the stack.
+ck_rewrite ck_deep_config 'h["config"]["experiment"] = "@@DEEP@@"'
+bad "checkpoint header whose config is nested 100,000 levels" "$d/checkpoint.bin" "$d" -- \
+  run --quiet --resume "$d"
 
 ###############################################################################
 # Fuzzer-found regressions (tests/fuzz/regressions/): inputs that once broke a

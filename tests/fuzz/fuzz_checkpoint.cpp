@@ -43,7 +43,7 @@ void Read(const std::string& bytes) {
       } catch (const fedsim::InputError&) {
       }
       try {
-        r.I64(name, 3);
+        r.I64(name);
       } catch (const fedsim::InputError&) {
       }
     }
