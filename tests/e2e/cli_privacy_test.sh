@@ -21,4 +21,6 @@ m = json.load(open(f"{sys.argv[1]}/metrics.json"))
 assert m["summary"]["epsilon"] == eps[-1] and m["summary"]["delta"] == 1e-5
 PY
 expect_error 2 "privacy.mode: central DP clips one model-delta upload" -- run --set privacy.mode=central --set algorithm.name=scaffold
+out="$("$FEDSIM" bench-he --key-bits 512 --samples 1)"
+case "$out" in *"Paillier 512-bit"*"encrypt"*"decrypt"*) ;; *) fail "bench-he: $out" ;; esac
 finish
