@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/softmax_loss.h"
 
 namespace fedsim {
 
@@ -192,17 +193,7 @@ double FedParaMlp::LossAndGradient(const float* params, const float* x, const in
   // dLoss/dlogits = (softmax - onehot) / b.
   MatMap g(ws.grad_a.data(), b, classes);
   g = MatMap(ws.act[layers - 1].data(), b, classes);
-  double loss = 0.0;
-  const float inv_b = 1.0f / static_cast<float>(b);
-  for (int i = 0; i < b; ++i) {
-    const float m = g.row(i).maxCoeff();
-    const float zy = g(i, y[i]);
-    g.row(i).array() = (g.row(i).array() - m).exp();
-    const float sum = g.row(i).sum();
-    loss += std::log(static_cast<double>(sum)) + m - zy;
-    g.row(i) *= inv_b / sum;
-    g(i, y[i]) -= inv_b;
-  }
+  const double loss = SoftmaxCrossEntropyGrad(g, y);
 
   float* g_cur = ws.grad_a.data();
   float* g_next = ws.grad_b.data();
@@ -237,7 +228,7 @@ double FedParaMlp::LossAndGradient(const float* params, const float* x, const in
       std::swap(g_cur, g_next);
     }
   }
-  return loss / b;
+  return loss;
 }
 
 EvalSums FedParaMlp::Evaluate(const float* params, const float* x, const int* y, int b, Workspace& base) const {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/softmax_loss.h"
 
 namespace fedsim {
 
@@ -98,17 +99,7 @@ double Mlp::LossAndGradient(const float* params, const float* x, const int* y, i
   // dLoss/dlogits = (softmax - onehot) / b, computed in place of the logits.
   MatMap g(ws.grad_a.data(), b, classes);
   g = MatMap(ws.act[layers - 1].data(), b, classes);
-  double loss = 0.0;
-  const float inv_b = 1.0f / static_cast<float>(b);
-  for (int i = 0; i < b; ++i) {
-    const float m = g.row(i).maxCoeff();
-    const float zy = g(i, y[i]);
-    g.row(i).array() = (g.row(i).array() - m).exp();
-    const float sum = g.row(i).sum();
-    loss += std::log(static_cast<double>(sum)) + m - zy;
-    g.row(i) *= inv_b / sum;
-    g(i, y[i]) -= inv_b;
-  }
+  const double loss = SoftmaxCrossEntropyGrad(g, y);
 
   float* g_cur = ws.grad_a.data();
   float* g_next = ws.grad_b.data();
@@ -129,7 +120,7 @@ double Mlp::LossAndGradient(const float* params, const float* x, const int* y, i
     }
     db = gl.colwise().sum().transpose();
   }
-  return loss / b;
+  return loss;
 }
 
 EvalSums Mlp::Evaluate(const float* params, const float* x, const int* y, int b, Workspace& base) const {
