@@ -67,7 +67,8 @@ for t in "${targets[@]}"; do
   (cd "$work" && "$bin" -max_total_time="$seconds" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
     -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -artifact_prefix="$work/artifacts/" -print_final_stats=1 \
     ${extra[@]+"${extra[@]}"} "$work/corpus" >"$work/fuzz.log" 2>&1) || true
-  grep -E "^#[0-9]+: cov|^#[0-9]+.*DONE|INFO: fuzzed for|stat::number_of_executed_units" "$work/fuzz.log" | tail -2 || true
+  # The last status line: executions, coverage, corpus size, findings so far.
+  grep -E "^#[0-9]+: cov" "$work/fuzz.log" | tail -1 | cut -c1-160 || true
   found=()
   for a in "$work"/artifacts/*; do
     [ -f "$a" ] || continue

@@ -389,7 +389,7 @@ void ApplyOverride(json& j, const std::string& assignment) {
       throw InputError(fmt::format("--set {}: '{}' is not an object", assignment, path.substr(0, start - 1)));
     }
     if (dot == std::string::npos) {
-      (*node)[part] = value;
+      (*node)[part] = std::move(value);  // no recursive copy of a (possibly hostile) deep value
       return;
     }
     node = &(*node)[part];

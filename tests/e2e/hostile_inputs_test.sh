@@ -387,6 +387,16 @@ python3 -c "import sys; n = 100000; sys.stdout.write('{\"experiment\": ' + '[' *
 bad "config: 100,000 nested arrays as a section" "$TMP/cfg_deep.json:1: not a fedsim config: nested deeper than 64 levels" \
   "$TMP/o_cfg37" -- run "$TMP/cfg_deep.json" --quiet --out "$TMP/o_cfg37"
 
+# --- a --set value nested 10,000 levels ---
+# Passes in the release build (which overflows from about 80,000 levels, more
+# than the 128 KiB argv limit allows); fails under scripts/test.sh --sanitize
+# (ASan stack-overflow, exit 1, from about 6,000 levels): --set values bypass
+# ReadConfigJson's nesting cap, ApplyOverride copies the value recursively
+# ("(*node)[part] = value" in src/core/config.cpp) and ParseConfig's Show()
+# dumps it recursively.
+bad "--set: a value nested 10,000 levels" "(with --set): experiment: expected an object" "$TMP/o_cfg38" -- \
+  run --quiet --set "experiment=$(python3 -c "print('[' * 10000 + ']' * 10000)")" --out "$TMP/o_cfg38"
+
 # --- a missing config file ---
 bad "missing config file" "$TMP/no-such.json: cannot open config file" "$TMP/o_cfg35" -- \
   run "$TMP/no-such.json" --quiet --out "$TMP/o_cfg35"
@@ -513,11 +523,11 @@ bad "checkpoint header whose round records are junk" "$d/checkpoint.bin: checkpo
 ck_rewrite ck_next_round_neg 'h["totals"]["next_round"] = -2; h["rounds"] = []'
 bad "checkpoint header with a negative next_round" "$d/checkpoint.bin: checkpoint" "$d" -- run --quiet --resume "$d"
 
-# The config stored in the header goes through ParseConfig like a config file,
-# but not through ReadConfigJson's nesting cap (e6b3c9f). Fails today with
-# SIGSEGV (exit 139): ParseConfig's error message renders the value with
-# nlohmann::json::dump (Show() in src/core/config.cpp), which recurses once per
-# level and overflows the stack.
+# Regression (fixed in 82d9041, CheckpointReader caps the header's nesting):
+# the config stored in the header went through ParseConfig without
+# ReadConfigJson's nesting cap, and overflowed the stack: SIGSEGV in Show()'s
+# json::dump (release build), ASan stack-overflow in the recursive json copy
+# of CheckpointConfig (src/fl/runner.cpp) under scripts/test.sh --sanitize.
 ck_rewrite ck_deep_config 'h["config"]["experiment"] = "@@DEEP@@"'
 bad "checkpoint header whose config is nested 100,000 levels" "$d/checkpoint.bin" "$d" -- \
   run --quiet --resume "$d"
