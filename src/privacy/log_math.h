@@ -10,6 +10,28 @@
 namespace fedsim {
 namespace log_math {
 
+// The threshold of a monotone predicate (false below it, true above), to
+// relative tolerance rel_tol: doubles an upper bracket from 1, then bisects;
+// returns the smallest bracket end that meets it. Returns +infinity when no
+// x <= max_x meets it. Callers handle x = 0 themselves.
+template <class Pred>
+double SolveThreshold(Pred meets, double rel_tol, double max_x) {
+  double lo = 0.0, hi = 1.0;
+  while (!meets(hi)) {
+    lo = hi;
+    hi *= 2.0;
+    if (!std::isfinite(hi) || hi > max_x) return std::numeric_limits<double>::infinity();
+  }
+  while (hi - lo > rel_tol * hi) {
+    const double mid = 0.5 * (lo + hi);
+    if (meets(mid))
+      hi = mid;
+    else
+      lo = mid;
+  }
+  return hi;
+}
+
 // log(exp(log_x) + exp(log_y)).
 inline double LogAdd(double log_x, double log_y) {
   const double a = std::fmin(log_x, log_y);

@@ -119,20 +119,7 @@ double GaussianMechanismEpsilon(double l2_sensitivity, double sigma_abs, double 
   auto meets = [&](double eps) { return AnalyticGaussianLogDelta(s, eps) <= log_delta; };
 
   if (meets(0.0)) return 0.0;
-  double lo = 0.0, hi = 1.0;
-  while (!meets(hi)) {
-    lo = hi;
-    hi *= 2.0;
-    if (!std::isfinite(hi)) return kInf;
-  }
-  while (hi - lo > kSolveRelTol * hi) {
-    const double mid = 0.5 * (lo + hi);
-    if (meets(mid))
-      hi = mid;
-    else
-      lo = mid;
-  }
-  return hi;
+  return log_math::SolveThreshold(meets, kSolveRelTol, kInf);
 }
 
 double GaussianMechanismSigma(double l2_sensitivity, double epsilon, double delta) {
@@ -145,20 +132,8 @@ double GaussianMechanismSigma(double l2_sensitivity, double epsilon, double delt
   // delta(s) falls as the noise multiplier s grows, from 1 at s -> 0.
   auto meets = [&](double s) { return AnalyticGaussianLogDelta(s, epsilon) <= log_delta; };
 
-  double lo = 0.0, hi = 1.0;
-  while (!meets(hi)) {
-    lo = hi;
-    hi *= 2.0;
-    if (!std::isfinite(hi)) return kInf;
-  }
-  while (hi - lo > kSolveRelTol * hi) {
-    const double mid = 0.5 * (lo + hi);
-    if (meets(mid))
-      hi = mid;
-    else
-      lo = mid;
-  }
-  return hi * l2_sensitivity;
+  const double s = log_math::SolveThreshold(meets, kSolveRelTol, kInf);
+  return std::isinf(s) ? kInf : s * l2_sensitivity;
 }
 
 double LaplaceMechanismEpsilon(double l1_sensitivity, double scale) {

@@ -226,24 +226,13 @@ double FindNoiseMultiplier(double q, int64_t steps, double delta, double target_
   auto meets = [&](double sigma) { return epsilon_at(sigma) <= target_epsilon; };
 
   if (meets(0.0)) return 0.0;
-  // Invariant: lo fails the target, hi meets it.
-  double lo = 0.0, hi = 1.0;
-  while (!meets(hi)) {
-    lo = hi;
-    hi *= 2.0;
-    if (hi > kMaxSigma)
-      throw InputError("FindNoiseMultiplier: target_epsilon " + Num(target_epsilon) +
-                       " is not reached by any noise multiplier up to 1e6 (q=" + Num(q) +
-                       ", steps=" + Num(steps) + ", delta=" + Num(delta) + ")");
+  const double sigma = log_math::SolveThreshold(meets, kRelTol, kMaxSigma);
+  if (std::isinf(sigma)) {
+    throw InputError("FindNoiseMultiplier: target_epsilon " + Num(target_epsilon) +
+                     " is not reached by any noise multiplier up to 1e6 (q=" + Num(q) +
+                     ", steps=" + Num(steps) + ", delta=" + Num(delta) + ")");
   }
-  while (hi - lo > kRelTol * hi) {
-    const double mid = 0.5 * (lo + hi);
-    if (meets(mid))
-      hi = mid;
-    else
-      lo = mid;
-  }
-  return hi;
+  return sigma;
 }
 
 RdpAccountant::RdpAccountant(std::vector<double> orders) : orders_(std::move(orders)) {
