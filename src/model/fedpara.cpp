@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "model/softmax_loss.h"
+#include "model/dense_ops.h"
 
 namespace fedsim {
 
@@ -170,16 +170,8 @@ void FedParaMlp::Forward(const float* params, const float* x, int b, Ws& ws) con
       w = w1.cwiseProduct(w2);
       w_data = ws.w[l].data();
     }
-    ConstMatMap w(w_data, in, out);
-    ConstVecMap bias(params + lay.b, out);
-    MatMap z(ws.act[l].data(), b, out);
-    if (l == 0) {
-      z.noalias() = ConstRowMap(x, b, in) * w;
-    } else {
-      z.noalias() = ConstMatMap(ws.act[l - 1].data(), b, in) * w;
-    }
-    z.rowwise() += bias.transpose();
-    if (l + 1 < layers) z = z.cwiseMax(0.0f);
+    DenseForward(l == 0 ? x : ws.act[l - 1].data(), l == 0, w_data, params + lay.b, b, in, out, l + 1 < layers,
+                 ws.act[l].data());
   }
 }
 
@@ -200,13 +192,9 @@ double FedParaMlp::LossAndGradient(const float* params, const float* x, const in
   for (int l = layers - 1; l >= 0; --l) {
     const int in = sizes_[l], out = sizes_[l + 1], r = ranks_[l];
     const Layout& lay = layout_[l];
-    ConstMatMap gl(g_cur, b, out);
+    const float* a = l == 0 ? x : ws.act[l - 1].data();
+    DenseParamGrad(a, l == 0, g_cur, b, in, out, r > 0 ? ws.dw.data() : grad + lay.w, grad + lay.b);
     MatMap dw(r > 0 ? ws.dw.data() : grad + lay.w, in, out);
-    if (l == 0) {
-      dw.noalias() = ConstRowMap(x, b, in).transpose() * gl;
-    } else {
-      dw.noalias() = ConstMatMap(ws.act[l - 1].data(), b, in).transpose() * gl;
-    }
     if (r > 0) {
       // W = W1 o W2: dL/dW1 = dW o W2, dL/dW2 = dW o W1, and for W1 = X1 Y1^T,
       // dL/dX1 = (dL/dW1) Y1, dL/dY1 = (dL/dW1)^T X1 (likewise for W2).
@@ -218,13 +206,8 @@ double FedParaMlp::LossAndGradient(const float* params, const float* x, const in
       MatMap(grad + lay.x2, in, r).noalias() = gw * ConstMatMap(params + lay.y2, out, r);
       MatMap(grad + lay.y2, out, r).noalias() = gw.transpose() * ConstMatMap(params + lay.x2, in, r);
     }
-    VecMap(grad + lay.b, out) = gl.colwise().sum().transpose();
     if (l > 0) {
-      ConstMatMap a_prev(ws.act[l - 1].data(), b, in);
-      ConstMatMap w(r > 0 ? ws.w[l].data() : params + lay.w, in, out);
-      MatMap gp(g_next, b, in);
-      gp.noalias() = gl * w.transpose();
-      gp = (a_prev.array() > 0.0f).select(gp, 0.0f);
+      DenseInputGrad(g_cur, r > 0 ? ws.w[l].data() : params + lay.w, a, b, in, out, g_next);
       std::swap(g_cur, g_next);
     }
   }

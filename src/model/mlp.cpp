@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "model/softmax_loss.h"
+#include "model/dense_ops.h"
 
 namespace fedsim {
 
@@ -75,17 +75,8 @@ std::unique_ptr<Workspace> Mlp::NewWorkspace(int max_batch) const {
 void Mlp::Forward(const float* params, const float* x, int b, Ws& ws) const {
   const int layers = static_cast<int>(sizes_.size()) - 1;
   for (int l = 0; l < layers; ++l) {
-    const int in = sizes_[l], out = sizes_[l + 1];
-    ConstMatMap w(params + w_offset_[l], in, out);
-    ConstVecMap bias(params + b_offset_[l], out);
-    MatMap z(ws.act[l].data(), b, out);
-    if (l == 0) {
-      z.noalias() = ConstRowMap(x, b, in) * w;
-    } else {
-      z.noalias() = ConstMatMap(ws.act[l - 1].data(), b, in) * w;
-    }
-    z.rowwise() += bias.transpose();
-    if (l + 1 < layers) z = z.cwiseMax(0.0f);
+    DenseForward(l == 0 ? x : ws.act[l - 1].data(), l == 0, params + w_offset_[l], params + b_offset_[l], b, sizes_[l],
+                 sizes_[l + 1], l + 1 < layers, ws.act[l].data());
   }
 }
 
@@ -105,20 +96,12 @@ double Mlp::LossAndGradient(const float* params, const float* x, const int* y, i
   float* g_next = ws.grad_b.data();
   for (int l = layers - 1; l >= 0; --l) {
     const int in = sizes_[l], out = sizes_[l + 1];
-    ConstMatMap gl(g_cur, b, out);
-    MatMap dw(grad + w_offset_[l], in, out);
-    VecMap db(grad + b_offset_[l], out);
-    if (l == 0) {
-      dw.noalias() = ConstRowMap(x, b, in).transpose() * gl;
-    } else {
-      ConstMatMap a_prev(ws.act[l - 1].data(), b, in);
-      dw.noalias() = a_prev.transpose() * gl;
-      MatMap gp(g_next, b, in);
-      gp.noalias() = gl * ConstMatMap(params + w_offset_[l], in, out).transpose();
-      gp = (a_prev.array() > 0.0f).select(gp, 0.0f);
+    const float* a = l == 0 ? x : ws.act[l - 1].data();
+    DenseParamGrad(a, l == 0, g_cur, b, in, out, grad + w_offset_[l], grad + b_offset_[l]);
+    if (l > 0) {
+      DenseInputGrad(g_cur, params + w_offset_[l], a, b, in, out, g_next);
       std::swap(g_cur, g_next);
     }
-    db = gl.colwise().sum().transpose();
   }
   return loss;
 }

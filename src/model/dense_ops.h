@@ -1,0 +1,70 @@
+// Building blocks shared by the dense models (Mlp, FedParaMlp): a dense
+// layer's forward and backward passes on b x width column-major activation
+// buffers, and the softmax cross-entropy gradient. The first layer reads the
+// batch rows as given (row-major b x in).
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cmath>
+
+#include "data/dataset.h"
+
+namespace fedsim {
+
+// z (b x out) = a (b x in) W (in x out) + 1 bias^T, then ReLU if relu.
+inline void DenseForward(const float* a, bool a_row_major, const float* w, const float* bias, int b, int in, int out,
+                         bool relu, float* z_out) {
+  Eigen::Map<const Eigen::MatrixXf> wm(w, in, out);
+  Eigen::Map<Eigen::MatrixXf> z(z_out, b, out);
+  if (a_row_major) {
+    z.noalias() = Eigen::Map<const RowMatrix>(a, b, in) * wm;
+  } else {
+    z.noalias() = Eigen::Map<const Eigen::MatrixXf>(a, b, in) * wm;
+  }
+  z.rowwise() += Eigen::Map<const Eigen::VectorXf>(bias, out).transpose();
+  if (relu) z = z.cwiseMax(0.0f);
+}
+
+// With gl = dL/dz (b x out): dw (in x out) = a^T gl and db (out) = column sums.
+inline void DenseParamGrad(const float* a, bool a_row_major, const float* gl, int b, int in, int out, float* dw,
+                           float* db) {
+  Eigen::Map<const Eigen::MatrixXf> g(gl, b, out);
+  Eigen::Map<Eigen::MatrixXf> d(dw, in, out);
+  if (a_row_major) {
+    d.noalias() = Eigen::Map<const RowMatrix>(a, b, in).transpose() * g;
+  } else {
+    d.noalias() = Eigen::Map<const Eigen::MatrixXf>(a, b, in).transpose() * g;
+  }
+  Eigen::Map<Eigen::VectorXf>(db, out) = g.colwise().sum().transpose();
+}
+
+// dL/d(previous activation) through W and the previous layer's ReLU:
+// gp (b x in) = (gl W^T) where a_prev > 0, else 0.
+inline void DenseInputGrad(const float* gl, const float* w, const float* a_prev, int b, int in, int out, float* gp) {
+  Eigen::Map<Eigen::MatrixXf> g(gp, b, in);
+  g.noalias() = Eigen::Map<const Eigen::MatrixXf>(gl, b, out) * Eigen::Map<const Eigen::MatrixXf>(w, in, out).transpose();
+  g = (Eigen::Map<const Eigen::MatrixXf>(a_prev, b, in).array() > 0.0f).select(g, 0.0f);
+}
+
+// g holds the b x C logits (one row per sample) on entry and dLoss/dlogits =
+// (softmax - onehot(y)) / b on return; returns the mean loss over the batch
+// (log-sum-exp with the row maximum subtracted, accumulated in double).
+template <class Mat>
+double SoftmaxCrossEntropyGrad(Mat&& g, const int* y) {
+  const int b = static_cast<int>(g.rows());
+  double loss = 0.0;
+  const float inv_b = 1.0f / static_cast<float>(b);
+  for (int i = 0; i < b; ++i) {
+    const float m = g.row(i).maxCoeff();
+    const float zy = g(i, y[i]);
+    g.row(i).array() = (g.row(i).array() - m).exp();
+    const float sum = g.row(i).sum();
+    loss += std::log(static_cast<double>(sum)) + m - zy;
+    g.row(i) *= inv_b / sum;
+    g(i, y[i]) -= inv_b;
+  }
+  return loss / b;
+}
+
+}  // namespace fedsim
