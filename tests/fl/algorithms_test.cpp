@@ -207,14 +207,10 @@ TEST_CASE("fedsparse: exactly k entries survive and the residual holds the rest"
 }
 
 TEST_CASE("fedsparse: the model mask keeps the global model sparse", "[fl][algorithms]") {
-  fedsim::Config c;
-  c.algorithm.name = "fedsparse";
-  c.algorithm.model_density = 0.25;
-  c.algorithm.update_density = 0.1;
-  c.algorithm.mask_every = 2;
-  fedsim::FederatedData data = fedsim::LoadData(c.data, 1);
   Fixture f("fedsparse");
-  f.cfg.algorithm = c.algorithm;
+  f.cfg.algorithm.model_density = 0.25;
+  f.cfg.algorithm.update_density = 0.1;
+  f.cfg.algorithm.mask_every = 2;
   fedsim::FedSparse algo(f.cfg.algorithm);
   algo.Setup(f.p(), 30);
   Eigen::VectorXf global = f.w0;

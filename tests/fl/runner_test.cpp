@@ -72,8 +72,6 @@ TEST_CASE("runner: FedSGD with the whole population is full-batch gradient desce
   fedsim::Rng init = fedsim::DeriveStream(c.experiment.seed, fedsim::Stream::kModelInit);
   model->Init(w.data(), init);
   auto ws = model->NewWorkspace(data.train.size());
-  std::vector<int> all(data.train.size());
-  std::iota(all.begin(), all.end(), 0);
   const double loss = model->LossAndGradient(w.data(), data.train.x.data(), data.train.y.data(),
                                              data.train.size(), g.data(), *ws);
   for (size_t i = 0; i < w.size(); ++i) w[i] -= 0.3f * g[i];
