@@ -121,6 +121,10 @@ class Algorithm {
   // Floats per upload (default: one model-sized vector).
   virtual int64_t UploadSize() const { return num_params_; }
 
+  // True when clients compute full-batch gradients (FedSGD, FedGiA), so
+  // workspaces are sized for whole clients rather than for batch_size.
+  virtual bool FullBatch() const { return false; }
+
   // Cohort size for this round given the configured one (FedGiA: everyone).
   virtual int CohortSize(int configured, int num_clients) const { return configured; }
 

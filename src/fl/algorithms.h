@@ -38,6 +38,7 @@ class FedSgd : public Algorithm {
  public:
   explicit FedSgd(const AlgorithmConfig& cfg) : server_lr_(static_cast<float>(cfg.server_lr)) {}
   std::string name() const override { return "fedsgd"; }
+  bool FullBatch() const override { return true; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
@@ -154,6 +155,7 @@ class FedGiA : public Algorithm {
  public:
   explicit FedGiA(const AlgorithmConfig& cfg) : sigma_(cfg.sigma), r_(cfg.r), k0_(cfg.k0), rho_(cfg.rho) {}
   std::string name() const override { return "fedgia"; }
+  bool FullBatch() const override { return true; }
   void Setup(int64_t num_params, int num_clients) override;
   int CohortSize(int configured, int num_clients) const override { return num_clients; }
   void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& cohort, uint64_t seed) override;

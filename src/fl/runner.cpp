@@ -240,7 +240,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   // processed in sub-batches) and the evaluation chunk.
   size_t largest_client = 0;
   for (const auto& c : partition) largest_client = std::max(largest_client, c.size());
-  const bool full_batch = cfg.algorithm.batch_size == 0 || cfg.algorithm.name == "fedsgd" || cfg.algorithm.name == "fedgia";
+  const bool full_batch = cfg.algorithm.batch_size == 0 || algo->FullBatch();
   const int batch = full_batch ? static_cast<int>(largest_client) : cfg.algorithm.batch_size;
   const int max_chunk = std::max(1, std::min(batch, 512));
   const int ws_rows = std::max(max_chunk, kEvalChunk);
