@@ -122,9 +122,15 @@ int RunCommand(const std::string& config_path, const std::vector<std::string>& s
   if (status == "interrupted") {
     if (g_line_open) std::fprintf(stderr, "\n");
     const int sig = m["summary"]["signal"].is_null() ? SIGINT : m["summary"]["signal"].get<int>();
-    std::fprintf(stderr, "fedsim: interrupted after round %d of %d; checkpoint and metrics so far are in %s\n"
-                         "fedsim: continue with: fedsim run --resume %s\n",
-                 m["summary"]["rounds_completed"].get<int>(), cfg.experiment.rounds, out.c_str(), out.c_str());
+    if (cfg.baseline.kind != "none") {
+      std::fprintf(stderr, "fedsim: interrupted after epoch %d of %d; metrics so far are in %s (baselines do not "
+                           "checkpoint: rerun to finish)\n",
+                   m["summary"]["rounds_completed"].get<int>(), m["summary"]["rounds"].get<int>(), out.c_str());
+    } else {
+      std::fprintf(stderr, "fedsim: interrupted after round %d of %d; checkpoint and metrics so far are in %s\n"
+                           "fedsim: continue with: fedsim run --resume %s\n",
+                   m["summary"]["rounds_completed"].get<int>(), cfg.experiment.rounds, out.c_str(), out.c_str());
+    }
     return 128 + sig;
   }
   if (status == "diverged") {
@@ -140,21 +146,34 @@ int RunCommand(const std::string& config_path, const std::vector<std::string>& s
   }
   if (!quiet) {
     const json& s = m["summary"];
-    const std::string per_round = cfg.algorithm.sampling == "poisson"
-                                      ? fmt::format("each with probability {}", cfg.algorithm.sampling_rate)
-                                      : fmt::format("{} per round", m["rounds"][0]["cohort"].get<int>());
-    std::printf("%s: %s, %s, %s, %d clients (%s), %d rounds\n", cfg.experiment.name.c_str(),
-                cfg.algorithm.name.c_str(), m["model"]["description"].get<std::string>().c_str(),
-                m["data"]["description"].get<std::string>().c_str(), cfg.data.num_clients, per_round.c_str(),
-                cfg.experiment.rounds);
-    std::printf("final test accuracy %s (best %s at round %d), rounds to target %s\n",
-                Fmt(s["final_test_accuracy"]).c_str(), Fmt(s["best_test_accuracy"]).c_str(),
-                s["best_round"].get<int>(),
+    const bool baseline = cfg.baseline.kind != "none";
+    const int rounds = s["rounds"].get<int>();
+    const char* unit = baseline ? "epoch" : "round";
+    if (baseline) {
+      const std::string how = cfg.baseline.kind == "centralized"
+                                  ? std::string("pooled data")
+                                  : fmt::format("{} workers, {} all-reduce", cfg.baseline.workers, cfg.baseline.topology);
+      std::printf("%s: %s baseline (%s), %s, %s, %d epochs of batch %d\n", cfg.experiment.name.c_str(),
+                  cfg.baseline.kind.c_str(), how.c_str(), m["model"]["description"].get<std::string>().c_str(),
+                  m["data"]["description"].get<std::string>().c_str(), rounds, cfg.baseline.batch_size);
+    } else {
+      const std::string per_round =
+          cfg.algorithm.sampling == "poisson"
+              ? fmt::format("each with probability {}", cfg.algorithm.sampling_rate)
+              : fmt::format("{} per round", fedsim::CohortSize(cfg.algorithm, cfg.data.num_clients));
+      std::printf("%s: %s, %s, %s, %d clients (%s), %d rounds\n", cfg.experiment.name.c_str(),
+                  cfg.algorithm.name.c_str(), m["model"]["description"].get<std::string>().c_str(),
+                  m["data"]["description"].get<std::string>().c_str(), cfg.data.num_clients, per_round.c_str(),
+                  rounds);
+    }
+    std::printf("final test accuracy %s (best %s at %s %d), %ss to target %s\n",
+                Fmt(s["final_test_accuracy"]).c_str(), Fmt(s["best_test_accuracy"]).c_str(), unit,
+                s["best_round"].get<int>(), unit,
                 s["rounds_to_target"].is_null() ? "-" : std::to_string(s["rounds_to_target"].get<int>()).c_str());
-    std::printf("bytes up %.1f MB, down %.1f MB, wall %.2f s (%.3f s/round), results in %s\n",
+    std::printf("bytes up %.1f MB, down %.1f MB, simulated %.1f s, wall %.2f s (%.3f s/%s), results in %s\n",
                 s["bytes_up"].get<double>() / 1e6, s["bytes_down"].get<double>() / 1e6,
-                s["wall_seconds"].get<double>(), s["wall_seconds"].get<double>() / cfg.experiment.rounds,
-                out.c_str());
+                s["sim_time_s"].get<double>(), s["wall_seconds"].get<double>(),
+                s["wall_seconds"].get<double>() / rounds, unit, out.c_str());
   }
   return 0;
 }

@@ -79,6 +79,9 @@ class KeyLister {
   void IntList(const char* n, std::vector<int>& r, int lo, const char* d) {
     Add(n, fmt::format("array of integers >= {}", lo), r, d);
   }
+  void RealList(const char* n, std::vector<double>& r, double lo, const char* d) {
+    Add(n, fmt::format("array of numbers >= {}", lo), r, d);
+  }
   template <class S>
   void Section(const char* n, S& s) {
     std::string saved = prefix;
@@ -225,6 +228,18 @@ class Reader {
       r = std::move(out);
     }
   }
+  void RealList(const char* n, std::vector<double>& r, double lo, const char*) {
+    if (auto* v = Find(n)) {
+      const std::string what = fmt::format("expected an array of finite numbers >= {}, got {}", lo, Show(*v));
+      if (!v->is_array()) Fail(Path(n), what);
+      std::vector<double> out;
+      for (const auto& e : *v) {
+        if (!e.is_number() || !std::isfinite(e.get<double>()) || e.get<double>() < lo) Fail(Path(n), what);
+        out.push_back(e.get<double>());
+      }
+      r = std::move(out);
+    }
+  }
   template <class S>
   void Section(const char* n, S& s) {
     const json* v = Find(n);
@@ -286,6 +301,7 @@ class Writer {
   void Bool(const char* n, bool& r, const char*) { Put(n, r); }
   void Choice(const char* n, std::string& r, std::initializer_list<const char*>, const char*) { Put(n, r); }
   void IntList(const char* n, std::vector<int>& r, int, const char*) { Put(n, r); }
+  void RealList(const char* n, std::vector<double>& r, double, const char*) { Put(n, r); }
   template <class S>
   void Section(const char* n, S& s) {
     json& child = (*stack.back())[n] = json::object();
@@ -479,6 +495,51 @@ void ValidateConfig(const Config& c, const std::string& source) {
   }
   if (c.encryption.scheme != "none" && (c.encryption.poly_degree & (c.encryption.poly_degree - 1)) != 0) {
     fail("encryption.poly_degree: expected a power of two, got " + std::to_string(c.encryption.poly_degree));
+  }
+  const ProfilesConfig& pr = c.system.profiles;
+  if (c.system.compute.distribution == "profiles") {
+    const size_t n = pr.share.size();
+    if (n == 0) fail("system.profiles.share: system.compute.distribution=profiles needs at least one profile");
+    auto check = [&](const std::vector<double>& v, const char* key) {
+      if (v.size() != n) {
+        fail(fmt::format("system.profiles.{}: expected {} entries (one per profile, as in system.profiles.share), "
+                         "got {}", key, n, v.size()));
+      }
+    };
+    check(pr.gflops, "gflops");
+    check(pr.up_mbps, "up_mbps");
+    check(pr.down_mbps, "down_mbps");
+    check(pr.latency_ms, "latency_ms");
+    double total = 0.0;
+    for (double x : pr.share) total += x;
+    if (!(total > 0.0)) fail("system.profiles.share: the shares must not all be 0");
+  } else if (!pr.share.empty() || !pr.gflops.empty() || !pr.up_mbps.empty() || !pr.down_mbps.empty() ||
+             !pr.latency_ms.empty()) {
+    fail("system.profiles: a device table is only used with system.compute.distribution=profiles");
+  }
+  const bool system_faults = c.system.availability < 1.0 || c.system.dropout > 0.0 || c.system.deadline_s > 0.0 ||
+                             c.system.over_selection > 0.0;
+  if (system_faults && c.algorithm.name == "fedgia") {
+    fail("system: fedgia needs every client every round; availability, dropout, deadline_s and over_selection "
+         "must keep their defaults");
+  }
+  if (c.system.partial_work && c.system.deadline_s <= 0.0) {
+    fail("system.partial_work: partial work is decided by the round deadline; set system.deadline_s > 0");
+  }
+  if (c.system.partial_work && c.algorithm.batch_size == 0) {
+    fail("system.partial_work: needs minibatch steps (algorithm.batch_size >= 1)");
+  }
+  if (c.system.over_selection > 0.0 && c.algorithm.sampling == "poisson") {
+    fail("system.over_selection: only for fixed-size cohorts (algorithm.sampling=fixed)");
+  }
+  if (c.baseline.kind != "none") {
+    if (c.privacy.mode != "none" || c.secure_aggregation.enabled || c.encryption.scheme != "none") {
+      fail("baseline.kind: the baselines train without privacy; privacy.mode, secure_aggregation and encryption "
+           "must be off");
+    }
+    if (c.algorithm.name == "fedpara") fail("baseline.kind: the baselines train the plain model; algorithm.name=fedpara "
+                                            "changes the model");
+    if (c.baseline.kind == "data_parallel" && c.baseline.workers < 1) fail("baseline.workers: must be >= 1");
   }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");

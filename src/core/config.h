@@ -356,6 +356,123 @@ struct EncryptionConfig {
   }
 };
 
+struct ComputeConfig {
+  std::string distribution = "lognormal";  // lognormal | profiles
+  double gflops = 10.0;       // median client compute speed, GFLOP/s
+  double sigma = 0.5;         // lognormal spread of speeds across clients
+  double round_sigma = 0.0;   // lognormal spread of one client's speed from round to round
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("distribution", distribution, {"lognormal", "profiles"},
+             "Per-client compute speed: lognormal(log gflops, sigma), or the device table system.profiles. "
+             "Default \"lognormal\".");
+    v.Real("gflops", gflops, 0.0, 1e9, true,
+           "Median client compute speed in GFLOP/s (distribution = lognormal); local training time = the model's "
+           "training FLOPs / speed. Default 10.");
+    v.Real("sigma", sigma, 0.0, 10.0, false,
+           "Sigma of the lognormal spread of compute speeds across clients (also applied around each profile's "
+           "speed). Default 0.5.");
+    v.Real("round_sigma", round_sigma, 0.0, 10.0, false,
+           "Sigma of a per-round lognormal factor on each client's speed (background load). Default 0.");
+  }
+};
+
+struct NetworkConfig {
+  double up_mbps = 10.0;     // median client upload bandwidth, Mbit/s
+  double down_mbps = 50.0;   // median client download bandwidth, Mbit/s
+  double latency_ms = 50.0;  // one-way latency per message, ms
+  double sigma = 0.0;        // lognormal spread of bandwidths across clients
+
+  template <class V>
+  void Visit(V& v) {
+    v.Real("up_mbps", up_mbps, 0.0, 1e9, true, "Median client upload bandwidth, Mbit/s. Default 10.");
+    v.Real("down_mbps", down_mbps, 0.0, 1e9, true, "Median client download bandwidth, Mbit/s. Default 50.");
+    v.Real("latency_ms", latency_ms, 0.0, 1e9, false, "Latency added to every message, ms. Default 50.");
+    v.Real("sigma", sigma, 0.0, 10.0, false,
+           "Sigma of the lognormal spread of both bandwidths across clients (one draw per client). Default 0.");
+  }
+};
+
+// A table of device profiles, as parallel lists (entry i of every list is
+// profile i). Used when system.compute.distribution = profiles.
+struct ProfilesConfig {
+  std::vector<double> share;       // fraction of clients with each profile
+  std::vector<double> gflops;      // compute speed
+  std::vector<double> up_mbps;     // upload bandwidth
+  std::vector<double> down_mbps;   // download bandwidth
+  std::vector<double> latency_ms;  // latency
+
+  template <class V>
+  void Visit(V& v) {
+    v.RealList("share", share, 0.0, "Share of the population with each profile (normalised to sum 1). Default [].");
+    v.RealList("gflops", gflops, 1e-9, "Compute speed of each profile, GFLOP/s. Default [].");
+    v.RealList("up_mbps", up_mbps, 1e-9, "Upload bandwidth of each profile, Mbit/s. Default [].");
+    v.RealList("down_mbps", down_mbps, 1e-9, "Download bandwidth of each profile, Mbit/s. Default [].");
+    v.RealList("latency_ms", latency_ms, 0.0, "Latency of each profile, ms. Default [].");
+  }
+};
+
+struct SystemConfig {
+  ComputeConfig compute;
+  NetworkConfig network;
+  ProfilesConfig profiles;
+  double availability = 1.0;    // probability a sampled client is online
+  double dropout = 0.0;         // probability an online client drops during the round
+  double deadline_s = 0.0;      // round deadline in simulated seconds; 0 = none
+  bool partial_work = false;    // late clients send the steps they finished in time
+  double over_selection = 0.0;  // sample (1 + x) K clients, keep the first K to finish
+
+  template <class V>
+  void Visit(V& v) {
+    v.Section("compute", compute);
+    v.Section("network", network);
+    v.Section("profiles", profiles);
+    v.Real("availability", availability, 0.0, 1.0, false,
+           "Probability that a sampled client is online; offline clients neither download nor train. Default 1.");
+    v.Real("dropout", dropout, 0.0, 1.0, false,
+           "Probability that an online client drops out during the round (it downloads, never uploads). Default 0.");
+    v.Real("deadline_s", deadline_s, 0.0, 1e12, false,
+           "Round deadline in simulated seconds; clients that would report later are dropped (or send partial "
+           "work). 0 = no deadline. Default 0.");
+    v.Bool("partial_work", partial_work,
+           "With a deadline: a client that cannot finish its local work in time runs only the local steps that "
+           "fit and sends that (FedProx's variable local work) instead of being dropped. Default false.");
+    v.Real("over_selection", over_selection, 0.0, 100.0, false,
+           "Sample ceil((1 + x) K) clients and aggregate the first K to report (fixed sampling). Default 0.");
+  }
+};
+
+struct BaselineConfig {
+  std::string kind = "none";        // none | centralized | data_parallel
+  int epochs = 10;                  // passes over the training data
+  int batch_size = 64;              // per-worker minibatch
+  double lr = 0.05;                 // SGD learning rate
+  double momentum = 0.0;            // heavy-ball momentum
+  int workers = 4;                  // data_parallel: W
+  std::string topology = "ring";    // ring | parameter_server
+  double server_mbps = 10000.0;     // parameter server link, Mbit/s
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("kind", kind, {"none", "centralized", "data_parallel"},
+             "none: the federated run; centralized: minibatch SGD on the pooled training data; data_parallel: "
+             "synchronous SGD over W workers with IID shards and all-reduced gradients. Default \"none\".");
+    v.Int("epochs", epochs, 1, 1000000, "Baseline: epochs over the training data (one record each). Default 10.");
+    v.Int("batch_size", batch_size, 1, 100000000,
+          "Baseline: minibatch per worker (data_parallel's global batch is workers x batch_size). Default 64.");
+    v.Real("lr", lr, 0.0, 1e6, true, "Baseline: SGD learning rate. Default 0.05.");
+    v.Real("momentum", momentum, 0.0, 1.0, false, "Baseline: heavy-ball momentum. Default 0.");
+    v.Int("workers", workers, 1, 4096, "Baseline data_parallel: number of workers W. Default 4.");
+    v.Choice("topology", topology, {"ring", "parameter_server"},
+             "Baseline data_parallel: gradient exchange by ring all-reduce (each worker sends and receives "
+             "2(W-1)/W of the model per step) or through a parameter server. Default \"ring\".");
+    v.Real("server_mbps", server_mbps, 0.0, 1e12, true,
+           "Baseline data_parallel with topology=parameter_server: bandwidth of the server's link, which carries "
+           "all W gradients in and W models out each step, Mbit/s. Default 10000.");
+  }
+};
+
 struct MetricsConfig {
   int eval_every = 1;  // evaluate the global model every N rounds (and always at the last)
 
@@ -374,6 +491,8 @@ struct Config {
   PrivacyConfig privacy;
   SecureAggregationConfig secure_aggregation;
   EncryptionConfig encryption;
+  SystemConfig system;
+  BaselineConfig baseline;
   MetricsConfig metrics;
 
   template <class V>
@@ -385,6 +504,8 @@ struct Config {
     v.Section("privacy", privacy);
     v.Section("secure_aggregation", secure_aggregation);
     v.Section("encryption", encryption);
+    v.Section("system", system);
+    v.Section("baseline", baseline);
     v.Section("metrics", metrics);
   }
 };

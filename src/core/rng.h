@@ -27,6 +27,8 @@ enum class Stream : uint64_t {
   kAlgorithm = 7,   // algorithm-specific server draws, per round (e.g. FedGiA's subset)
   kPrivacy = 8,     // DP noise: (round, client) for clients, (round, kServer) for the server; input perturbation
   kSecAgg = 9,      // secure aggregation keys and masks, per round
+  kSystem = 10,     // simulated devices: (kStatic, client) per client, (round, client) per round
+  kBaseline = 11,   // baselines: shards, per-epoch shuffles
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -62,6 +62,7 @@ struct ClientTask {
   int client = 0;             // client id in [0, num_clients)
   const std::vector<int>* indices = nullptr;  // the client's training rows
   float lr = 0.0f;            // client learning rate this round
+  int64_t max_steps = 0;      // > 0: stop local SGD after this many steps (partial work); 0: no limit
 };
 
 // What a client reports besides its upload.

@@ -59,6 +59,17 @@ double DpBatchGradient(const TrainContext& ctx, const float* params, const int* 
 
 }  // namespace
 
+LocalWork PlannedLocalSgdWork(int n, const AlgorithmConfig& cfg) {
+  if (n <= 0) return {};
+  const int64_t batch = cfg.batch_size == 0 ? n : std::min(cfg.batch_size, n);
+  const int64_t steps_per_epoch = (n + batch - 1) / batch;
+  LocalWork w;
+  w.steps = cfg.local_steps > 0 ? cfg.local_steps : steps_per_epoch * static_cast<int64_t>(cfg.local_epochs);
+  // Whole epochs see every sample; the steps of an unfinished epoch are full batches.
+  w.samples = (w.steps / steps_per_epoch) * n + (w.steps % steps_per_epoch) * batch;
+  return w;
+}
+
 double FedNovaNormA(int64_t steps, double rho) {
   if (rho == 0.0) return static_cast<double>(steps);
   double sum = 0.0, pow = 1.0;
@@ -85,9 +96,8 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
   Rng noise = DeriveStream(ctx.seed, Stream::kPrivacy, static_cast<uint64_t>(task.round),
                            static_cast<uint64_t>(task.client));
 
-  const int64_t steps_per_epoch = (n + batch - 1) / batch;
-  const int64_t total_steps =
-      cfg.local_steps > 0 ? cfg.local_steps : steps_per_epoch * static_cast<int64_t>(cfg.local_epochs);
+  const int64_t planned = PlannedLocalSgdWork(n, cfg).steps;
+  const int64_t total_steps = task.max_steps > 0 ? std::min(planned, task.max_steps) : planned;
   int pos = n;  // forces a shuffle before the first batch
   for (int64_t step = 0; step < total_steps; ++step) {
     if (pos >= n) {

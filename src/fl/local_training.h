@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "fl/algorithm.h"
+#include "sim/system.h"
 
 namespace fedsim {
 
@@ -26,10 +27,14 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
 
 // Minibatch SGD on the task's client from `params` (in place): local_epochs
 // epochs over a fresh shuffle each epoch (the last batch may be smaller), or
-// exactly local_steps steps if local_steps > 0. Batch size 0 means the whole
-// client data. The shuffle stream is (seed, kLocalTrain, round, client).
+// exactly local_steps steps if local_steps > 0, cut to task.max_steps when
+// that is > 0 (partial work). Batch size 0 means the whole client data. The shuffle stream is (seed, kLocalTrain, round, client).
 ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& scratch,
                            const LocalHooks* hooks = nullptr);
+
+// The steps and samples TrainLocalSgd runs on a client of n samples when
+// nothing cuts it short (task.max_steps = 0).
+LocalWork PlannedLocalSgdWork(int n, const AlgorithmConfig& cfg);
 
 // ||a||_1 of FedNova (Wang et al. 2020) for `steps` local SGD steps with
 // heavy-ball momentum rho: sum_{k=1..steps} (1 - rho^k) / (1 - rho); = steps

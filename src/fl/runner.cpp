@@ -1,9 +1,6 @@
 #include "fl/runner.h"
 
 #include <fmt/format.h>
-#include <omp.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -12,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "baseline/baseline.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -19,6 +17,7 @@
 #include "data/partition.h"
 #include "fl/algorithm.h"
 #include "fl/checkpoint.h"
+#include "fl/local_training.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 #include "privacy/input_perturbation.h"
@@ -26,6 +25,7 @@
 #include "privacy/rdp_accountant.h"
 #include "secure/secure_error.h"
 #include "secure/secure_sum.h"
+#include "sim/system.h"
 
 namespace fedsim {
 namespace {
@@ -41,28 +41,6 @@ double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 constexpr int kAggregationBlock = 64;
 // Coordinates per task when summing uploads in parallel.
 constexpr int64_t kReduceSpan = 1 << 14;
-
-json Environment(int threads) {
-  char host[256] = {0};
-  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
-  return {
-      {"version", FEDSIM_VERSION},
-      {"build_type", FEDSIM_BUILD_TYPE},
-      {"compiler", fmt::format("g++-compatible {}", __VERSION__)},
-      {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
-      {"simd", Eigen::SimdInstructionSetsInUse()},
-      {"threads", threads},
-      {"hardware_threads", omp_get_num_procs()},
-      {"hostname", host},
-  };
-}
-
-// Peak resident set size of this process so far, MiB (Linux reports KiB).
-double PeakRssMib() {
-  struct rusage u {};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
 
 json NullableNumber(double x, bool present) { return present && std::isfinite(x) ? json(x) : json(nullptr); }
 
@@ -89,6 +67,8 @@ struct Totals {
   int next_round = 0;
   int64_t bytes_up = 0, bytes_down = 0, samples = 0, steps = 0, skipped_updates = 0;
   double train_seconds = 0.0, wall_seconds = 0.0;
+  double sim_time_s = 0.0;  // simulated clock
+  int64_t offline = 0, dropped = 0, late = 0, partial = 0, surplus = 0;  // system outcomes, summed over rounds
   double final_acc = NAN, final_loss = NAN, best_acc = NAN;
   int best_round = 0;
   json rounds_to_target = nullptr;
@@ -100,7 +80,10 @@ struct Totals {
             {"train_seconds", train_seconds}, {"wall_seconds", wall_seconds}, {"final_acc", NullableNumber(final_acc, true)},
             {"final_loss", NullableNumber(final_loss, true)}, {"best_acc", NullableNumber(best_acc, true)},
             {"best_round", best_round},       {"rounds_to_target", rounds_to_target},
-            {"epsilon", epsilon},             {"delta", delta}};
+            {"epsilon", epsilon},             {"delta", delta},
+            {"sim_time_s", sim_time_s},       {"offline", offline},
+            {"dropped", dropped},             {"late", late},
+            {"partial", partial},             {"surplus", surplus}};
   }
   void FromJson(const json& j) {
     auto num = [&](const char* k) { return j.at(k).is_null() ? NAN : j.at(k).get<double>(); };
@@ -119,6 +102,12 @@ struct Totals {
     rounds_to_target = j.at("rounds_to_target");
     epsilon = j.at("epsilon").get<double>();
     delta = j.at("delta").get<double>();
+    sim_time_s = j.at("sim_time_s").get<double>();
+    offline = j.at("offline").get<int64_t>();
+    dropped = j.at("dropped").get<int64_t>();
+    late = j.at("late").get<int64_t>();
+    partial = j.at("partial").get<int64_t>();
+    surplus = j.at("surplus").get<int64_t>();
   }
 };
 
@@ -171,6 +160,7 @@ json CheckpointConfig(const std::string& out_dir) {
 
 json RunExperiment(const Config& cfg, const RunOptions& opt) {
   ValidateConfig(cfg);
+  if (cfg.baseline.kind != "none") return RunBaseline(cfg, opt);
   const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
@@ -207,7 +197,14 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   // ValidateConfig checked the configured cohort against the population.
   const bool poisson = cfg.algorithm.sampling == "poisson";
   const int cohort_size = algo->CohortSize(CohortSize(cfg.algorithm, num_clients), num_clients);
-  const int max_cohort = poisson ? num_clients : cohort_size;
+  // Over-selection samples more clients than the cohort and keeps the first
+  // cohort_size to report.
+  const bool over_select = cfg.system.over_selection > 0.0;
+  const int sample_size =
+      over_select ? std::min(num_clients, static_cast<int>(std::ceil((1.0 + cfg.system.over_selection) * cohort_size)))
+                  : cohort_size;
+  const int max_cohort = poisson ? num_clients : sample_size;
+  const SystemModel system(cfg.system, seed, model->TrainFlopsPerSample(), model->TrainFlopsPerBatch());
 
   // Differential privacy (docs/privacy.md).
   const PrivacyConfig& pc = cfg.privacy;
@@ -284,7 +281,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = Environment(threads);
+  doc["environment"] = RunEnvironment(threads);
   doc["data"] = {{"description", data.description},
                  {"train_samples", data.train.size()},
                  {"test_samples", data.test.size()},
@@ -371,20 +368,48 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   for (int r = tot.next_round; r < rounds; ++r) {
     const auto t_round = Clock::now();
     Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
-    std::vector<int> cohort;
+    std::vector<int> sampled;
     if (poisson) {
       for (int c = 0; c < num_clients; ++c) {
-        if (cohort_rng.Uniform() < cfg.algorithm.sampling_rate) cohort.push_back(c);
+        if (cohort_rng.Uniform() < cfg.algorithm.sampling_rate) sampled.push_back(c);
       }
     } else {
-      cohort = SampleCohort(num_clients, cohort_size, cohort_rng);
+      sampled = SampleCohort(num_clients, sample_size, cohort_rng);
+    }
+    algo->BeginRound(global, r, sampled, seed);
+    // The simulated system decides who is online, drops out, is too late or
+    // is not waited for; the cohort is the sampled clients that train.
+    std::vector<LocalWork> work(sampled.size());
+    std::vector<int64_t> down_bytes(sampled.size());
+    for (size_t i = 0; i < sampled.size(); ++i) {
+      const int n = static_cast<int>(partition[static_cast<size_t>(sampled[i])].size());
+      work[i] = full_batch ? LocalWork{n, 1} : PlannedLocalSgdWork(n, cfg.algorithm);
+      down_bytes[i] = algo->DownloadBytes(sampled[i]);
+    }
+    const std::vector<ClientPlan> plans =
+        system.Plan(r, sampled, work, down_bytes, upload_bytes, cfg.algorithm.batch_size,
+                    over_select ? cohort_size : -1);
+    std::vector<int> cohort;
+    std::vector<const ClientPlan*> cohort_plan;
+    SystemRound sys;
+    sys.sampled = static_cast<int>(sampled.size());
+    int64_t round_bytes_down = 0;
+    for (size_t i = 0; i < sampled.size(); ++i) {
+      const ClientPlan& pl = plans[i];
+      if (pl.fate != Fate::kOffline) round_bytes_down += down_bytes[i];
+      sys.offline += pl.fate == Fate::kOffline;
+      sys.dropped += pl.fate == Fate::kDropped;
+      sys.late += pl.fate == Fate::kLate;
+      sys.surplus += pl.fate == Fate::kSurplus;
+      if (pl.fate == Fate::kTrain) {
+        cohort.push_back(sampled[i]);
+        cohort_plan.push_back(&pl);
+        sys.partial += pl.max_steps > 0;
+      }
     }
     reports.assign(cohort.size(), ClientReport());
     keep.assign(cohort.size(), 0);
     update_norm.assign(cohort.size(), 0.0);
-    algo->BeginRound(global, r, cohort, seed);
-    int64_t round_bytes_down = 0;
-    for (int c : cohort) round_bytes_down += algo->DownloadBytes(c);
     const double lr_round = cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r);
     const float lr = static_cast<float>(lr_round);
 
@@ -409,6 +434,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         task.client = cohort[b0 + static_cast<size_t>(i)];
         task.indices = &partition[static_cast<size_t>(task.client)];
         task.lr = lr;
+        task.max_steps = cohort_plan[b0 + static_cast<size_t>(i)]->max_steps;
         ClientReport& rep = reports[b0 + static_cast<size_t>(i)];
         float* up = uploads.col(i).data();
         rep = algo->LocalUpdate(ctx, task, global.data(), up, scratch[static_cast<size_t>(tid)]);
@@ -486,6 +512,25 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     } else if (!secure_sum && secure.active()) {
       secure_record = secure.ModelledCost(static_cast<int>(cohort.size()));
     }
+    // The simulated clock: each client reports after its download, the work
+    // it really did and its real upload; with secure aggregation each
+    // client's share of the protocol's bytes and three more round trips.
+    {
+      std::vector<double> report_s(cohort.size());
+      const int64_t secure_up = secure_sum && !cohort.empty() ? round_bytes_up / static_cast<int64_t>(cohort.size()) : 0;
+      for (size_t i = 0; i < cohort.size(); ++i) {
+        const ClientReport& rp = reports[i];
+        const int64_t up = secure_sum ? secure_up : rp.bytes_up >= 0 ? rp.bytes_up : upload_bytes;
+        report_s[i] = system.ReportSeconds(cohort[i], *cohort_plan[i], rp.samples, rp.steps, up, secure_sum ? 3 : 0);
+      }
+      sys.seconds = system.RoundSeconds(report_s, sys.dropped + sys.late > 0);
+    }
+    tot.sim_time_s += sys.seconds;
+    tot.offline += sys.offline;
+    tot.dropped += sys.dropped;
+    tot.late += sys.late;
+    tot.partial += sys.partial;
+    tot.surplus += sys.surplus;
     // What the round's aggregate contains: the kept clients only.
     for (size_t i = 0; i < cohort.size(); ++i) {
       if (!keep[i]) continue;
@@ -578,6 +623,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     const auto t_end = Clock::now();
     json rec = {
         {"round", r + 1},
+        {"sampled", sys.sampled},
         {"cohort", static_cast<int64_t>(cohort.size())},
         {"cohort_samples", cohort_samples},
         {"lr", lr_round},
@@ -590,6 +636,13 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         {"bytes_down", tot.bytes_down},
         {"round_bytes_up", round_bytes_up},
         {"round_bytes_down", round_bytes_down},
+        {"offline_clients", sys.offline},
+        {"dropped_clients", sys.dropped},
+        {"late_clients", sys.late},
+        {"partial_clients", sys.partial},
+        {"surplus_clients", sys.surplus},
+        {"sim_round_s", sys.seconds},
+        {"sim_time_s", tot.sim_time_s},
         {"wall_round_seconds", Seconds(t_round, t_end)},
         {"wall_seconds", wall_before + Seconds(t_loop, t_end)},
     };
@@ -652,6 +705,12 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       {"bytes_down", tot.bytes_down},
       {"train_samples", tot.samples},
       {"skipped_updates", tot.skipped_updates},
+      {"sim_time_s", tot.sim_time_s},
+      {"offline_clients", tot.offline},
+      {"dropped_clients", tot.dropped},
+      {"late_clients", tot.late},
+      {"partial_clients", tot.partial},
+      {"surplus_clients", tot.surplus},
       {"epsilon", pc.mode == "none" ? json(nullptr) : NullableNumber(tot.epsilon, true)},
       {"delta", pc.mode == "none" ? json(nullptr) : json(tot.delta)},
       {"train_gflop", train_flops / 1e9},

@@ -2,7 +2,11 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <omp.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <Eigen/Core>
 
 #include <cerrno>
 #include <cstring>
@@ -58,5 +62,28 @@ void MetricsWriter::AppendRound(const nlohmann::json& round) {
 void MetricsWriter::WriteFinal(const nlohmann::json& metrics) {
   WriteFileAtomically((fs::path(dir_) / "metrics.json").string(), metrics.dump(2) + "\n");
 }
+
+nlohmann::json RunEnvironment(int threads) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
+  return {
+      {"version", FEDSIM_VERSION},
+      {"build_type", FEDSIM_BUILD_TYPE},
+      {"compiler", fmt::format("g++-compatible {}", __VERSION__)},
+      {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
+      {"simd", Eigen::SimdInstructionSetsInUse()},
+      {"threads", threads},
+      {"hardware_threads", omp_get_num_procs()},
+      {"hostname", host},
+  };
+}
+
+// Peak resident set size of this process so far, MiB (Linux reports KiB).
+double PeakRssMib() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
 
 }  // namespace fedsim

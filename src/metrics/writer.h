@@ -36,6 +36,13 @@ class MetricsWriter {
   int rounds_fd_ = -1;
 };
 
+// The "environment" object of metrics.json: version, build, compiler, SIMD,
+// threads, host.
+nlohmann::json RunEnvironment(int threads);
+
+// Peak resident set size of this process so far, MiB.
+double PeakRssMib();
+
 // Writes `text` to `path` through `path.tmp`, flushed, then renamed.
 void WriteFileAtomically(const std::string& path, const std::string& text);
 
