@@ -210,6 +210,7 @@ RunSummary LoadRun(const std::string& metrics_path, const std::string& name) {
   r.bytes_up = OptNumber(s, "bytes_up", metrics_path, "summary").value_or(0.0);
   r.bytes_down = OptNumber(s, "bytes_down", metrics_path, "summary").value_or(0.0);
   r.wall_seconds = OptNumber(s, "wall_seconds", metrics_path, "summary").value_or(0.0);
+  r.sim_seconds = OptNumber(s, "sim_time_s", metrics_path, "summary");
   r.epsilon = OptNumber(s, "epsilon", metrics_path, "summary");
   std::string mode = "none";
   if (r.config_complete && r.config.contains("privacy") && r.config["privacy"].is_object() &&
@@ -217,6 +218,11 @@ RunSummary LoadRun(const std::string& metrics_path, const std::string& name) {
     mode = r.config["privacy"]["mode"].get<std::string>();
   }
   r.dp = mode != "none" || r.epsilon.has_value();
+  if (r.config_complete && r.config.contains("baseline") && r.config["baseline"].is_object() &&
+      r.config["baseline"].contains("kind") && r.config["baseline"]["kind"].is_string() &&
+      r.config["baseline"]["kind"] != "none") {
+    r.kind = r.config["baseline"]["kind"].get<std::string>();
+  }
   if (m.contains("rounds")) {
     if (!m["rounds"].is_array()) throw InputError(metrics_path + ": \"rounds\" must be an array");
     for (const auto& rec : m["rounds"]) {
@@ -356,8 +362,10 @@ std::vector<CompareRow> CompareRows(const std::vector<RunSummary>& runs, const s
       if (row.completed > 0 ? r->status == "completed" : r->has_metrics) used.push_back(r);
     }
     row.used = static_cast<int>(used.size());
-    std::vector<double> fin, best, rtt, up, down, wall, eps;
+    std::vector<double> fin, best, rtt, up, down, wall, eps, sim;
     for (const auto* r : used) {
+      row.kind = row.kind.empty() || row.kind == r->kind ? r->kind : "mixed";
+      if (r->sim_seconds) sim.push_back(*r->sim_seconds);
       if (r->final_test_accuracy) fin.push_back(*r->final_test_accuracy);
       if (r->best_test_accuracy) best.push_back(*r->best_test_accuracy);
       if (target || r->target_accuracy) {
@@ -383,6 +391,7 @@ std::vector<CompareRow> CompareRows(const std::vector<RunSummary>& runs, const s
     row.mb_up = MeanStd(up);
     row.mb_down = MeanStd(down);
     row.wall = MeanStd(wall);
+    row.sim = MeanStd(sim);
     row.epsilon = MeanStd(eps);
     rows.push_back(std::move(row));
   }
@@ -401,7 +410,7 @@ std::string CompareTable(const std::vector<RunSummary>& runs, const std::vector<
     std::vector<std::string> header = label_headers;
     for (const char* h : {"n", "completed", "status", "final_acc_mean", "final_acc_std", "best_acc_mean",
                           "best_acc_std", "rounds_to_target_mean", "rounds_to_target_std", "rounds_to_target_reached",
-                          "target_runs", "mb_up", "mb_down", "wall_seconds", "epsilon"}) {
+                          "target_runs", "mb_up", "mb_down", "sim_seconds", "wall_seconds", "epsilon", "kind"}) {
       header.push_back(h);
     }
     std::string out;
@@ -422,17 +431,21 @@ std::string CompareTable(const std::vector<RunSummary>& runs, const std::vector<
       cells.push_back(std::to_string(r.target_runs));
       cells.push_back(r.used ? Exact(r.mb_up.mean) : "");
       cells.push_back(r.used ? Exact(r.mb_down.mean) : "");
+      cells.push_back(r.sim.n ? Exact(r.sim.mean) : "");
       cells.push_back(r.used ? Exact(r.wall.mean) : "");
       cells.push_back(!r.dp ? "" : r.epsilon_infinite ? "inf" : Exact(r.epsilon.mean));
+      cells.push_back(CsvField(r.kind));
       out += Join(cells, ",") + "\n";
     }
     return out;
   }
 
-  bool any_target = false, any_dp = false;
+  bool any_target = false, any_dp = false, any_baseline = false, any_sim = false;
   for (const auto& r : rows) {
     any_target = any_target || r.has_target;
     any_dp = any_dp || r.dp;
+    any_baseline = any_baseline || (!r.kind.empty() && r.kind != "federated");
+    any_sim = any_sim || r.sim.n > 0;
   }
   std::string target_header = "rounds to target";
   if (target) {
@@ -454,6 +467,7 @@ std::string CompareTable(const std::vector<RunSummary>& runs, const std::vector<
     header.push_back(h);
     right.push_back(r);
   };
+  if (any_baseline) add("kind", false);
   add("n", true);
   add("status", false);
   add("final acc", true);
@@ -461,12 +475,14 @@ std::string CompareTable(const std::vector<RunSummary>& runs, const std::vector<
   if (any_target) add(target_header, true);
   add("MB up", true);
   add("MB down", true);
+  if (any_sim) add("simulated s", true);
   add("wall s", true);
   if (any_dp) add("epsilon", true);
 
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows) {
     std::vector<std::string> c = r.labels;
+    if (any_baseline) c.push_back(r.kind.empty() ? "-" : r.kind);
     c.push_back(std::to_string(r.runs));
     c.push_back(r.status);
     c.push_back(FmtStat(r.final_acc, 4));
@@ -476,12 +492,14 @@ std::string CompareTable(const std::vector<RunSummary>& runs, const std::vector<
       std::string cell;
       if (r.has_target) {
         cell = t.n == 0 ? "-" : FmtStat(t, t.n == 1 ? 0 : 1);
+        if (t.n > 0 && r.kind != "federated" && r.kind != "mixed" && !r.kind.empty()) cell += " ep";
         if (t.n > 0 && t.n < r.target_runs) cell += fmt::format(" ({}/{})", t.n, r.target_runs);
       }
       c.push_back(cell);
     }
     c.push_back(r.used ? FmtMB(r.mb_up.mean) : "-");
     c.push_back(r.used ? FmtMB(r.mb_down.mean) : "-");
+    if (any_sim) c.push_back(r.sim.n ? fmt::format("{:.1f}", r.sim.mean) : "-");
     c.push_back(r.used ? fmt::format("{:.2f}", r.wall.mean) : "-");
     if (any_dp) {
       c.push_back(!r.dp ? "" : r.epsilon_infinite ? "inf" : r.epsilon.n ? fmt::format("{:.2f}", r.epsilon.mean) : "-");

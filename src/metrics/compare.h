@@ -33,6 +33,8 @@ struct RunSummary {
   std::vector<std::pair<int, double>> accuracy;  // (round, test_accuracy) of the evaluated rounds
   double bytes_up = 0, bytes_down = 0;     // summary.bytes_up / bytes_down
   double wall_seconds = 0;                 // summary.wall_seconds
+  std::optional<double> sim_seconds;       // summary.sim_time_s (absent in results of older versions)
+  std::string kind = "federated";          // federated, or the baseline.kind of a baseline run
   bool dp = false;                         // privacy.mode != none
   std::optional<double> epsilon;           // summary.epsilon; nullopt: no DP, or infinite (null)
 };
@@ -80,6 +82,8 @@ struct CompareRow {
   Stat rounds_to_target;           // over the used runs that reached it; n = runs reached
   int target_runs = 0;             // used runs with a target
   Stat mb_up, mb_down, wall;       // mean over used runs (MB = 1e6 bytes)
+  Stat sim;                        // summary.sim_time_s over the used runs that have it
+  std::string kind;                // "federated", "centralized", "data_parallel", or "mixed"
   bool dp = false;                 // DP was on in at least one used run
   bool epsilon_infinite = false;   // a used DP run had epsilon null (infinite)
   Stat epsilon;                    // over the used DP runs with a finite epsilon
@@ -94,9 +98,10 @@ std::vector<CompareRow> CompareRows(const std::vector<RunSummary>& runs, const s
 
 // The table as text: markdown (aligned columns) or CSV (a header line, full
 // precision numbers, empty cells for missing values). Columns: the run or one
-// per group key, n, status, final and best test accuracy (mean ± std), rounds
-// to target (only when a target applies), MB up, MB down, wall s, and epsilon
-// (only when a run had DP on).
+// per group key, kind (only when a baseline is among the runs), n, status,
+// final and best test accuracy (mean ± std), rounds to target (only when a
+// target applies; epochs for baselines), MB up, MB down, simulated s, wall s,
+// and epsilon (only when a run had DP on).
 std::string CompareTable(const std::vector<RunSummary>& runs, const std::vector<std::string>& group_by, bool csv,
                          std::optional<double> target);
 

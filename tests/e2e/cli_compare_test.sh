@@ -13,7 +13,7 @@ d = sys.argv[1]
 lines = open(f"{d}/table.md").read().splitlines()
 cells = [[c.strip() for c in l.strip().strip("|").split("|")] for l in lines]
 header = cells[0]
-assert header == ["run", "n", "status", "final acc", "best acc", "MB up", "MB down", "wall s"], header
+assert header == ["run", "n", "status", "final acc", "best acc", "MB up", "MB down", "simulated s", "wall s"], header
 assert set(lines[1]) <= set("|-: "), lines[1]
 rows = cells[2:]
 assert [r[0] for r in rows] == [f"{d}/s1", f"{d}/s2"], rows
@@ -25,7 +25,7 @@ def mb(b):
 for name, row in zip(["s1", "s2"], rows):
     s = json.load(open(f"{d}/{name}/metrics.json"))["summary"]
     want = ["1", "completed", f"{s['final_test_accuracy']:.4f}", f"{s['best_test_accuracy']:.4f}",
-            mb(s["bytes_up"]), mb(s["bytes_down"]), f"{s['wall_seconds']:.2f}"]
+            mb(s["bytes_up"]), mb(s["bytes_down"]), f"{s['sim_time_s']:.1f}", f"{s['wall_seconds']:.2f}"]
     assert row[1:] == want, (row, want)
 PY
 
@@ -53,6 +53,8 @@ for col, key in [("final_acc", "final_test_accuracy"), ("best_acc", "best_test_a
 close(r["mb_up"], statistics.mean(m["summary"]["bytes_up"] / 1e6 for m in ms))
 close(r["mb_down"], statistics.mean(m["summary"]["bytes_down"] / 1e6 for m in ms))
 close(r["wall_seconds"], statistics.mean(m["summary"]["wall_seconds"] for m in ms))
+close(r["sim_seconds"], statistics.mean(m["summary"]["sim_time_s"] for m in ms))
+assert r["kind"] == "federated", r
 assert r["epsilon"] == "", r
 # --target 0.5: the first round whose test accuracy is >= 0.5, for the runs that reach it.
 reached = [next((x["round"] for x in m["rounds"] if x["test_accuracy"] is not None and x["test_accuracy"] >= 0.5), None)
@@ -69,6 +71,30 @@ assert cells[:4] == ["fedavg", "softmax", "2", "completed"], cells
 v = [m["summary"]["final_test_accuracy"] for m in ms]
 assert cells[4] == f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}", (cells, v)
 PY
+
+# A baseline beside a federated run: a kind column, epochs marked, the baseline's own sim time.
+"$FEDSIM" run --quiet --out "$TMP/dp" --set baseline.kind=data_parallel --set baseline.epochs=2 \
+  --set baseline.workers=3 --set experiment.target_accuracy=0.3 || fail "data_parallel baseline exited $?"
+"$FEDSIM" compare "$TMP/s1" "$TMP/dp" >"$TMP/mixed.md" || fail "compare with a baseline exited $?"
+python3 - "$TMP" <<'PY' || fail "baseline comparison: $(cat "$TMP/mixed.md")"
+import json, sys
+d = sys.argv[1]
+lines = open(f"{d}/mixed.md").read().splitlines()
+cells = [[c.strip() for c in l.strip().strip("|").split("|")] for l in lines]
+assert cells[0][:2] == ["run", "kind"], cells[0]
+assert cells[2][1] == "federated" and cells[3][1] == "data_parallel", cells
+m = json.load(open(f"{d}/dp/metrics.json"))
+s = m["summary"]
+assert len(m["rounds"]) == 2 and [r["epoch"] for r in m["rounds"]] == [1, 2], m["rounds"]
+sim = cells[0].index("simulated s")
+assert cells[3][sim] == f"{s['sim_time_s']:.1f}", (cells[3], s)
+rt = cells[0].index("rounds to 0.3")
+assert cells[3][rt] == f"{s['rounds_to_target']} ep", (cells[3], s)
+# Ring all-reduce over 3 workers: 2 * (3 - 1) * model bytes per step, summed over workers.
+p = m["model"]["num_params"]
+assert s["bytes_up"] == s["steps"] * 2 * 2 * 4 * p, s
+PY
+expect_error 2 "checkpoint" -- run --resume "$TMP/dp"  # a baseline writes none
 
 # Bad input exits 2 and names the path or the key.
 expect_error 2 "$TMP/nope" -- compare "$TMP/s1" "$TMP/nope"

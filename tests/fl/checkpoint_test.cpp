@@ -80,6 +80,9 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
       {"fedsparse", {"algorithm.sparse_download=true", "algorithm.model_density=0.5", "algorithm.update_density=0.1"}},
       {"fedadam", {"algorithm.server_lr=0.03"}},
       {"fedgia", {}},
+      // Simulated stragglers with partial work, dropouts and the simulated clock.
+      {"fednova", {"system.deadline_s=0.02", "system.partial_work=true", "system.compute.gflops=0.1",
+                   "system.compute.round_sigma=1.0", "system.dropout=0.2", "system.availability=0.9"}},
   };
   for (const auto& c : cases) {
     INFO(c.algo);
