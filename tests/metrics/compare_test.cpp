@@ -403,10 +403,11 @@ TEST_CASE("compare: CSV has a fixed header and full-precision numbers", "[metric
   CHECK(lines[0] ==
         "algorithm.name,n,completed,status,final_acc_mean,final_acc_std,best_acc_mean,best_acc_std,"
         "rounds_to_target_mean,rounds_to_target_std,rounds_to_target_reached,target_runs,mb_up,mb_down,"
-        "wall_seconds,epsilon");
-  CHECK(lines[1] == "fedavg,1,1,completed,0.7,,0.85,,,,,0,2,4,1.5,");
+        "sim_seconds,wall_seconds,epsilon,kind");
+  // The fake runs have no sim_time_s (results of older versions): empty cell.
+  CHECK(lines[1] == "fedavg,1,1,completed,0.7,,0.85,,,,,0,2,4,,1.5,,federated");
   const auto rows = fedsim::CompareRows(runs, {"algorithm.name"}, std::nullopt);
-  CHECK(lines[2] == fmt::format("\"fed,\"\"x\"\"\",2,2,completed,{},{},0.85,0,,,,0,2,4,1.5,", rows[1].final_acc.mean,
+  CHECK(lines[2] == fmt::format("\"fed,\"\"x\"\"\",2,2,completed,{},{},0.85,0,,,,0,2,4,,1.5,,federated", rows[1].final_acc.mean,
                                 rows[1].final_acc.std));
   CHECK(rows[1].final_acc.mean == Approx(0.85));
   CHECK(rows[1].final_acc.std == Approx(std::sqrt(0.005)));
