@@ -252,6 +252,12 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
         test_acc = NAN;
       }
     }
+    double train_loss_global = NAN, train_acc_global = NAN;
+    if (eval && cfg.metrics.eval_train) {
+      const EvalSums r = EvaluateDataset(*model, global.data(), data.train, threads, eval_ws);
+      train_loss_global = r.count ? r.loss_sum / r.count : NAN;
+      train_acc_global = r.count ? static_cast<double>(r.correct) / r.count : NAN;
+    }
     if (eval && status == "completed") {
       final_acc = test_acc;
       final_loss = test_loss;
@@ -284,6 +290,10 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
         {"wall_round_seconds", Seconds(t_epoch, t_end)},
         {"wall_seconds", Seconds(t_loop, t_end)},
     };
+    if (cfg.metrics.eval_train) {
+      rec["global_train_loss"] = eval ? Nullable(train_loss_global) : json(nullptr);
+      rec["global_train_accuracy"] = eval ? Nullable(train_acc_global) : json(nullptr);
+    }
     if (writer) writer->AppendRound(rec);
     doc["rounds"].push_back(rec);
     completed = e + 1;

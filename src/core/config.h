@@ -475,11 +475,15 @@ struct BaselineConfig {
 
 struct MetricsConfig {
   int eval_every = 1;  // evaluate the global model every N rounds (and always at the last)
+  bool eval_train = false;  // also evaluate it on the whole training set
 
   template <class V>
   void Visit(V& v) {
     v.Int("eval_every", eval_every, 1, 100000000,
           "Evaluate the global model on the test set every N rounds, and always at the last. Default 1.");
+    v.Bool("eval_train", eval_train,
+           "At those rounds also evaluate the global model on the whole (pooled) training set: global_train_loss "
+           "and global_train_accuracy, the training loss of FedProx's figures. Default false.");
   }
 };
 

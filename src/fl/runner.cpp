@@ -604,6 +604,12 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       test_loss = e.count ? e.loss_sum / e.count : NAN;
       test_acc = e.count ? static_cast<double>(e.correct) / e.count : NAN;
     }
+    double train_loss_global = NAN, train_acc_global = NAN;
+    if (eval && cfg.metrics.eval_train) {
+      const EvalSums e = EvaluateDataset(*model, global.data(), data.train, threads, eval_ws);
+      train_loss_global = e.count ? e.loss_sum / e.count : NAN;
+      train_acc_global = e.count ? static_cast<double>(e.correct) / e.count : NAN;
+    }
     if (eval && data.test.size() > 0 && !std::isfinite(test_loss)) {
       status = "diverged";
       test_acc = NAN;  // the accuracy of a non-finite model means nothing
@@ -646,6 +652,10 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         {"wall_round_seconds", Seconds(t_round, t_end)},
         {"wall_seconds", wall_before + Seconds(t_loop, t_end)},
     };
+    if (cfg.metrics.eval_train) {
+      rec["global_train_loss"] = NullableNumber(train_loss_global, eval);
+      rec["global_train_accuracy"] = NullableNumber(train_acc_global, eval);
+    }
     if (const ClientStateStore* st = algo->client_state()) {
       rec["clients_with_state"] = st->ClientsWithState();
       rec["client_state_bytes"] = st->Bytes();
