@@ -18,7 +18,7 @@ for arg in "$@"; do
 done
 
 # python3: the end-to-end tests read the result JSON with it.
-fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
+fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 python3-matplotlib dataset-fashion-mnist
 if [ "$sanitize" -eq 1 ]; then
   FEDSIM_BUILD="${FEDSIM_ASAN_BUILD:-$FEDSIM_ROOT/build-asan}"
   # Later -D options override fedsim_build's -DCMAKE_BUILD_TYPE=Release.

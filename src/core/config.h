@@ -43,6 +43,7 @@ struct PartitionConfig {
   std::string kind = "natural";  // iid | dirichlet | shards | quantity | natural
   double alpha = 0.5;            // Dirichlet concentration
   int shards_per_client = 2;     // shards partitioner
+  int labels_per_client = 2;     // labels partitioner (#C = k)
   double quantity_sigma = 1.0;   // lognormal sigma of client sizes (quantity)
   int min_samples = 1;           // every client gets at least this many samples
   std::string dirichlet_mode = "per_class";  // per_class (NIID-Bench) | per_client (Hsu et al. 2019)
@@ -50,12 +51,16 @@ struct PartitionConfig {
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("kind", kind, {"iid", "dirichlet", "shards", "quantity", "natural"},
+    v.Choice("kind", kind, {"iid", "dirichlet", "shards", "quantity", "labels", "natural"},
              "How training samples are split across clients. Default \"natural\" (the generator's own users).");
     v.Real("alpha", alpha, 0.0, 1e9, /*lo_open=*/true,
            "Dirichlet concentration for kind=dirichlet; smaller is more skewed. Default 0.5.");
     v.Int("shards_per_client", shards_per_client, 1, 1000000,
           "Shards per client for kind=shards (McMahan et al. 2017 use 2). Default 2.");
+    v.Int("labels_per_client", labels_per_client, 1, 1000000,
+          "Distinct labels per client for kind=labels (NIID-Bench's #C = k): client i holds label i mod L and "
+          "k - 1 others drawn at random; each label's samples are split evenly at random among its holders. "
+          "Default 2.");
     v.Real("quantity_sigma", quantity_sigma, 0.0, 100.0, false,
            "Sigma of the lognormal client sizes for kind=quantity. Default 1.0.");
     v.Int("min_samples", min_samples, 0, 1000000000,

@@ -208,6 +208,49 @@ Partition Shards(const Dataset& train, int num_clients, const PartitionConfig& c
   return p;
 }
 
+// NIID-Bench's quantity-based label imbalance (#C = k; Li et al., ICDE 2022,
+// Sec. IV-A): client i holds label i mod L and k - 1 further distinct labels
+// drawn uniformly; each label's samples are shuffled and cut into as many
+// near-equal parts as it has holders.
+Partition Labels(const Dataset& train, int num_clients, const PartitionConfig& cfg, Rng& rng) {
+  const int num_labels = std::max(train.num_classes, 1);
+  const int k = cfg.labels_per_client;
+  if (k > num_labels) {
+    throw InputError(fmt::format("data.partition.labels_per_client: {} labels per client but the data has {}", k,
+                                 num_labels));
+  }
+  std::vector<std::vector<int>> holders(static_cast<size_t>(num_labels));
+  for (int i = 0; i < num_clients; ++i) {
+    std::vector<int> others;
+    for (int l = 0; l < num_labels; ++l) {
+      if (l != i % num_labels) others.push_back(l);
+    }
+    rng.Shuffle(others.begin(), others.end());
+    holders[static_cast<size_t>(i % num_labels)].push_back(i);
+    for (int j = 0; j < k - 1; ++j) holders[static_cast<size_t>(others[static_cast<size_t>(j)])].push_back(i);
+  }
+  std::vector<std::vector<int>> by_label(static_cast<size_t>(num_labels));
+  for (int r = 0; r < train.size(); ++r) by_label[static_cast<size_t>(train.y[static_cast<size_t>(r)])].push_back(r);
+  Partition p(static_cast<size_t>(num_clients));
+  for (int l = 0; l < num_labels; ++l) {
+    auto& rows = by_label[static_cast<size_t>(l)];
+    const auto& h = holders[static_cast<size_t>(l)];
+    if (h.empty()) {
+      if (rows.empty()) continue;
+      throw InputError(fmt::format("data.partition.labels_per_client: label {} ({} samples) is held by no client; "
+                                   "use more clients or more labels per client",
+                                   l, rows.size()));
+    }
+    rng.Shuffle(rows.begin(), rows.end());
+    const int64_t m = static_cast<int64_t>(rows.size()), parts = static_cast<int64_t>(h.size());
+    for (int64_t j = 0; j < parts; ++j) {
+      auto& dst = p[static_cast<size_t>(h[static_cast<size_t>(j)])];
+      dst.insert(dst.end(), rows.begin() + m * j / parts, rows.begin() + m * (j + 1) / parts);
+    }
+  }
+  return p;
+}
+
 // Client sizes: client k gets min_samples plus a share of the remaining
 // samples proportional to w_k ~ lognormal(0, sigma), rounded by largest
 // remainder so the sizes add up to n exactly.
@@ -302,6 +345,8 @@ Partition MakePartition(const Dataset& train, int num_clients, const PartitionCo
     p = Shards(train, num_clients, cfg, rng);
   } else if (cfg.kind == "quantity") {
     p = Quantity(n, num_clients, cfg, rng);
+  } else if (cfg.kind == "labels") {
+    p = Labels(train, num_clients, cfg, rng);
   } else if (cfg.kind == "natural") {
     p = Natural(train, num_clients);
   } else {

@@ -19,6 +19,7 @@ const Catalog& GetCatalog() {
           {"dirichlet", "label skew: per-class client proportions ~ Dir(alpha)"},
           {"shards", "sort by label, cut into shards, shards_per_client shards each (McMahan et al. 2017)"},
           {"quantity", "quantity skew: lognormal(0, quantity_sigma) client sizes, random samples"},
+          {"labels", "label skew #C=k (NIID-Bench): labels_per_client labels per client, each label split evenly"},
           {"natural", "the generator's own users, one client each"},
       },
       {

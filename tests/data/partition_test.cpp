@@ -74,6 +74,43 @@ TEST_CASE("Every partitioner assigns every sample exactly once", "[data][partiti
   }
 }
 
+TEST_CASE("labels (#C=k): each client holds exactly k labels, each label split evenly among its holders",
+          "[data][partition]") {
+  const Dataset ds = Labelled(1000, 10, false);
+  for (int k : {1, 2, 3}) {
+    PartitionConfig c = Kind("labels");
+    c.labels_per_client = k;
+    const Partition p = MakePartition(ds, 10, c, 4);
+    INFO("k = " << k);
+    CheckExactCover(p, 1000, 10);
+    std::vector<int> holders(10, 0);
+    for (int i = 0; i < 10; ++i) {
+      std::set<int> labels;
+      for (int r : p[static_cast<size_t>(i)]) labels.insert(ds.y[static_cast<size_t>(r)]);
+      CHECK(static_cast<int>(labels.size()) == k);
+      CHECK(labels.count(i % 10) == 1);  // client i always holds label i mod L
+      for (int l : labels) ++holders[static_cast<size_t>(l)];
+    }
+    // #C=1 with 10 clients: client i holds all 100 samples of label i.
+    if (k == 1) {
+      for (int i = 0; i < 10; ++i) CHECK(p[static_cast<size_t>(i)].size() == 100);
+    }
+    // A label's 100 samples over h holders: sizes differ by at most 1.
+    for (int i = 0; i < 10; ++i) {
+      for (int l = 0; l < 10; ++l) {
+        int count = 0;
+        for (int r : p[static_cast<size_t>(i)]) count += ds.y[static_cast<size_t>(r)] == l;
+        if (count > 0) CHECK(std::abs(count - 100 / holders[static_cast<size_t>(l)]) <= 1);
+      }
+    }
+  }
+  PartitionConfig c = Kind("labels");
+  c.labels_per_client = 11;
+  CHECK_THROWS_WITH(MakePartition(ds, 10, c, 1), Contains("data.partition.labels_per_client"));
+  c.labels_per_client = 1;
+  CHECK_THROWS_WITH(MakePartition(ds, 5, c, 1), Contains("held by no client"));
+}
+
 TEST_CASE("Partitions are deterministic per seed", "[data][partition]") {
   const Dataset ds = Labelled(500, 5, false);
   for (const char* kind : {"iid", "dirichlet", "shards", "quantity"}) {
