@@ -225,7 +225,9 @@ void Cnn::Init(float* params, Rng& rng) const {
       begin = op.t1;
       factor_bound = std::sqrt(3.0 * s2);
     }
-    for (int64_t i = begin; i < factor_end; ++i) params[i] = static_cast<float>(rng.Uniform(-factor_bound, factor_bound));
+    for (int64_t i = begin; i < factor_end; ++i) {
+      params[i] = static_cast<float>(rng.Uniform(-factor_bound, factor_bound));
+    }
     for (int64_t i = op.b_offset; i < op.b_offset + op.out_c; ++i) {
       params[i] = static_cast<float>(rng.Uniform(-bound, bound));
     }
