@@ -419,9 +419,6 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.model.kind == "mlp" && c.model.hidden.empty()) {
     fail("model.hidden: model.kind=mlp needs at least one hidden layer width, e.g. [200, 200]");
   }
-  if (c.model.kind.rfind("cnn", 0) == 0 && c.algorithm.name == "fedpara") {
-    fail("algorithm.name: fedpara re-parameterises dense layers only; use model.kind=mlp or softmax");
-  }
   if (!c.model.input_shape.empty() && c.model.input_shape.size() != 3) {
     fail("model.input_shape: expected [C, H, W]");
   }

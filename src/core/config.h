@@ -191,6 +191,7 @@ struct AlgorithmConfig {
   double model_density = 1.0;     // FedSparse
   int mask_every = 10;            // FedSparse
   int prune_rounds = 0;           // FedSparse
+  double momentum_correction = 0.9;  // FedSparse (DGC)
   double fedpara_gamma = 0.1;     // FedPara
   double sigma = 5.0;             // FedGiA
   double r = 5.0;                 // FedGiA
@@ -246,6 +247,10 @@ struct AlgorithmConfig {
     v.Int("prune_rounds", prune_rounds, 0, 100000000,
           "FedSparse: rounds over which the model density falls from 1 to model_density on Zhu & Gupta's cubic "
           "schedule; 0 prunes to model_density at round 0. Default 0.");
+    v.Real("momentum_correction", momentum_correction, 0.0, 0.999999, false,
+           "FedSparse: Deep Gradient Compression momentum correction m: a client accumulates v <- m v + Delta into "
+           "its residual and clears v where it sends (momentum factor masking); 0 = plain error feedback. "
+           "Default 0.9.");
     v.Real("fedpara_gamma", fedpara_gamma, 0.0, 1.0, false,
            "FedPara rank ratio gamma: rank = ceil((1-gamma) r_min + gamma r_max) per layer. Default 0.1.");
     v.Real("sigma", sigma, 0.0, 1e9, true, "FedGiA ADMM penalty sigma; clients outside the ADMM subset take a gradient step of 1/sigma. Default 5.");

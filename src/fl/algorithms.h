@@ -129,6 +129,14 @@ class FedSparse : public Algorithm {
   // Returns the encoded size in bytes. `index` is scratch.
   static int64_t SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, const float* delta, int64_t k,
                                       bool ternary, float* out, std::vector<int>& index);
+  // Deep Gradient Compression's momentum correction with momentum factor
+  // masking (Lin et al. 2018), on a client's round updates: velocity =
+  // m * velocity + delta, then SparsifyWithFeedback(residual, velocity), then
+  // velocity = 0 on the k entries sent. With m = 0 it is SparsifyWithFeedback
+  // on delta (velocity ends as delta outside the sent entries, and is unused).
+  static int64_t SparsifyWithMomentum(Eigen::Ref<Eigen::VectorXf> residual, Eigen::Ref<Eigen::VectorXf> velocity,
+                                      const float* delta, float m, int64_t k, bool ternary, float* out,
+                                      std::vector<int>& index);
   // Zhu & Gupta (2017) gradual pruning: the model density at `round`.
   static double DensityAt(int round, double final_density, int prune_rounds);
   // Wire size of a sparse vector with nnz entries out of n: positions as a
@@ -137,14 +145,14 @@ class FedSparse : public Algorithm {
   static int64_t EncodedBytes(int64_t nnz, int64_t n, bool ternary);
 
  private:
-  double update_density_, model_density_, server_lr_;
+  double update_density_, model_density_, server_lr_, momentum_correction_;
   bool ternary_, sparse_download_;
   int mask_every_, prune_rounds_;
   int64_t dense_download_bytes_ = 0;   // the (possibly masked) model
   int64_t sparse_download_bytes_ = 0;  // last round's sparse server update
   int round_ = 0;
   std::vector<int> last_round_;        // per client: last round it took part in (-1: never)
-  ClientStateStore state_;          // slot 0: the client's error-feedback residual
+  ClientStateStore state_;          // slot 0: the client's error-feedback residual; slot 1: its DGC velocity
   Eigen::VectorXf mask_;            // 0/1 per weight when model_density < 1
   Eigen::VectorXf server_residual_; // error feedback of the sparse download
   Eigen::VectorXf server_update_;

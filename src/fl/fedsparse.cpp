@@ -8,6 +8,10 @@
 //       ternary: s <- mu sign(s) on the kept entries, mu = mean |kept u|;
 //       e_k <- u - s;  upload s (weight n_k).
 //     e_k is the client's persistent residual, created on first participation.
+//     With momentum_correction m > 0 (Deep Gradient Compression, Lin et al.
+//     ICLR 2018, momentum correction and momentum factor masking) the client
+//     also keeps a velocity v_k: v_k <- m v_k + Delta, u = e_k + v_k, and after
+//     sending v_k is zeroed on the sent entries.
 //     With sparse_download the server treats its aggregated update the same
 //     way (its own residual) and a client that took part in the previous round
 //     downloads only that sparse update; any other client downloads the model.
@@ -47,6 +51,7 @@ FedSparse::FedSparse(const AlgorithmConfig& cfg)
     : update_density_(cfg.update_density),
       model_density_(cfg.model_density),
       server_lr_(cfg.server_lr),
+      momentum_correction_(cfg.momentum_correction),
       ternary_(cfg.ternary),
       sparse_download_(cfg.sparse_download),
       mask_every_(cfg.mask_every),
@@ -86,9 +91,20 @@ int64_t FedSparse::SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, co
   return EncodedBytes(k, n, ternary);
 }
 
+int64_t FedSparse::SparsifyWithMomentum(Eigen::Ref<Eigen::VectorXf> residual, Eigen::Ref<Eigen::VectorXf> velocity,
+                                        const float* delta, float m, int64_t k, bool ternary, float* out,
+                                        std::vector<int>& index) {
+  const int64_t n = velocity.size();
+  velocity = m * velocity + Eigen::Map<const Eigen::VectorXf>(delta, n);
+  const int64_t bytes = SparsifyWithFeedback(residual, velocity.data(), k, ternary, out, index);
+  k = std::min(k, n);
+  for (int64_t j = 0; j < k; ++j) velocity[index[static_cast<size_t>(j)]] = 0.0f;
+  return bytes;
+}
+
 void FedSparse::Setup(int64_t num_params, int num_clients) {
   Algorithm::Setup(num_params, num_clients);
-  state_.Resize(num_clients, 1);
+  state_.Resize(num_clients, 2);
   last_round_.assign(static_cast<size_t>(num_clients), -1);
   dense_download_bytes_ = num_params * static_cast<int64_t>(sizeof(float));
   if (sparse_download_) {
@@ -137,7 +153,14 @@ ClientReport FedSparse::LocalUpdate(const TrainContext& ctx, const ClientTask& t
   Eigen::VectorXf& e = state_.Get(task.client, 0, p);
   if (hooks.mask) e.array() *= mask_.array();
   const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
-  rep.bytes_up = SparsifyWithFeedback(e, s.extra.data(), k, ternary_, upload, s.index);
+  if (momentum_correction_ > 0.0) {
+    Eigen::VectorXf& v = state_.Get(task.client, 1, p);
+    if (hooks.mask) v.array() *= mask_.array();
+    rep.bytes_up = SparsifyWithMomentum(e, v, s.extra.data(), static_cast<float>(momentum_correction_), k, ternary_,
+                                        upload, s.index);
+  } else {
+    rep.bytes_up = SparsifyWithFeedback(e, s.extra.data(), k, ternary_, upload, s.index);
+  }
   last_round_[static_cast<size_t>(task.client)] = task.round;
   return rep;
 }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "model/fedpara.h"
 
 namespace fedsim {
 
@@ -48,16 +49,21 @@ class Cnn::Ws : public Workspace {
   std::vector<std::vector<int32_t>> argmax;  // argmax[i]: winners of pooling op i
   Eigen::VectorXf cols;                      // im2col matrix of one chunk, then its gradient
   Eigen::VectorXf grad_a, grad_b;            // ping-pong gradients w.r.t. op outputs / inputs
+  // FedPara, per op (empty for plain ops): the formed factors W1, W2 and
+  // W = W1 o W2; for convolutions X1 T1 and X2 T2 (FedParaConvForm's z).
+  std::vector<Eigen::VectorXf> w1, w2, w, z1, z2;
+  Eigen::VectorXf dw, g, h;  // dL/dW of the current op, dW o W2 (then o W1), FedParaConvGrad's scratch
 };
 
 Cnn::Cnn(int channels, int height, int width, std::vector<CnnLayer> layers, double init_scale,
-         std::string kind, int conv_chunk)
+         std::string kind, int conv_chunk, std::optional<double> fedpara_gamma)
     : channels_(channels),
       height_(height),
       width_(width),
       layers_(std::move(layers)),
       init_scale_(init_scale),
-      kind_(std::move(kind)) {
+      kind_(std::move(kind)),
+      fedpara_gamma_(fedpara_gamma) {
   if (channels < 1 || height < 1 || width < 1) {
     throw InputError(fmt::format("{}: input shape {}x{}x{} must be positive", kind_, channels, height, width));
   }
@@ -102,9 +108,23 @@ Cnn::Cnn(int channels, int height, int width, std::vector<CnnLayer> layers, doub
     }
     if (op.in_size() > std::numeric_limits<int32_t>::max()) throw InputError(where + ": input too large");
     if (op.type != CnnLayer::Type::kMaxPool) {
-      const int64_t fan_in = op.type == CnnLayer::Type::kConv ? op.geom.col_rows() : op.in_size();
-      op.w_offset = num_params_;
-      num_params_ += fan_in * op.out_c;
+      if (fedpara_gamma_) {
+        const bool conv = op.type == CnnLayer::Type::kConv;
+        const int64_t in = op.w_in(), out = op.out_c;
+        op.rank = conv ? FedParaConvRank(static_cast<int>(in), static_cast<int>(out), op.geom.kernel, *fedpara_gamma_)
+                       : FedParaRank(static_cast<int>(in), static_cast<int>(out), *fedpara_gamma_);
+        const int64_t r = op.rank, core = conv ? r * r * op.positions() : 0;
+        op.t1 = num_params_;
+        op.x1 = op.t1 + core;
+        op.y1 = op.x1 + out * r;
+        op.t2 = op.y1 + in * r;
+        op.x2 = op.t2 + core;
+        op.y2 = op.x2 + out * r;
+        num_params_ = op.y2 + in * r;
+      } else {
+        op.w_offset = num_params_;
+        num_params_ += op.fan_in() * op.out_c;
+      }
       op.b_offset = num_params_;
       num_params_ += op.out_c;
       has_params = true;
@@ -143,7 +163,39 @@ std::string Cnn::Describe() const {
     }
     if (op.relu) s += " relu";
   }
+  if (fedpara_gamma_) {
+    std::string r;
+    for (int rank : fedpara_ranks()) r += (r.empty() ? "" : "/") + std::to_string(rank);
+    s += fmt::format(" fedpara gamma={} ranks {}", *fedpara_gamma_, r);
+  }
   return s + fmt::format(" ({} parameters)", num_params_);
+}
+
+std::vector<int> Cnn::fedpara_ranks() const {
+  std::vector<int> r;
+  for (const Op& op : ops_) {
+    if (op.rank > 0) r.push_back(op.rank);
+  }
+  return r;
+}
+
+double Cnn::TrainFlopsPerBatch() const {
+  double macs = 0.0;
+  for (const Op& op : ops_) {
+    if (op.rank == 0) continue;
+    const double r = op.rank, w = static_cast<double>(op.out_c) * op.fan_in();
+    if (op.type == CnnLayer::Type::kConv) {
+      // Per factor: z = X T (out R^2 k^2) and W_p = z_p Y^T (out in R k^2);
+      // backward: h and dY (2 out in R k^2), dX and dT (2 out R^2 k^2).
+      const double core = static_cast<double>(op.out_c) * r * r * op.positions();
+      macs += 2.0 * (core + w * r) + 2.0 * (2.0 * w * r + 2.0 * core);
+    } else {
+      // Per factor: X Y^T (out in R); backward: dX and dY (2 out in R).
+      macs += 2.0 * w * r + 2.0 * 2.0 * w * r;
+    }
+    macs += w + 2.0 * w;  // W1 o W2, then dW o W2 and dW o W1
+  }
+  return 2.0 * macs;
 }
 
 double Cnn::TrainFlopsPerSample() const {
@@ -152,12 +204,31 @@ double Cnn::TrainFlopsPerSample() const {
   return 2.0 * macs;
 }
 
+// FedPara init. Every factor entry is iid zero-mean with variance s^2, drawn
+// uniform(+-sqrt(3) s). A dense factor's entry sum_r x_r y_r has variance
+// R s^4 (as in fedpara.cpp); a convolution factor's entry
+// sum_{x,y} X[o,x] T_p[x,y] Y[c,y] is a sum of R^2 uncorrelated products of
+// three independent zero-mean entries, variance R^2 s^6. W = W1 o W2 of
+// independent zero-mean factors has the product of their variances: R^2 s^8
+// (dense) or R^4 s^12 (convolution). Matching the plain init's bound^2 / 3
+// gives s^2 = (bound^2 / (3 R^2))^(1/4) or (bound^2 / (3 R^4))^(1/6).
 void Cnn::Init(float* params, Rng& rng) const {
   for (const Op& op : ops_) {
     if (op.type == CnnLayer::Type::kMaxPool) continue;
-    const int64_t fan_in = op.type == CnnLayer::Type::kConv ? op.geom.col_rows() : op.in_size();
-    const double bound = init_scale_ / std::sqrt(static_cast<double>(fan_in));
-    for (int64_t i = op.w_offset; i < op.b_offset + op.out_c; ++i) {
+    const double bound = init_scale_ / std::sqrt(static_cast<double>(op.fan_in()));
+    int64_t begin = op.w_offset, factor_end = op.b_offset;
+    double factor_bound = bound;
+    if (op.rank > 0) {
+      const double r = op.rank, target = bound * bound / 3.0;
+      const double s2 = op.type == CnnLayer::Type::kConv ? std::pow(target / (r * r * r * r), 1.0 / 6.0)
+                                                         : std::pow(target / (r * r), 0.25);
+      begin = op.t1;
+      factor_bound = std::sqrt(3.0 * s2);
+    }
+    for (int64_t i = begin; i < factor_end; ++i) {
+      params[i] = static_cast<float>(rng.Uniform(-factor_bound, factor_bound));
+    }
+    for (int64_t i = op.b_offset; i < op.b_offset + op.out_c; ++i) {
       params[i] = static_cast<float>(rng.Uniform(-bound, bound));
     }
   }
@@ -179,6 +250,25 @@ std::unique_ptr<Workspace> Cnn::NewWorkspace(int max_batch) const {
   ws->cols.resize(cols);
   ws->grad_a.resize(mb * widest);
   ws->grad_b.resize(mb * widest);
+  if (fedpara_gamma_) {
+    int64_t largest_w = 0, largest_z = 0;
+    for (const Op& op : ops_) {
+      const int64_t w = op.rank > 0 ? op.out_c * op.fan_in() : 0;
+      const int64_t z = op.rank > 0 && op.type == CnnLayer::Type::kConv
+                            ? static_cast<int64_t>(op.out_c) * op.rank * op.positions()
+                            : 0;
+      ws->w1.emplace_back(w);
+      ws->w2.emplace_back(w);
+      ws->w.emplace_back(w);
+      ws->z1.emplace_back(z);
+      ws->z2.emplace_back(z);
+      largest_w = std::max(largest_w, w);
+      largest_z = std::max(largest_z, z);
+    }
+    ws->dw.resize(largest_w);
+    ws->g.resize(largest_w);
+    ws->h.resize(largest_z);
+  }
   return ws;
 }
 
@@ -193,12 +283,30 @@ void Cnn::Forward(const float* params, const float* x, int b, Ws& ws) const {
   }
   for (size_t i = 0; i < ops_.size(); ++i) {
     const Op& op = ops_[i];
+    if (op.rank == 0) continue;
+    const int out = op.out_c, cin = op.w_in(), r = op.rank;
+    if (op.type == CnnLayer::Type::kConv) {
+      FedParaConvForm(out, cin, op.positions(), r, params + op.t1, params + op.x1, params + op.y1, ws.z1[i].data(),
+                      ws.w1[i].data());
+      FedParaConvForm(out, cin, op.positions(), r, params + op.t2, params + op.x2, params + op.y2, ws.z2[i].data(),
+                      ws.w2[i].data());
+    } else {
+      MatMap(ws.w1[i].data(), out, cin).noalias() =
+          ConstMatMap(params + op.x1, out, r) * ConstMatMap(params + op.y1, cin, r).transpose();
+      MatMap(ws.w2[i].data(), out, cin).noalias() =
+          ConstMatMap(params + op.x2, out, r) * ConstMatMap(params + op.y2, cin, r).transpose();
+    }
+    ws.w[i] = ws.w1[i].cwiseProduct(ws.w2[i]);
+  }
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Op& op = ops_[i];
     float* out = ws.act[i].data();
     ConstVecMap bias(params + op.b_offset, op.out_c);
+    const float* w_data = op.rank > 0 ? ws.w[i].data() : params + op.w_offset;
     switch (op.type) {
       case CnnLayer::Type::kConv: {
         const int64_t rows = op.geom.col_rows(), per = op.geom.col_cols();
-        ConstMatMap w(params + op.w_offset, op.out_c, rows);
+        ConstMatMap w(w_data, op.out_c, rows);
         for (int n0 = 0; n0 < b; n0 += conv_chunk_) {
           const int nc = std::min(conv_chunk_, b - n0);
           Im2Col(op.geom, in + n0 * op.in_size(), nc, ws.cols.data());
@@ -213,7 +321,7 @@ void Cnn::Forward(const float* params, const float* x, int b, Ws& ws) const {
         break;
       case CnnLayer::Type::kDense: {
         MatMap z(out, op.out_c, b);
-        z.noalias() = ConstMatMap(params + op.w_offset, op.out_c, op.in_size()) * ConstMatMap(in, op.in_size(), b);
+        z.noalias() = ConstMatMap(w_data, op.out_c, op.in_size()) * ConstMatMap(in, op.in_size(), b);
         z.colwise() += bias;
         break;
       }
@@ -260,11 +368,13 @@ double Cnn::LossAndGradient(const float* params, const float* x, const int* y, i
       ArrMap ga(g_out, b * op.out_size());
       ga = (ConstArrMap(out, b * op.out_size()) > 0.0f).select(ga, 0.0f);
     }
+    const float* w_data = op.rank > 0 ? ws.w[static_cast<size_t>(i)].data() : params + op.w_offset;
+    float* dw_data = op.rank > 0 ? ws.dw.data() : grad + op.w_offset;
     switch (op.type) {
       case CnnLayer::Type::kConv: {
         const int64_t rows = op.geom.col_rows(), per = op.geom.col_cols();
-        ConstMatMap w(params + op.w_offset, op.out_c, rows);
-        MatMap dw(grad + op.w_offset, op.out_c, rows);
+        ConstMatMap w(w_data, op.out_c, rows);
+        MatMap dw(dw_data, op.out_c, rows);
         for (int n0 = 0; n0 < b; n0 += conv_chunk_) {
           const int nc = std::min(conv_chunk_, b - n0);
           ConstMatMap gy(g_out + n0 * op.out_size(), op.out_c, nc * per);
@@ -289,21 +399,43 @@ double Cnn::LossAndGradient(const float* params, const float* x, const int* y, i
       case CnnLayer::Type::kDense: {
         ConstMatMap gz(g_out, op.out_c, b);
         ConstMatMap a(in, op.in_size(), b);
-        MatMap(grad + op.w_offset, op.out_c, op.in_size()).noalias() = gz * a.transpose();
+        MatMap(dw_data, op.out_c, op.in_size()).noalias() = gz * a.transpose();
         VecMap(grad + op.b_offset, op.out_c) = gz.rowwise().sum();
         if (op.needs_input_grad) {
-          MatMap(g_in, op.in_size(), b).noalias() =
-              ConstMatMap(params + op.w_offset, op.out_c, op.in_size()).transpose() * gz;
+          MatMap(g_in, op.in_size(), b).noalias() = ConstMatMap(w_data, op.out_c, op.in_size()).transpose() * gz;
         }
         break;
       }
       default:
         break;
     }
+    if (op.rank > 0) FactorGrad(op, static_cast<size_t>(i), params, grad, ws);
     if (!op.needs_input_grad) break;
     std::swap(g_out, g_in);
   }
   return loss / b;
+}
+
+// W = W1 o W2: dL/dW1 = dW o W2 and dL/dW2 = dW o W1, each then mapped onto
+// its factors: FedParaConvGrad for a convolution; for a dense W1 = X1 Y1^T,
+// dX1 = (dL/dW1) Y1 and dY1 = (dL/dW1)^T X1.
+void Cnn::FactorGrad(const Op& op, size_t i, const float* params, float* grad, Ws& ws) const {
+  const int out = op.out_c, cin = op.w_in(), r = op.rank;
+  const int64_t n = static_cast<int64_t>(out) * op.fan_in();
+  ConstVecMap dw(ws.dw.data(), n);
+  VecMap gw(ws.g.data(), n);
+  for (int f = 0; f < 2; ++f) {
+    gw = dw.cwiseProduct(f == 0 ? ws.w2[i] : ws.w1[i]);
+    const int64_t t = f == 0 ? op.t1 : op.t2, x = f == 0 ? op.x1 : op.x2, y = f == 0 ? op.y1 : op.y2;
+    if (op.type == CnnLayer::Type::kConv) {
+      FedParaConvGrad(out, cin, op.positions(), r, gw.data(), params + t, params + x, params + y,
+                      (f == 0 ? ws.z1[i] : ws.z2[i]).data(), ws.h.data(), grad + t, grad + x, grad + y);
+    } else {
+      ConstMatMap g(gw.data(), out, cin);
+      MatMap(grad + x, out, r).noalias() = g * ConstMatMap(params + y, cin, r);
+      MatMap(grad + y, cin, r).noalias() = g.transpose() * ConstMatMap(params + x, out, r);
+    }
+  }
 }
 
 EvalSums Cnn::Evaluate(const float* params, const float* x, const int* y, int b, Workspace& base) const {
@@ -334,22 +466,24 @@ const float* Cnn::Activations(const float* params, const float* x, int b, int la
   return ws.act[op].data();
 }
 
-std::unique_ptr<Cnn> MakeCnnMcMahan(int channels, int height, int width, int classes, double init_scale) {
+std::unique_ptr<Cnn> MakeCnnMcMahan(int channels, int height, int width, int classes, double init_scale,
+                                    std::optional<double> fedpara_gamma) {
   using L = CnnLayer;
   return std::make_unique<Cnn>(channels, height, width,
                                std::vector<CnnLayer>{L::Conv(32, 5, 1, 2), L::Relu(), L::MaxPool(2, 2),
                                                      L::Conv(64, 5, 1, 2), L::Relu(), L::MaxPool(2, 2),
                                                      L::Dense(512), L::Relu(), L::Dense(classes)},
-                               init_scale, "cnn_mcmahan");
+                               init_scale, fedpara_gamma ? "fedpara_cnn_mcmahan" : "cnn_mcmahan", 0, fedpara_gamma);
 }
 
-std::unique_ptr<Cnn> MakeCnnLeNet(int channels, int height, int width, int classes, double init_scale) {
+std::unique_ptr<Cnn> MakeCnnLeNet(int channels, int height, int width, int classes, double init_scale,
+                                  std::optional<double> fedpara_gamma) {
   using L = CnnLayer;
   return std::make_unique<Cnn>(channels, height, width,
                                std::vector<CnnLayer>{L::Conv(6, 5), L::Relu(), L::MaxPool(2, 2), L::Conv(16, 5),
                                                      L::Relu(), L::MaxPool(2, 2), L::Dense(120), L::Relu(),
                                                      L::Dense(84), L::Relu(), L::Dense(classes)},
-                               init_scale, "cnn_lenet");
+                               init_scale, fedpara_gamma ? "fedpara_cnn_lenet" : "cnn_lenet", 0, fedpara_gamma);
 }
 
 }  // namespace fedsim

@@ -31,6 +31,57 @@ int FedParaRank(int m, int n, double gamma) {
   return static_cast<int>(std::clamp(rank, r_min, r_max));
 }
 
+int FedParaConvRank(int in, int out, int kernel, double gamma) {
+  if (in < 1 || out < 1 || kernel < 1) {
+    throw InputError(fmt::format("FedPara: convolution {}->{} with a {}x{} kernel must have positive sizes", in, out,
+                                 kernel, kernel));
+  }
+  if (!(gamma >= 0.0 && gamma <= 1.0)) throw InputError(fmt::format("FedPara: gamma {} is not in [0, 1]", gamma));
+  const int64_t small = std::min(in, out);
+  int64_t r_min = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(small))));
+  while (r_min * r_min < small) ++r_min;
+  while (r_min > 1 && (r_min - 1) * (r_min - 1) >= small) --r_min;
+  const int64_t kk = static_cast<int64_t>(kernel) * kernel, io = static_cast<int64_t>(in) + out;
+  const int64_t dense = static_cast<int64_t>(in) * out * kk;
+  auto fits = [&](int64_t r) { return 2 * (kk * r * r + io * r) <= dense; };
+  int64_t r_max = 0;
+  while (fits(r_max + 1)) ++r_max;
+  r_max = std::max(r_min, r_max);
+  const double r = (1.0 - gamma) * static_cast<double>(r_min) + gamma * static_cast<double>(r_max);
+  const int64_t rank = static_cast<int64_t>(std::ceil(r - 1e-9));
+  return static_cast<int>(std::clamp(rank, r_min, r_max));
+}
+
+void FedParaConvForm(int out, int in, int positions, int rank, const float* t, const float* x, const float* y,
+                     float* z, float* w) {
+  const Eigen::Index rk = static_cast<Eigen::Index>(rank) * positions;
+  MatMap zm(z, out, rk);
+  zm.noalias() = ConstMatMap(x, out, rank) * ConstMatMap(t, rank, rk);
+  ConstMatMap ym(y, in, rank);
+  for (int p = 0; p < positions; ++p) {
+    MatMap(w + static_cast<int64_t>(p) * out * in, out, in).noalias() =
+        ConstMatMap(z + static_cast<int64_t>(p) * out * rank, out, rank) * ym.transpose();
+  }
+}
+
+void FedParaConvGrad(int out, int in, int positions, int rank, const float* g, const float* t, const float* x,
+                     const float* y, const float* z, float* h, float* dt, float* dx, float* dy) {
+  const Eigen::Index rk = static_cast<Eigen::Index>(rank) * positions;
+  ConstMatMap ym(y, in, rank);
+  MatMap dym(dy, in, rank);
+  dym.setZero();
+  for (int p = 0; p < positions; ++p) {
+    ConstMatMap gp(g + static_cast<int64_t>(p) * out * in, out, in);
+    // h_p = g_p Y; dY += g_p^T (X T_p), where X T_p is the p-th block of z.
+    MatMap(h + static_cast<int64_t>(p) * out * rank, out, rank).noalias() = gp * ym;
+    dym.noalias() += gp.transpose() * ConstMatMap(z + static_cast<int64_t>(p) * out * rank, out, rank);
+  }
+  ConstMatMap hm(h, out, rk);
+  // dX = sum_p h_p T_p^T = h [T_0 ... ]^T;  dT = X^T h.
+  MatMap(dx, out, rank).noalias() = hm * ConstMatMap(t, rank, rk).transpose();
+  MatMap(dt, rank, rk).noalias() = ConstMatMap(x, out, rank).transpose() * hm;
+}
+
 // Buffers for one thread, all sized once for max_batch. Activations are viewed
 // as contiguous b x width column-major matrices for a batch of b.
 class FedParaMlp::Ws : public Workspace {

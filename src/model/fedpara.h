@@ -47,6 +47,44 @@ namespace fedsim {
 // REQUIRES: m >= 1, n >= 1, 0 <= gamma <= 1 (throws InputError otherwise).
 int FedParaRank(int m, int n, double gamma);
 
+// The rank R of both Hadamard factors of a FedPara convolution with `in`
+// input channels, `out` output channels and a k x k kernel (Proposition 3 of
+// the paper, below), for the ratio gamma in [0, 1]:
+//
+//   r_min = ceil(sqrt(min(in, out)))    smallest R with R^2 >= min(in, out)
+//   r_max = the largest R with 2 (k^2 R^2 + (in + out) R) <= in out k^2,
+//           i.e. the two factors hold no more than the dense kernel
+//   R = ceil((1 - gamma) * r_min + gamma * r_max)
+//
+// Source: the Flower FedPara baseline's Conv2d._calc_from_ratio (adap/flower,
+// baselines/fedpara/fedpara/models.py), which interpolates so; it takes
+// r_max as the floor of the positive root of k^2 R^2 + (in + out) R -
+// in out k^2 / 2 = 0, computed here exactly in integers. The same clamp as
+// FedParaRank: r_max is raised to r_min where it is smaller (tiny layers).
+//
+// REQUIRES: in, out, kernel >= 1, 0 <= gamma <= 1 (throws InputError otherwise).
+int FedParaConvRank(int in, int out, int kernel, double gamma);
+
+// One Hadamard factor of a FedPara convolution in Cnn's weight layout (the
+// column-major out x (k^2 in) matrix whose column p * in + c belongs to kernel
+// position p = kh * k + kw and input channel c). Proposition 3 of the paper
+// writes a factor as the tensor T x1 X x2 Y; per kernel position p that is
+//
+//   W_p = X T_p Y^T    (out x in),  X in R^{out x R}, Y in R^{in x R}, T_p in R^{R x R},
+//
+// with T stored as the column-major R x (R k^2) matrix [T_0 ... T_{k^2-1}], so
+// that entry (x, p R + y) is T[x, y, kh, kw]. `positions` is k^2.
+//
+// Form: writes z = X T (out x R k^2, kept for the backward pass) and w.
+void FedParaConvForm(int out, int in, int positions, int rank, const float* t, const float* x, const float* y,
+                     float* z, float* w);
+// Backward of FedParaConvForm: with g = dL/dW (out x k^2 in) and z from the
+// forward pass, overwrites
+//   dT_p = X^T g_p Y,   dX = sum_p g_p Y T_p^T,   dY = sum_p g_p^T X T_p.
+// h is scratch of out x R k^2 floats.
+void FedParaConvGrad(int out, int in, int positions, int rank, const float* g, const float* t, const float* x,
+                     const float* y, const float* z, float* h, float* dt, float* dx, float* dy);
+
 class FedParaMlp : public Model {
  public:
   // sizes = {input_dim, hidden..., num_classes}; gamma picks each layer's rank

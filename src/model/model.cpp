@@ -22,8 +22,8 @@ std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int nu
       throw InputError(fmt::format("model.input_shape: [{}, {}, {}] has {} values but samples have {} features", s[0],
                                    s[1], s[2], static_cast<int64_t>(s[0]) * s[1] * s[2], input_dim));
     }
-    if (cfg.kind == "cnn_mcmahan") return MakeCnnMcMahan(s[0], s[1], s[2], num_classes, cfg.init_scale);
-    return MakeCnnLeNet(s[0], s[1], s[2], num_classes, cfg.init_scale);
+    if (cfg.kind == "cnn_mcmahan") return MakeCnnMcMahan(s[0], s[1], s[2], num_classes, cfg.init_scale, fedpara_gamma);
+    return MakeCnnLeNet(s[0], s[1], s[2], num_classes, cfg.init_scale, fedpara_gamma);
   }
   std::vector<int> sizes{input_dim};
   if (cfg.kind == "mlp") {

@@ -68,9 +68,10 @@ class Model {
 };
 
 // Builds the model named by cfg.kind for inputs of `input_dim` features and
-// `num_classes` classes. With fedpara_gamma set, every dense layer is
-// re-parameterised as FedPara's low-rank Hadamard product with that rank
-// ratio (algorithm.name = fedpara). Throws InputError for unknown kinds.
+// `num_classes` classes. With fedpara_gamma set, every dense and convolutional
+// layer is re-parameterised as FedPara's low-rank Hadamard product with that
+// rank ratio (algorithm.name = fedpara): FedParaMlp for softmax and mlp, a
+// FedPara Cnn for the CNNs. Throws InputError for unknown kinds.
 // `shape` is the data's {C, H, W} (may be empty), used by the CNNs unless
 // cfg.input_shape overrides it.
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,

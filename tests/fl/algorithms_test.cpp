@@ -206,6 +206,56 @@ TEST_CASE("fedsparse: exactly k entries survive and the residual holds the rest"
   CHECK(fedsim::FedSparse::EncodedBytes(100000, 199210, true) == 24902 + 4 + 12500);
 }
 
+TEST_CASE("fedsparse: DGC momentum correction accumulates a velocity and clears it where sent", "[fl][algorithms]") {
+  using fedsim::FedSparse;
+  // P = 4, k = 1, m = 0.5; dyadic numbers, so every step is exact.
+  Eigen::VectorXf e = Eigen::VectorXf::Zero(4), v = Eigen::VectorXf::Zero(4), out(4), expect(4);
+  std::vector<int> idx;
+  const float d1[] = {1.0f, 0.5f, -0.25f, 0.0f};
+  const float d2[] = {0.125f, 0.5f, 0.375f, 0.0f};
+  // Round 1: v = d1, u = e + v = d1, entry 0 is sent; e and v keep the rest.
+  FedSparse::SparsifyWithMomentum(e, v, d1, 0.5f, 1, false, out.data(), idx);
+  expect << 1.0f, 0, 0, 0;
+  CHECK(out == expect);
+  expect << 0, 0.5f, -0.25f, 0;
+  CHECK(e == expect);
+  CHECK(v == expect);  // factor masking: v[0] cleared
+  // Round 2: v = 0.5 (0, 0.5, -0.25, 0) + d2 = (0.125, 0.75, 0.25, 0);
+  // u = e + v = (0.125, 1.25, 0, 0); entry 1 (1.25) is sent.
+  FedSparse::SparsifyWithMomentum(e, v, d2, 0.5f, 1, false, out.data(), idx);
+  expect << 0, 1.25f, 0, 0;
+  CHECK(out == expect);
+  expect << 0.125f, 0, 0, 0;
+  CHECK(e == expect);
+  expect << 0.125f, 0, 0.25f, 0;
+  CHECK(v == expect);
+  // Plain error feedback on the same updates sends 0.5 + 0.5 = 1.0 in round 2.
+  Eigen::VectorXf e0 = Eigen::VectorXf::Zero(4);
+  FedSparse::SparsifyWithFeedback(e0, d1, 1, false, out.data(), idx);
+  FedSparse::SparsifyWithFeedback(e0, d2, 1, false, out.data(), idx);
+  expect << 0, 1.0f, 0, 0;
+  CHECK(out == expect);
+  // m = 0 is plain error feedback.
+  Eigen::VectorXf e1 = Eigen::VectorXf::Zero(4), v1 = Eigen::VectorXf::Zero(4);
+  FedSparse::SparsifyWithMomentum(e1, v1, d1, 0.0f, 1, false, out.data(), idx);
+  FedSparse::SparsifyWithMomentum(e1, v1, d2, 0.0f, 1, false, out.data(), idx);
+  CHECK(out == expect);
+  CHECK(e1 == e0);
+
+  // In a client round the velocity is client state, created only when m > 0.
+  for (const double m : {0.0, 0.9}) {
+    Fixture f("fedsparse");
+    f.cfg.algorithm.momentum_correction = m;
+    FedSparse algo(f.cfg.algorithm);
+    algo.Setup(f.p(), 30);
+    Eigen::VectorXf global = f.w0, up(f.p());
+    algo.BeginRound(global, 0, {4}, 1);
+    algo.LocalUpdate(f.ctx, f.Task(4, 0.05f), global.data(), up.data(), f.s);
+    CHECK(algo.client_state()->Has(4, 0));
+    CHECK(algo.client_state()->Has(4, 1) == (m > 0.0));
+  }
+}
+
 TEST_CASE("fedsparse: the model mask keeps the global model sparse", "[fl][algorithms]") {
   Fixture f("fedsparse");
   f.cfg.algorithm.model_density = 0.25;

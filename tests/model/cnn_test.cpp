@@ -2,12 +2,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/cnn.h"
 #include "model/conv_ops.h"
+#include "model/fedpara.h"
 
 using fedsim::Cnn;
 using fedsim::CnnLayer;
@@ -320,4 +322,259 @@ TEST_CASE("cnn: evaluation agrees with the training loss", "[model][cnn]") {
   // A batch smaller than the workspace's maximum reuses it.
   const fedsim::EvalSums e3 = m->Evaluate(params.data(), x.data(), y, 3, *ws);
   CHECK(e3.count == 3);
+}
+
+// ---------------------------------------------------------------------------
+// FedPara convolutions (Hyeon-Woo et al. 2022, Proposition 3) and FedPara
+// dense layers inside a Cnn.
+
+namespace {
+
+// The documented layout of one FedPara layer (cnn.h): T1, X1, Y1, T2, X2, Y2, b.
+struct FedParaBlocks {
+  int64_t t[2], x[2], y[2], b;
+};
+
+// Offsets of every parameterised layer of a FedPara Cnn, from the layer list
+// and the ranks alone; `in_channels` is the network's input channel count.
+std::vector<FedParaBlocks> FedParaLayout(const Cnn& m, const std::vector<int>& in_sizes) {
+  std::vector<FedParaBlocks> out;
+  int64_t at = 0;
+  size_t layer = 0;
+  for (const CnnLayer& l : m.layers()) {
+    if (l.type != CnnLayer::Type::kConv && l.type != CnnLayer::Type::kDense) continue;
+    const int64_t r = m.fedpara_ranks()[layer], in = in_sizes[layer], o = l.out;
+    const int64_t core = l.type == CnnLayer::Type::kConv ? r * r * l.kernel * l.kernel : 0;
+    FedParaBlocks blk{};
+    for (int f = 0; f < 2; ++f) {
+      blk.t[f] = at;
+      blk.x[f] = at + core;
+      blk.y[f] = blk.x[f] + o * r;
+      at = blk.y[f] + in * r;
+    }
+    blk.b = at;
+    at += o;
+    out.push_back(blk);
+    ++layer;
+  }
+  CHECK(at == m.num_params());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("fedpara cnn: conv rank rule and parameter count 2(R^2 k^2 + R(O+I)) + O", "[model][cnn][fedpara]") {
+  using fedsim::FedParaConvRank;
+  // 1 -> 32, 5x5: r_min = ceil(sqrt(1)) = 1; r_max: 2(25 R^2 + 33 R) <= 800
+  // holds for R = 3 (648) but not 4 (1064).
+  CHECK(FedParaConvRank(1, 32, 5, 0.0) == 1);
+  CHECK(FedParaConvRank(1, 32, 5, 1.0) == 3);
+  CHECK(FedParaConvRank(1, 32, 5, 0.1) == 2);  // ceil(0.9 + 0.3)
+  // 32 -> 64, 5x5: r_min = ceil(sqrt(32)) = 6; r_max = 30 (2(22500 + 2880) =
+  // 50760 <= 51200 < 2(24025 + 2976)).
+  CHECK(FedParaConvRank(32, 64, 5, 0.0) == 6);
+  CHECK(FedParaConvRank(32, 64, 5, 1.0) == 30);
+  CHECK(FedParaConvRank(32, 64, 5, 0.1) == 9);  // ceil(5.4 + 3.0)
+  CHECK(FedParaConvRank(64, 32, 5, 0.1) == 9);  // symmetric in in and out
+  // 6 -> 16, 5x5: r_min = 3, r_max = 6 (2(900 + 132) <= 2400 < 2(1225 + 154)).
+  CHECK(FedParaConvRank(6, 16, 5, 0.1) == 4);  // ceil(2.7 + 0.6)
+  // 2 -> 3, 3x3: r_max = 1 < r_min = 2 is raised to r_min.
+  CHECK(FedParaConvRank(2, 3, 3, 1.0) == 2);
+  CHECK_THROWS_AS(FedParaConvRank(0, 3, 3, 0.1), fedsim::InputError);
+  CHECK_THROWS_AS(FedParaConvRank(2, 3, 3, 1.5), fedsim::InputError);
+
+  // McMahan CNN at gamma 0.1: conv 1->32 (R 2), conv 32->64 (R 9), dense
+  // 3136->512 (R 43), dense 512->10 (R 4).
+  auto mc = fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0, 0.1);
+  CHECK(mc->kind() == "fedpara_cnn_mcmahan");
+  CHECK(mc->fedpara_ranks() == std::vector<int>{2, 9, 43, 4});
+  const int64_t conv1 = 2 * (2 * 2 * 25 + 2 * (32 + 1)) + 32;
+  const int64_t conv2 = 2 * (9 * 9 * 25 + 9 * (64 + 32)) + 64;
+  const int64_t dense1 = 2 * 43 * (3136 + 512) + 512, dense2 = 2 * 4 * (512 + 10) + 10;
+  CHECK(conv1 == 364);
+  CHECK(conv2 == 5842);
+  CHECK(mc->num_params() == conv1 + conv2 + dense1 + dense2);
+  CHECK(mc->num_params() == 324632);  // 5.1x fewer than the dense 1,663,370
+  FedParaLayout(*mc, {1, 32, 3136, 512});
+  // LeNet at gamma 0.1: conv 1->6 (R 1), conv 6->16 (R 4), dense 256->120
+  // (R 14), 120->84 (R 12), 84->10 (R 4).
+  auto le = fedsim::MakeCnnLeNet(1, 28, 28, 10, 1.0, 0.1);
+  CHECK(le->fedpara_ranks() == std::vector<int>{1, 4, 14, 12, 4});
+  CHECK(le->num_params() == (2 * (25 + 7) + 6) + (2 * (16 * 25 + 4 * 22) + 16) + (2 * 14 * 376 + 120) +
+                                (2 * 12 * 204 + 84) + (2 * 4 * 94 + 10));
+  FedParaLayout(*le, {1, 6, 256, 120, 84});
+  // Without gamma nothing changes.
+  CHECK(fedsim::MakeCnnLeNet(1, 28, 28, 10, 1.0)->num_params() == 44426);
+  CHECK(fedsim::MakeCnnLeNet(1, 28, 28, 10, 1.0)->fedpara_ranks().empty());
+}
+
+namespace {
+
+// A network with no ReLU or pooling, so the loss is smooth in every
+// parameter: 2 x 6 x 6 -> conv 3x3x4 pad 1 -> conv 3x3x3 stride 2 -> dense 3.
+// FedPara ranks at gamma 1: conv 2->4 r_min = 2 (r_max 1 raised), conv 4->3
+// r_min = r_max = 2, dense 12->3 r_min = r_max = 2.
+Cnn SmoothFedParaCnn(std::optional<double> gamma) {
+  using L = CnnLayer;
+  return Cnn(2, 6, 6, {L::Conv(4, 3, 1, 1), L::Conv(3, 3, 2, 0), L::Dense(3)}, 1.0, "cnn_smooth", 0, gamma);
+}
+
+// W of one FedPara layer by the paper's definition, in Cnn's plain layout:
+// conv W[o, c, kh, kw] = prod_f sum_{x,y} T_f[x, y, kh, kw] X_f[o, x] Y_f[c, y]
+// at column (kh k + kw) C + c; dense W[o, i] = prod_f sum_x X_f[o, x] Y_f[i, x].
+std::vector<float> FormByDefinition(const std::vector<float>& p, const FedParaBlocks& blk, int out, int in, int k,
+                                    int r, bool conv) {
+  const int kk = conv ? k * k : 1;
+  std::vector<float> w(static_cast<size_t>(out) * in * kk, 1.0f);
+  for (int f = 0; f < 2; ++f) {
+    for (int pos = 0; pos < kk; ++pos) {
+      for (int c = 0; c < in; ++c) {
+        for (int o = 0; o < out; ++o) {
+          double v = 0.0;
+          for (int x = 0; x < r; ++x) {
+            const double xo = p[static_cast<size_t>(blk.x[f] + x * out + o)];
+            if (!conv) {
+              v += xo * p[static_cast<size_t>(blk.y[f] + x * in + c)];
+              continue;
+            }
+            for (int y = 0; y < r; ++y) {
+              // T_f stored R x (R k^2): entry (x, pos R + y).
+              const double t = p[static_cast<size_t>(blk.t[f] + (static_cast<int64_t>(pos) * r + y) * r + x)];
+              v += t * xo * p[static_cast<size_t>(blk.y[f] + y * in + c)];
+            }
+          }
+          w[static_cast<size_t>((static_cast<int64_t>(pos) * in + c) * out + o)] *= static_cast<float>(v);
+        }
+      }
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("fedpara cnn: the formed conv weight is (T1 x1 X1 x2 Y1) o (T2 x1 X2 x2 Y2)", "[model][cnn][fedpara]") {
+  Cnn fp = SmoothFedParaCnn(1.0), plain = SmoothFedParaCnn(std::nullopt);
+  REQUIRE(fp.fedpara_ranks() == std::vector<int>{2, 2, 2});
+  const std::vector<FedParaBlocks> blk = FedParaLayout(fp, {2, 4, 12});
+  Rng rng(8);
+  std::vector<float> p(static_cast<size_t>(fp.num_params()));
+  for (auto& v : p) v = static_cast<float>(rng.Uniform(-1.0, 1.0));
+  // The plain CNN's parameters: each W by the definition, the same biases.
+  std::vector<float> q;
+  const int outs[] = {4, 3, 3}, ins[] = {2, 4, 12};
+  for (int l = 0; l < 3; ++l) {
+    const std::vector<float> w = FormByDefinition(p, blk[l], outs[l], ins[l], 3, 2, l < 2);
+    q.insert(q.end(), w.begin(), w.end());
+    q.insert(q.end(), p.begin() + blk[l].b, p.begin() + blk[l].b + outs[l]);
+  }
+  REQUIRE(static_cast<int64_t>(q.size()) == plain.num_params());
+  const int b = 3;
+  const auto x = RandomVector(static_cast<size_t>(b) * 72, rng);
+  const int y[] = {0, 2, 1};
+  auto ws1 = fp.NewWorkspace(b);
+  auto ws2 = plain.NewWorkspace(b);
+  for (int l = 0; l < 3; ++l) {
+    const float* a1 = fp.Activations(p.data(), x.data(), b, l, *ws1);
+    const std::vector<float> first(a1, a1 + b * (l == 0 ? 144 : l == 1 ? 12 : 3));
+    const float* a2 = plain.Activations(q.data(), x.data(), b, l, *ws2);
+    for (size_t i = 0; i < first.size(); ++i) {
+      INFO("layer " << l << " value " << i);
+      CHECK(first[i] == Approx(a2[i]).margin(1e-5).epsilon(1e-4));
+    }
+  }
+  std::vector<float> g1(p.size()), g2(q.size());
+  CHECK(fp.LossAndGradient(p.data(), x.data(), y, b, g1.data(), *ws1) ==
+        Approx(plain.LossAndGradient(q.data(), x.data(), y, b, g2.data(), *ws2)).epsilon(1e-5));
+}
+
+TEST_CASE("fedpara cnn: analytic gradient matches central finite differences", "[model][cnn][fedpara]") {
+  // Smooth network: every parameter, no excuses. The gradient flows through
+  // W = W1 o W2 into T, X and Y of both factors of both convolutions.
+  {
+    Cnn m = SmoothFedParaCnn(1.0);
+    Rng rng(13);
+    std::vector<float> params(static_cast<size_t>(m.num_params())), grad(params.size()), dummy(params.size());
+    m.Init(params.data(), rng);
+    const int b = 4;
+    const auto x = RandomVector(static_cast<size_t>(b) * 72, rng);
+    const int y[] = {2, 0, 1, 2};
+    auto ws = m.NewWorkspace(b);
+    m.LossAndGradient(params.data(), x.data(), y, b, grad.data(), *ws);
+    const float eps = 1e-3f;
+    int64_t nonzero = 0;
+    for (int64_t i = 0; i < m.num_params(); ++i) {
+      float& p = params[static_cast<size_t>(i)];
+      const float saved = p;
+      p = saved + eps;
+      const double lp = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
+      p = saved - eps;
+      const double lm = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
+      p = saved;
+      const double fd = (lp - lm) / (2.0 * eps);
+      INFO("parameter " << i << ": analytic " << grad[static_cast<size_t>(i)] << ", finite difference " << fd);
+      CHECK(grad[static_cast<size_t>(i)] == Approx(fd).margin(2e-4).epsilon(2e-2));
+      nonzero += std::fabs(fd) > 1e-3;
+    }
+    // 2 (4*9 + 2*4 + 2*2) + 4, 2 (4*9 + 2*3 + 2*4) + 3, 2 (2*3 + 2*12) + 3.
+    CHECK(m.num_params() == 100 + 103 + 63);
+    CHECK(nonzero > m.num_params() / 2);  // the check is not vacuous
+  }
+  // The small network of the plain gradient check (ReLU, pooling, stride,
+  // padding), re-parameterised; mismatches only where a kink is crossed.
+  {
+    using L = CnnLayer;
+    Cnn m(2, 10, 10,
+          {L::Conv(2, 3, 1, 1), L::Relu(), L::MaxPool(2, 2), L::Conv(3, 3, 2, 1), L::Relu(), L::MaxPool(2, 1),
+           L::Dense(5), L::Relu(), L::Dense(3)},
+          1.0, "cnn_small", 0, 0.5);
+    Rng rng(11);
+    std::vector<float> params(static_cast<size_t>(m.num_params())), grad(params.size()), dummy(params.size());
+    m.Init(params.data(), rng);
+    const int b = 4;
+    const auto x = RandomVector(static_cast<size_t>(b) * 200, rng);
+    const int y[] = {0, 1, 2, 1};
+    auto ws = m.NewWorkspace(b);
+    m.LossAndGradient(params.data(), x.data(), y, b, grad.data(), *ws);
+    const std::vector<int32_t> pattern = KinkPattern(m, params.data(), x.data(), b, *ws);
+    const float eps = 1e-3f;
+    int64_t excused = 0;
+    for (int64_t i = 0; i < m.num_params(); ++i) {
+      float& p = params[static_cast<size_t>(i)];
+      const float saved = p;
+      p = saved + eps;
+      const double lp = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
+      bool smooth = KinkPattern(m, params.data(), x.data(), b, *ws) == pattern;
+      p = saved - eps;
+      const double lm = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
+      smooth = smooth && KinkPattern(m, params.data(), x.data(), b, *ws) == pattern;
+      p = saved;
+      const double fd = (lp - lm) / (2.0 * eps);
+      const bool close = grad[static_cast<size_t>(i)] == Approx(fd).margin(2e-4).epsilon(2e-2);
+      INFO("parameter " << i << ": analytic " << grad[static_cast<size_t>(i)] << ", finite difference " << fd);
+      CHECK((close || !smooth));
+      excused += !close;
+    }
+    CHECK(excused <= m.num_params() / 10);
+  }
+}
+
+TEST_CASE("fedpara cnn: init gives the formed W the plain init's spread", "[model][cnn][fedpara]") {
+  // McMahan's second convolution: 64 x 800 formed entries, R = 9. The plain
+  // init is uniform(+-1/sqrt(800)), standard deviation 1/sqrt(2400).
+  auto m = fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0, 0.1);
+  const std::vector<FedParaBlocks> blk = FedParaLayout(*m, {1, 32, 3136, 512});
+  Rng rng(2);
+  std::vector<float> p(static_cast<size_t>(m->num_params()));
+  m->Init(p.data(), rng);
+  const std::vector<float> w = FormByDefinition(p, blk[1], 64, 32, 5, 9, true);
+  double sum = 0.0, sq = 0.0;
+  for (float v : w) {
+    sum += v;
+    sq += static_cast<double>(v) * v;
+  }
+  const double n = static_cast<double>(w.size()), mean = sum / n;
+  const double sd = std::sqrt(sq / n - mean * mean), target = 1.0 / std::sqrt(2400.0);
+  CHECK(std::fabs(mean) < 0.1 * target);
+  CHECK(sd == Approx(target).epsilon(0.15));
 }
