@@ -191,7 +191,7 @@ struct AlgorithmConfig {
   double model_density = 1.0;     // FedSparse
   int mask_every = 10;            // FedSparse
   int prune_rounds = 0;           // FedSparse
-  double momentum_correction = 0.9;  // FedSparse (DGC)
+  double momentum_correction = 0.0;  // FedSparse (DGC)
   double fedpara_gamma = 0.1;     // FedPara
   double sigma = 5.0;             // FedGiA
   double r = 5.0;                 // FedGiA

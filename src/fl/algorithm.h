@@ -122,6 +122,11 @@ class Algorithm {
   // Floats per upload (default: one model-sized vector).
   virtual int64_t UploadSize() const { return num_params_; }
 
+  // Bytes of one client's upload as the simulated system plans a round
+  // with (deadlines, partial work), before the client has trained. Default:
+  // UploadSize() * 4; algorithms with encoded uploads give their typical size.
+  virtual int64_t PlannedUploadBytes() const { return UploadSize() * static_cast<int64_t>(sizeof(float)); }
+
   // True when clients compute full-batch gradients (FedSGD, FedGiA), so
   // workspaces are sized for whole clients rather than for batch_size.
   virtual bool FullBatch() const { return false; }

@@ -114,6 +114,8 @@ class FedSparse : public Algorithm {
   void Setup(int64_t num_params, int num_clients) override;
   void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& cohort, uint64_t seed) override;
   int64_t DownloadBytes(int client) const override;
+  // The encoded top-k upload (a client with no samples sends less).
+  int64_t PlannedUploadBytes() const override;
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,

@@ -128,6 +128,11 @@ void FedSparse::BeginRound(Eigen::VectorXf& global, int round, const std::vector
   }
 }
 
+int64_t FedSparse::PlannedUploadBytes() const {
+  const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * num_params_)));
+  return EncodedBytes(k, num_params_, ternary_);
+}
+
 int64_t FedSparse::DownloadBytes(int client) const {
   if (sparse_download_ && last_round_[static_cast<size_t>(client)] == round_ - 1 && round_ > 0) {
     return std::min(sparse_download_bytes_, dense_download_bytes_);

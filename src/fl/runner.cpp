@@ -387,7 +387,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       down_bytes[i] = algo->DownloadBytes(sampled[i]);
     }
     const std::vector<ClientPlan> plans =
-        system.Plan(r, sampled, work, down_bytes, upload_bytes, cfg.algorithm.batch_size,
+        system.Plan(r, sampled, work, down_bytes, algo->PlannedUploadBytes(), cfg.algorithm.batch_size,
                     over_select ? cohort_size : -1);
     std::vector<int> cohort;
     std::vector<const ClientPlan*> cohort_plan;
