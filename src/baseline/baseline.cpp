@@ -162,17 +162,8 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
   json doc;
   doc["config"] = ToJson(cfg);
   doc["environment"] = RunEnvironment(threads);
-  doc["data"] = {{"description", data.description},
-                 {"train_samples", data.train.size()},
-                 {"test_samples", data.test.size()},
-                 {"num_features", data.train.dim()},
-                 {"num_classes", data.train.num_classes},
-                 {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
-  doc["model"] = {{"kind", model->kind()},
-                  {"num_params", p},
-                  {"description", model->Describe()},
-                  {"train_flops_per_sample", model->TrainFlopsPerSample()},
-                  {"train_flops_per_batch", model->TrainFlopsPerBatch()}};
+  doc["data"] = DescribeData(data);
+  doc["model"] = DescribeModel(*model);
   doc["baseline"] = {{"kind", bc.kind},
                      {"workers", workers},
                      {"topology", parallel ? json(bc.topology) : json(nullptr)},
@@ -245,8 +236,8 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
     double test_loss = NAN, test_acc = NAN;
     if (eval) {
       const EvalSums r = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
-      test_loss = r.count ? r.loss_sum / r.count : NAN;
-      test_acc = r.count ? static_cast<double>(r.correct) / r.count : NAN;
+      test_loss = r.MeanLoss();
+      test_acc = r.Accuracy();
       if (r.count && !std::isfinite(test_loss)) {
         status = "diverged";
         test_acc = NAN;
@@ -255,8 +246,8 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
     double train_loss_global = NAN, train_acc_global = NAN;
     if (eval && cfg.metrics.eval_train) {
       const EvalSums r = EvaluateDataset(*model, global.data(), data.train, threads, eval_ws);
-      train_loss_global = r.count ? r.loss_sum / r.count : NAN;
-      train_acc_global = r.count ? static_cast<double>(r.correct) / r.count : NAN;
+      train_loss_global = r.MeanLoss();
+      train_acc_global = r.Accuracy();
     }
     if (eval && status == "completed") {
       final_acc = test_acc;

@@ -152,6 +152,23 @@ json StripNondeterministic(json m) {
   return m;
 }
 
+json DescribeData(const FederatedData& data) {
+  return {{"description", data.description},
+          {"train_samples", data.train.size()},
+          {"test_samples", data.test.size()},
+          {"num_features", data.train.dim()},
+          {"num_classes", data.train.num_classes},
+          {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
+}
+
+json DescribeModel(const Model& model) {
+  return {{"kind", model.kind()},
+          {"num_params", model.num_params()},
+          {"description", model.Describe()},
+          {"train_flops_per_sample", model.TrainFlopsPerSample()},
+          {"train_flops_per_batch", model.TrainFlopsPerBatch()}};
+}
+
 json CheckpointConfig(const std::string& out_dir) {
   const CheckpointReader r(CheckpointPath(out_dir));
   if (!r.header().contains("config")) throw InputError(CheckpointPath(out_dir) + ": checkpoint has no config");
@@ -282,17 +299,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   json doc;
   doc["config"] = ToJson(cfg);
   doc["environment"] = RunEnvironment(threads);
-  doc["data"] = {{"description", data.description},
-                 {"train_samples", data.train.size()},
-                 {"test_samples", data.test.size()},
-                 {"num_features", data.train.dim()},
-                 {"num_classes", data.train.num_classes},
-                 {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
-  doc["model"] = {{"kind", model->kind()},
-                  {"num_params", p},
-                  {"description", model->Describe()},
-                  {"train_flops_per_sample", model->TrainFlopsPerSample()},
-                  {"train_flops_per_batch", model->TrainFlopsPerBatch()}};
+  doc["data"] = DescribeData(data);
+  doc["model"] = DescribeModel(*model);
   doc["partition"] = PartitionStats(data.train, partition);
   doc["privacy"] = {{"mode", pc.mode},
                     {"clip_norm", pc.clip_norm},
@@ -601,14 +609,14 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     double test_loss = NAN, test_acc = NAN;
     if (eval) {
       const EvalSums e = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
-      test_loss = e.count ? e.loss_sum / e.count : NAN;
-      test_acc = e.count ? static_cast<double>(e.correct) / e.count : NAN;
+      test_loss = e.MeanLoss();
+      test_acc = e.Accuracy();
     }
     double train_loss_global = NAN, train_acc_global = NAN;
     if (eval && cfg.metrics.eval_train) {
       const EvalSums e = EvaluateDataset(*model, global.data(), data.train, threads, eval_ws);
-      train_loss_global = e.count ? e.loss_sum / e.count : NAN;
-      train_acc_global = e.count ? static_cast<double>(e.correct) / e.count : NAN;
+      train_loss_global = e.MeanLoss();
+      train_acc_global = e.Accuracy();
     }
     if (eval && data.test.size() > 0 && !std::isfinite(test_loss)) {
       status = "diverged";

@@ -14,6 +14,9 @@
 
 namespace fedsim {
 
+struct FederatedData;
+class Model;
+
 struct RunOptions {
   int threads = 0;         // OpenMP threads for client training and evaluation; 0 = all cores
   std::string out_dir;     // where result files go; empty = write nothing
@@ -33,6 +36,10 @@ struct RunOptions {
 // "interrupted". Throws InputError for bad config, data or checkpoint,
 // RunError for I/O.
 nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);
+
+// The "data" and "model" objects of metrics.json (docs/metrics.md).
+nlohmann::json DescribeData(const FederatedData& data);
+nlohmann::json DescribeModel(const Model& model);
 
 // The resolved config stored in OUT/checkpoint.bin, for `fedsim run --resume`.
 nlohmann::json CheckpointConfig(const std::string& out_dir);

@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,6 +35,9 @@ struct EvalSums {
   double loss_sum = 0.0;
   int64_t correct = 0;
   int64_t count = 0;
+  // Mean loss and accuracy; NaN over no samples.
+  double MeanLoss() const { return count ? loss_sum / static_cast<double>(count) : std::nan(""); }
+  double Accuracy() const { return count ? static_cast<double>(correct) / static_cast<double>(count) : std::nan(""); }
 };
 
 class Model {
