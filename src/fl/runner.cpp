@@ -19,6 +19,7 @@
 #include "data/partition.h"
 #include "fl/algorithm.h"
 #include "fl/checkpoint.h"
+#include "fl/fedgan.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 #include "privacy/input_perturbation.h"
@@ -41,28 +42,6 @@ double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 constexpr int kAggregationBlock = 64;
 // Coordinates per task when summing uploads in parallel.
 constexpr int64_t kReduceSpan = 1 << 14;
-
-json Environment(int threads) {
-  char host[256] = {0};
-  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
-  return {
-      {"version", FEDSIM_VERSION},
-      {"build_type", FEDSIM_BUILD_TYPE},
-      {"compiler", fmt::format("g++-compatible {}", __VERSION__)},
-      {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
-      {"simd", Eigen::SimdInstructionSetsInUse()},
-      {"threads", threads},
-      {"hardware_threads", omp_get_num_procs()},
-      {"hostname", host},
-  };
-}
-
-// Peak resident set size of this process so far, MiB (Linux reports KiB).
-double PeakRssMib() {
-  struct rusage u {};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
 
 json NullableNumber(double x, bool present) { return present && std::isfinite(x) ? json(x) : json(nullptr); }
 
@@ -124,6 +103,28 @@ struct Totals {
 
 }  // namespace
 
+json RunEnvironment(int threads) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
+  return {
+      {"version", FEDSIM_VERSION},
+      {"build_type", FEDSIM_BUILD_TYPE},
+      {"compiler", fmt::format("g++-compatible {}", __VERSION__)},
+      {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
+      {"simd", Eigen::SimdInstructionSetsInUse()},
+      {"threads", threads},
+      {"hardware_threads", omp_get_num_procs()},
+      {"hostname", host},
+  };
+}
+
+// Peak resident set size of this process so far, MiB (Linux reports KiB).
+double PeakRssMib() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
 int CohortSize(const AlgorithmConfig& cfg, int num_clients) {
   if (cfg.client_fraction) {
     return std::clamp(static_cast<int>(std::lround(*cfg.client_fraction * num_clients)), 1, num_clients);
@@ -171,6 +172,7 @@ json CheckpointConfig(const std::string& out_dir) {
 
 json RunExperiment(const Config& cfg, const RunOptions& opt) {
   ValidateConfig(cfg);
+  if (cfg.algorithm.name == "fedgan") return RunFedGan(cfg, opt);
   const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
@@ -284,7 +286,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = Environment(threads);
+  doc["environment"] = RunEnvironment(threads);
   doc["data"] = {{"description", data.description},
                  {"train_samples", data.train.size()},
                  {"test_samples", data.test.size()},

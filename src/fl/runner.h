@@ -29,7 +29,7 @@ struct RunOptions {
 };
 
 // Runs the experiment and returns the full metrics document (the content of
-// metrics.json). summary.status is "completed", "diverged" or
+// metrics.json); algorithm.name = fedgan is handed to RunFedGan (fl/fedgan.h). summary.status is "completed", "diverged" or
 // "interrupted". Throws InputError for bad config, data or checkpoint,
 // RunError for I/O.
 nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);
@@ -43,6 +43,12 @@ std::vector<int> SampleCohort(int n, int k, class Rng& rng);
 
 // Cohort size for the config: client_fraction if set, else clients_per_round.
 int CohortSize(const AlgorithmConfig& cfg, int num_clients);
+
+// metrics.json's "environment" object (version, compiler, threads, host) and
+// the peak resident set size of this process so far in MiB; shared by the
+// runners.
+nlohmann::json RunEnvironment(int threads);
+double PeakRssMib();
 
 // Fields of metrics.json that depend on wall-clock time or the machine (the
 // "environment" object, keys beginning with "wall_", and "peak_rss_mib"), for
