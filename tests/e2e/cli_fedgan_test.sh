@@ -70,6 +70,15 @@ assert strip(a) == strip(b)
 PY
 cmp -s "$TMP/gan/samples/round_0004.pgm" "$TMP/gan2/samples/round_0004.pgm" || fail "sample grids differ"
 
+# scripts/pgm_to_png.py turns a grid into a PNG of the same size.
+python3 "$SRC/scripts/pgm_to_png.py" "$TMP/gan/samples/round_0004.pgm" "$TMP/grid.png" || fail "pgm_to_png"
+python3 - "$TMP/grid.png" <<'PY' || fail "pgm_to_png output"
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR"
+assert struct.unpack(">II", b[16:24]) == (122, 122)
+PY
+
 # Data outside [0, 1] (Synthetic features) is refused, naming the problem.
 expect_error 2 "fedgan generates features in [0, 1]" -- run --set algorithm.name=fedgan --set experiment.rounds=1 \
   --out "$TMP/bad" --quiet
