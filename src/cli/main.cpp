@@ -73,14 +73,20 @@ class Progress {
   void OnRound(const json& rec, int total) {
     if (quiet_) return;
     const int r = rec["round"].get<int>();
-    if (!rec["test_accuracy"].is_null()) last_acc_ = rec["test_accuracy"].get<double>();
+    const bool gan = rec.contains("classes_covered");  // fedgan's records
+    if (gan && !rec["classes_covered"].is_null()) {
+      last_gan_ = fmt::format("classes {}  IS {}", rec["classes_covered"].get<int>(), Fmt(rec["inception_score"], "{:.2f}"));
+    }
+    if (!gan && !rec["test_accuracy"].is_null()) last_acc_ = rec["test_accuracy"].get<double>();
     const double wall = rec["wall_seconds"].get<double>();
     const double rate = wall > 0 ? r / wall : 0.0;
     const double eta = rate > 0 ? (total - r) / rate : 0.0;
     const std::string line =
-        fmt::format("round {}/{}  acc {}  loss {}  {:.2f} rounds/s  ETA {:.0f}s", r, total,
-                    std::isnan(last_acc_) ? std::string("-") : fmt::format("{:.4f}", last_acc_),
-                    Fmt(rec["train_loss"]), rate, eta);
+        gan ? fmt::format("round {}/{}  {}  loss G {} D {}  {:.2f} rounds/s  ETA {:.0f}s", r, total, last_gan_,
+                          Fmt(rec["generator_loss"], "{:.3f}"), Fmt(rec["discriminator_loss"], "{:.3f}"), rate, eta)
+            : fmt::format("round {}/{}  acc {}  loss {}  {:.2f} rounds/s  ETA {:.0f}s", r, total,
+                          std::isnan(last_acc_) ? std::string("-") : fmt::format("{:.4f}", last_acc_),
+                          Fmt(rec["train_loss"]), rate, eta);
     if (tty_) {
       std::fprintf(stderr, "\r%-78s", line.c_str());
       g_line_open = r != total;
@@ -94,6 +100,7 @@ class Progress {
  private:
   bool quiet_, tty_;
   double last_acc_ = NAN;
+  std::string last_gan_ = "classes -  IS -";
 };
 
 int RunCommand(const std::string& config_path, const std::vector<std::string>& sets, std::string out,
@@ -166,14 +173,24 @@ int RunCommand(const std::string& config_path, const std::vector<std::string>& s
                   m["data"]["description"].get<std::string>().c_str(), cfg.data.num_clients, per_round.c_str(),
                   rounds);
     }
-    std::printf("final test accuracy %s (best %s at %s %d), %ss to target %s\n",
-                Fmt(s["final_test_accuracy"]).c_str(), Fmt(s["best_test_accuracy"]).c_str(), unit,
-                s["best_round"].get<int>(), unit,
-                s["rounds_to_target"].is_null() ? "-" : std::to_string(s["rounds_to_target"].get<int>()).c_str());
-    std::printf("bytes up %.1f MB, down %.1f MB, simulated %.1f s, wall %.2f s (%.3f s/%s), results in %s\n",
-                s["bytes_up"].get<double>() / 1e6, s["bytes_down"].get<double>() / 1e6,
-                s["sim_time_s"].get<double>(), s["wall_seconds"].get<double>(),
-                s["wall_seconds"].get<double>() / rounds, unit, out.c_str());
+    if (cfg.algorithm.name == "fedgan") {
+      std::printf("judge test accuracy %s; generated samples: %s of %d classes covered, effective classes %s, "
+                  "inception score %s, confident %s; image %s/%s\n",
+                  Fmt(s["judge_test_accuracy"]).c_str(), Fmt(s["final_classes_covered"], "{:.0f}").c_str(),
+                  m["data"]["num_classes"].get<int>(), Fmt(s["final_effective_classes"], "{:.2f}").c_str(),
+                  Fmt(s["final_inception_score"], "{:.2f}").c_str(), Fmt(s["final_confident_share"], "{:.3f}").c_str(),
+                  out.c_str(), s["final_samples_image"].is_string() ? s["final_samples_image"].get<std::string>().c_str() : "-");
+    } else {
+      std::printf("final test accuracy %s (best %s at %s %d), %ss to target %s\n",
+                  Fmt(s["final_test_accuracy"]).c_str(), Fmt(s["best_test_accuracy"]).c_str(), unit,
+                  s["best_round"].get<int>(), unit,
+                  s["rounds_to_target"].is_null() ? "-" : std::to_string(s["rounds_to_target"].get<int>()).c_str());
+    }
+    const std::string simulated =
+        s.contains("sim_time_s") ? fmt::format("simulated {:.1f} s, ", s["sim_time_s"].get<double>()) : "";
+    std::printf("bytes up %.1f MB, down %.1f MB, %swall %.2f s (%.3f s/%s), results in %s\n",
+                s["bytes_up"].get<double>() / 1e6, s["bytes_down"].get<double>() / 1e6, simulated.c_str(),
+                s["wall_seconds"].get<double>(), s["wall_seconds"].get<double>() / rounds, unit, out.c_str());
   }
   return 0;
 }

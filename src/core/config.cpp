@@ -453,6 +453,28 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.algorithm.name == "scaffold" && c.algorithm.momentum != 0.0) {
     fail("algorithm.momentum: scaffold's option II control-variate update assumes plain local SGD; set momentum to 0");
   }
+  if (c.algorithm.name == "fedgan") {
+    if (c.privacy.mode != "none") {
+      fail("privacy.mode: fedgan has no differential privacy; set privacy.mode=none");
+    }
+    if (c.secure_aggregation.enabled || c.encryption.scheme != "none") {
+      fail(std::string(c.secure_aggregation.enabled ? "secure_aggregation.enabled" : "encryption.scheme") +
+           ": fedgan averages plain generator and discriminator parameters; secure aggregation and encryption are "
+           "not supported");
+    }
+    if (c.algorithm.batch_size == 0) {
+      fail("algorithm.batch_size: fedgan trains on minibatches; set batch_size >= 1");
+    }
+    if (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0) {
+      fail("algorithm.momentum: fedgan's optimizer is gan.optimizer; algorithm.momentum and weight_decay must be 0");
+    }
+    if (c.data.standardize) {
+      fail("data.standardize: fedgan generates features in [0, 1] (pixels); standardised data is not in that range");
+    }
+    if (c.gan.judge_kind == "mlp" && c.gan.judge_hidden.empty()) {
+      fail("gan.judge_hidden: gan.judge_kind=mlp needs at least one hidden width, e.g. [200]");
+    }
+  }
   static const char* kDpAlgorithms[] = {"fedavg", "fedsgd", "fedprox", "feddyn", "fedavgm",
                                         "fedadagrad", "fedadam", "fedyogi", "fedpara"};
   if (c.privacy.mode == "central" || c.privacy.mode == "local") {
@@ -536,6 +558,7 @@ void ValidateConfig(const Config& c, const std::string& source) {
     }
     if (c.algorithm.name == "fedpara") fail("baseline.kind: the baselines train the plain model; algorithm.name=fedpara "
                                             "changes the model");
+    if (c.algorithm.name == "fedgan") fail("baseline.kind: the baselines train classifiers; algorithm.name=fedgan has none");
     if (c.baseline.kind == "data_parallel" && c.baseline.workers < 1) fail("baseline.workers: must be >= 1");
   }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {

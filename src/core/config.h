@@ -204,7 +204,7 @@ struct AlgorithmConfig {
   void Visit(V& v) {
     v.Choice("name", name,
              {"fedavg", "fedsgd", "fedprox", "feddyn", "scaffold", "fednova", "fedavgm", "fedadagrad", "fedadam",
-              "fedyogi", "fedsparse", "fedpara", "fedgia"},
+              "fedyogi", "fedsparse", "fedpara", "fedgia", "fedgan"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement (sampling = fixed). Default 10.");
@@ -497,6 +497,67 @@ struct MetricsConfig {
   }
 };
 
+struct GanConfig {
+  int latent_dim = 64;                         // generator input size
+  std::vector<int> generator_hidden{256};      // generator hidden widths
+  std::vector<int> discriminator_hidden{256};  // discriminator hidden widths
+  double leaky_slope = 0.2;                    // LeakyReLU negative slope of both networks
+  std::string optimizer = "adam";              // adam | sgd
+  double generator_lr = 2e-4;
+  double discriminator_lr = 2e-4;
+  double beta1 = 0.5;    // Adam
+  double beta2 = 0.999;  // Adam
+  std::string judge_kind = "mlp";   // softmax | mlp
+  std::vector<int> judge_hidden{200};
+  int judge_epochs = 2;
+  int judge_batch_size = 64;
+  double judge_lr = 0.1;
+  int eval_samples = 1000;   // generated samples judged per evaluation
+  double confidence = 0.9;   // a sample is confident if the judge's top probability exceeds this
+  double class_share = 0.02; // a class is covered if at least this share of samples is predicted as it
+  int grid = 8;              // side of the sample image grid (grid x grid samples); 0 = no images
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("latent_dim", latent_dim, 1, 100000, "FedGAN: size of the generator's N(0, I) input z. Default 64.");
+    v.IntList("generator_hidden", generator_hidden, 1,
+              "FedGAN: generator hidden layer widths (LeakyReLU); output is tanh with one value per feature. "
+              "Default [256].");
+    v.IntList("discriminator_hidden", discriminator_hidden, 1,
+              "FedGAN: discriminator hidden layer widths (LeakyReLU); output is one logit. Default [256].");
+    v.Real("leaky_slope", leaky_slope, 0.0, 0.999, false,
+           "FedGAN: negative slope of the LeakyReLU hidden activations (0 = ReLU). Default 0.2.");
+    v.Choice("optimizer", optimizer, {"adam", "sgd"},
+             "FedGAN: client optimizer of both networks; Adam moments are kept per client across rounds. "
+             "Default \"adam\".");
+    v.Real("generator_lr", generator_lr, 0.0, 1e6, true,
+           "FedGAN: generator learning rate (times algorithm.lr_decay^t in round t). Default 2e-4.");
+    v.Real("discriminator_lr", discriminator_lr, 0.0, 1e6, true,
+           "FedGAN: discriminator learning rate (times algorithm.lr_decay^t in round t). Default 2e-4.");
+    v.Real("beta1", beta1, 0.0, 0.999999, false, "FedGAN: Adam first-moment decay. Default 0.5.");
+    v.Real("beta2", beta2, 0.0, 0.999999, false, "FedGAN: Adam second-moment decay. Default 0.999.");
+    v.Choice("judge_kind", judge_kind, {"softmax", "mlp"},
+             "FedGAN: the classifier trained centrally on the training set before the run that judges generated "
+             "samples. Default \"mlp\".");
+    v.IntList("judge_hidden", judge_hidden, 1, "FedGAN: hidden widths of the judge for judge_kind=mlp. Default [200].");
+    v.Int("judge_epochs", judge_epochs, 1, 1000, "FedGAN: epochs of the judge's SGD training. Default 2.");
+    v.Int("judge_batch_size", judge_batch_size, 1, 100000, "FedGAN: the judge's minibatch size. Default 64.");
+    v.Real("judge_lr", judge_lr, 0.0, 1e6, true, "FedGAN: the judge's SGD learning rate. Default 0.1.");
+    v.Int("eval_samples", eval_samples, 1, 10000000,
+          "FedGAN: generated samples the judge classifies at each evaluation (the same latent vectors every "
+          "time). Default 1000.");
+    v.Real("confidence", confidence, 0.0, 1.0, false,
+           "FedGAN: a generated sample is confident when the judge's top class probability exceeds this. "
+           "Default 0.9.");
+    v.Real("class_share", class_share, 0.0, 1.0, true,
+           "FedGAN: a class counts as covered when at least this share of the generated samples is predicted as "
+           "it. Default 0.02.");
+    v.Int("grid", grid, 0, 64,
+          "FedGAN: each evaluation writes OUT/samples/round_NNNN.pgm, a grid x grid tiling of generated samples "
+          "(the first grid^2 of eval_samples); 0 = no images. Default 8.");
+  }
+};
+
 struct Config {
   ExperimentConfig experiment;
   DataConfig data;
@@ -508,6 +569,7 @@ struct Config {
   SystemConfig system;
   BaselineConfig baseline;
   MetricsConfig metrics;
+  GanConfig gan;
 
   template <class V>
   void Visit(V& v) {
@@ -521,6 +583,7 @@ struct Config {
     v.Section("system", system);
     v.Section("baseline", baseline);
     v.Section("metrics", metrics);
+    v.Section("gan", gan);
   }
 };
 

@@ -27,8 +27,10 @@ enum class Stream : uint64_t {
   kAlgorithm = 7,   // algorithm-specific server draws, per round (e.g. FedGiA's subset)
   kPrivacy = 8,     // DP noise: (round, client) for clients, (round, kServer) for the server; input perturbation
   kSecAgg = 9,      // secure aggregation keys and masks, per round
-  kSystem = 10,     // simulated devices: (kStatic, client) per client, (round, client) per round
-  kBaseline = 11,   // baselines: shards, per-epoch shuffles
+  kJudge = 10,      // FedGAN's judge classifier: init (0, 0), shuffle of epoch e (e + 1, 0)
+  kGanSamples = 11, // FedGAN's latent vectors of the judged and pictured samples (0, 0)
+  kSystem = 12,     // simulated devices: (kStatic, client) per client, (round, client) per round
+  kBaseline = 13,   // baselines: shards, per-epoch shuffles
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

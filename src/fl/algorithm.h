@@ -174,6 +174,9 @@ class Algorithm {
 struct CatalogEntry {
   std::string name;
   std::string summary;
+  // Algorithms only: true for a generative algorithm with its own round loop
+  // (fedgan, RunFedGan), which has no Algorithm object and no classifier.
+  bool generative = false;
 };
 
 struct Catalog {

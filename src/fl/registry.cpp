@@ -1,6 +1,7 @@
 // The one registry of named components. Adding an algorithm: add its class to
 // algorithms.h, a line to the catalog and a branch to CreateAlgorithm, and its
 // name to AlgorithmConfig's choices (a test checks the three agree).
+// Generative algorithms (fedgan) are catalogued but run by their own loop.
 #include "core/error.h"
 #include "fl/algorithms.h"
 
@@ -42,6 +43,8 @@ const Catalog& GetCatalog() {
           {"fedsparse", "top-k sparse updates with error feedback, optional STC ternary, sparse global model"},
           {"fedpara", "FedAvg on low-rank Hadamard-product layers W = (X1 Y1^T) o (X2 Y2^T) (Hyeon-Woo et al. 2022)"},
           {"fedgia", "gradient descent + inexact ADMM hybrid, all clients each round (Zhou & Li 2023)"},
+          {"fedgan", "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)",
+           true},
       },
   };
   return catalog;
@@ -61,6 +64,7 @@ std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg) {
   if (n == "fednova") return std::make_unique<FedNova>(cfg);
   if (n == "fedsparse") return std::make_unique<FedSparse>(cfg);
   if (n == "fedgia") return std::make_unique<FedGiA>(cfg);
+  if (n == "fedgan") throw InputError("algorithm.name: fedgan has its own round loop (RunFedGan), not an Algorithm");
   throw InputError("algorithm.name: unknown algorithm '" + cfg.name + "'");
 }
 

@@ -18,6 +18,7 @@
 #include "fl/algorithm.h"
 #include "fl/checkpoint.h"
 #include "fl/local_training.h"
+#include "fl/fedgan.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 #include "privacy/input_perturbation.h"
@@ -178,6 +179,7 @@ json CheckpointConfig(const std::string& out_dir) {
 json RunExperiment(const Config& cfg, const RunOptions& opt) {
   ValidateConfig(cfg);
   if (cfg.baseline.kind != "none") return RunBaseline(cfg, opt);
+  if (cfg.algorithm.name == "fedgan") return RunFedGan(cfg, opt);
   const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;

@@ -32,7 +32,7 @@ struct RunOptions {
 };
 
 // Runs the experiment and returns the full metrics document (the content of
-// metrics.json). summary.status is "completed", "diverged" or
+// metrics.json); algorithm.name = fedgan is handed to RunFedGan (fl/fedgan.h). summary.status is "completed", "diverged" or
 // "interrupted". Throws InputError for bad config, data or checkpoint,
 // RunError for I/O.
 nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);

@@ -80,6 +80,12 @@ void Mlp::Forward(const float* params, const float* x, int b, Ws& ws) const {
   }
 }
 
+const float* Mlp::Logits(const float* params, const float* x, int b, Workspace& base) const {
+  auto& ws = static_cast<Ws&>(base);
+  Forward(params, x, b, ws);
+  return ws.act.back().data();
+}
+
 double Mlp::LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                             Workspace& base) const {
   auto& ws = static_cast<Ws&>(base);

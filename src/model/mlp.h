@@ -27,6 +27,11 @@ class Mlp : public Model {
 
   const std::vector<int>& sizes() const { return sizes_; }
 
+  // Logits of the b rows of x (row-major b x input_dim): a b x num_classes
+  // column-major matrix inside ws, valid until ws is used again.
+  // REQUIRES: b <= the workspace's max_batch.
+  const float* Logits(const float* params, const float* x, int b, Workspace& ws) const;
+
  private:
   class Ws;
   // Runs the forward pass; leaves the logits in ws.z.back().
