@@ -50,6 +50,8 @@ class CheckpointReader {
   CheckpointReader(const std::string& path, const std::string& bytes);
 
   const nlohmann::json& header() const { return header_; }
+  // The whole file as read (to hand it to other processes).
+  const std::string& bytes() const { return bytes_; }
   bool Has(const std::string& name) const { return records_.count(name) > 0; }
   // The named array; throws InputError if it is absent, of another type, or
   // (when expected >= 0) of another length.
