@@ -42,6 +42,9 @@ double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 // client in cohort order whatever the block, the thread count or the number
 // of ranks, so the aggregate is bitwise reproducible.
 constexpr int kAggregationBlock = 64;
+// Cap on rank 0's block of uploads in a distributed run (64 per rank until
+// the block would exceed this).
+constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
 // Coordinates per task when summing uploads in parallel.
 constexpr int64_t kReduceSpan = 1 << 14;
 
@@ -310,7 +313,9 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
     s.sgd = Sgd(static_cast<float>(cfg.algorithm.momentum), static_cast<float>(cfg.algorithm.weight_decay));
     eval_ws[static_cast<size_t>(t)] = model->NewWorkspace(kEvalChunk);
   }
-  const int block = std::max(1, std::min(kAggregationBlock * comm.size(), max_cohort));
+  const int64_t per_rank_blocks = std::max<int64_t>(
+      1, std::min<int64_t>(comm.size(), kMaxBlockBytes / (kAggregationBlock * 4 * std::max<int64_t>(1, upload_size))));
+  const int block = std::max(1, static_cast<int>(std::min<int64_t>(kAggregationBlock * per_rank_blocks, max_cohort)));
   // Column i: upload of the i-th client of the block (other ranks keep only
   // their own members' uploads, in the exchange).
   Eigen::MatrixXf uploads(upload_size, root ? block : 0);
@@ -752,6 +757,9 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
     doc["summary"]["clients_with_state"] = exchange.Sum(st->ClientsWithState());
     doc["summary"]["client_state_bytes"] = exchange.Sum(st->Bytes());
   }
+  // Rank 0's traffic with the other ranks in the round loop (0 with one process).
+  doc["environment"]["exchange_bytes_received"] = exchange.bytes_received();
+  doc["environment"]["exchange_bytes_sent"] = exchange.bytes_sent();
   if (writer) writer->WriteFinal(doc);
   return doc;
 }

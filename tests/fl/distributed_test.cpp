@@ -89,6 +89,18 @@ TEST_CASE("distributed: 2 and 3 ranks give the single-process metrics bit for bi
          c.secure_aggregation.dropout_rate = 0.1;
        }},
       {"fedgia", [](Config&) {}},
+      {"fednova", [](Config& c) { c.algorithm.local_steps = 3; }},
+      {"fedavg",  // local DP (Laplace): each client's noise drawn on its own rank
+       [](Config& c) {
+         c.privacy.mode = "local";
+         c.privacy.mechanism = "laplace";
+         c.privacy.noise_multiplier = 0.1;
+       }},
+      {"fedprox",  // sample-level DP-SGD inside local training
+       [](Config& c) {
+         c.privacy.mode = "sample";
+         c.privacy.noise_multiplier = 0.8;
+       }},
   };
   for (const auto& k : cases) {
     Config c = Small(k.name);
