@@ -117,8 +117,8 @@ class ClientStateStore {
   // vectors (4 or 2 per value); a distributed run sums these over ranks.
   int64_t ClientsWithState() const;
   int64_t Bytes() const;
-  // Checkpointing: the ids and concatenated float32 vectors of the clients
-  // with state (float16 values are converted exactly both ways).
+  // Checkpointing: the ids and the concatenated vectors of the clients with
+  // state, streamed in client order as stored (float32, or float16 halves).
   void Save(CheckpointWriter& w, const std::string& prefix) const;
   void Load(const CheckpointReader& r, const std::string& prefix);
 
@@ -126,6 +126,10 @@ class ClientStateStore {
   size_t Index(int client, int slot) const {
     return static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot);
   }
+  const void* EntryData(size_t i) const;
+  // This process's clients in [first, last) with state in `slot`, packed for
+  // rank 0 (Save in a distributed run).
+  std::string PackRange(int slot, int first, int last) const;
   int64_t EntrySize(size_t i) const {
     return precision_ == StatePrecision::kFloat32 ? f32_[i].size() : static_cast<int64_t>(f16_[i].size());
   }

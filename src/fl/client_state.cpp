@@ -102,96 +102,147 @@ int64_t ClientStateStore::Bytes() const {
 
 namespace {
 
-// One rank's part of a slot on its way to rank 0: [count][client, n]... then
-// the float32 values.
-std::string Pack(const std::vector<int64_t>& ids, const std::vector<float>& data) {
-  const int64_t count = static_cast<int64_t>(ids.size());
-  std::string out(sizeof(int64_t) * (1 + ids.size()) + sizeof(float) * data.size(), '\0');
-  char* p = out.data();
-  std::memcpy(p, &count, sizeof(count));
-  std::memcpy(p + sizeof(int64_t), ids.data(), sizeof(int64_t) * ids.size());
-  std::memcpy(p + sizeof(int64_t) * (1 + ids.size()), data.data(), sizeof(float) * data.size());
-  return out;
-}
-
+// Part of a slot on its way from a rank to rank 0: [count][client, n]...
+// then the values as stored (float32 or float16 bytes).
 struct Piece {
   int64_t client, n;
-  const float* values;
+  const char* values;
 };
 
-// Appends the entries of a packed part to `pieces` (they point into `packed`).
-void Unpack(const std::string& packed, std::vector<Piece>& pieces) {
+void Unpack(const std::string& packed, size_t value_bytes, std::vector<Piece>& pieces) {
+  if (packed.empty()) return;
   int64_t count = 0;
   std::memcpy(&count, packed.data(), sizeof(count));
   const char* ids = packed.data() + sizeof(int64_t);
-  const float* values = reinterpret_cast<const float*>(ids + sizeof(int64_t) * static_cast<size_t>(count));
+  const char* values = ids + sizeof(int64_t) * static_cast<size_t>(count);
   for (int64_t i = 0; i + 1 < count; i += 2) {
     int64_t client, n;
     std::memcpy(&client, ids + sizeof(int64_t) * static_cast<size_t>(i), sizeof(client));
     std::memcpy(&n, ids + sizeof(int64_t) * static_cast<size_t>(i + 1), sizeof(n));
     pieces.push_back({client, n, values});
-    values += n;
+    values += static_cast<size_t>(n) * value_bytes;
   }
 }
 
+constexpr int64_t kSaveChunkBytes = int64_t{1} << 28;  // per gather, distributed runs
+
 }  // namespace
 
+const void* ClientStateStore::EntryData(size_t i) const {
+  return precision_ == StatePrecision::kFloat32 ? static_cast<const void*>(f32_[i].data())
+                                                : static_cast<const void*>(f16_[i].data());
+}
+
+std::string ClientStateStore::PackRange(int slot, int first, int last) const {
+  const size_t value_bytes = precision_ == StatePrecision::kFloat32 ? 4 : 2;
+  std::vector<int64_t> ids;
+  size_t bytes = 0;
+  for (int c = first; c < last; ++c) {
+    const int64_t n = EntrySize(Index(c, slot));
+    if (n == 0) continue;
+    ids.push_back(c);
+    ids.push_back(n);
+    bytes += static_cast<size_t>(n) * value_bytes;
+  }
+  if (ids.empty()) return std::string();
+  const int64_t count = static_cast<int64_t>(ids.size());
+  std::string out(sizeof(int64_t) * (1 + ids.size()) + bytes, '\0');
+  char* p = out.data();
+  std::memcpy(p, &count, sizeof(count));
+  std::memcpy(p + sizeof(int64_t), ids.data(), sizeof(int64_t) * ids.size());
+  p += sizeof(int64_t) * (1 + ids.size());
+  for (size_t k = 0; k < ids.size(); k += 2) {
+    const size_t len = static_cast<size_t>(ids[k + 1]) * value_bytes;
+    std::memcpy(p, EntryData(Index(static_cast<int>(ids[k]), slot)), len);
+    p += len;
+  }
+  return out;
+}
+
 void ClientStateStore::Save(CheckpointWriter& w, const std::string& prefix) const {
+  const bool f32 = precision_ == StatePrecision::kFloat32;
+  const size_t value_bytes = f32 ? 4 : 2;
   for (int s = 0; s < slots_; ++s) {
+    const std::string name = prefix + "/" + std::to_string(s);
+    // The index: (client, length) of every client with state, in client order.
     std::vector<int64_t> ids;
-    std::vector<float> data;
+    int64_t values = 0;
+    int longest = 0;
     for (int c = 0; c < num_clients_; ++c) {
-      const size_t i = Index(c, s);
-      const int64_t n = EntrySize(i);
+      const int64_t n = EntrySize(Index(c, s));
       if (n == 0) continue;
       ids.push_back(c);
       ids.push_back(n);
-      const size_t at = data.size();
-      data.resize(at + static_cast<size_t>(n));
-      if (precision_ == StatePrecision::kFloat32) {
-        std::copy(f32_[i].data(), f32_[i].data() + n, data.data() + at);
-      } else {
-        HalvesToFloats(f16_[i].data(), n, data.data() + at);
-      }
+      values += n;
+      longest = std::max(longest, static_cast<int>(n));
     }
     if (comm_) {
-      // Every rank's part to rank 0, merged there in client order (each
-      // client lives on one rank, so ids never repeat).
-      const std::vector<std::string> parts = comm_->Gather(Pack(ids, data), 0);
-      if (!comm_->root()) continue;
-      std::vector<Piece> pieces;
-      for (const auto& p : parts) Unpack(p, pieces);
-      std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.client < b.client; });
-      ids.clear();
-      data.clear();
-      for (const Piece& p : pieces) {
-        ids.push_back(p.client);
-        ids.push_back(p.n);
-        data.insert(data.end(), p.values, p.values + p.n);
+      comm_->AllSum(&values, 1);
+      comm_->AllMax(&longest, 1);
+      std::string mine(reinterpret_cast<const char*>(ids.data()), sizeof(int64_t) * ids.size());
+      const std::vector<std::string> parts = comm_->Gather(mine, 0);
+      if (comm_->root()) {
+        std::vector<std::pair<int64_t, int64_t>> all;
+        for (const auto& p : parts) {
+          for (size_t k = 0; k + 1 < p.size() / sizeof(int64_t); k += 2) {
+            int64_t c, n;
+            std::memcpy(&c, p.data() + k * sizeof(int64_t), sizeof(c));
+            std::memcpy(&n, p.data() + (k + 1) * sizeof(int64_t), sizeof(n));
+            all.emplace_back(c, n);
+          }
+        }
+        std::sort(all.begin(), all.end());
+        ids.clear();
+        for (const auto& [c, n] : all) {
+          ids.push_back(c);
+          ids.push_back(n);
+        }
       }
     }
-    w.I64(prefix + "/" + std::to_string(s) + "/ids", ids);
-    w.F32(prefix + "/" + std::to_string(s) + "/data", data.data(), static_cast<int64_t>(data.size()));
+    w.I64(name + "/ids", ids);
+    // The values, streamed as stored (float16 as halves).
+    w.Begin(name + "/data", f32 ? 1 : 4, values);
+    if (!comm_) {
+      for (size_t k = 0; k < ids.size(); k += 2) w.Append(EntryData(Index(static_cast<int>(ids[k]), s)), ids[k + 1]);
+      continue;
+    }
+    // Distributed: every rank sends its clients of a range of ids to rank 0,
+    // which writes them in client order; ranges are sized so that one holds
+    // at most kSaveChunkBytes, whatever the population.
+    if (values == 0) continue;
+    const int chunk = static_cast<int>(
+        std::max<int64_t>(1, kSaveChunkBytes / (static_cast<int64_t>(longest) * static_cast<int64_t>(value_bytes))));
+    for (int first = 0; first < num_clients_; first += chunk) {
+      const int last = static_cast<int>(std::min<int64_t>(num_clients_, static_cast<int64_t>(first) + chunk));
+      const std::vector<std::string> parts = comm_->Gather(PackRange(s, first, last), 0);
+      if (!comm_->root()) continue;
+      std::vector<Piece> pieces;
+      for (const auto& p : parts) Unpack(p, value_bytes, pieces);
+      std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.client < b.client; });
+      for (const Piece& p : pieces) w.Append(p.values, p.n);
+    }
   }
 }
 
 void ClientStateStore::Load(const CheckpointReader& r, const std::string& prefix) {
   for (int s = 0; s < slots_; ++s) {
-    const std::vector<int64_t> ids = r.I64(prefix + "/" + std::to_string(s) + "/ids");
-    const Eigen::VectorXf data = r.F32(prefix + "/" + std::to_string(s) + "/data");
+    const std::string name = prefix + "/" + std::to_string(s);
+    const std::vector<int64_t> ids = r.I64(name + "/ids");
+    const int64_t total = r.Count(name + "/data");
     int64_t pos = 0;
     for (size_t i = 0; i + 1 < ids.size(); i += 2) {
       const int64_t client = ids[i], n = ids[i + 1];
-      if (client < 0 || client >= num_clients_ || n < 0 || pos + n > data.size()) {
+      if (client < 0 || client >= num_clients_ || n < 0 || pos + n > total) {
         throw InputError("checkpoint: client state '" + prefix + "' does not fit this run's population");
       }
       if (Owns(static_cast<int>(client))) {
         const size_t e = Index(static_cast<int>(client), s);
         if (precision_ == StatePrecision::kFloat32) {
-          f32_[e] = data.segment(pos, n);
+          f32_[e].resize(n);
+          r.ReadFloats(name + "/data", pos, n, f32_[e].data());
         } else {
           f16_[e].resize(static_cast<size_t>(n));
-          FloatsToHalves(data.data() + pos, n, f16_[e].data());
+          r.ReadHalves(name + "/data", pos, n, f16_[e].data());
         }
       }
       pos += n;

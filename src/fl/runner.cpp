@@ -129,7 +129,7 @@ std::unique_ptr<CheckpointReader> ReadCheckpoint(const std::string& path, Comm& 
   if (comm.size() == 1) return r;
   std::string bytes = comm.root() ? r->bytes() : std::string();
   BroadcastString(comm, bytes);
-  if (!comm.root()) r = std::make_unique<CheckpointReader>(path, bytes);
+  if (!comm.root()) r = std::make_unique<CheckpointReader>(path, std::move(bytes));
   return r;
 }
 
@@ -420,10 +420,12 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
   auto save_checkpoint = [&]() {
     if (opt.out_dir.empty()) return;
     tot.wall_seconds = wall_before + Seconds(t_loop, Clock::now());
-    CheckpointWriter w({{"fedsim_version", FEDSIM_VERSION},
-                        {"config", doc["config"]},
-                        {"totals", tot.ToJson()},
-                        {"rounds", doc["rounds"]}});
+    // Streamed to the file as it is built (rank 0; other ranks write nothing).
+    CheckpointWriter w(json{{"fedsim_version", FEDSIM_VERSION},
+                            {"config", doc["config"]},
+                            {"totals", tot.ToJson()},
+                            {"rounds", doc["rounds"]}},
+                       writer ? CheckpointPath(opt.out_dir) : std::string());
     w.F32("global", global);
     algo->SaveState(w);
     if (dp_central) {
@@ -431,7 +433,7 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
       w.F64("privacy/accountant", st.data(), static_cast<int64_t>(st.size()));
     }
     if (!dp_count.empty()) w.I64("privacy/counts", dp_count);
-    if (writer) w.Write(CheckpointPath(opt.out_dir));
+    w.Commit();
   };
 
   for (int r = tot.next_round; r < rounds; ++r) {

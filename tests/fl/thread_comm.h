@@ -22,17 +22,26 @@ class ThreadWorld {
  public:
   explicit ThreadWorld(int ranks) : ranks_(ranks), slots_(static_cast<size_t>(ranks), nullptr) {}
   int ranks() const { return ranks_; }
-  // Blocks until every rank has arrived.
+  // Blocks until every rank has arrived. Throws once a rank has failed
+  // (Break), so a test whose ranks disagree fails instead of hanging, as
+  // MPI_Abort ends the other ranks of a real run.
   void Barrier() {
     std::unique_lock<std::mutex> lock(mu_);
+    if (broken_) throw std::runtime_error("another rank failed");
     const int64_t gen = generation_;
     if (++arrived_ == ranks_) {
       arrived_ = 0;
       ++generation_;
       cv_.notify_all();
     } else {
-      cv_.wait(lock, [&] { return generation_ != gen; });
+      cv_.wait(lock, [&] { return generation_ != gen || broken_; });
+      if (generation_ == gen) throw std::runtime_error("another rank failed");
     }
+  }
+  void Break() {
+    std::lock_guard<std::mutex> lock(mu_);
+    broken_ = true;
+    cv_.notify_all();
   }
   const void*& slot(int rank) { return slots_[static_cast<size_t>(rank)]; }
 
@@ -42,6 +51,7 @@ class ThreadWorld {
   std::condition_variable cv_;
   int arrived_ = 0;
   int64_t generation_ = 0;
+  bool broken_ = false;
   std::vector<const void*> slots_;
 };
 
@@ -118,8 +128,12 @@ inline std::vector<std::exception_ptr> RunRanks(int ranks, const std::function<v
       ThreadComm comm(world, r);
       try {
         fn(comm);
+      } catch (const fedsim::AgreedError&) {
+        // Every rank throws it at the same agreement point: nobody waits.
+        errors[static_cast<size_t>(r)] = std::current_exception();
       } catch (...) {
         errors[static_cast<size_t>(r)] = std::current_exception();
+        world.Break();
       }
     });
   }
