@@ -8,11 +8,15 @@ namespace fedsim {
 const std::vector<int>& CohortExchange::Plan(const std::vector<int>& cohort, size_t b0, int nb) {
   const int ranks = comm_.size();
   mine_.clear();
+  mine_flag_.assign(static_cast<size_t>(nb), 0);
   where_.assign(static_cast<size_t>(ranks), {});
   for (int i = 0; i < nb; ++i) {
-    const int owner = cohort[b0 + static_cast<size_t>(i)] % ranks;
+    const int owner = (by_client_ ? cohort[b0 + static_cast<size_t>(i)] : i) % ranks;
     where_[static_cast<size_t>(owner)].push_back(i);
-    if (owner == comm_.rank()) mine_.push_back(i);
+    if (owner == comm_.rank()) {
+      mine_.push_back(i);
+      mine_flag_[static_cast<size_t>(i)] = 1;
+    }
   }
   if (!root() && local_.cols() < static_cast<int64_t>(mine_.size())) {
     local_.resize(upload_size_, static_cast<int64_t>(mine_.size()));

@@ -1,8 +1,11 @@
 // A round's cohort split over the processes of a distributed run
 // (core/comm.h), and what those processes exchange in a round.
 //
-// Client k is trained by rank k % R, the rank that holds its persistent state
-// (ClientStateStore::Owns), so no state ever moves between ranks. The round
+// With per-client state (FedDyn, SCAFFOLD, FedSparse, FedGiA) client k is
+// trained by rank k % R, the rank that holds its state
+// (ClientStateStore::Owns), so no state ever moves between ranks; without,
+// the i-th member of a block goes to rank i % R, which balances the ranks'
+// shares of every block to within one client. The round
 // loop trains the cohort block by block; in each block every rank trains its
 // own members (threads within the rank), then Gather brings every member's
 // upload, report, keep flag and update norm to rank 0, which aggregates them
@@ -29,14 +32,16 @@ namespace fedsim {
 
 class CohortExchange {
  public:
-  CohortExchange(Comm& comm, int64_t upload_size) : comm_(comm), upload_size_(upload_size) {}
+  // by_client: place members by client id (algorithms with client state).
+  CohortExchange(Comm& comm, int64_t upload_size, bool by_client)
+      : comm_(comm), upload_size_(upload_size), by_client_(by_client) {}
   bool root() const { return comm_.root(); }
-  // Whether this rank trains (and holds the state of) `client`.
-  bool Trains(int client) const { return client % comm_.size() == comm_.rank(); }
 
   // Starts the block of cohort positions [b0, b0 + nb); returns the block
   // positions (0-based within the block, increasing) this rank trains.
   const std::vector<int>& Plan(const std::vector<int>& cohort, size_t b0, int nb);
+  // Whether this rank trains block position i (after Plan).
+  bool Mine(int i) const { return mine_flag_[static_cast<size_t>(i)] != 0; }
   // Where this rank writes the upload of its k-th member of the block: rank 0
   // its column in `uploads` (column = block position), another rank a column
   // of its own buffer. Thread-safe for distinct k.
@@ -70,7 +75,9 @@ class CohortExchange {
   };
   Comm& comm_;
   int64_t upload_size_;
+  bool by_client_;
   std::vector<int> mine_;                      // this rank's block positions
+  std::vector<char> mine_flag_;                // per block position
   std::vector<std::vector<int64_t>> where_;    // per rank: its block positions
   Eigen::MatrixXf local_;                      // ranks != 0: their members' uploads
   int64_t sent_ = 0, received_ = 0;

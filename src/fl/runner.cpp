@@ -319,7 +319,7 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
   // Column i: upload of the i-th client of the block (other ranks keep only
   // their own members' uploads, in the exchange).
   Eigen::MatrixXf uploads(upload_size, root ? block : 0);
-  CohortExchange exchange(comm, upload_size);
+  CohortExchange exchange(comm, upload_size, algo->client_state() != nullptr);
   std::vector<ClientReport> reports;
   std::vector<char> keep;
   std::vector<double> update_norm;
@@ -521,7 +521,7 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
       for (int i = 0; i < nb; ++i) {
         const size_t at = b0 + static_cast<size_t>(i);
         // Rank 0 knows every member's outcome, the others their own members'.
-        if (!keep[at] && (root || exchange.Trains(cohort[at]))) {
+        if (!keep[at] && (root || exchange.Mine(i))) {
           if (root) {
             ++skipped;
             if (cfg.experiment.on_divergence == "stop") status = "diverged";
