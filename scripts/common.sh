@@ -4,9 +4,11 @@
 FEDSIM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FEDSIM_BUILD="${FEDSIM_BUILD:-$FEDSIM_ROOT/build}"
 
-# Debian packages fedsim builds and tests with.
+# Debian packages fedsim builds and tests with. libopenmpi-dev and openmpi-bin
+# (mpirun) give the MPI backend (CMake's FEDSIM_MPI turns on when MPI is
+# found) and its test; without them fedsim builds and runs as one process.
 FEDSIM_BUILD_DEPS=(g++ make cmake pkg-config libeigen3-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2
-  zlib1g-dev libsodium-dev libgmp-dev)
+  zlib1g-dev libsodium-dev libgmp-dev libopenmpi-dev openmpi-bin)
 
 # Installs the given Debian packages that are not installed yet.
 fedsim_install() {

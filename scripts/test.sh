@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up fedsim on a Debian 12 machine, builds it and runs the whole test
-# suite (unit tests and end-to-end CLI tests) with ctest.
+# suite (unit tests and end-to-end CLI tests) with ctest. The dependencies
+# include OpenMPI (libopenmpi-dev, openmpi-bin), so the build has the MPI
+# backend and ctest runs the MPI equivalence test (mpirun -np 2 and 3).
 # Usage: scripts/test.sh [--sanitize] [extra ctest options, e.g. -R config]
 #   --sanitize  build in build-asan with address and undefined-behaviour
 #               sanitizers (-DFEDSIM_SANITIZE=ON, RelWithDebInfo) and run the

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "core/comm.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -161,7 +162,7 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = RunEnvironment(threads);
+  doc["environment"] = RunEnvironment(threads, opt.comm ? opt.comm->size() : 1);
   doc["data"] = DescribeData(data);
   doc["model"] = DescribeModel(*model);
   doc["baseline"] = {{"kind", bc.kind},

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <iostream>
 
+#include "core/comm.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -103,29 +104,66 @@ class Progress {
   std::string last_gan_ = "classes -  IS -";
 };
 
-int RunCommand(const std::string& config_path, const std::vector<std::string>& sets, std::string out,
-               int threads, bool quiet, const std::string& resume_dir) {
-  Config cfg;
-  if (!resume_dir.empty()) {
+// The run's config: from the file and --set, or from the checkpoint. In a
+// distributed run rank 0 builds it and sends the resolved config to the other
+// ranks, so they need neither the file nor the output directory, and every
+// rank runs exactly the same config; a failure ends every rank (AgreedError).
+Config RunConfig(fedsim::Comm& comm, const std::string& config_path, const std::vector<std::string>& sets,
+                 const std::string& resume_dir) {
+  auto build = [&]() {
+    if (resume_dir.empty()) return LoadConfig(config_path, sets);
     if (!config_path.empty() || !sets.empty()) {
       throw fedsim::InputError("--resume takes the run's output directory only; its config comes from the checkpoint");
     }
-    out = resume_dir;
-    cfg = fedsim::ParseConfig(fedsim::CheckpointConfig(resume_dir), resume_dir + "/checkpoint.bin");
-  } else {
-    cfg = LoadConfig(config_path, sets);
+    return fedsim::ParseConfig(fedsim::CheckpointConfig(resume_dir), resume_dir + "/checkpoint.bin");
+  };
+  if (comm.size() == 1) return build();
+  Config cfg;
+  std::string text;
+  int code = 0;
+  std::string message;
+  if (comm.root()) {
+    try {
+      cfg = build();
+      text = fedsim::ToJson(cfg).dump();
+    } catch (const fedsim::InputError& e) {
+      code = kExitInputError;
+      message = e.what();
+    } catch (const std::exception& e) {
+      code = kExitRunError;
+      message = e.what();
+    }
   }
+  fedsim::Agree(comm, code, message);
+  fedsim::BroadcastString(comm, text);
+  if (!comm.root()) cfg = fedsim::ParseConfig(json::parse(text), "<config from rank 0>");
+  return cfg;
+}
+
+int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::vector<std::string>& sets,
+               std::string out, int threads, bool quiet, const std::string& resume_dir) {
+  const Config cfg = RunConfig(comm, config_path, sets, resume_dir);
+  if (!resume_dir.empty()) out = resume_dir;
   if (out.empty()) out = "runs/" + cfg.experiment.name;
+  // Only rank 0 prints; the other ranks are silent.
+  quiet = quiet || !comm.root();
   Progress progress(quiet);
   fedsim::RunOptions opt;
   opt.threads = threads;
   opt.out_dir = out;
   opt.resume = !resume_dir.empty();
   opt.stop = &g_stop;
+  opt.comm = &comm;
   opt.on_round = [&](const json& rec, int total) { progress.OnRound(rec, total); };
   InstallSignalHandlers();
   const json m = fedsim::RunExperiment(cfg, opt);
   const std::string status = m["summary"]["status"].get<std::string>();
+  if (!comm.root()) {
+    if (status == "interrupted") {
+      return 128 + (m["summary"]["signal"].is_null() ? SIGINT : m["summary"]["signal"].get<int>());
+    }
+    return status == "diverged" ? kExitDiverged : 0;
+  }
   if (status == "interrupted") {
     if (g_line_open) std::fprintf(stderr, "\n");
     const int sig = m["summary"]["signal"].is_null() ? SIGINT : m["summary"]["signal"].get<int>();
@@ -193,6 +231,35 @@ int RunCommand(const std::string& config_path, const std::vector<std::string>& s
                 s["wall_seconds"].get<double>(), s["wall_seconds"].get<double>() / rounds, unit, out.c_str());
   }
   return 0;
+}
+
+// `fedsim run`, in one process or as one rank of an MPI run. Exit codes are
+// the same on every rank. A failure all ranks agreed on (before the first
+// round) is printed once, by rank 0; a failure one rank meets alone later is
+// printed by that rank, which then aborts the whole run with its exit code.
+int RunMain(const std::string& config_path, const std::vector<std::string>& sets, const std::string& out,
+            int threads, bool quiet, const std::string& resume_dir) {
+  std::unique_ptr<fedsim::Comm> comm;
+  auto report = [&](int code, const std::string& what, int rank) {
+    const char* kind = code == kExitInputError ? "error" : "run failed";
+    const std::string where = rank > 0 ? fmt::format("rank {}: ", rank) : std::string();
+    std::fprintf(stderr, "%sfedsim: %s: %s%s\n", g_line_open ? "\n" : "", kind, where.c_str(), what.c_str());
+  };
+  try {
+    comm = fedsim::OpenWorldComm();
+    return RunCommand(*comm, config_path, sets, out, threads, quiet, resume_dir);
+  } catch (const fedsim::AgreedError& e) {
+    if (comm->root()) report(e.code(), e.what(), e.failed_rank());
+    return e.code();
+  } catch (const fedsim::InputError& e) {
+    report(kExitInputError, e.what(), comm ? comm->rank() : 0);
+    if (comm && comm->size() > 1) comm->Abort(kExitInputError);
+    return kExitInputError;
+  } catch (const std::exception& e) {
+    report(kExitRunError, e.what(), comm ? comm->rank() : 0);
+    if (comm && comm->size() > 1) comm->Abort(kExitRunError);
+    return kExitRunError;
+  }
 }
 
 void PrintList() {
@@ -299,8 +366,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitInputError;
   }
 
+  if (*run) return RunMain(config_path, sets, out, threads, quiet, resume_dir);
   try {
-    if (*run) return RunCommand(config_path, sets, out, threads, quiet, resume_dir);
     if (*validate) {
       const Config c = LoadConfig(config_path, sets);
       if (print) {

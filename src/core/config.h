@@ -199,6 +199,7 @@ struct AlgorithmConfig {
   double rho = 0.5;               // FedGiA
   std::string sampling = "fixed";  // fixed | poisson
   double sampling_rate = 0.1;      // poisson
+  std::string state_precision = "float32";  // float32 | float16: storage of per-client state vectors
 
   template <class V>
   void Visit(V& v) {
@@ -257,6 +258,10 @@ struct AlgorithmConfig {
     v.Real("r", r, 0.0, 1e9, false, "FedGiA proximal constant r_i (same for every client); ADMM clients step 1/(r + sigma). Default 5.");
     v.Int("k0", k0, 1, 1000000, "FedGiA local ADMM iterations per communication round. Default 5.");
     v.Real("rho", rho, 0.0, 1.0, true, "FedGiA fraction of clients running the ADMM steps each round. Default 0.5.");
+    v.Choice("state_precision", state_precision, {"float32", "float16"},
+             "Storage of the per-client state vectors of feddyn, scaffold, fedsparse and fedgia: float32 (exact) or "
+             "float16 (IEEE half, half the memory; values rounded to nearest, beyond +-65504 saturated; "
+             "docs/scaling.md gives the measured effect). Other algorithms ignore it. Default \"float32\".");
   }
 };
 

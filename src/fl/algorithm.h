@@ -38,6 +38,8 @@ struct ClientScratch {
   std::vector<int> batch_y;
   std::vector<int> order;   // the client's sample indices in shuffled order
   std::vector<int> index;   // algorithm-specific index scratch
+  Eigen::VectorXf state;    // decoded client state (ClientStateStore::Open with float16)
+  Eigen::VectorXf state2;   // a second decoded state vector (FedSparse's DGC velocity)
   Sgd sgd{0.0f, 0.0f};
 };
 
@@ -75,40 +77,70 @@ struct ClientReport {
   double norm_a = 0.0;          // FedNova: ||a_i||_1 of the client's local solver
 };
 
+// How per-client state vectors are stored (algorithm.state_precision).
+enum class StatePrecision {
+  kFloat32,  // 4 bytes per value, exact
+  kFloat16,  // 2 bytes per value: IEEE half, rounded to nearest (core/half.h)
+};
+StatePrecision ParseStatePrecision(const std::string& name);
+
 // Per-client persistent state, created on a client's first participation.
-// A client that never participates costs one empty vector. Entry k is only
+// A client that never participates costs one empty entry. Entry k is only
 // touched while client k trains, so concurrent clients never share storage.
+//
+// Algorithms reach a state vector through Open, work on the float32 view it
+// returns and then call Commit: with float32 storage the view is the stored
+// vector itself and Commit does nothing, so results are exactly those of
+// plain float32 state; with float16 storage the view is a copy decoded into
+// the caller's buffer and Commit rounds it back to halves.
 class ClientStateStore {
  public:
-  void Resize(int num_clients, int slots_per_client) {
-    slots_ = slots_per_client;
-    state_.assign(static_cast<size_t>(num_clients) * static_cast<size_t>(slots_per_client), Eigen::VectorXf());
-  }
-  // The state vector `slot` of `client`, created as `size` zeros if absent.
-  Eigen::VectorXf& Get(int client, int slot, int64_t size) {
-    Eigen::VectorXf& v = state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot)];
-    if (v.size() == 0) v.setZero(size);
-    return v;
-  }
+  void Resize(int num_clients, int slots_per_client);
+  // Set by the round loop before any state exists. precision: the storage
+  // format. comm (null = one process): in a run of R > 1 processes this one
+  // holds only the clients with client % R == rank; Open on any other client
+  // throws, Load keeps only this process's clients, and Save is collective
+  // (every rank's state reaches rank 0's checkpoint, in client order).
+  void Configure(StatePrecision precision, class Comm* comm);
+  StatePrecision precision() const { return precision_; }
+  // Whether this process holds `client`'s state.
+  bool Owns(int client) const;
+
+  // The state vector `slot` of `client` as float32 values, created as `size`
+  // zeros if absent. float32: a view of the stored vector (`buffer` unused);
+  // float16: the decoded values in `buffer`, to be written back by Commit.
+  Eigen::Map<Eigen::VectorXf> Open(int client, int slot, int64_t size, Eigen::VectorXf& buffer);
+  // Stores the view returned by Open (float16: rounds each value to a half).
+  void Commit(int client, int slot, const Eigen::Map<Eigen::VectorXf>& view);
   // Drops every slot of `client` (it is re-created as zeros when next used).
-  void Clear(int client) {
-    for (int s = 0; s < slots_; ++s) {
-      state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(s)] = Eigen::VectorXf();
-    }
-  }
-  bool Has(int client, int slot) const {
-    return state_[static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot)].size() > 0;
-  }
-  // Clients holding any state, and the bytes their state occupies.
+  void Clear(int client);
+  bool Has(int client, int slot) const;
+  // Clients holding any state on this process, and the bytes of their state
+  // vectors (4 or 2 per value); a distributed run sums these over ranks.
   int64_t ClientsWithState() const;
   int64_t Bytes() const;
-  // Checkpointing: the ids and concatenated vectors of the clients with state.
+  // Checkpointing: the ids and the concatenated vectors of the clients with
+  // state, streamed in client order as stored (float32, or float16 halves).
   void Save(CheckpointWriter& w, const std::string& prefix) const;
   void Load(const CheckpointReader& r, const std::string& prefix);
 
  private:
+  size_t Index(int client, int slot) const {
+    return static_cast<size_t>(client) * static_cast<size_t>(slots_) + static_cast<size_t>(slot);
+  }
+  const void* EntryData(size_t i) const;
+  // This process's clients in [first, last) with state in `slot`, packed for
+  // rank 0 (Save in a distributed run).
+  std::string PackRange(int slot, int first, int last) const;
+  int64_t EntrySize(size_t i) const {
+    return precision_ == StatePrecision::kFloat32 ? f32_[i].size() : static_cast<int64_t>(f16_[i].size());
+  }
   int slots_ = 0;
-  std::vector<Eigen::VectorXf> state_;
+  int num_clients_ = 0;
+  StatePrecision precision_ = StatePrecision::kFloat32;
+  class Comm* comm_ = nullptr;
+  std::vector<Eigen::VectorXf> f32_;        // float32 storage, one entry per (client, slot)
+  std::vector<std::vector<uint16_t>> f16_;  // float16 storage
 };
 
 class Algorithm {
@@ -152,13 +184,22 @@ class Algorithm {
   virtual void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                             const std::vector<ClientReport>& reports, int round) = 0;
 
-  // Persistent per-client state, for memory reporting.
+  // Persistent per-client state, for memory reporting; the round loop also
+  // configures its precision and placement (ClientStateStore::Configure).
   virtual const ClientStateStore* client_state() const { return nullptr; }
+  ClientStateStore* mutable_client_state() { return const_cast<ClientStateStore*>(client_state()); }
   // A client's update was discarded as non-finite: forget the state it left
   // behind so that a NaN does not stay in it for good.
   virtual void ForgetClient(int client) {
-    if (auto* st = const_cast<ClientStateStore*>(client_state())) st->Clear(client);
+    if (auto* st = mutable_client_state()) st->Clear(client);
   }
+
+  // Called for every cohort member, in cohort order and on one thread, after
+  // its block has trained; in a distributed run on every rank, also for
+  // members another rank trained. For bookkeeping that the server side reads
+  // for all clients (FedSparse: who took part when), which must therefore not
+  // be written in LocalUpdate (that runs only where the client lives).
+  virtual void AfterClient(const ClientTask& task) {}
 
   // Everything the algorithm carries from one round to the next (server
   // optimizer moments, control variates, client state), for checkpoints.

@@ -118,6 +118,7 @@ class FedSparse : public Algorithm {
   int64_t PlannedUploadBytes() const override;
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
+  void AfterClient(const ClientTask& task) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
   const ClientStateStore* client_state() const override { return &state_; }

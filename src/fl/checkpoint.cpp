@@ -3,26 +3,22 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "core/error.h"
+#include "core/half.h"
 #include "metrics/writer.h"
 
 namespace fedsim {
 namespace {
 
 constexpr char kMagic[8] = {'F', 'E', 'D', 'S', 'I', 'M', 'C', 'K'};
-
-uint64_t Fnv1a(const char* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 // Deepest nesting of [ and { in JSON text (outside strings), stopping at
 // `limit`: a header is a few levels deep, and a hostile one must not reach the
@@ -47,36 +43,116 @@ int JsonDepth(const char* p, size_t n, int limit) {
   return deepest;
 }
 
-template <class T>
-void Append(std::string& s, T v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+
+uint64_t Fnv1aUpdate(uint64_t h, const char* data, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
 }
+
+uint64_t Fnv1a(const char* data, size_t n) { return Fnv1aUpdate(kFnvOffset, data, n); }
+
+size_t ElementSize(uint8_t type) { return type == 1 ? 4 : type == 4 ? 2 : 8; }
 
 }  // namespace
 
-void CheckpointWriter::Record(const std::string& name, uint8_t type, const void* data, int64_t count, size_t elem) {
-  Append<uint32_t>(body_, static_cast<uint32_t>(name.size()));
-  body_ += name;
-  Append<uint8_t>(body_, type);
-  Append<uint64_t>(body_, static_cast<uint64_t>(count));
-  if (count > 0) body_.append(static_cast<const char*>(data), static_cast<size_t>(count) * elem);
+CheckpointWriter::CheckpointWriter(const nlohmann::json& header) : hash_(kFnvOffset) { Start(header); }
+
+CheckpointWriter::CheckpointWriter(const nlohmann::json& header, const std::string& path)
+    : path_(path), streaming_(true), hash_(kFnvOffset) {
+  if (!path.empty()) {
+    const std::string tmp = path + ".tmp";
+    file_ = std::fopen(tmp.c_str(), "wb");
+    if (!file_) throw RunError(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
+  }
+  Start(header);
 }
 
-void CheckpointWriter::F32(const std::string& name, const float* data, int64_t n) { Record(name, 1, data, n, 4); }
-void CheckpointWriter::F64(const std::string& name, const double* data, int64_t n) { Record(name, 2, data, n, 8); }
+void CheckpointWriter::Start(const nlohmann::json& header) {
+  const std::string h = header.dump();
+  Emit(kMagic, sizeof(kMagic));
+  const uint32_t version = kCheckpointVersion;
+  Emit(&version, 4);
+  const uint64_t len = h.size();
+  Emit(&len, 8);
+  Emit(h.data(), h.size());
+}
+
+CheckpointWriter::~CheckpointWriter() {
+  if (file_) {  // not committed: leave no half-written temporary file
+    std::fclose(file_);
+    std::remove((path_ + ".tmp").c_str());
+  }
+}
+
+void CheckpointWriter::Emit(const void* data, size_t n) {
+  if (n == 0) return;
+  if (streaming_ && !file_) return;  // discarding
+  hash_ = Fnv1aUpdate(hash_, static_cast<const char*>(data), n);
+  if (file_) {
+    if (std::fwrite(data, 1, n, file_) != n) {
+      throw RunError(fmt::format("{}.tmp: write failed: {}", path_, std::strerror(errno)));
+    }
+  } else {
+    buffer_.append(static_cast<const char*>(data), n);
+  }
+}
+
+void CheckpointWriter::Begin(const std::string& name, uint8_t type, int64_t count) {
+  if (streaming_ && !file_) return;  // discarding: nothing to check either
+  if (pending_ != 0) throw RunError("checkpoint: record started before the previous one was complete");
+  const uint32_t name_len = static_cast<uint32_t>(name.size());
+  Emit(&name_len, 4);
+  Emit(name.data(), name.size());
+  Emit(&type, 1);
+  const uint64_t n = static_cast<uint64_t>(count);
+  Emit(&n, 8);
+  pending_ = count;
+  pending_elem_ = ElementSize(type);
+}
+
+void CheckpointWriter::Append(const void* values, int64_t n) {
+  if (streaming_ && !file_) return;
+  if (n > pending_) throw RunError("checkpoint: more values than the record announced");
+  Emit(values, static_cast<size_t>(n) * pending_elem_);
+  pending_ -= n;
+}
+
+void CheckpointWriter::Record(const std::string& name, uint8_t type, const void* data, int64_t count) {
+  Begin(name, type, count);
+  Append(data, count);
+}
+
+void CheckpointWriter::F32(const std::string& name, const float* data, int64_t n) { Record(name, 1, data, n); }
+void CheckpointWriter::F64(const std::string& name, const double* data, int64_t n) { Record(name, 2, data, n); }
 void CheckpointWriter::I64(const std::string& name, const std::vector<int64_t>& v) {
-  Record(name, 3, v.data(), static_cast<int64_t>(v.size()), 8);
+  Record(name, 3, v.data(), static_cast<int64_t>(v.size()));
 }
 
-void CheckpointWriter::Write(const std::string& path) const {
-  std::string out(kMagic, sizeof(kMagic));
-  Append<uint32_t>(out, kCheckpointVersion);
-  const std::string header = header_.dump();
-  Append<uint64_t>(out, header.size());
-  out += header;
-  out += body_;
-  Append<uint64_t>(out, Fnv1a(out.data(), out.size()));
+void CheckpointWriter::Write(const std::string& path) {
+  if (streaming_) throw RunError("checkpoint: Write is for in-memory checkpoints; use Commit");
+  if (pending_ != 0) throw RunError("checkpoint: a record is incomplete");
+  std::string out = buffer_;
+  out.append(reinterpret_cast<const char*>(&hash_), 8);
   WriteFileAtomically(path, out);
+}
+
+void CheckpointWriter::Commit() {
+  if (!streaming_) throw RunError("checkpoint: Commit is for streamed checkpoints; use Write");
+  if (pending_ != 0) throw RunError("checkpoint: a record is incomplete");
+  if (!file_) return;
+  const uint64_t h = hash_;
+  const std::string tmp = path_ + ".tmp";
+  const bool ok = std::fwrite(&h, 1, 8, file_) == 8 && std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  const bool closed = std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (!ok || !closed) throw RunError(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
+  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    throw RunError(fmt::format("{}: cannot rename to {}: {}", tmp, path_, std::strerror(errno)));
+  }
 }
 
 CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
@@ -88,7 +164,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   Parse();
 }
 
-CheckpointReader::CheckpointReader(const std::string& path, const std::string& bytes) : path_(path), bytes_(bytes) {
+CheckpointReader::CheckpointReader(const std::string& path, std::string bytes) : path_(path), bytes_(std::move(bytes)) {
   Parse();
 }
 
@@ -133,8 +209,8 @@ void CheckpointReader::Parse() {
     uint64_t count;
     std::memcpy(&count, bytes_.data() + pos + 1, 8);
     pos += 9;
-    const size_t elem = type == 1 ? 4 : 8;
-    if (type < 1 || type > 3) fail(fmt::format("record '{}' has unknown type {}", name, type));
+    if (type < 1 || type > 4) fail(fmt::format("record '{}' has unknown type {}", name, type));
+    const size_t elem = ElementSize(type);
     if (count > (end - pos) / elem) fail("checkpoint is truncated or corrupt (record runs past the end)");
     records_[name] = {type, static_cast<int64_t>(count), pos};
     pos += count * elem;
@@ -171,6 +247,51 @@ std::vector<int64_t> CheckpointReader::I64(const std::string& name, int64_t expe
   std::vector<int64_t> v(static_cast<size_t>(r.count));
   if (r.count > 0) std::memcpy(v.data(), bytes_.data() + r.offset, static_cast<size_t>(r.count) * 8);
   return v;
+}
+
+uint8_t CheckpointReader::FloatType(const std::string& name) const {
+  auto it = records_.find(name);
+  if (it == records_.end()) throw InputError(fmt::format("{}: checkpoint has no '{}'", path_, name));
+  if (it->second.type != 1 && it->second.type != 4) {
+    throw InputError(fmt::format("{}: checkpoint record '{}' has the wrong type", path_, name));
+  }
+  return it->second.type;
+}
+
+int64_t CheckpointReader::Count(const std::string& name) const { return Find(name, FloatType(name), -1).count; }
+
+void CheckpointReader::ReadFloats(const std::string& name, int64_t offset, int64_t n, float* out) const {
+  const Record& r = Find(name, FloatType(name), -1);
+  if (offset < 0 || n < 0 || offset + n > r.count) {
+    throw InputError(fmt::format("{}: checkpoint record '{}' is shorter than its index says", path_, name));
+  }
+  const char* p = bytes_.data() + r.offset;
+  if (r.type == 1) {
+    std::memcpy(out, p + static_cast<size_t>(offset) * 4, static_cast<size_t>(n) * 4);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, p + static_cast<size_t>(offset + i) * 2, 2);
+      out[i] = HalfToFloat(h);
+    }
+  }
+}
+
+void CheckpointReader::ReadHalves(const std::string& name, int64_t offset, int64_t n, uint16_t* out) const {
+  const Record& r = Find(name, FloatType(name), -1);
+  if (offset < 0 || n < 0 || offset + n > r.count) {
+    throw InputError(fmt::format("{}: checkpoint record '{}' is shorter than its index says", path_, name));
+  }
+  const char* p = bytes_.data() + r.offset;
+  if (r.type == 4) {
+    std::memcpy(out, p + static_cast<size_t>(offset) * 2, static_cast<size_t>(n) * 2);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      float f;
+      std::memcpy(&f, p + static_cast<size_t>(offset + i) * 4, 4);
+      out[i] = FloatToHalf(f);
+    }
+  }
 }
 
 }  // namespace fedsim

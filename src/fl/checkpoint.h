@@ -6,15 +6,19 @@
 //            resolved config, the round to continue from, the metrics so far,
 //            cumulative counters)
 //   records  until end of file: u32 name length, name, u8 type (1 = f32,
-//            2 = f64, 3 = i64), u64 count, count values
+//            2 = f64, 3 = i64, 4 = f16: IEEE halves, core/half.h), u64 count,
+//            count values
 //   u64      FNV-1a hash of everything before it
 // Written to OUT/checkpoint.bin.tmp, flushed, fsynced and renamed, so a crash
-// leaves either the old checkpoint or the new one.
+// leaves either the old checkpoint or the new one. The round loop streams the
+// file as records are added (memory does not grow with the client state);
+// tests may build one in memory.
 #pragma once
 
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,18 +31,40 @@ constexpr uint32_t kCheckpointVersion = 1;
 
 class CheckpointWriter {
  public:
-  explicit CheckpointWriter(nlohmann::json header) : header_(std::move(header)) {}
+  // Builds the checkpoint in memory; Write(path) writes it.
+  explicit CheckpointWriter(const nlohmann::json& header);
+  // Streams the checkpoint to `path`.tmp as records are added; Commit()
+  // renames it to `path`. An empty path writes nothing (the processes other
+  // than rank 0 of a distributed run). Throws RunError on I/O errors.
+  CheckpointWriter(const nlohmann::json& header, const std::string& path);
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+
   void F32(const std::string& name, const float* data, int64_t n);
   void F32(const std::string& name, const Eigen::VectorXf& v) { F32(name, v.data(), v.size()); }
   void F64(const std::string& name, const double* data, int64_t n);
   void I64(const std::string& name, const std::vector<int64_t>& v);
-  // Writes the file atomically (temporary file + rename). Throws RunError.
-  void Write(const std::string& path) const;
+  // A record written in pieces: Begin names it and gives its type (1 = f32,
+  // 4 = f16) and length; Append adds values until all `count` are there.
+  void Begin(const std::string& name, uint8_t type, int64_t count);
+  void Append(const void* values, int64_t n);
+  // In-memory mode: writes the file atomically (temporary file + rename).
+  void Write(const std::string& path);
+  // Streaming mode: the checksum, fsync and rename.
+  void Commit();
 
  private:
-  void Record(const std::string& name, uint8_t type, const void* data, int64_t count, size_t elem);
-  nlohmann::json header_;
-  std::string body_;
+  void Start(const nlohmann::json& header);
+  void Emit(const void* data, size_t n);
+  void Record(const std::string& name, uint8_t type, const void* data, int64_t count);
+  std::string buffer_;     // in-memory mode
+  std::FILE* file_ = nullptr;
+  std::string path_;       // streaming mode: the final path
+  bool streaming_ = false;
+  uint64_t hash_;
+  size_t pending_elem_ = 0;   // element size of the record being appended
+  int64_t pending_ = 0;       // values it still needs
 };
 
 class CheckpointReader {
@@ -47,15 +73,25 @@ class CheckpointReader {
   // missing file, wrong magic, unsupported version, truncation or a bad hash.
   explicit CheckpointReader(const std::string& path);
   // Parses a checkpoint held in memory (`path` names it in errors).
-  CheckpointReader(const std::string& path, const std::string& bytes);
+  CheckpointReader(const std::string& path, std::string bytes);
 
   const nlohmann::json& header() const { return header_; }
+  // The whole file as read (to hand it to other processes).
+  const std::string& bytes() const { return bytes_; }
   bool Has(const std::string& name) const { return records_.count(name) > 0; }
   // The named array; throws InputError if it is absent, of another type, or
   // (when expected >= 0) of another length.
   Eigen::VectorXf F32(const std::string& name, int64_t expected = -1) const;
   std::vector<double> F64(const std::string& name, int64_t expected = -1) const;
   std::vector<int64_t> I64(const std::string& name, int64_t expected = -1) const;
+  // Client-state data records, read in slices: the type (1 = f32, 4 = f16;
+  // throws if absent or another type), the length, and values
+  // [offset, offset + n) converted to float32.
+  uint8_t FloatType(const std::string& name) const;
+  int64_t Count(const std::string& name) const;
+  void ReadFloats(const std::string& name, int64_t offset, int64_t n, float* out) const;
+  // The same slice as halves (f16 records: the stored bits; f32: rounded).
+  void ReadHalves(const std::string& name, int64_t offset, int64_t n, uint16_t* out) const;
 
  private:
   struct Record {

@@ -25,7 +25,7 @@ ClientReport FedDyn::LocalUpdate(const TrainContext& ctx, const ClientTask& task
                                  ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
   Eigen::Map<const Eigen::VectorXf> w0(global, p);
-  Eigen::VectorXf& gk = state_.Get(task.client, 0, p);
+  Eigen::Map<Eigen::VectorXf> gk = state_.Open(task.client, 0, p, s.state);
   s.params = w0;
   const float alpha = static_cast<float>(alpha_);
   LocalHooks hooks;
@@ -36,6 +36,7 @@ ClientReport FedDyn::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   Eigen::Map<Eigen::VectorXf> delta(upload, p);
   delta = s.params - w0;
   gk -= alpha * delta;
+  state_.Commit(task.client, 0, gk);
   rep.weight = 1.0;
   return rep;
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/comm.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "data/partition.h"
@@ -324,7 +325,7 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = RunEnvironment(threads);
+  doc["environment"] = RunEnvironment(threads, opt.comm ? opt.comm->size() : 1);
   doc["data"] = {{"description", data.description},
                  {"train_samples", data.train.size()},
                  {"test_samples", data.test.size()},
@@ -465,8 +466,11 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
         float *m = nullptr, *v = nullptr;
         int64_t* t = nullptr;
         if (settings.adam) {
-          m = adam_state.Get(client, 0, p).data();
-          v = adam_state.Get(client, 1, p).data();
+          // float32 storage (the store is never configured for float16 here):
+          // Open returns views of the stored vectors, so no Commit is needed.
+          Eigen::VectorXf unused;
+          m = adam_state.Open(client, 0, p, unused).data();
+          v = adam_state.Open(client, 1, p, unused).data();
           t = &adam_steps[static_cast<size_t>(client)];
         }
         reports[k] = TrainGanClient(nets, settings, data.train, partition[static_cast<size_t>(client)], rng, lr_g, lr_d, w,

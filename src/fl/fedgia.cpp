@@ -57,7 +57,7 @@ ClientReport FedGiA::LocalUpdate(const TrainContext& ctx, const ClientTask& task
     s.grad_acc.setZero(p);
   }
   const float sigma = static_cast<float>(sigma_);
-  Eigen::VectorXf& pi = state_.Get(task.client, 0, p);
+  Eigen::Map<Eigen::VectorXf> pi = state_.Open(task.client, 0, p, s.state);
   if (InAdmmSubset(task.client)) {
     const float step = static_cast<float>(1.0 / (r_ + sigma_));
     for (int it = 0; it < k0_; ++it) {
@@ -69,6 +69,7 @@ ClientReport FedGiA::LocalUpdate(const TrainContext& ctx, const ClientTask& task
     pi = -s.grad_acc;
     z = x - s.grad_acc / sigma;
   }
+  state_.Commit(task.client, 0, pi);
   return rep;
 }
 

@@ -155,19 +155,25 @@ ClientReport FedSparse::LocalUpdate(const TrainContext& ctx, const ClientTask& t
     return rep;
   }
   s.extra = s.params - w0;
-  Eigen::VectorXf& e = state_.Get(task.client, 0, p);
+  Eigen::Map<Eigen::VectorXf> e = state_.Open(task.client, 0, p, s.state);
   if (hooks.mask) e.array() *= mask_.array();
   const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
   if (momentum_correction_ > 0.0) {
-    Eigen::VectorXf& v = state_.Get(task.client, 1, p);
+    Eigen::Map<Eigen::VectorXf> v = state_.Open(task.client, 1, p, s.state2);
     if (hooks.mask) v.array() *= mask_.array();
     rep.bytes_up = SparsifyWithMomentum(e, v, s.extra.data(), static_cast<float>(momentum_correction_), k, ternary_,
                                         upload, s.index);
+    state_.Commit(task.client, 1, v);
   } else {
     rep.bytes_up = SparsifyWithFeedback(e, s.extra.data(), k, ternary_, upload, s.index);
   }
-  last_round_[static_cast<size_t>(task.client)] = task.round;
+  state_.Commit(task.client, 0, e);
   return rep;
+}
+
+void FedSparse::AfterClient(const ClientTask& task) {
+  // As LocalUpdate: a client without data took no part in the round.
+  if (!task.indices->empty()) last_round_[static_cast<size_t>(task.client)] = task.round;
 }
 
 void FedSparse::SaveState(CheckpointWriter& w) const {

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "baseline/baseline.h"
+#include "core/comm.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -19,6 +20,7 @@
 #include "fl/checkpoint.h"
 #include "fl/local_training.h"
 #include "fl/fedgan.h"
+#include "fl/cohort_exchange.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 #include "privacy/input_perturbation.h"
@@ -36,10 +38,14 @@ using nlohmann::json;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-// Clients trained between two reductions. The reduction order (client order
-// within a block, blocks in order) depends on this constant only, never on the
-// thread count, so the aggregate is bitwise reproducible.
+// Clients trained between two reductions (per process: a distributed run's
+// block is this times the number of ranks). The sum is accumulated client by
+// client in cohort order whatever the block, the thread count or the number
+// of ranks, so the aggregate is bitwise reproducible.
 constexpr int kAggregationBlock = 64;
+// Cap on rank 0's block of uploads in a distributed run (64 per rank until
+// the block would exceed this).
+constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
 // Coordinates per task when summing uploads in parallel.
 constexpr int64_t kReduceSpan = 1 << 14;
 
@@ -62,6 +68,47 @@ double ClipL1(float* v, int64_t n, double bound) {
 }
 
 std::string CheckpointPath(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.bin").string(); }
+
+// Failures before the round loop in a distributed run. Ranks that failed and
+// ranks that did not meet at the same agreement points (core/comm.h Agree),
+// so a failure on any rank ends every rank with AgreedError instead of
+// leaving the others waiting in a collective. After Close, a failure is one
+// rank's alone (the CLI aborts the run with its exit code).
+class SetupAgreement {
+ public:
+  explicit SetupAgreement(Comm& comm) : comm_(comm) {}
+  // Every rank reached this point fine so far (throws AgreedError if not).
+  void Point() {
+    if (open_) Agree(comm_, 0, "");
+  }
+  void Close() {
+    Point();
+    open_ = false;
+  }
+  // This rank failed: joins the next agreement point, which throws
+  // AgreedError on every rank. Returns (to rethrow) with one process or
+  // after Close.
+  void Fail(int code, const std::string& message) {
+    if (open_ && comm_.size() > 1) Agree(comm_, code, message);
+  }
+
+ private:
+  Comm& comm_;
+  bool open_ = true;
+};
+
+// Rank 0 reads and checks the checkpoint, every rank gets its bytes (so
+// other ranks need no access to the output directory).
+std::unique_ptr<CheckpointReader> ReadCheckpoint(const std::string& path, Comm& comm, SetupAgreement& setup) {
+  std::unique_ptr<CheckpointReader> r;
+  if (comm.root()) r = std::make_unique<CheckpointReader>(path);
+  setup.Point();
+  if (comm.size() == 1) return r;
+  std::string bytes = comm.root() ? r->bytes() : std::string();
+  BroadcastString(comm, bytes);
+  if (!comm.root()) r = std::make_unique<CheckpointReader>(path, std::move(bytes));
+  return r;
+}
 
 // Cumulative quantities carried across rounds (and across a resume).
 struct Totals {
@@ -176,21 +223,32 @@ json CheckpointConfig(const std::string& out_dir) {
   return r.header()["config"];
 }
 
-json RunExperiment(const Config& cfg, const RunOptions& opt) {
+namespace {
+
+json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup) {
   ValidateConfig(cfg);
-  if (cfg.baseline.kind != "none") return RunBaseline(cfg, opt);
-  if (cfg.algorithm.name == "fedgan") return RunFedGan(cfg, opt);
+  if (cfg.baseline.kind != "none" || cfg.algorithm.name == "fedgan") {
+    // Not split over processes: under MPI every rank runs the whole
+    // (deterministic) run and only rank 0 writes and reports.
+    RunOptions local = opt;
+    if (!comm.root()) {
+      local.out_dir.clear();
+      local.on_round = nullptr;
+    }
+    return cfg.baseline.kind != "none" ? RunBaseline(cfg, local) : RunFedGan(cfg, local);
+  }
   const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
+  const bool root = comm.root();  // rank 0 writes the results; with one process, always
   if (opt.resume && opt.out_dir.empty()) throw InputError("--resume needs the run's output directory");
   // A resume reads its checkpoint before anything is rewritten.
   std::unique_ptr<CheckpointReader> resume;
-  if (opt.resume) resume = std::make_unique<CheckpointReader>(CheckpointPath(opt.out_dir));
+  if (opt.resume) resume = ReadCheckpoint(CheckpointPath(opt.out_dir), comm, setup);
   // Opened first: it removes a stale metrics.json, so a rerun that fails while
   // loading data never leaves an older run's results looking current.
   std::unique_ptr<MetricsWriter> writer;
-  if (!opt.out_dir.empty()) {
+  if (!opt.out_dir.empty() && root) {
     if (!opt.resume) {
       std::error_code ec;
       std::filesystem::remove(CheckpointPath(opt.out_dir), ec);  // an earlier run's, not this one's
@@ -212,6 +270,9 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
   const int64_t p = model->num_params();
   algo->Setup(p, num_clients);
+  if (ClientStateStore* st = algo->mutable_client_state()) {
+    st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
+  }
   const int64_t upload_size = algo->UploadSize();
   // ValidateConfig checked the configured cohort against the population.
   const bool poisson = cfg.algorithm.sampling == "poisson";
@@ -274,16 +335,22 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     s.sgd = Sgd(static_cast<float>(cfg.algorithm.momentum), static_cast<float>(cfg.algorithm.weight_decay));
     eval_ws[static_cast<size_t>(t)] = model->NewWorkspace(kEvalChunk);
   }
-  const int block = std::max(1, std::min(kAggregationBlock, max_cohort));
-  Eigen::MatrixXf uploads(upload_size, block);  // column i: upload of the i-th client of the block
+  const int64_t per_rank_blocks = std::max<int64_t>(
+      1, std::min<int64_t>(comm.size(), kMaxBlockBytes / (kAggregationBlock * 4 * std::max<int64_t>(1, upload_size))));
+  const int block = std::max(1, static_cast<int>(std::min<int64_t>(kAggregationBlock * per_rank_blocks, max_cohort)));
+  // Column i: upload of the i-th client of the block (other ranks keep only
+  // their own members' uploads, in the exchange).
+  Eigen::MatrixXf uploads(upload_size, root ? block : 0);
+  CohortExchange exchange(comm, upload_size, algo->client_state() != nullptr);
   std::vector<ClientReport> reports;
   std::vector<char> keep;
   std::vector<double> update_norm;
   Eigen::VectorXd acc(upload_size);
 
-  // Secure aggregation / homomorphic encryption of the uploads.
-  SecureSum secure(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads, seed);
-  const bool secure_sum = secure.protocol();
+  // Secure aggregation / homomorphic encryption of the uploads, run by rank 0.
+  std::unique_ptr<SecureSum> secure;
+  if (root) secure = std::make_unique<SecureSum>(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads, seed);
+  const bool secure_sum = SecureSum::Protocol(cfg.secure_aggregation, cfg.encryption);
 
   TrainContext ctx;
   ctx.model = model.get();
@@ -300,7 +367,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = RunEnvironment(threads);
+  doc["environment"] = RunEnvironment(threads, comm.size());
   doc["data"] = DescribeData(data);
   doc["model"] = DescribeModel(*model);
   doc["partition"] = PartitionStats(data.train, partition);
@@ -345,9 +412,13 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       const std::vector<int64_t> c = resume->I64("privacy/counts", num_clients);
       dp_count.assign(c.begin(), c.end());
     }
-    for (const auto& rec : doc["rounds"]) writer->AppendRound(rec);
+    if (writer) {
+      for (const auto& rec : doc["rounds"]) writer->AppendRound(rec);
+    }
     resume.reset();
   }
+  // From here on a failure is one rank's alone.
+  setup.Close();
 
   const int rounds = cfg.experiment.rounds;
   const int64_t upload_bytes = upload_size * static_cast<int64_t>(sizeof(float));
@@ -358,13 +429,16 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   json diverged_round = nullptr;
   int stop_signal = 0;
 
+  // Collective in a distributed run (client state is gathered on rank 0).
   auto save_checkpoint = [&]() {
-    if (!writer) return;
+    if (opt.out_dir.empty()) return;
     tot.wall_seconds = wall_before + Seconds(t_loop, Clock::now());
-    CheckpointWriter w({{"fedsim_version", FEDSIM_VERSION},
-                        {"config", doc["config"]},
-                        {"totals", tot.ToJson()},
-                        {"rounds", doc["rounds"]}});
+    // Streamed to the file as it is built (rank 0; other ranks write nothing).
+    CheckpointWriter w(json{{"fedsim_version", FEDSIM_VERSION},
+                            {"config", doc["config"]},
+                            {"totals", tot.ToJson()},
+                            {"rounds", doc["rounds"]}},
+                       writer ? CheckpointPath(opt.out_dir) : std::string());
     w.F32("global", global);
     algo->SaveState(w);
     if (dp_central) {
@@ -372,7 +446,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       w.F64("privacy/accountant", st.data(), static_cast<int64_t>(st.size()));
     }
     if (!dp_count.empty()) w.I64("privacy/counts", dp_count);
-    w.Write(CheckpointPath(opt.out_dir));
+    w.Commit();
   };
 
   for (int r = tot.next_round; r < rounds; ++r) {
@@ -425,9 +499,9 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
 
     acc.setZero();
     bool secure_failed = false;
-    if (secure.active()) {
+    if (secure && secure->active()) {
       try {
-        if (secure_sum) secure.BeginRound(r, static_cast<int>(cohort.size()));
+        if (secure_sum) secure->BeginRound(r, static_cast<int>(cohort.size()));
       } catch (const SecAggError& e) {
         if (cfg.secure_aggregation.on_failure == "stop") throw RunError(fmt::format("round {}: {}", r + 1, e.what()));
         secure_failed = true;
@@ -438,15 +512,23 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     for (size_t b0 = 0; b0 < cohort.size(); b0 += static_cast<size_t>(block)) {
       const int nb = static_cast<int>(std::min<size_t>(static_cast<size_t>(block), cohort.size() - b0));
       const auto t_train = Clock::now();
-      ParallelFor(nb, threads, [&](int64_t i, int tid) {
+      auto task_at = [&](size_t at) {
         ClientTask task;
         task.round = r;
-        task.client = cohort[b0 + static_cast<size_t>(i)];
+        task.client = cohort[at];
         task.indices = &partition[static_cast<size_t>(task.client)];
         task.lr = lr;
-        task.max_steps = cohort_plan[b0 + static_cast<size_t>(i)]->max_steps;
-        ClientReport& rep = reports[b0 + static_cast<size_t>(i)];
-        float* up = uploads.col(i).data();
+        task.max_steps = cohort_plan[at]->max_steps;
+        return task;
+      };
+      // This rank's members of the block (all of them with one process).
+      const std::vector<int>& mine = exchange.Plan(cohort, b0, nb);
+      ParallelFor(static_cast<int64_t>(mine.size()), threads, [&](int64_t k, int tid) {
+        const size_t at = b0 + static_cast<size_t>(mine[static_cast<size_t>(k)]);
+        const ClientTask task = task_at(at);
+        ClientReport& rep = reports[at];
+        float* up = exchange.Column(static_cast<int>(k), uploads);
+        Eigen::Map<Eigen::VectorXf> col(up, upload_size);
         rep = algo->LocalUpdate(ctx, task, global.data(), up, scratch[static_cast<size_t>(tid)]);
         if (secure_sum) rep.weight = 1.0;  // the server only learns the sum
         if (dp_central || dp_local) {
@@ -454,9 +536,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
           // the sensitivity the noise is calibrated to.
           rep.weight = 1.0;
           const bool l1 = dp_local && pc.mechanism == "laplace";
-          if (uploads.col(i).allFinite()) {
-            update_norm[b0 + static_cast<size_t>(i)] =
-                l1 ? ClipL1(up, upload_size, pc.clip_norm) : ClipL2(up, upload_size, pc.clip_norm);
+          if (col.allFinite()) {
+            update_norm[at] = l1 ? ClipL1(up, upload_size, pc.clip_norm) : ClipL2(up, upload_size, pc.clip_norm);
           }
           if (dp_local) {
             Rng noise = DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), static_cast<uint64_t>(task.client));
@@ -468,22 +549,32 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
             }
           }
         }
-        keep[b0 + static_cast<size_t>(i)] = std::isfinite(rep.loss_sum) && uploads.col(i).allFinite();
-        if (secure_sum && !secure_failed && keep[b0 + static_cast<size_t>(i)] && secure.Wants(static_cast<int>(b0) + static_cast<int>(i))) {
-          secure.Submit(static_cast<int>(b0) + static_cast<int>(i), up, tid);
-        }
+        keep[at] = std::isfinite(rep.loss_sum) && col.allFinite();
       });
+      // Rank 0 now holds the block's uploads and reports, in block order.
+      exchange.Gather(uploads, reports.data() + b0, keep.data() + b0, update_norm.data() + b0);
+      if (secure_sum && !secure_failed && root) {
+        ParallelFor(nb, threads, [&](int64_t i, int tid) {
+          const int at = static_cast<int>(b0) + static_cast<int>(i);
+          if (keep[static_cast<size_t>(at)] && secure->Wants(at)) secure->Submit(at, uploads.col(i).data(), tid);
+        });
+      }
       tot.train_seconds += Seconds(t_train, Clock::now());
       for (int i = 0; i < nb; ++i) {
-        if (!keep[b0 + static_cast<size_t>(i)]) {
-          ++skipped;
-          if (cfg.experiment.on_divergence == "stop") status = "diverged";
-          algo->ForgetClient(cohort[b0 + static_cast<size_t>(i)]);
+        const size_t at = b0 + static_cast<size_t>(i);
+        // Rank 0 knows every member's outcome, the others their own members'.
+        if (!keep[at] && (root || exchange.Mine(i))) {
+          if (root) {
+            ++skipped;
+            if (cfg.experiment.on_divergence == "stop") status = "diverged";
+          }
+          algo->ForgetClient(cohort[at]);
         }
+        algo->AfterClient(task_at(at));
       }
       // Weighted sum in client order, coordinates split across threads (in
       // the clear; with secure aggregation the protocol's sum replaces it).
-      const int64_t spans = secure_sum ? 0 : (upload_size + kReduceSpan - 1) / kReduceSpan;
+      const int64_t spans = secure_sum || !root ? 0 : (upload_size + kReduceSpan - 1) / kReduceSpan;
       ParallelFor(spans, threads, [&](int64_t s, int) {
         const int64_t lo = s * kReduceSpan, len = std::min(kReduceSpan, upload_size - lo);
         auto a = acc.segment(lo, len);
@@ -500,16 +591,16 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       }
     }
     json secure_record = nullptr;
-    if (secure_sum && !secure_failed) {
+    if (secure_sum && !secure_failed && root) {
       try {
-        const std::vector<int> included = secure.Finish(acc);
+        const std::vector<int> included = secure->Finish(acc);
         // Only the clients in the protocol's sum count; the others dropped.
         std::vector<char> in(cohort.size(), 0);
         for (int i : included) in[static_cast<size_t>(i)] = 1;
         for (size_t i = 0; i < cohort.size(); ++i) keep[i] = keep[i] && in[i];
-        secure_record = secure.RoundMetrics();
-        round_bytes_up = secure.RoundBytesUp();
-        round_bytes_down += secure.RoundBytesDown();
+        secure_record = secure->RoundMetrics();
+        round_bytes_up = secure->RoundBytesUp();
+        round_bytes_down += secure->RoundBytesDown();
       } catch (const SecAggError& e) {
         if (cfg.secure_aggregation.on_failure == "stop") throw RunError(fmt::format("round {}: {}", r + 1, e.what()));
         secure_failed = true;
@@ -519,8 +610,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       // Nothing half-aggregated reaches the model.
       std::fill(keep.begin(), keep.end(), 0);
       secure_record = {{"failed", true}};
-    } else if (!secure_sum && secure.active()) {
-      secure_record = secure.ModelledCost(static_cast<int>(cohort.size()));
+    } else if (!secure_sum && secure && secure->active()) {
+      secure_record = secure->ModelledCost(static_cast<int>(cohort.size()));
     }
     // The simulated clock: each client reports after its download, the work
     // it really did and its real upload; with secure aggregation each
@@ -551,9 +642,12 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     }
     // With central DP the server releases a noisy sum every round (even an
     // empty one), unless the secure protocol failed and nothing was released.
+    // Rank 0 decides and computes the server step's input; every rank runs it.
     const bool release = dp_central ? !secure_failed : weight_sum > 0.0;
-    if (release && status != "diverged") {
-      std::vector<ClientReport> kept;
+    bool apply = release && status != "diverged";
+    Eigen::VectorXf mean_upload;
+    std::vector<ClientReport> kept;
+    if (apply && root) {
       kept.reserve(reports.size());
       for (size_t i = 0; i < reports.size(); ++i) {
         if (keep[i]) kept.push_back(reports[i]);
@@ -568,12 +662,16 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
         for (int64_t j = 0; j < upload_size; ++j) acc[j] += sd * noise.Normal();
         denominator = sampling_q * num_clients;
       }
-      const Eigen::VectorXf mean_upload = (acc / denominator).cast<float>();
+      mean_upload = (acc / denominator).cast<float>();
+    }
+    exchange.ShareServerInput(apply, mean_upload, kept);
+    if (apply) {
       algo->ServerUpdate(global, mean_upload, kept, r);
       if (!global.allFinite()) status = "diverged";
     }
-    // Privacy spent after this round.
-    if (dp_central && release) {
+    // Privacy spent after this round (rank 0 alone has every report).
+    if (!root) {
+    } else if (dp_central && release) {
       accountant.Step(sampling_q, noise_multiplier);
       const EpsilonResult e = accountant.Epsilon(pc.delta, conversion);
       tot.epsilon = e.epsilon;
@@ -607,7 +705,7 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     tot.skipped_updates += skipped;
 
     const bool last = r + 1 == rounds;
-    const bool eval = status == "completed" && (last || (r + 1) % cfg.metrics.eval_every == 0);
+    const bool eval = root && status == "completed" && (last || (r + 1) % cfg.metrics.eval_every == 0);
     double test_loss = NAN, test_acc = NAN;
     if (eval) {
       const EvalSums e = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
@@ -667,8 +765,8 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       rec["global_train_accuracy"] = NullableNumber(train_acc_global, eval);
     }
     if (const ClientStateStore* st = algo->client_state()) {
-      rec["clients_with_state"] = st->ClientsWithState();
-      rec["client_state_bytes"] = st->Bytes();
+      rec["clients_with_state"] = exchange.Sum(st->ClientsWithState());
+      rec["client_state_bytes"] = exchange.Sum(st->Bytes());
     }
     if (!secure_record.is_null()) rec[cfg.secure_aggregation.enabled ? "secure_aggregation" : "encryption"] = secure_record;
     if (pc.mode != "none") {
@@ -688,13 +786,14 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
     if (writer) writer->AppendRound(rec);
     doc["rounds"].push_back(rec);
     tot.next_round = r + 1;
-    if (opt.on_round) opt.on_round(rec, rounds);
+    if (opt.on_round && root) opt.on_round(rec, rounds);
+    int sig = opt.stop ? opt.stop->load() : 0;
+    exchange.EndRound(status, sig);  // every rank stops together
     if (status == "diverged") {
       diverged_round = r + 1;
       break;
     }
     if (last) break;
-    const int sig = opt.stop ? opt.stop->load() : 0;
     if (sig != 0 || (opt.stop_after_round > 0 && r + 1 >= opt.stop_after_round)) {
       status = "interrupted";
       stop_signal = sig;
@@ -742,11 +841,33 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
       {"wall_train_gflops", tot.train_seconds > 0 ? train_flops / tot.train_seconds / 1e9 : 0.0},
   };
   if (const ClientStateStore* st = algo->client_state()) {
-    doc["summary"]["clients_with_state"] = st->ClientsWithState();
-    doc["summary"]["client_state_bytes"] = st->Bytes();
+    doc["summary"]["clients_with_state"] = exchange.Sum(st->ClientsWithState());
+    doc["summary"]["client_state_bytes"] = exchange.Sum(st->Bytes());
   }
+  // Rank 0's traffic with the other ranks in the round loop (0 with one process).
+  doc["environment"]["exchange_bytes_received"] = exchange.bytes_received();
+  doc["environment"]["exchange_bytes_sent"] = exchange.bytes_sent();
   if (writer) writer->WriteFinal(doc);
   return doc;
+}
+
+}  // namespace
+
+json RunExperiment(const Config& cfg, const RunOptions& opt) {
+  SerialComm serial;
+  Comm& comm = opt.comm ? *opt.comm : serial;
+  SetupAgreement setup(comm);
+  try {
+    return RunOn(cfg, opt, comm, setup);
+  } catch (const AgreedError&) {
+    throw;
+  } catch (const InputError& e) {
+    setup.Fail(2, e.what());
+    throw;
+  } catch (const std::exception& e) {
+    setup.Fail(1, e.what());
+    throw;
+  }
 }
 
 }  // namespace fedsim

@@ -29,12 +29,21 @@ struct RunOptions {
   int stop_after_round = 0;
   // Called after each round with that round's record and the number of rounds.
   std::function<void(const nlohmann::json& round, int total_rounds)> on_round;
+  // The processes of a distributed run (core/comm.h); null = one process.
+  // With R > 1 ranks every rank calls RunExperiment with the same config and
+  // options; client k trains on rank k % R, rank 0 writes the result files,
+  // calls on_round and returns the full metrics; the other ranks return a
+  // document whose summary status (and signal) is the run's but whose other
+  // fields are not meaningful.
+  class Comm* comm = nullptr;
 };
 
 // Runs the experiment and returns the full metrics document (the content of
 // metrics.json); algorithm.name = fedgan is handed to RunFedGan (fl/fedgan.h). summary.status is "completed", "diverged" or
 // "interrupted". Throws InputError for bad config, data or checkpoint,
-// RunError for I/O.
+// RunError for I/O. In a distributed run a failure before the first round
+// on any rank throws AgreedError (core/comm.h) on every rank; a later one is
+// thrown on the failing rank only (the caller should Comm::Abort).
 nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);
 
 // The "data" and "model" objects of metrics.json (docs/metrics.md).

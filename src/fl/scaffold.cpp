@@ -24,7 +24,7 @@ ClientReport Scaffold::LocalUpdate(const TrainContext& ctx, const ClientTask& ta
                                    float* upload, ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
   Eigen::Map<const Eigen::VectorXf> x(global, p);
-  Eigen::VectorXf& ci = state_.Get(task.client, 0, p);
+  Eigen::Map<Eigen::VectorXf> ci = state_.Open(task.client, 0, p, s.state);
   s.extra = c_ - ci;  // the correction c - c_i, fixed during local training
   s.params = x;
   LocalHooks hooks;
@@ -39,6 +39,7 @@ ClientReport Scaffold::LocalUpdate(const TrainContext& ctx, const ClientTask& ta
     dc.setZero();
   }
   ci += dc;
+  state_.Commit(task.client, 0, ci);
   rep.weight = 1.0;
   return rep;
 }

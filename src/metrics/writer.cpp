@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/comm.h"
 #include "core/error.h"
 
 namespace fedsim {
@@ -63,7 +64,7 @@ void MetricsWriter::WriteFinal(const nlohmann::json& metrics) {
   WriteFileAtomically((fs::path(dir_) / "metrics.json").string(), metrics.dump(2) + "\n");
 }
 
-nlohmann::json RunEnvironment(int threads) {
+nlohmann::json RunEnvironment(int threads, int ranks) {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = 0;
   return {
@@ -73,6 +74,8 @@ nlohmann::json RunEnvironment(int threads) {
       {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
       {"simd", Eigen::SimdInstructionSetsInUse()},
       {"threads", threads},
+      {"ranks", ranks},
+      {"mpi", HaveMpi()},
       {"hardware_threads", omp_get_num_procs()},
       {"hostname", host},
   };

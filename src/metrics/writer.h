@@ -38,7 +38,8 @@ class MetricsWriter {
 
 // The "environment" object of metrics.json: version, build, compiler, SIMD,
 // threads, host.
-nlohmann::json RunEnvironment(int threads);
+// `ranks`: processes of the run (MPI), 1 otherwise.
+nlohmann::json RunEnvironment(int threads, int ranks = 1);
 
 // Peak resident set size of this process so far, MiB.
 double PeakRssMib();

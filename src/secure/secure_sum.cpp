@@ -81,6 +81,9 @@ SecureSum::SecureSum(const SecureAggregationConfig& sa, const EncryptionConfig& 
 SecureSum::~SecureSum() = default;
 
 bool SecureSum::protocol() const { return s_->secagg || s_->paillier; }
+bool SecureSum::Protocol(const SecureAggregationConfig& sa, const EncryptionConfig& he) {
+  return sa.enabled || he.scheme == "paillier";
+}
 bool SecureSum::active() const { return protocol() || s_->model; }
 
 void SecureSum::BeginRound(int round, int cohort) {

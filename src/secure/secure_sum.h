@@ -33,6 +33,8 @@ class SecureSum {
 
   // True when uploads go through a protocol (SecAgg/SecAgg+ or real Paillier).
   bool protocol() const;
+  // The same, from the config alone (for processes that hold no SecureSum).
+  static bool Protocol(const SecureAggregationConfig& sa, const EncryptionConfig& he);
   // True when anything is reported (protocol or cost model).
   bool active() const;
 

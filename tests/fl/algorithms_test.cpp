@@ -345,6 +345,7 @@ TEST_CASE("fedsparse: gradual pruning schedule and sparse download bytes", "[fl]
   algo.BeginRound(global, 0, {2}, 1);
   CHECK(algo.DownloadBytes(2) == dense);  // round 0: everyone needs the model
   const ClientReport rep = algo.LocalUpdate(f.ctx, f.Task(2, 0.05f), global.data(), up.data(), f.s);
+  algo.AfterClient(f.Task(2, 0.05f));  // the round loop's bookkeeping after the block
   algo.ServerUpdate(global, up, {rep}, 0);
   algo.BeginRound(global, 1, {2, 3}, 1);
   CHECK(algo.DownloadBytes(2) == sparse);  // took part in round 0: only the sparse server update
