@@ -327,7 +327,10 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
 
   // Secure aggregation / homomorphic encryption of the uploads, run by rank 0.
   std::unique_ptr<SecureSum> secure;
-  if (root) secure = std::make_unique<SecureSum>(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads, seed);
+  if (root) {
+    secure = std::make_unique<SecureSum>(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads,
+                                         seed);
+  }
   const bool secure_sum = SecureSum::Protocol(cfg.secure_aggregation, cfg.encryption);
 
   TrainContext ctx;
@@ -498,7 +501,8 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
             update_norm[at] = l1 ? ClipL1(up, upload_size, pc.clip_norm) : ClipL2(up, upload_size, pc.clip_norm);
           }
           if (dp_local) {
-            Rng noise = DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), static_cast<uint64_t>(task.client));
+            Rng noise =
+                DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), static_cast<uint64_t>(task.client));
             const double scale = noise_multiplier * pc.clip_norm;
             if (l1) {
               AddLaplaceNoise(up, upload_size, scale, noise);
