@@ -193,3 +193,31 @@ TEST_CASE("comm: Agree picks the lowest failing rank; broadcasts and sums", "[co
     CHECK(seen[r] == "1@2:rank 2 failed");
   }
 }
+
+TEST_CASE("distributed: every rank sees the same divergence", "[fl][distributed]") {
+  for (const std::string mode : {"stop", "skip_clients"}) {
+    Config c = Small("fedavg");
+    c.algorithm.lr = 1e6;  // blows up within a few rounds
+    c.experiment.rounds = 6;
+    c.experiment.on_divergence = mode;
+    INFO(mode);
+    const json serial = RunSerial(c);
+    REQUIRE(serial["summary"]["status"] == "diverged");
+    std::vector<json> summaries(3);
+    json first;
+    const auto errors = RunRanks(3, [&](fedsim::Comm& comm) {
+      fedsim::RunOptions o;
+      o.threads = 1;
+      o.comm = &comm;
+      const json m = fedsim::RunExperiment(c, o);
+      summaries[static_cast<size_t>(comm.rank())] = m["summary"];
+      if (comm.root()) first = m;
+    });
+    for (const auto& e : errors) CHECK_FALSE(e);
+    CHECK(Strip(first) == Strip(serial));
+    for (const auto& s : summaries) {
+      CHECK(s["status"] == "diverged");
+      CHECK(s["diverged_round"] == serial["summary"]["diverged_round"]);
+    }
+  }
+}
