@@ -88,6 +88,19 @@ TEST_CASE("distributed: 2 and 3 ranks give the single-process metrics bit for bi
          c.secure_aggregation.enabled = true;
          c.secure_aggregation.dropout_rate = 0.1;
        }},
+      {"fedavg",  // SecAgg+ (neighbours), no dropouts
+       [](Config& c) {
+         c.secure_aggregation.enabled = true;
+         c.secure_aggregation.protocol = "secagg_plus";
+         c.secure_aggregation.neighbors = 4;
+       }},
+      {"fedavg",  // real Paillier encryption (small keys, for speed)
+       [](Config& c) {
+         c.experiment.rounds = 2;
+         c.encryption.scheme = "paillier";
+         c.encryption.key_bits = 512;
+         c.encryption.value_bits = 28;
+       }},
       {"fedgia", [](Config&) {}},
       {"fednova", [](Config& c) { c.algorithm.local_steps = 3; }},
       {"fedavg",  // local DP (Laplace): each client's noise drawn on its own rank
