@@ -21,6 +21,7 @@
 #include "fl/algorithm.h"
 #include "fl/checkpoint.h"
 #include "fl/cohort_exchange.h"
+#include "fl/setup_agreement.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 #include "privacy/input_perturbation.h"
@@ -91,47 +92,6 @@ double ClipL1(float* v, int64_t n, double bound) {
 }
 
 std::string CheckpointPath(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.bin").string(); }
-
-// Failures before the round loop in a distributed run. Ranks that failed and
-// ranks that did not meet at the same agreement points (core/comm.h Agree),
-// so a failure on any rank ends every rank with AgreedError instead of
-// leaving the others waiting in a collective. After Close, a failure is one
-// rank's alone (the CLI aborts the run with its exit code).
-class SetupAgreement {
- public:
-  explicit SetupAgreement(Comm& comm) : comm_(comm) {}
-  // Every rank reached this point fine so far (throws AgreedError if not).
-  void Point() {
-    if (open_) Agree(comm_, 0, "");
-  }
-  void Close() {
-    Point();
-    open_ = false;
-  }
-  // This rank failed: joins the next agreement point, which throws
-  // AgreedError on every rank. Returns (to rethrow) with one process or
-  // after Close.
-  void Fail(int code, const std::string& message) {
-    if (open_ && comm_.size() > 1) Agree(comm_, code, message);
-  }
-
- private:
-  Comm& comm_;
-  bool open_ = true;
-};
-
-// Rank 0 reads and checks the checkpoint, every rank gets its bytes (so
-// other ranks need no access to the output directory).
-std::unique_ptr<CheckpointReader> ReadCheckpoint(const std::string& path, Comm& comm, SetupAgreement& setup) {
-  std::unique_ptr<CheckpointReader> r;
-  if (comm.root()) r = std::make_unique<CheckpointReader>(path);
-  setup.Point();
-  if (comm.size() == 1) return r;
-  std::string bytes = comm.root() ? r->bytes() : std::string();
-  BroadcastString(comm, bytes);
-  if (!comm.root()) r = std::make_unique<CheckpointReader>(path, std::move(bytes));
-  return r;
-}
 
 // Cumulative quantities carried across rounds (and across a resume).
 struct Totals {
