@@ -21,6 +21,7 @@
 #include "fl/local_training.h"
 #include "fl/fedgan.h"
 #include "fl/cohort_exchange.h"
+#include "fl/setup_agreement.h"
 #include "metrics/writer.h"
 #include "model/model.h"
 #include "privacy/input_perturbation.h"
@@ -68,47 +69,6 @@ double ClipL1(float* v, int64_t n, double bound) {
 }
 
 std::string CheckpointPath(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.bin").string(); }
-
-// Failures before the round loop in a distributed run. Ranks that failed and
-// ranks that did not meet at the same agreement points (core/comm.h Agree),
-// so a failure on any rank ends every rank with AgreedError instead of
-// leaving the others waiting in a collective. After Close, a failure is one
-// rank's alone (the CLI aborts the run with its exit code).
-class SetupAgreement {
- public:
-  explicit SetupAgreement(Comm& comm) : comm_(comm) {}
-  // Every rank reached this point fine so far (throws AgreedError if not).
-  void Point() {
-    if (open_) Agree(comm_, 0, "");
-  }
-  void Close() {
-    Point();
-    open_ = false;
-  }
-  // This rank failed: joins the next agreement point, which throws
-  // AgreedError on every rank. Returns (to rethrow) with one process or
-  // after Close.
-  void Fail(int code, const std::string& message) {
-    if (open_ && comm_.size() > 1) Agree(comm_, code, message);
-  }
-
- private:
-  Comm& comm_;
-  bool open_ = true;
-};
-
-// Rank 0 reads and checks the checkpoint, every rank gets its bytes (so
-// other ranks need no access to the output directory).
-std::unique_ptr<CheckpointReader> ReadCheckpoint(const std::string& path, Comm& comm, SetupAgreement& setup) {
-  std::unique_ptr<CheckpointReader> r;
-  if (comm.root()) r = std::make_unique<CheckpointReader>(path);
-  setup.Point();
-  if (comm.size() == 1) return r;
-  std::string bytes = comm.root() ? r->bytes() : std::string();
-  BroadcastString(comm, bytes);
-  if (!comm.root()) r = std::make_unique<CheckpointReader>(path, std::move(bytes));
-  return r;
-}
 
 // Cumulative quantities carried across rounds (and across a resume).
 struct Totals {
@@ -349,7 +309,10 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
 
   // Secure aggregation / homomorphic encryption of the uploads, run by rank 0.
   std::unique_ptr<SecureSum> secure;
-  if (root) secure = std::make_unique<SecureSum>(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads, seed);
+  if (root) {
+    secure = std::make_unique<SecureSum>(cfg.secure_aggregation, cfg.encryption, upload_size, max_cohort, threads,
+                                         seed);
+  }
   const bool secure_sum = SecureSum::Protocol(cfg.secure_aggregation, cfg.encryption);
 
   TrainContext ctx;
@@ -540,7 +503,8 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
             update_norm[at] = l1 ? ClipL1(up, upload_size, pc.clip_norm) : ClipL2(up, upload_size, pc.clip_norm);
           }
           if (dp_local) {
-            Rng noise = DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), static_cast<uint64_t>(task.client));
+            Rng noise =
+                DeriveStream(seed, Stream::kPrivacy, static_cast<uint64_t>(r), static_cast<uint64_t>(task.client));
             const double scale = noise_multiplier * pc.clip_norm;
             if (l1) {
               AddLaplaceNoise(up, upload_size, scale, noise);

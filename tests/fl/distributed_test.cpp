@@ -88,6 +88,19 @@ TEST_CASE("distributed: 2 and 3 ranks give the single-process metrics bit for bi
          c.secure_aggregation.enabled = true;
          c.secure_aggregation.dropout_rate = 0.1;
        }},
+      {"fedavg",  // SecAgg+ (neighbours), no dropouts
+       [](Config& c) {
+         c.secure_aggregation.enabled = true;
+         c.secure_aggregation.protocol = "secagg_plus";
+         c.secure_aggregation.neighbors = 4;
+       }},
+      {"fedavg",  // real Paillier encryption (small keys, for speed)
+       [](Config& c) {
+         c.experiment.rounds = 2;
+         c.encryption.scheme = "paillier";
+         c.encryption.key_bits = 512;
+         c.encryption.value_bits = 28;
+       }},
       {"fedgia", [](Config&) {}},
       {"fednova", [](Config& c) { c.algorithm.local_steps = 3; }},
       {"fedavg",  // local DP (Laplace): each client's noise drawn on its own rank
@@ -191,5 +204,33 @@ TEST_CASE("comm: Agree picks the lowest failing rank; broadcasts and sums", "[co
     CHECK(vectors[r] == std::vector<int>{3, 1, 4});
     CHECK(sums[r] == 10);
     CHECK(seen[r] == "1@2:rank 2 failed");
+  }
+}
+
+TEST_CASE("distributed: every rank sees the same divergence", "[fl][distributed]") {
+  for (const std::string mode : {"stop", "skip_clients"}) {
+    Config c = Small("fedavg");
+    c.algorithm.lr = 1e6;  // blows up within a few rounds
+    c.experiment.rounds = 6;
+    c.experiment.on_divergence = mode;
+    INFO(mode);
+    const json serial = RunSerial(c);
+    REQUIRE(serial["summary"]["status"] == "diverged");
+    std::vector<json> summaries(3);
+    json first;
+    const auto errors = RunRanks(3, [&](fedsim::Comm& comm) {
+      fedsim::RunOptions o;
+      o.threads = 1;
+      o.comm = &comm;
+      const json m = fedsim::RunExperiment(c, o);
+      summaries[static_cast<size_t>(comm.rank())] = m["summary"];
+      if (comm.root()) first = m;
+    });
+    for (const auto& e : errors) CHECK_FALSE(e);
+    CHECK(Strip(first) == Strip(serial));
+    for (const auto& s : summaries) {
+      CHECK(s["status"] == "diverged");
+      CHECK(s["diverged_round"] == serial["summary"]["diverged_round"]);
+    }
   }
 }

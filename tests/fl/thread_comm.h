@@ -91,7 +91,8 @@ class ThreadComm final : public Comm {
         const float* src = static_cast<const float*>(w_.slot(r));
         const auto& cols = where[static_cast<size_t>(r)];
         for (size_t k = 0; k < cols.size(); ++k) {
-          std::memcpy(dest + cols[k] * len, src + static_cast<int64_t>(k) * len, sizeof(float) * static_cast<size_t>(len));
+          std::memcpy(dest + cols[k] * len, src + static_cast<int64_t>(k) * len,
+                      sizeof(float) * static_cast<size_t>(len));
         }
       }
     }
