@@ -294,4 +294,24 @@ void CheckpointReader::ReadHalves(const std::string& name, int64_t offset, int64
   }
 }
 
+void CheckResumeConfig(const nlohmann::json& header, const nlohmann::json& config, const std::string& path) {
+  if (header.value("config", nlohmann::json()) != config) {
+    throw InputError(path + ": the checkpoint was written by a different config");
+  }
+}
+
+nlohmann::json SavedRounds(const nlohmann::json& header, int next_round, int rounds, const std::string& path) {
+  const nlohmann::json& saved = header.value("rounds", nlohmann::json());
+  if (next_round < 0 || next_round > rounds || !saved.is_array() || static_cast<int>(saved.size()) != next_round) {
+    throw InputError(fmt::format("{}: checkpoint is inconsistent (next round {}, {} saved round records)", path,
+                                 next_round, saved.is_array() ? static_cast<int>(saved.size()) : -1));
+  }
+  for (size_t i = 0; i < saved.size(); ++i) {
+    if (!saved[i].is_object() || saved[i].value("round", nlohmann::json()) != nlohmann::json(static_cast<int>(i) + 1)) {
+      throw InputError(fmt::format("{}: checkpoint round record {} is damaged", path, i + 1));
+    }
+  }
+  return saved;
+}
+
 }  // namespace fedsim

@@ -107,4 +107,13 @@ class CheckpointReader {
   std::map<std::string, Record> records_;
 };
 
+// Resuming: an InputError naming `path` unless the checkpoint header's
+// config equals `config` (the resolved config about to run).
+void CheckResumeConfig(const nlohmann::json& header, const nlohmann::json& config, const std::string& path);
+
+// Resuming: the header's saved round records, checked to be `next_round`
+// objects numbered 1..next_round with 0 <= next_round <= rounds; an
+// InputError naming `path` otherwise.
+nlohmann::json SavedRounds(const nlohmann::json& header, int next_round, int rounds, const std::string& path);
+
 }  // namespace fedsim

@@ -352,26 +352,13 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
   if (resume) {
     const json& h = resume->header();
     const std::string path = CheckpointPath(opt.out_dir);
-    if (h.value("config", json()) != doc["config"]) {
-      throw InputError(path + ": the checkpoint was written by a different config");
-    }
+    CheckResumeConfig(h, doc["config"], path);
     try {
       tot.FromJson(h.at("totals"));
     } catch (const json::exception& e) {
       throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", path, e.what()));
     }
-    const json& saved = h.value("rounds", json());
-    if (tot.next_round < 0 || tot.next_round > cfg.experiment.rounds || !saved.is_array() ||
-        static_cast<int>(saved.size()) != tot.next_round) {
-      throw InputError(fmt::format("{}: checkpoint is inconsistent (next round {}, {} saved round records)", path,
-                                   tot.next_round, saved.is_array() ? static_cast<int>(saved.size()) : -1));
-    }
-    for (size_t i = 0; i < saved.size(); ++i) {
-      if (!saved[i].is_object() || saved[i].value("round", json()) != json(static_cast<int>(i) + 1)) {
-        throw InputError(fmt::format("{}: checkpoint round record {} is damaged", path, i + 1));
-      }
-    }
-    doc["rounds"] = saved;
+    doc["rounds"] = SavedRounds(h, tot.next_round, cfg.experiment.rounds, path);
     global = resume->F32("gan/global", p);
     if (settings.adam) {
       adam_state.Load(*resume, "gan/adam");
