@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Population scaling and secure-aggregation cost (docs/performance.md):
 #   - FedAvg, softmax regression, Fashion-MNIST, Dirichlet 0.5 (per-client
-#     scheme), 10% of the population per round: 100 / 10,000 / 100,000 clients;
+#     scheme), 10% of the population per round: 100 / 1,000 / 10,000 / 100,000 clients;
 #     seconds per round and peak RSS;
 #   - the 2NN with 10,000 clients, 1,000 per round;
 #   - one round of SecAgg (100 clients) and SecAgg+ (1,000 clients) on the 2NN.
@@ -28,8 +28,8 @@ base=(--quiet --threads "$threads" --set data.dataset=fashion_mnist --set data.s
       --set data.partition.kind=dirichlet --set data.partition.alpha=0.5 --set data.partition.dirichlet_mode=per_client
       --set algorithm.batch_size=10 --set algorithm.lr=0.05 --set metrics.eval_every=1000
       --set experiment.checkpoint_every=0)
-populations="100 10000 100000"
-[ "$quick" = 1 ] && populations="100 10000"
+populations="100 1000 10000 100000"
+[ "$quick" = 1 ] && populations="100 1000 10000"
 for n in $populations; do
   # Quantity skew (lognormal client sizes); with more clients than images some
   # clients hold none (min_samples 0).
