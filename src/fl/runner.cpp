@@ -567,13 +567,14 @@ json RunOn(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement&
     // The simulated clock: each client reports after its download, the work
     // it really did and its real upload; with secure aggregation each
     // client's share of the protocol's bytes and three more round trips.
-    {
+    // Rank 0 alone holds every report (and alone writes the records).
+    if (root) {
       std::vector<double> report_s(cohort.size());
       const int64_t secure_up = secure_sum && !cohort.empty() ? round_bytes_up / static_cast<int64_t>(cohort.size()) : 0;
       for (size_t i = 0; i < cohort.size(); ++i) {
         const ClientReport& rp = reports[i];
         const int64_t up = secure_sum ? secure_up : rp.bytes_up >= 0 ? rp.bytes_up : upload_bytes;
-        report_s[i] = system.ReportSeconds(cohort[i], *cohort_plan[i], rp.samples, rp.steps, up, secure_sum ? 3 : 0);
+        report_s[i] = system.ReportSeconds(*cohort_plan[i], rp.samples, rp.steps, up, secure_sum ? 3 : 0);
       }
       sys.seconds = system.RoundSeconds(report_s, sys.dropped + sys.late > 0);
     }

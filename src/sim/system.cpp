@@ -65,10 +65,11 @@ std::vector<ClientPlan> SystemModel::Plan(int round, const std::vector<int>& sam
   const double deadline = cfg_.deadline_s;
   for (size_t i = 0; i < sampled.size(); ++i) {
     const int c = sampled[i];
-    const Device d = DeviceOf(c);
+    ClientPlan& p = plan[i];
+    p.device = DeviceOf(c);
+    const Device& d = p.device;
     Rng rng = DeriveStream(seed_, Stream::kSystem, static_cast<uint64_t>(round), static_cast<uint64_t>(c));
     const double u_online = rng.Uniform(), u_drop = rng.Uniform(), z_speed = rng.Normal();
-    ClientPlan& p = plan[i];
     p.flops = d.flops * std::exp(cfg_.compute.round_sigma * z_speed);
     p.download_s = TransferSeconds(down_bytes[i], d.down_bps, d.latency_s);
     const double upload_s = TransferSeconds(up_bytes, d.up_bps, d.latency_s);
@@ -105,9 +106,9 @@ std::vector<ClientPlan> SystemModel::Plan(int round, const std::vector<int>& sam
   return plan;
 }
 
-double SystemModel::ReportSeconds(int client, const ClientPlan& plan, int64_t samples, int64_t steps,
-                                  int64_t up_bytes, int round_trips) const {
-  const Device d = DeviceOf(client);
+double SystemModel::ReportSeconds(const ClientPlan& plan, int64_t samples, int64_t steps, int64_t up_bytes,
+                                  int round_trips) const {
+  const Device& d = plan.device;
   return plan.download_s + ComputeSeconds(plan.flops, samples, steps) +
          TransferSeconds(up_bytes, d.up_bps, d.latency_s) + 2.0 * round_trips * d.latency_s;
 }

@@ -41,6 +41,7 @@ struct LocalWork {
 };
 
 struct ClientPlan {
+  Device device;             // the client's device (DeviceOf)
   Fate fate = Fate::kTrain;
   int64_t max_steps = 0;     // > 0: partial work, stop after this many steps; 0: full work
   double flops = 0.0;        // this round's compute speed, FLOP/s
@@ -80,7 +81,7 @@ class SystemModel {
   // When a client that trained reports: download + compute (the work it
   // really did) + upload (its real message size) + `round_trips` extra
   // request/response exchanges of two latencies each (secure aggregation).
-  double ReportSeconds(int client, const ClientPlan& plan, int64_t samples, int64_t steps, int64_t up_bytes,
+  double ReportSeconds(const ClientPlan& plan, int64_t samples, int64_t steps, int64_t up_bytes,
                        int round_trips = 0) const;
 
   // The round's duration: the deadline when the server had to wait for

@@ -43,13 +43,13 @@ TEST_CASE("system: a homogeneous device reports after download + compute + uploa
   CHECK(plan[0].max_steps == 0);
   CHECK(plan[0].download_s == Approx(1.0));
   CHECK(plan[0].expected_s == Approx(12.0));
-  CHECK(sys.ReportSeconds(3, plan[0], 10000, 1000, 500000) == Approx(11.5));
+  CHECK(sys.ReportSeconds(plan[0], 10000, 1000, 500000) == Approx(11.5));
   // Two extra round trips of secure aggregation cost four latencies.
   SystemConfig lat = Homogeneous();
   lat.network.latency_ms = 100.0;
   const SystemModel sys2(lat, 7, 1000.0, 0.0);
   const auto p2 = sys2.Plan(0, {3}, {LocalWork{10000, 1000}}, {1000000}, 1000000, 10, -1);
-  CHECK(sys2.ReportSeconds(3, p2[0], 10000, 1000, 1000000, 2) == Approx(12.0 + 0.2 + 0.4));
+  CHECK(sys2.ReportSeconds(p2[0], 10000, 1000, 1000000, 2) == Approx(12.0 + 0.2 + 0.4));
 }
 
 TEST_CASE("system: the deadline drops late clients or cuts their work to the steps that fit", "[sim]") {
