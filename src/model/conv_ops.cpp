@@ -91,12 +91,13 @@ void MaxPoolForward(const WindowGeometry& g, const float* in, int count, float* 
             if (kh == 0 && kw == 0) continue;
             const int32_t base =
                 static_cast<int32_t>(((oh * g.stride + kh) * g.width + ow * g.stride + kw) * c);
+            // Branch-free select (the first maximum wins, as with a branch):
+            // a data-dependent branch per channel mispredicts half the time.
             for (int ch = 0; ch < c; ++ch) {
               const float v = src[base + ch];
-              if (v > o[ch]) {
-                o[ch] = v;
-                a[ch] = base + ch;
-              }
+              const int32_t take = -static_cast<int32_t>(v > o[ch]);  // all ones or zero
+              o[ch] = std::max(o[ch], v);
+              a[ch] += (base + ch - a[ch]) & take;
             }
           }
         }
