@@ -6,8 +6,10 @@
 # SCAFFOLD and FedNova. fedsim's SCAFFOLD takes plain local SGD (momentum 0).
 # The full protocol processes 30 million samples per run: about 40 minutes
 # per run on 2 cores; --rounds and --epochs shrink it (the table then says so).
-# The table goes into docs/reproductions.md (niid-bench markers) and OUT/table.md.
-# Usage: scripts/niid_bench.sh [--rounds N] [--epochs E] [--only "fedavg ..."] [--out DIR] [--threads N]
+# The table goes into docs/reproductions.md (niid-bench markers) and OUT/table.md;
+# runs whose metrics.json exists are skipped, so an interrupted run resumes, and
+# --table-only writes the table from the runs that exist ("-" for the others).
+# Usage: scripts/niid_bench.sh [--rounds N] [--epochs E] [--only "fedavg ..."] [--out DIR] [--threads N] [--table-only]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -16,6 +18,7 @@ threads="$(nproc)"
 rounds=50
 epochs=10
 only="fedavg fedprox scaffold fednova"
+table_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
@@ -23,7 +26,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --epochs) epochs="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    *) echo "usage: $0 [--rounds N] [--epochs E] [--only \"ALGO...\"] [--out DIR] [--threads N]" >&2; exit 2 ;;
+    --table-only) table_only=1; shift ;;
+    *) echo "usage: $0 [--rounds N] [--epochs E] [--only \"ALGO...\"] [--out DIR] [--threads N] [--table-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -46,6 +50,7 @@ for a in $only; do
   for p in $parts; do
     dir="$out/r${rounds}_e${epochs}/${a}_$p"
     [ -f "$dir/metrics.json" ] && continue
+    [ "$table_only" = 1 ] && continue
     echo "running $a on $p" >&2
     # shellcheck disable=SC2086
     "$fedsim" run "$config" $extra ${part[$p]} --set experiment.rounds="$rounds" \
