@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace fedsim {
 namespace {
@@ -353,26 +354,9 @@ nlohmann::json ReadConfigJson(const std::string& path) {
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(fmt::format("{}: config file is empty", path));
   // A config is a few levels deep; refuse absurd nesting before the
   // (recursive) JSON machinery can exhaust the stack on it.
-  {
-    constexpr int kMaxDepth = 64;
-    int depth = 0, line = 1;
-    bool in_string = false, escape = false;
-    for (char ch : text) {
-      if (ch == '\n') ++line;
-      if (in_string) {
-        if (escape) escape = false;
-        else if (ch == '\\') escape = true;
-        else if (ch == '"') in_string = false;
-      } else if (ch == '"') {
-        in_string = true;
-      } else if (ch == '{' || ch == '[') {
-        if (++depth > kMaxDepth) {
-          throw InputError(fmt::format("{}:{}: not a fedsim config: nested deeper than {} levels", path, line, kMaxDepth));
-        }
-      } else if (ch == '}' || ch == ']') {
-        --depth;
-      }
-    }
+  constexpr int kMaxDepth = 64;
+  if (const int line = LineNestedDeeperThan(text, kMaxDepth)) {
+    throw InputError(fmt::format("{}:{}: not a fedsim config: nested deeper than {} levels", path, line, kMaxDepth));
   }
   try {
     return json::parse(text);

@@ -8,40 +8,19 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include <unistd.h>
 
 #include "core/error.h"
 #include "core/half.h"
+#include "core/json_text.h"
 #include "metrics/writer.h"
 
 namespace fedsim {
 namespace {
 
 constexpr char kMagic[8] = {'F', 'E', 'D', 'S', 'I', 'M', 'C', 'K'};
-
-// Deepest nesting of [ and { in JSON text (outside strings), stopping at
-// `limit`: a header is a few levels deep, and a hostile one must not reach the
-// recursive JSON copy and dump code.
-int JsonDepth(const char* p, size_t n, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escape = false;
-  for (size_t i = 0; i < n && deepest <= limit; ++i) {
-    const char ch = p[i];
-    if (in_string) {
-      if (escape) escape = false;
-      else if (ch == '\\') escape = true;
-      else if (ch == '"') in_string = false;
-    } else if (ch == '"') {
-      in_string = true;
-    } else if (ch == '{' || ch == '[') {
-      deepest = std::max(deepest, ++depth);
-    } else if (ch == '}' || ch == ']') {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
 
@@ -191,7 +170,9 @@ void CheckpointReader::Parse() {
   std::memcpy(&header_len, bytes_.data() + pos, 8);
   pos += 8;
   need(header_len);
-  if (JsonDepth(bytes_.data() + pos, header_len, 64) > 64) fail("checkpoint header is nested too deeply");
+  if (LineNestedDeeperThan(std::string_view(bytes_.data() + pos, header_len), 64) != 0) {
+    fail("checkpoint header is nested too deeply");
+  }
   header_ = nlohmann::json::parse(bytes_.begin() + static_cast<long>(pos),
                                   bytes_.begin() + static_cast<long>(pos + header_len), nullptr, false);
   if (header_.is_discarded() || !header_.is_object()) fail("checkpoint header is not a JSON object");
