@@ -155,7 +155,10 @@ void CheckpointReader::Parse() {
   uint32_t version;
   std::memcpy(&version, bytes_.data() + 8, 4);
   if (version != kCheckpointVersion) {
-    fail(fmt::format("checkpoint format version {}, this fedsim reads version {}", version, kCheckpointVersion));
+    fail(fmt::format("checkpoint format version {}, this fedsim reads version {}{}", version, kCheckpointVersion,
+                     version < kCheckpointVersion ? " (written by an older fedsim: start the run again instead of "
+                                                    "resuming it)"
+                                                  : ""));
   }
   const size_t end = bytes_.size() - 8;
   uint64_t stored_hash;

@@ -27,7 +27,11 @@
 
 namespace fedsim {
 
-constexpr uint32_t kCheckpointVersion = 1;
+// Bumped whenever the layout or the header's fields change meaning, so that
+// an older checkpoint is refused by its version instead of failing on
+// whichever field it lacks. 1: before the simulated system (no sim clock or
+// fault counts in the totals). 2: since.
+constexpr uint32_t kCheckpointVersion = 2;
 
 class CheckpointWriter {
  public:
