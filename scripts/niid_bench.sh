@@ -4,8 +4,9 @@
 # with momentum 0.9, the LeNet-style CNN (configs/niid_bench.json), for IID,
 # Dirichlet 0.5 and #C=1/2/3 label skew, with FedAvg, FedProx (mu 0.01),
 # SCAFFOLD and FedNova. fedsim's SCAFFOLD takes plain local SGD (momentum 0).
-# The full protocol processes 30 million samples per run: about 40 minutes
-# per run on 2 cores; --rounds and --epochs shrink it (the table then says so).
+# The full protocol processes 30 million samples per run: about 22 minutes
+# per run on 2 quiet cores (LeNet at ~20 GFLOP/s per thread, docs/performance.md);
+# --rounds and --epochs shrink it (the table then says so).
 # The table goes into docs/reproductions.md (niid-bench markers) and OUT/table.md;
 # runs whose metrics.json exists are skipped, so an interrupted run resumes, and
 # --table-only writes the table from the runs that exist ("-" for the others).
