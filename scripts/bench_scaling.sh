@@ -46,16 +46,11 @@ else
   echo "bench_scaling: fedsim built without MPI (or no mpirun): MPI rows skipped" >&2
 fi
 
-python3 - "$out" "$rounds" <<'PY'
+FEDSIM_SCRIPTS="$FEDSIM_ROOT/scripts" python3 - "$out" "$rounds" <<'PY'
 import json, os, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
-def strip(x):
-    if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items() if k != "environment" and not k.startswith("wall_")
-                and not k.endswith("_seconds") and k != "peak_rss_mib"}
-    if isinstance(x, list):
-        return [strip(v) for v in x]
-    return x
+sys.path.insert(0, os.environ["FEDSIM_SCRIPTS"])
+from fedsim_metrics import strip
 runs = {}
 for name in ["t1", "t2", "np1", "np2", "scaffold2"]:
     p = f"{out}/{name}/metrics.json"

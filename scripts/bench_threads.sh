@@ -68,16 +68,11 @@ for t in $threads; do
   "$fedsim" bench-gemm --threads "$t" --size 512 --seconds 1 --json > "$out/gemm_t$t.json"
 done
 
-python3 - "$out" "$threads" "$only" <<'PY'
+FEDSIM_SCRIPTS="$here" python3 - "$out" "$threads" "$only" <<'PY'
 import json, os, statistics, sys
 out, threads, only = sys.argv[1], [int(t) for t in sys.argv[2].split()], sys.argv[3].split()
-def strip(x):
-    if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items() if k != "environment" and not k.startswith("wall_")
-                and not k.endswith("_seconds") and k != "peak_rss_mib"}
-    if isinstance(x, list):
-        return [strip(v) for v in x]
-    return x
+sys.path.insert(0, os.environ["FEDSIM_SCRIPTS"])
+from fedsim_metrics import strip
 gemm = {t: json.load(open(f"{out}/gemm_t{t}.json")) for t in threads}
 print("| threads | GEMM GFLOP/s | GEMM speed-up |")
 print("|---:|---:|---:|")

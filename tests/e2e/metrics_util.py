@@ -1,14 +1,7 @@
-"""Helpers for the end-to-end tests' Python snippets."""
+"""Helpers for the end-to-end tests' Python snippets: fedsim's own metrics
+helpers in scripts/fedsim_metrics.py, so tests and scripts compare runs alike."""
+import os
+import sys
 
-
-def strip(x):
-    """The metrics without machine measurements (docs/metrics.md's determinism
-    rule): the environment object, keys starting with wall_ or ending in
-    _seconds, and peak_rss_mib."""
-    if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items()
-                if k != "environment" and not k.startswith("wall_") and not k.endswith("_seconds")
-                and k != "peak_rss_mib"}
-    if isinstance(x, list):
-        return [strip(v) for v in x]
-    return x
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from fedsim_metrics import strip  # noqa: E402,F401
