@@ -221,6 +221,49 @@ TEST_CASE("cnn: max-pool routes the gradient to the argmax", "[model][cnn]") {
   CHECK(grad4[0] == 0.0f);
 }
 
+TEST_CASE("cnn: im2col matches its definition entry by entry", "[model][cnn]") {
+  // Row (kh * k + kw) * C + c of the column of output (oh, ow) of image n is
+  // input (c, oh*s - p + kh, ow*s - p + kw), 0 outside the image. The
+  // geometries cover the fixed-span fast paths (5x5 on 1 and 6 channels) with
+  // and without padding, and the general path.
+  struct Case { int channels, height, width, kernel, stride, padding; };
+  const Case cases[] = {{1, 28, 28, 5, 1, 0}, {1, 9, 7, 5, 1, 2}, {6, 12, 12, 5, 1, 0}, {6, 8, 9, 5, 2, 1},
+                        {3, 7, 5, 3, 2, 1}, {2, 6, 6, 2, 2, 0}};
+  Rng rng(21);
+  for (const Case& t : cases) {
+    fedsim::WindowGeometry g;
+    g.channels = t.channels;
+    g.height = t.height;
+    g.width = t.width;
+    g.kernel = t.kernel;
+    g.stride = t.stride;
+    g.padding = t.padding;
+    const int count = 3;
+    const auto x = RandomVector(static_cast<size_t>(count * g.in_size()), rng);
+    std::vector<float> cols(static_cast<size_t>(count * g.col_rows() * g.col_cols()), -7.0f);
+    fedsim::Im2Col(g, x.data(), count, cols.data());
+    int64_t wrong = 0;
+    for (int n = 0; n < count; ++n)
+      for (int oh = 0; oh < g.out_height(); ++oh)
+        for (int ow = 0; ow < g.out_width(); ++ow)
+          for (int kh = 0; kh < g.kernel; ++kh)
+            for (int kw = 0; kw < g.kernel; ++kw)
+              for (int c = 0; c < g.channels; ++c) {
+                const int h = oh * g.stride - g.padding + kh, w = ow * g.stride - g.padding + kw;
+                const bool inside = h >= 0 && h < g.height && w >= 0 && w < g.width;
+                const float want =
+                    inside ? x[static_cast<size_t>(n * g.in_size() + (static_cast<int64_t>(h) * g.width + w) * g.channels + c)]
+                           : 0.0f;
+                const int64_t column = (static_cast<int64_t>(n) * g.out_height() + oh) * g.out_width() + ow;
+                const int64_t row = (static_cast<int64_t>(kh) * g.kernel + kw) * g.channels + c;
+                if (cols[static_cast<size_t>(column * g.col_rows() + row)] != want) ++wrong;
+              }
+    INFO("channels " << t.channels << ", " << t.height << "x" << t.width << ", kernel " << t.kernel << ", stride "
+                     << t.stride << ", padding " << t.padding);
+    CHECK(wrong == 0);
+  }
+}
+
 TEST_CASE("cnn: col2im is the adjoint of im2col", "[model][cnn]") {
   // <Im2Col(x), c> = <x, Col2Im(c)> for any x and c, with stride and padding.
   fedsim::WindowGeometry g;
