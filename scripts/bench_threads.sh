@@ -9,7 +9,8 @@
 #               LeNet-style CNN, one local epoch, 3 rounds: at most 10
 #               threads can have work, one client each.
 # Evaluation runs only after the last round, so the timed rounds (all but the
-# last) measure local training and aggregation. Prints, per workload and thread
+# last) measure local training and aggregation; the first round's warm-up is
+# among them (with 3 rounds the "median" is the mean of rounds 1 and 2). Prints, per workload and thread
 # count, the median seconds per timed round, the speed-up over 1 thread and the
 # efficiency t1 / (n t_n), next to the float32 GEMM rate of the same binary
 # (`fedsim bench-gemm`, one 512x512 product per thread); and checks that every
@@ -40,7 +41,15 @@ while [ $# -gt 0 ]; do
        exit 2 ;;
   esac
 done
+for t in $threads; do
+  [[ "$t" =~ ^[1-9][0-9]*$ ]] || { echo "bench_threads: thread count '$t' is not a positive integer" >&2; exit 2; }
+done
 case " $threads " in *" 1 "*) ;; *) echo "bench_threads: --threads must include 1 (the baseline)" >&2; exit 2 ;; esac
+for w in $only; do
+  case "$w" in 2nn-c100|2nn-c1000|lenet-c10) ;;
+    *) echo "bench_threads: unknown workload '$w' (2nn-c100, 2nn-c1000, lenet-c10)" >&2; exit 2 ;;
+  esac
+done
 if [ -z "$fedsim" ]; then
   source "$here/common.sh"
   fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
@@ -58,7 +67,6 @@ for w in $only; do
     2nn-c1000) args=("${twonn[@]}" --set algorithm.clients_per_round=1000 --set experiment.rounds=3 --set metrics.eval_every=3) ;;
     lenet-c10) args=("$root/configs/niid_bench.json" --set algorithm.local_epochs=1 --set experiment.rounds=3
                      --set metrics.eval_every=3 --set experiment.checkpoint_every=0) ;;
-    *) echo "bench_threads: unknown workload '$w' (2nn-c100, 2nn-c1000, lenet-c10)" >&2; exit 2 ;;
   esac
   for t in $threads; do
     "$fedsim" run "${args[@]}" "${data_set[@]}" --threads "$t" --quiet --out "$out/$w/t$t"

@@ -9,7 +9,7 @@
 # --rounds and --epochs shrink it (the table then says so).
 # The table goes into OUT/table.md and, for the full protocol (50 rounds of 10
 # epochs), into docs/reproductions.md (niid-bench markers);
-# runs whose metrics.json exists are skipped, so an interrupted run resumes, and
+# completed runs are skipped and an interrupted one continues from its checkpoint, and
 # --table-only writes the table from the runs that exist ("-" for the others).
 # --seeds S runs experiment.seed = 1..S for every cell (NIID-Bench reports means
 # over 3 seeds; seed 1 lives in ALGO_PART/, seed k in ALGO_PART_sK/) and the
@@ -22,7 +22,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 out="$FEDSIM_ROOT/runs/niid_bench"
-threads="$(nproc)"
+threads=""
 rounds=50
 epochs=10
 only="fedavg fedprox scaffold fednova"
@@ -32,6 +32,8 @@ jobs=1
 usage="usage: $0 [--rounds N] [--epochs E] [--only \"ALGO...\"] [--out DIR] [--threads N] [--seeds S] [--jobs J] [--table-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
+    --seeds|--jobs|--out|--threads|--rounds|--epochs|--only)
+      [ $# -ge 2 ] || { echo "niid_bench: $1 needs a value" >&2; echo "$usage" >&2; exit 2; } ;;&
     --seeds) seeds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
@@ -43,6 +45,13 @@ while [ $# -gt 0 ]; do
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+for a in $only; do
+  case "$a" in fedavg|fedprox|scaffold|fednova) ;;
+    *) echo "niid_bench: --only takes fedavg, fedprox, scaffold, fednova (not '$a')" >&2; exit 2 ;;
+  esac
+done
+# Each of the J cells running at once gets an equal share of the cores by default.
+[ -n "$threads" ] || threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
 for v in "$seeds" "$jobs" "$threads" "$rounds" "$epochs"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "niid_bench: '$v' is not a positive integer" >&2; echo "$usage" >&2; exit 2; }
 done
@@ -60,14 +69,27 @@ declare -A part=(
   [c3]="--set data.partition.kind=labels --set data.partition.labels_per_client=3"
 )
 parts="iid dir0.5 c1 c2 c3"
-# One cell: algorithm $1, partition $2, seed $3, into $4.
+# summary.status of the run in directory $1 ("none" without metrics.json).
+run_status() {
+  [ -f "$1/metrics.json" ] || { echo none; return; }
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["summary"].get("status", "unknown"))' "$1/metrics.json"
+}
+# One cell: algorithm $1, partition $2, seed $3, into $4. An interrupted run
+# continues from its checkpoint; a cell with no checkpoint starts afresh.
 run_cell() {
   local extra="--set algorithm.name=$1 --set experiment.seed=$3"
   [ "$1" = scaffold ] && extra="$extra --set algorithm.momentum=0"
+  if [ -f "$4/checkpoint.bin" ]; then
+    echo "$(date +%T) resuming $1 on $2, seed $3" >&2
+    "$fedsim" run --resume "$4" --threads "$threads" --quiet ||
+      { echo "niid_bench: FAILED $1 on $2, seed $3 ($4)" >&2; return 1; }
+    return 0
+  fi
   echo "$(date +%T) running $1 on $2, seed $3" >&2
   # shellcheck disable=SC2086
   "$fedsim" run "$config" $extra ${part[$2]} --set experiment.rounds="$rounds" \
-    --set algorithm.local_epochs="$epochs" --threads "$threads" --quiet --out "$4"
+    --set algorithm.local_epochs="$epochs" --threads "$threads" --quiet --out "$4" ||
+    { echo "niid_bench: FAILED $1 on $2, seed $3 ($4)" >&2; return 1; }
 }
 failed=0
 if [ "$table_only" = 0 ]; then
@@ -77,7 +99,7 @@ if [ "$table_only" = 0 ]; then
       for ((k = 1; k <= seeds; k++)); do
         dir="$out/r${rounds}_e${epochs}/${a}_$p"
         [ "$k" -gt 1 ] && dir="${dir}_s$k"
-        [ -f "$dir/metrics.json" ] && continue
+        [ "$(run_status "$dir")" = completed ] && continue
         if [ "$running" -ge "$jobs" ]; then
           wait -n || failed=1
           running=$((running - 1))
@@ -93,9 +115,13 @@ if [ "$table_only" = 0 ]; then
   done
 fi
 
-python3 - "$out/r${rounds}_e${epochs}" "$rounds" "$epochs" "$seeds" $only <<'PY' > "$out/table.md"
-import json, os, statistics, sys
-out, rounds, epochs, seeds, algos = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
+# The table always has all four columns and every seed found on disk, whatever
+# --only and --seeds chose to run, so a partial rerun never drops results.
+mkdir -p "$out"
+python3 - "$out/r${rounds}_e${epochs}" "$rounds" "$epochs" <<'PY' > "$out/table.md.tmp"
+import glob, json, os, re, statistics, sys
+out, rounds, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+algos = ["fedavg", "fedprox", "scaffold", "fednova"]
 # Reference accuracies in %, Fashion-MNIST, the simple CNN, 10 clients, 50 rounds of 10 epochs.
 # NIID-Bench (Li et al., ICDE 2022) Table III, mean over 3 runs: the FedAvg column as cited in fedsim's issue #8.
 paper = {("fedavg", "iid"): 89.2, ("fedavg", "dir0.5"): 88.1, ("fedavg", "c2"): 78.1, ("fedavg", "c3"): 82.4}
@@ -107,12 +133,20 @@ for a, vals in {"fedavg": (89.0, 88.4, 10.0, 81.0, 83.2), "scaffold": (89.5, 88.
     flower.update({(a, p): v for p, v in zip(["iid", "dir0.5", "c1", "c2", "c3"], vals)})
 names = {"iid": "IID", "dir0.5": "Dirichlet 0.5", "c1": "#C=1", "c2": "#C=2", "c3": "#C=3"}
 titles = {"fedavg": "FedAvg", "fedprox": "FedProx", "scaffold": "SCAFFOLD", "fednova": "FedNova"}
+def completed(d):
+    """The summary of the completed run in directory d, or None."""
+    try:
+        s = json.load(open(f"{d}/metrics.json"))["summary"]
+    except (OSError, ValueError, KeyError):
+        return None
+    ok = s.get("status") == "completed" and s.get("final_test_accuracy") is not None
+    return s if ok else None
+max_n = 0
 def cell(a, p):
-    runs = []
-    for k in range(1, seeds + 1):
-        f = f"{out}/{a}_{p}" + (f"_s{k}" if k > 1 else "") + "/metrics.json"
-        if os.path.exists(f):
-            runs.append(json.load(open(f))["summary"])
+    global max_n
+    dirs = [f"{out}/{a}_{p}"] + sorted(d for d in glob.glob(f"{out}/{a}_{p}_s*") if re.search(r"_s[0-9]+$", d))
+    runs = [s for s in map(completed, dirs) if s is not None]
+    max_n = max(max_n, len(runs))
     if not runs:
         return "-"
     final = [r["final_test_accuracy"] for r in runs]
@@ -130,13 +164,15 @@ for p in ["iid", "dir0.5", "c1", "c2", "c3"]:
         print(f"| | {label} | " + " | ".join(f"{v / 100:.3f}" if v is not None else "-" for v in vals) + " |")
 print()
 note = "" if (rounds, epochs) == (50, 10) else f" **Reduced protocol: {rounds} rounds of {epochs} local epochs (the paper: 50 of 10), so the numbers are not comparable with the published ones.**"
-seed_note = ("one seed (experiment.seed = 1)" if seeds == 1 else
-             f"mean ± standard deviation over experiment.seed = 1..{seeds} (n: the seeds run so far), best in parentheses")
-print(f"_Generated by `scripts/niid_bench.sh --rounds {rounds} --epochs {epochs}" + (f" --seeds {seeds}" if seeds > 1 else "") +
+seed_note = ("one seed (experiment.seed = 1)" if max_n <= 1 else
+             "with several seeds (experiment.seed = 1, 2, ...): mean ± standard deviation over the n completed, "
+             "mean best in parentheses")
+print(f"_Generated by `scripts/niid_bench.sh --rounds {rounds} --epochs {epochs}" + (f" --seeds {max_n}" if max_n > 1 else "") +
       f"`: test accuracy after the last round (in parentheses the best of the evaluations every 5 rounds); {seed_note}; "
       f"NIID-Bench paper: its Table III, mean over 3 runs (only the FedAvg column is quoted here); Flower baseline: "
       f"one seed of Flower's re-implementation of the protocol; \"-\": not run or not quoted.{note}_")
 PY
+mv "$out/table.md.tmp" "$out/table.md"
 cat "$out/table.md"
 # Only the full protocol's table goes into the docs; a reduced one stays in OUT/table.md.
 if [ "$rounds" = 50 ] && [ "$epochs" = 10 ]; then
