@@ -102,8 +102,57 @@ void Col2Im(const WindowGeometry& g, const float* cols, int count, float* in_gra
   }
 }
 
+namespace {
+
+// One step of the running maximum: v at input index i replaces (o, a) only if
+// strictly greater, so the first maximum in scan order wins. Branch-free: a
+// data-dependent branch per channel mispredicts half the time.
+inline void TakeIfGreater(float v, int32_t i, float& o, int32_t& a) {
+  const int32_t take = -static_cast<int32_t>(v > o);  // all ones or zero
+  o = std::max(o, v);
+  a += (i - a) & take;
+}
+
+// MaxPoolForward for 2x2 windows at stride 2 on kC channels: the same scan
+// order and comparisons as the general loop, with the channel count known at
+// compile time so the channel loop unrolls and vectorises.
+template <int kC>
+void MaxPool2x2(const WindowGeometry& g, const float* in, int count, float* out, int32_t* argmax) {
+  const int oh_n = g.out_height(), ow_n = g.out_width();
+  const int32_t row = g.width * kC;
+  const int64_t img = g.in_size();
+  for (int n = 0; n < count; ++n) {
+    const float* src = in + n * img;
+    for (int oh = 0; oh < oh_n; ++oh) {
+      for (int ow = 0; ow < ow_n; ++ow, out += kC, argmax += kC) {
+        const int32_t i00 = 2 * oh * row + 2 * ow * kC, i01 = i00 + kC, i10 = i00 + row, i11 = i10 + kC;
+        for (int ch = 0; ch < kC; ++ch) {
+          float o = src[i00 + ch];
+          int32_t a = i00 + ch;
+          TakeIfGreater(src[i01 + ch], i01 + ch, o, a);
+          TakeIfGreater(src[i10 + ch], i10 + ch, o, a);
+          TakeIfGreater(src[i11 + ch], i11 + ch, o, a);
+          out[ch] = o;
+          argmax[ch] = a;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void MaxPoolForward(const WindowGeometry& g, const float* in, int count, float* out, int32_t* argmax) {
   const int c = g.channels, k = g.kernel, oh_n = g.out_height(), ow_n = g.out_width();
+  if (k == 2 && g.stride == 2) {
+    switch (c) {  // the built-in CNNs' pooled channel counts
+      case 6: return MaxPool2x2<6>(g, in, count, out, argmax);
+      case 16: return MaxPool2x2<16>(g, in, count, out, argmax);
+      case 32: return MaxPool2x2<32>(g, in, count, out, argmax);
+      case 64: return MaxPool2x2<64>(g, in, count, out, argmax);
+      default: break;
+    }
+  }
   const int64_t img = g.in_size();
   for (int n = 0; n < count; ++n) {
     const float* src = in + n * img;
@@ -121,14 +170,7 @@ void MaxPoolForward(const WindowGeometry& g, const float* in, int count, float* 
             if (kh == 0 && kw == 0) continue;
             const int32_t base =
                 static_cast<int32_t>(((oh * g.stride + kh) * g.width + ow * g.stride + kw) * c);
-            // Branch-free select (the first maximum wins, as with a branch):
-            // a data-dependent branch per channel mispredicts half the time.
-            for (int ch = 0; ch < c; ++ch) {
-              const float v = src[base + ch];
-              const int32_t take = -static_cast<int32_t>(v > o[ch]);  // all ones or zero
-              o[ch] = std::max(o[ch], v);
-              a[ch] += (base + ch - a[ch]) & take;
-            }
+            for (int ch = 0; ch < c; ++ch) TakeIfGreater(src[base + ch], base + ch, o[ch], a[ch]);
           }
         }
         out += c;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -219,6 +220,55 @@ TEST_CASE("cnn: max-pool routes the gradient to the argmax", "[model][cnn]") {
   CHECK(grad4[8] == 1 + 3);
   CHECK(grad4[9] == 2 + 4);
   CHECK(grad4[0] == 0.0f);
+}
+
+TEST_CASE("cnn: max-pool forward matches its definition with ties and NaN", "[model][cnn]") {
+  // Output (oh, ow, c) is the first maximum, in (kh, kw) scan order, of the
+  // window's values that compare greater than the running one (a NaN never
+  // replaces and is never replaced); argmax is its HWC input index. Values
+  // from {-1, 0, 1, 2} make ties common; a few NaNs are sprinkled in. Covers
+  // the 2x2 fixed-channel paths (6, 16, 32, 64 channels) and the general loop.
+  struct Case { int channels, height, width, kernel, stride; };
+  const Case cases[] = {{6, 24, 24, 2, 2}, {16, 8, 8, 2, 2}, {32, 7, 9, 2, 2},
+                        {64, 4, 6, 2, 2}, {3, 9, 7, 2, 2},  {6, 9, 9, 3, 2}};
+  Rng rng(33);
+  for (const Case& t : cases) {
+    fedsim::WindowGeometry g;
+    g.channels = t.channels;
+    g.height = t.height;
+    g.width = t.width;
+    g.kernel = t.kernel;
+    g.stride = t.stride;
+    const int count = 2;
+    std::vector<float> x(static_cast<size_t>(count * g.in_size()));
+    for (float& v : x) {
+      const uint64_t r = rng.NextU64() % 64;
+      v = r == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(static_cast<int>(r % 4) - 1);
+    }
+    const int64_t out_img = static_cast<int64_t>(g.out_height()) * g.out_width() * g.channels;
+    std::vector<float> out(static_cast<size_t>(count * out_img));
+    std::vector<int32_t> arg(out.size());
+    fedsim::MaxPoolForward(g, x.data(), count, out.data(), arg.data());
+    int64_t wrong = 0;
+    for (int n = 0; n < count; ++n)
+      for (int oh = 0; oh < g.out_height(); ++oh)
+        for (int ow = 0; ow < g.out_width(); ++ow)
+          for (int c = 0; c < g.channels; ++c) {
+            const float* img = x.data() + n * g.in_size();
+            int32_t best = -1;
+            for (int kh = 0; kh < g.kernel; ++kh)
+              for (int kw = 0; kw < g.kernel; ++kw) {
+                const int32_t i = ((oh * g.stride + kh) * g.width + ow * g.stride + kw) * g.channels + c;
+                if (best < 0 || img[i] > img[best]) best = i;
+              }
+            const size_t o = static_cast<size_t>(n * out_img + (static_cast<int64_t>(oh) * g.out_width() + ow) * g.channels + c);
+            const bool same_value = std::isnan(img[best]) ? std::isnan(out[o]) : out[o] == img[best];
+            if (arg[o] != best || !same_value) ++wrong;
+          }
+    INFO("channels " << t.channels << ", " << t.height << "x" << t.width << ", kernel " << t.kernel << ", stride "
+                     << t.stride);
+    CHECK(wrong == 0);
+  }
 }
 
 TEST_CASE("cnn: im2col matches its definition entry by entry", "[model][cnn]") {
