@@ -228,17 +228,11 @@ TEST_CASE("cnn: max-pool forward matches its definition with ties and NaN", "[mo
   // replaces and is never replaced); argmax is its HWC input index. Values
   // from {-1, 0, 1, 2} make ties common; a few NaNs are sprinkled in. Covers
   // the 2x2 fixed-channel paths (6, 16, 32, 64 channels) and the general loop.
-  struct Case { int channels, height, width, kernel, stride; };
-  const Case cases[] = {{6, 24, 24, 2, 2}, {16, 8, 8, 2, 2}, {32, 7, 9, 2, 2},
-                        {64, 4, 6, 2, 2}, {3, 9, 7, 2, 2},  {6, 9, 9, 3, 2}};
+  // {channels, height, width, kernel, stride, padding}
+  const fedsim::WindowGeometry cases[] = {{6, 24, 24, 2, 2, 0}, {16, 8, 8, 2, 2, 0}, {32, 7, 9, 2, 2, 0},
+                                          {64, 4, 6, 2, 2, 0},  {3, 9, 7, 2, 2, 0},  {6, 9, 9, 3, 2, 0}};
   Rng rng(33);
-  for (const Case& t : cases) {
-    fedsim::WindowGeometry g;
-    g.channels = t.channels;
-    g.height = t.height;
-    g.width = t.width;
-    g.kernel = t.kernel;
-    g.stride = t.stride;
+  for (const fedsim::WindowGeometry& g : cases) {
     const int count = 2;
     std::vector<float> x(static_cast<size_t>(count * g.in_size()));
     for (float& v : x) {
@@ -265,8 +259,8 @@ TEST_CASE("cnn: max-pool forward matches its definition with ties and NaN", "[mo
             const bool same_value = std::isnan(img[best]) ? std::isnan(out[o]) : out[o] == img[best];
             if (arg[o] != best || !same_value) ++wrong;
           }
-    INFO("channels " << t.channels << ", " << t.height << "x" << t.width << ", kernel " << t.kernel << ", stride "
-                     << t.stride);
+    INFO("channels " << g.channels << ", " << g.height << "x" << g.width << ", kernel " << g.kernel << ", stride "
+                     << g.stride);
     CHECK(wrong == 0);
   }
 }
@@ -276,18 +270,11 @@ TEST_CASE("cnn: im2col matches its definition entry by entry", "[model][cnn]") {
   // input (c, oh*s - p + kh, ow*s - p + kw), 0 outside the image. The
   // geometries cover the fixed-span fast paths (5x5 on 1 and 6 channels) with
   // and without padding, and the general path.
-  struct Case { int channels, height, width, kernel, stride, padding; };
-  const Case cases[] = {{1, 28, 28, 5, 1, 0}, {1, 9, 7, 5, 1, 2}, {6, 12, 12, 5, 1, 0}, {6, 8, 9, 5, 2, 1},
-                        {3, 7, 5, 3, 2, 1}, {2, 6, 6, 2, 2, 0}};
+  // {channels, height, width, kernel, stride, padding}
+  const fedsim::WindowGeometry cases[] = {{1, 28, 28, 5, 1, 0}, {1, 9, 7, 5, 1, 2}, {6, 12, 12, 5, 1, 0},
+                                          {6, 8, 9, 5, 2, 1},   {3, 7, 5, 3, 2, 1}, {2, 6, 6, 2, 2, 0}};
   Rng rng(21);
-  for (const Case& t : cases) {
-    fedsim::WindowGeometry g;
-    g.channels = t.channels;
-    g.height = t.height;
-    g.width = t.width;
-    g.kernel = t.kernel;
-    g.stride = t.stride;
-    g.padding = t.padding;
+  for (const fedsim::WindowGeometry& g : cases) {
     const int count = 3;
     const auto x = RandomVector(static_cast<size_t>(count * g.in_size()), rng);
     std::vector<float> cols(static_cast<size_t>(count * g.col_rows() * g.col_cols()), -7.0f);
@@ -308,8 +295,8 @@ TEST_CASE("cnn: im2col matches its definition entry by entry", "[model][cnn]") {
                 const int64_t row = (static_cast<int64_t>(kh) * g.kernel + kw) * g.channels + c;
                 if (cols[static_cast<size_t>(column * g.col_rows() + row)] != want) ++wrong;
               }
-    INFO("channels " << t.channels << ", " << t.height << "x" << t.width << ", kernel " << t.kernel << ", stride "
-                     << t.stride << ", padding " << t.padding);
+    INFO("channels " << g.channels << ", " << g.height << "x" << g.width << ", kernel " << g.kernel << ", stride "
+                     << g.stride << ", padding " << g.padding);
     CHECK(wrong == 0);
   }
 }
