@@ -4,8 +4,8 @@
 # with momentum 0.9, the LeNet-style CNN (configs/niid_bench.json), for IID,
 # Dirichlet 0.5 and #C=1/2/3 label skew, with FedAvg, FedProx (mu 0.01),
 # SCAFFOLD and FedNova. fedsim's SCAFFOLD takes plain local SGD (momentum 0).
-# The full protocol processes 30 million samples per run: about 22 minutes
-# per run on 2 quiet cores (LeNet at ~20 GFLOP/s per thread, docs/performance.md);
+# The full protocol processes 30 million samples per run: 32-33.5 minutes per
+# run at 1 thread (LeNet at ~25 GFLOP/s per thread, docs/performance.md);
 # --rounds and --epochs shrink it (the table then says so).
 # The table goes into OUT/table.md and, for the full protocol (50 rounds of 10
 # epochs), into docs/reproductions.md (niid-bench markers);
@@ -14,8 +14,8 @@
 # --seeds S runs experiment.seed = 1..S for every cell (NIID-Bench reports means
 # over 3 seeds; seed 1 lives in ALGO_PART/, seed k in ALGO_PART_sK/) and the
 # table gives the mean over the seeds that exist. --jobs J runs J cells at once,
-# each with --threads threads: on 2 cores, --jobs 2 --threads 1 finished a cell
-# every ~20 minutes against 22-25 for one cell at a time on 2 threads.
+# each with --threads threads: on 2 quiet cores, --jobs 2 --threads 1 finishes
+# a cell every ~16.5 minutes (all 20 cells in about 5.5 hours).
 # Usage: scripts/niid_bench.sh [--rounds N] [--epochs E] [--only "fedavg ..."] [--out DIR] [--threads N]
 #                              [--seeds S] [--jobs J] [--table-only]
 set -euo pipefail
