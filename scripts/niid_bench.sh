@@ -5,7 +5,7 @@
 # Dirichlet 0.5 and #C=1/2/3 label skew, with FedAvg, FedProx (mu 0.01),
 # SCAFFOLD and FedNova. fedsim's SCAFFOLD takes plain local SGD (momentum 0).
 # The full protocol processes 30 million samples per run: 32-33.5 minutes per
-# run at 1 thread (LeNet at ~25 GFLOP/s per thread, docs/performance.md);
+# run at 1 thread beside another (LeNet at ~25 GFLOP/s per thread, docs/performance.md);
 # --rounds and --epochs shrink it (the table then says so).
 # The table goes into OUT/table.md and, for the full protocol (50 rounds of 10
 # epochs), into docs/reproductions.md (niid-bench markers);
