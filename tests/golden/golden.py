@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Golden runs: every config in configs/ (shortened) and variants that reach
+each stage of the round, compared bit for bit (wall-clock fields aside) with
+results stored from an earlier commit.
+
+  golden.py make  FEDSIM SRC [NAME...]   write expected/NAME.json
+  golden.py check FEDSIM SRC [NAME...]   run and compare (exit 1 on a difference)
+
+The cases are in cases.txt. changes.json says what may differ and why:
+  "added":   key paths the newer code may add (new metrics, new config keys);
+  "changed": per case, key paths whose values changed on purpose, with the
+             reason.
+A path is dot-separated; "*" matches any key or array index.
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+from fedsim_metrics import strip  # noqa: E402
+
+
+def read_cases(only):
+    common, cases = [], []
+    with open(os.path.join(HERE, "cases.txt")) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            words = shlex.split(line)
+            if words[0] == "COMMON":
+                common = words[1:]
+            else:
+                cases.append((words[0], words[1], words[2:]))
+    if only:
+        missing = set(only) - {c[0] for c in cases}
+        if missing:
+            sys.exit(f"golden.py: no such case: {', '.join(sorted(missing))}")
+        cases = [c for c in cases if c[0] in only]
+    return common, cases
+
+
+def run_case(fedsim, src, common, name, config, args, tmp):
+    out = os.path.join(tmp, name)
+    cmd = [fedsim, "run", os.path.join(src, config), "--out", out] + common + args
+    p = subprocess.run(cmd, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A run that diverges exits non-zero but still writes its metrics; the
+    # exit code is part of what is compared.
+    if not os.path.exists(os.path.join(out, "metrics.json")):
+        raise RuntimeError(f"{name}: exit {p.returncode}: {p.stderr.strip()[-2000:]}\n  {' '.join(cmd)}")
+    with open(os.path.join(out, "metrics.json")) as f:
+        metrics = strip(json.load(f))
+    metrics["exit_code"] = p.returncode
+    with open(os.path.join(out, "rounds.jsonl")) as f:
+        rounds = [strip(json.loads(l)) for l in f if l.strip()]
+    # rounds.jsonl must say what metrics.json says, round for round.
+    if rounds != metrics.get("rounds") and "summary" in metrics:
+        raise RuntimeError(f"{name}: rounds.jsonl differs from metrics.json's rounds")
+    return metrics
+
+
+def match(pattern, path):
+    p, q = pattern.split("."), path.split(".")
+    return len(p) == len(q) and all(a == "*" or a == b for a, b in zip(p, q))
+
+
+def diff(exp, act, path, added, changed, out):
+    if any(match(c, path) for c in changed):
+        return
+    if isinstance(exp, dict) and isinstance(act, dict):
+        for k in exp:
+            sub = f"{path}.{k}" if path else k
+            if k not in act:
+                out.append(f"{sub}: missing (expected {json.dumps(exp[k])[:80]})")
+            else:
+                diff(exp[k], act[k], sub, added, changed, out)
+        for k in act:
+            sub = f"{path}.{k}" if path else k
+            if k not in exp and not any(match(a, sub) for a in added):
+                out.append(f"{sub}: new key not listed in changes.json's \"added\"")
+    elif isinstance(exp, list) and isinstance(act, list):
+        if len(exp) != len(act):
+            out.append(f"{path}: {len(act)} entries, expected {len(exp)}")
+        for i, (a, b) in enumerate(zip(exp, act)):
+            diff(a, b, f"{path}.{i}", added, changed, out)
+    elif type(exp) != type(act) or exp != act:
+        out.append(f"{path}: {json.dumps(act)[:80]} != expected {json.dumps(exp)[:80]}")
+
+
+def main():
+    if len(sys.argv) < 4 or sys.argv[1] not in ("make", "check"):
+        sys.exit(__doc__)
+    mode, fedsim, src, only = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3]), sys.argv[4:]
+    common, cases = read_cases(only)
+    with open(os.path.join(HERE, "changes.json")) as f:
+        changes = json.load(f)
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, config, args in cases:
+            try:
+                metrics = run_case(fedsim, src, common, name, config, args, tmp)
+            except RuntimeError as e:
+                print(f"FAIL {e}")
+                failures += 1
+                continue
+            path = os.path.join(HERE, "expected", name + ".json")
+            if mode == "make":
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    json.dump(metrics, f, indent=1, sort_keys=True)
+                    f.write("\n")
+                print(f"wrote {name}")
+                continue
+            with open(path) as f:
+                expected = json.load(f)
+            problems = []
+            diff(expected, metrics, "", changes.get("added", []),
+                 [c["path"] for c in changes.get("changed", {}).get(name, [])], problems)
+            if problems:
+                failures += 1
+                print(f"FAIL {name}: {len(problems)} difference(s) from the golden results")
+                for p in problems[:12]:
+                    print(f"  {p}")
+            else:
+                print(f"ok   {name}")
+    if failures:
+        sys.exit(f"{failures} golden case(s) failed")
+
+
+if __name__ == "__main__":
+    main()
