@@ -24,28 +24,15 @@
 //     T = 0 the model is pruned to d at round 0. A pruned weight stays zero
 //     (the mask only shrinks), and a client's residual is masked with it.
 // bytes_up / bytes_down count the encoded sizes (EncodedBytes), not P * 4.
+// The top-k selection, k from a density, and the position bytes are the
+// topk compressor's (compress/topk.h), so the two agree entry for entry.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
+#include "compress/topk.h"
 #include "fl/algorithms.h"
 
 namespace fedsim {
-namespace {
-
-// Keeps the k entries of largest |v| (ties: lower index first); writes their
-// indices to the first k entries of `index`.
-void TopK(const float* v, int64_t n, int64_t k, std::vector<int>& index) {
-  index.resize(static_cast<size_t>(n));
-  std::iota(index.begin(), index.end(), 0);
-  auto larger = [v](int a, int b) {
-    const float fa = std::fabs(v[a]), fb = std::fabs(v[b]);
-    return fa > fb || (fa == fb && a < b);
-  };
-  if (k < n) std::nth_element(index.begin(), index.begin() + k, index.end(), larger);
-}
-
-}  // namespace
 
 FedSparse::FedSparse(const AlgorithmConfig& cfg)
     : update_density_(cfg.update_density),
@@ -64,9 +51,8 @@ double FedSparse::DensityAt(int round, double final_density, int prune_rounds) {
 }
 
 int64_t FedSparse::EncodedBytes(int64_t nnz, int64_t n, bool ternary) {
-  const int64_t positions = std::min<int64_t>(nnz * 4, (n + 7) / 8);
-  const int64_t values = ternary ? 4 + (nnz + 7) / 8 : nnz * 4;
-  return positions + values;
+  if (!ternary) return TopKEncodedBytes(nnz, n);
+  return SparsePositionBytes(nnz, n) + 4 + (nnz + 7) / 8;
 }
 
 int64_t FedSparse::SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, const float* delta, int64_t k,
@@ -74,7 +60,7 @@ int64_t FedSparse::SparsifyWithFeedback(Eigen::Ref<Eigen::VectorXf> residual, co
   const int64_t n = residual.size();
   residual += Eigen::Map<const Eigen::VectorXf>(delta, n);  // u = e + Delta
   k = std::min(k, n);
-  TopK(residual.data(), n, k, index);
+  SelectTopK(residual.data(), n, k, index);
   Eigen::Map<Eigen::VectorXf> o(out, n);
   o.setZero();
   double mu = 0.0;
@@ -119,8 +105,8 @@ void FedSparse::BeginRound(Eigen::VectorXf& global, int round, const std::vector
   if (model_density_ < 1.0 && update && (mask_.size() == 0 || round <= prune_rounds_)) {
     const int64_t p = global.size();
     const double density = DensityAt(round, model_density_, prune_rounds_);
-    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(density * p)));
-    TopK(global.data(), p, keep, server_index_);
+    const int64_t keep = TopKCount(density, p);
+    SelectTopK(global.data(), p, keep, server_index_);
     mask_.setZero(p);
     for (int64_t j = 0; j < keep; ++j) mask_[server_index_[static_cast<size_t>(j)]] = 1.0f;
     global.array() *= mask_.array();
@@ -129,8 +115,7 @@ void FedSparse::BeginRound(Eigen::VectorXf& global, int round, const std::vector
 }
 
 int64_t FedSparse::PlannedUploadBytes() const {
-  const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * num_params_)));
-  return EncodedBytes(k, num_params_, ternary_);
+  return EncodedBytes(TopKCount(update_density_, num_params_), num_params_, ternary_);
 }
 
 int64_t FedSparse::DownloadBytes(int client) const {
@@ -157,7 +142,7 @@ ClientReport FedSparse::LocalUpdate(const TrainContext& ctx, const ClientTask& t
   s.extra = s.params - w0;
   Eigen::Map<Eigen::VectorXf> e = state_.Open(task.client, 0, p, s.state);
   if (hooks.mask) e.array() *= mask_.array();
-  const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
+  const int64_t k = TopKCount(update_density_, p);
   if (momentum_correction_ > 0.0) {
     Eigen::Map<Eigen::VectorXf> v = state_.Open(task.client, 1, p, s.state2);
     if (hooks.mask) v.array() *= mask_.array();
@@ -200,7 +185,7 @@ void FedSparse::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mea
   const float eta = static_cast<float>(server_lr_);
   if (sparse_download_) {
     const int64_t p = global.size();
-    const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(update_density_ * p)));
+    const int64_t k = TopKCount(update_density_, p);
     sparse_download_bytes_ =
         SparsifyWithFeedback(server_residual_, mean_upload.data(), k, ternary_, server_update_.data(), server_index_);
     global += eta * server_update_;
