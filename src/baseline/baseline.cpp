@@ -18,6 +18,9 @@
 #include "fl/local_training.h"
 #include "metrics/writer.h"
 #include "model/model.h"
+#include "round/evaluator.h"
+#include "round/federated_run.h"
+#include "round/run_recorder.h"
 #include "sim/system.h"
 
 namespace fedsim {
@@ -59,6 +62,20 @@ double ExchangeSeconds(const std::vector<Device>& dev, int64_t num_params, const
   return std::max(push, server) + std::max(pull, server);
 }
 
+// What a baseline carries from one epoch to the next (and across a resume),
+// besides the evaluator's figures and the model.
+struct Totals {
+  int next_round = 0;  // epochs done
+  int64_t steps = 0, samples = 0, bytes_up = 0, bytes_down = 0;
+  double sim_time_s = 0.0, train_seconds = 0.0;
+  json steps_to_target = nullptr;
+
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(Totals, next_round, steps, samples, bytes_up, bytes_down, sim_time_s, train_seconds,
+                                 steps_to_target)
+  json ToJson() const { return *this; }
+  void FromJson(const json& j) { j.get_to(*this); }
+};
+
 }  // namespace
 
 StepBytes DataParallelStepBytes(int64_t num_params, int workers, const std::string& topology) {
@@ -74,23 +91,15 @@ StepBytes DataParallelStepBytes(int64_t num_params, int workers, const std::stri
   return s;
 }
 
-json RunBaseline(const Config& cfg, const RunOptions& opt) {
+json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup) {
   ValidateConfig(cfg);
   const BaselineConfig& bc = cfg.baseline;
   if (bc.kind == "none") throw InputError("baseline.kind: none is the federated run, not a baseline");
-  if (opt.resume) {
-    throw InputError("--resume: baselines (baseline.kind=" + bc.kind + ") write no checkpoint; rerun them instead");
-  }
-  const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
-  std::unique_ptr<MetricsWriter> writer;
-  if (!opt.out_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(std::filesystem::path(opt.out_dir) / "checkpoint.bin", ec);  // not this run's
-    writer = std::make_unique<MetricsWriter>(opt.out_dir);
-    writer->WriteConfig(ToJson(cfg));
-  }
+  // Not split over processes: under MPI every rank runs the whole
+  // (deterministic) run and rank 0 alone writes and reports.
+  RunRecorder recorder(cfg, opt, comm, setup);
 
   const FederatedData data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
   const int n = static_cast<int>(data.train.size());
@@ -133,7 +142,6 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
   // Per-thread scratch; one gradient column per worker.
   const int max_chunk = std::max(1, std::min(batch, 512));
   std::vector<ClientScratch> scratch(static_cast<size_t>(threads));
-  std::vector<std::unique_ptr<Workspace>> eval_ws(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) {
     auto& s = scratch[static_cast<size_t>(t)];
     s.ws = model->NewWorkspace(std::max(max_chunk, kEvalChunk));
@@ -141,7 +149,6 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
     s.grad_acc.resize(p);
     s.batch_x.resize(max_chunk, data.train.dim());
     s.batch_y.resize(static_cast<size_t>(max_chunk));
-    eval_ws[static_cast<size_t>(t)] = model->NewWorkspace(kEvalChunk);
   }
   TrainContext ctx;
   ctx.model = model.get();
@@ -162,7 +169,7 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = RunEnvironment(threads, opt.comm ? opt.comm->size() : 1);
+  doc["environment"] = RunEnvironment(threads, comm.size());
   doc["data"] = DescribeData(data);
   doc["model"] = DescribeModel(*model);
   doc["baseline"] = {{"kind", bc.kind},
@@ -177,17 +184,39 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
                      {"step_exchange_s", exchange_s}};
   doc["rounds"] = json::array();
 
-  const auto t_loop = Clock::now();
-  const double setup_seconds = Seconds(t_start, t_loop);
+  CentralEvaluator evaluator(*model, data.test, cfg.metrics.eval_train ? &data.train : nullptr,
+                             cfg.experiment.target_accuracy, threads);
+  Totals tot;
+  if (const json saved = recorder.Restore(doc, bc.epochs); !saved.is_null()) {
+    try {
+      tot.FromJson(saved);
+      evaluator.LoadTotals(saved);
+    } catch (const json::exception& e) {
+      throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", CheckpointPath(opt.out_dir), e.what()));
+    }
+    const CheckpointReader& ck = *recorder.resume();
+    global = ck.F32("baseline/global", p);
+    if (bc.momentum != 0.0) sgd.set_velocity(ck.F32("baseline/velocity", p));
+    recorder.StartLoop(saved);
+  } else {
+    recorder.StartLoop(nullptr);
+  }
+  setup.Close();
   std::string status = "completed";
-  json diverged_round = nullptr, rounds_to_target = nullptr, steps_to_target = nullptr;
-  int stop_signal = 0, completed = 0, best_round = 0;
-  int64_t steps = 0, samples = 0, bytes_up = 0, bytes_down = 0;
-  double sim_time_s = 0.0, train_seconds = 0.0, final_acc = NAN, final_loss = NAN, best_acc = NAN;
+  const RunRecorder::SaveFn save{[&] {
+                                   json t = tot.ToJson();
+                                   evaluator.SaveTotals(t);
+                                   return t;
+                                 },
+                                 [&](CheckpointWriter& w) {
+                                   w.F32("baseline/global", global);
+                                   if (bc.momentum != 0.0) w.F32("baseline/velocity", sgd.velocity());
+                                 }};
   std::vector<std::vector<int>> order(static_cast<size_t>(workers));
 
-  for (int e = 0; e < bc.epochs; ++e) {
+  for (int e = tot.next_round; e < bc.epochs; ++e) {
     const auto t_epoch = Clock::now();
+    const double wall_round0 = recorder.WallSeconds();
     for (int w = 0; w < workers; ++w) {
       order[static_cast<size_t>(w)] = shard[static_cast<size_t>(w)];
       Rng r = DeriveStream(seed, Stream::kBaseline, static_cast<uint64_t>(e), static_cast<uint64_t>(w));
@@ -222,121 +251,80 @@ json RunBaseline(const Config& cfg, const RunOptions& opt) {
       }
       sgd.Step(global.data(), mean_grad.data(), p, static_cast<float>(bc.lr));
       epoch_samples += step_samples;
-      ++steps;
-      bytes_up += step_bytes.up;
-      bytes_down += step_bytes.down;
+      ++tot.steps;
+      tot.bytes_up += step_bytes.up;
+      tot.bytes_down += step_bytes.down;
       epoch_sim += step_compute + exchange_s;
     }
-    train_seconds += Seconds(t_epoch, Clock::now());
-    samples += epoch_samples;
-    sim_time_s += epoch_sim;
+    tot.train_seconds += Seconds(t_epoch, Clock::now());
+    tot.samples += epoch_samples;
+    tot.sim_time_s += epoch_sim;
     if (status == "completed" && !global.allFinite()) status = "diverged";
 
-    const bool last = e + 1 == bc.epochs;
-    const bool eval = status == "completed" && (last || (e + 1) % cfg.metrics.eval_every == 0);
-    double test_loss = NAN, test_acc = NAN;
+    const bool eval = status == "completed" && (e + 1 == bc.epochs || (e + 1) % cfg.metrics.eval_every == 0);
+    CentralEvaluator::Result score;
     if (eval) {
-      const EvalSums r = EvaluateDataset(*model, global.data(), data.test, threads, eval_ws);
-      test_loss = r.MeanLoss();
-      test_acc = r.Accuracy();
-      if (r.count && !std::isfinite(test_loss)) {
-        status = "diverged";
-        test_acc = NAN;
+      score = evaluator.Evaluate(global.data());
+      if (score.diverged) status = "diverged";
+      if (status == "completed") {
+        const bool first_hit = evaluator.rounds_to_target().is_null();
+        evaluator.Track(e + 1, score);
+        if (first_hit && !evaluator.rounds_to_target().is_null()) tot.steps_to_target = tot.steps;
       }
     }
-    double train_loss_global = NAN, train_acc_global = NAN;
-    if (eval && cfg.metrics.eval_train) {
-      const EvalSums r = EvaluateDataset(*model, global.data(), data.train, threads, eval_ws);
-      train_loss_global = r.MeanLoss();
-      train_acc_global = r.Accuracy();
-    }
-    if (eval && status == "completed") {
-      final_acc = test_acc;
-      final_loss = test_loss;
-      if (std::isnan(best_acc) || test_acc > best_acc) {
-        best_acc = test_acc;
-        best_round = e + 1;
-      }
-      if (cfg.experiment.target_accuracy && rounds_to_target.is_null() && test_acc >= *cfg.experiment.target_accuracy) {
-        rounds_to_target = e + 1;
-        steps_to_target = steps;
-      }
-    }
-    const auto t_end = Clock::now();
     json rec = {
         {"round", e + 1},
         {"epoch", e + 1},
         {"workers", workers},
-        {"steps", steps},
+        {"steps", tot.steps},
         {"lr", bc.lr},
         {"train_loss", epoch_samples ? Nullable(epoch_loss / static_cast<double>(epoch_samples)) : json(nullptr)},
-        {"test_loss", eval ? Nullable(test_loss) : json(nullptr)},
-        {"test_accuracy", eval ? Nullable(test_acc) : json(nullptr)},
         {"train_samples", epoch_samples},
-        {"bytes_up", bytes_up},
-        {"bytes_down", bytes_down},
+        {"bytes_up", tot.bytes_up},
+        {"bytes_down", tot.bytes_down},
         {"round_bytes_up", static_cast<int64_t>(steps_per_epoch) * step_bytes.up},
         {"round_bytes_down", static_cast<int64_t>(steps_per_epoch) * step_bytes.down},
         {"sim_round_s", epoch_sim},
-        {"sim_time_s", sim_time_s},
-        {"wall_round_seconds", Seconds(t_epoch, t_end)},
-        {"wall_seconds", Seconds(t_loop, t_end)},
+        {"sim_time_s", tot.sim_time_s},
     };
-    if (cfg.metrics.eval_train) {
-      rec["global_train_loss"] = eval ? Nullable(train_loss_global) : json(nullptr);
-      rec["global_train_accuracy"] = eval ? Nullable(train_acc_global) : json(nullptr);
-    }
-    if (writer) writer->AppendRound(rec);
-    doc["rounds"].push_back(rec);
-    completed = e + 1;
-    if (opt.on_round) opt.on_round(rec, bc.epochs);
-    if (status == "diverged") {
-      diverged_round = e + 1;
-      break;
-    }
-    if (last) break;
+    evaluator.Record(rec, eval ? &score : nullptr);
+    const double wall_now = recorder.WallSeconds();
+    rec["wall_round_seconds"] = wall_now - wall_round0;
+    rec["wall_seconds"] = wall_now;
+    recorder.Append(doc, rec, bc.epochs);
+    tot.next_round = e + 1;
     const int sig = opt.stop ? opt.stop->load() : 0;
-    if (sig != 0 || (opt.stop_after_round > 0 && e + 1 >= opt.stop_after_round)) {
-      status = "interrupted";
-      stop_signal = sig;
-      break;
-    }
+    if (!recorder.Next(e + 1, bc.epochs, status, sig, doc, save)) break;
   }
+  recorder.Close(status, doc, save);
 
-  const double wall = Seconds(t_loop, Clock::now());
+  const double train_seconds = tot.train_seconds;
+  const int64_t samples = tot.samples;
   const double train_flops =
       static_cast<double>(samples) * model->TrainFlopsPerSample() +
-      static_cast<double>(steps) * workers * model->TrainFlopsPerBatch();
-  doc["summary"] = {
-      {"status", status},
-      {"rounds", bc.epochs},
-      {"rounds_completed", completed},
-      {"diverged_round", diverged_round},
-      {"signal", stop_signal ? json(stop_signal) : json(nullptr)},
-      {"final_test_accuracy", Nullable(final_acc)},
-      {"final_test_loss", Nullable(final_loss)},
-      {"best_test_accuracy", Nullable(best_acc)},
-      {"best_round", best_round},
-      {"target_accuracy", cfg.experiment.target_accuracy ? json(*cfg.experiment.target_accuracy) : json(nullptr)},
-      {"rounds_to_target", rounds_to_target},
-      {"steps_to_target", steps_to_target},
-      {"steps", steps},
-      {"bytes_up", bytes_up},
-      {"bytes_down", bytes_down},
+      static_cast<double>(tot.steps) * workers * model->TrainFlopsPerBatch();
+  json summary = recorder.SummaryHead(status, bc.epochs, tot.next_round);
+  evaluator.Summarize(summary);
+  summary.update({
+      {"steps_to_target", tot.steps_to_target},
+      {"steps", tot.steps},
+      {"bytes_up", tot.bytes_up},
+      {"bytes_down", tot.bytes_down},
       {"train_samples", samples},
       {"skipped_updates", 0},
       {"epsilon", nullptr},
       {"delta", nullptr},
-      {"sim_time_s", sim_time_s},
+      {"sim_time_s", tot.sim_time_s},
       {"train_gflop", train_flops / 1e9},
       {"peak_rss_mib", PeakRssMib()},
-      {"wall_seconds", wall},
-      {"wall_setup_seconds", setup_seconds},
+      {"wall_seconds", recorder.WallSeconds()},
+      {"wall_setup_seconds", recorder.setup_seconds()},
       {"wall_train_seconds", train_seconds},
       {"wall_train_samples_per_second", train_seconds > 0 ? samples / train_seconds : 0.0},
       {"wall_train_gflops", train_seconds > 0 ? train_flops / train_seconds / 1e9 : 0.0},
-  };
-  if (writer) writer->WriteFinal(doc);
+  });
+  doc["summary"] = summary;
+  recorder.Finish(doc);
   return doc;
 }
 

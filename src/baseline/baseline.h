@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
-#include "fl/runner.h"
+#include "core/comm.h"
+#include "fl/setup_agreement.h"
+#include "round/run_options.h"
 
 namespace fedsim {
 
@@ -29,6 +31,6 @@ StepBytes DataParallelStepBytes(int64_t num_params, int workers, const std::stri
 // Runs cfg.baseline (kind centralized or data_parallel) and returns the
 // metrics document, as RunExperiment does (which hands such configs here).
 // Baselines do not checkpoint: --resume is an InputError.
-nlohmann::json RunBaseline(const Config& cfg, const RunOptions& opt);
+nlohmann::json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup);
 
 }  // namespace fedsim

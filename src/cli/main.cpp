@@ -21,7 +21,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "fl/algorithm.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 #include "metrics/compare.h"
 #include "model/gemm_bench.h"
 #include "privacy/rdp_accountant.h"

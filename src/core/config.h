@@ -326,6 +326,7 @@ struct SecureAggregationConfig {
   double threshold_fraction = 0.5;  // t = floor(fraction * m) + 1 of the m share holders
   double dropout_rate = 0.0;        // probability a client drops before each protocol step
   std::string on_failure = "skip_round";  // skip_round | stop
+  std::string weighting = "samples";      // samples | uniform
 
   template <class V>
   void Visit(V& v) {
@@ -342,6 +343,10 @@ struct SecureAggregationConfig {
            "Shamir threshold t = floor(fraction * m) + 1 of the m holders of each client's shares. Default 0.5.");
     v.Real("dropout_rate", dropout_rate, 0.0, 1.0, false,
            "Probability that a client still online drops before each protocol step. Default 0.");
+    v.Choice("weighting", weighting, {"samples", "uniform"},
+             "samples: each client's update is weighted as the algorithm weights it (FedAvg: n_k) through a "
+             "second secure sum of the weights; uniform: the plain mean of the survivors' updates. "
+             "Default \"samples\".");
     v.Choice("on_failure", on_failure, {"skip_round", "stop"},
              "Too few clients left for the threshold: skip the round's update, or stop the run (exit 1). "
              "Default \"skip_round\".");
@@ -563,6 +568,32 @@ struct GanConfig {
   }
 };
 
+// Upload compression (docs/algorithms.md#compression): a transform every
+// client applies to its model-delta upload before it leaves the device.
+struct CompressionConfig {
+  std::string kind = "none";    // none | topk | randk | qsgd | float16 | int8
+  double density = 0.01;        // topk / randk: fraction of coordinates kept
+  int bits = 8;                 // qsgd: bits per coordinate including the sign
+  int bucket = 512;             // qsgd / int8: coordinates per norm or scale
+  bool error_feedback = false;  // keep each client's compression error and add it to its next upload
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("kind", kind, {"none", "topk", "randk", "qsgd", "float16", "int8"},
+             "Compress each client's model-delta upload: top-k or random-k sparsification, QSGD stochastic "
+             "quantisation (Alistarh et al. 2017), IEEE half floats, or 8-bit integers with a scale per bucket. "
+             "Default \"none\".");
+    v.Real("density", density, 0.0, 1.0, true,
+           "topk / randk: fraction of coordinates sent, k = max(1, ceil(density * n)). Default 0.01.");
+    v.Int("bits", bits, 2, 16, "qsgd: bits per coordinate including the sign; s = 2^(bits-1) - 1 levels. Default 8.");
+    v.Int("bucket", bucket, 1, 1 << 30,
+          "qsgd / int8: coordinates per bucket (one float32 norm or scale each). Default 512.");
+    v.Bool("error_feedback", error_feedback,
+           "Error feedback (Seide et al. 2014; Karimireddy et al. 2019): each client keeps what compression "
+           "dropped and adds it to its next upload. Default false.");
+  }
+};
+
 struct Config {
   ExperimentConfig experiment;
   DataConfig data;
@@ -575,6 +606,7 @@ struct Config {
   BaselineConfig baseline;
   MetricsConfig metrics;
   GanConfig gan;
+  CompressionConfig compression;
 
   template <class V>
   void Visit(V& v) {
@@ -589,6 +621,7 @@ struct Config {
     v.Section("baseline", baseline);
     v.Section("metrics", metrics);
     v.Section("gan", gan);
+    v.Section("compression", compression);
   }
 };
 

@@ -31,6 +31,7 @@ enum class Stream : uint64_t {
   kGanSamples = 11, // FedGAN's latent vectors of the judged and pictured samples (0, 0)
   kSystem = 12,     // simulated devices: (kStatic, client) per client, (round, client) per round
   kBaseline = 13,   // baselines: shards, per-epoch shuffles
+  kCompress = 14,   // stochastic upload compression (randk, qsgd), per (round, client)
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -75,7 +75,21 @@ struct ClientReport {
   int64_t steps = 0;            // optimizer steps (or gradient evaluations)
   int64_t bytes_up = -1;        // encoded size of the upload on the wire; -1 = UploadSize() * 4
   double norm_a = 0.0;          // FedNova: ||a_i||_1 of the client's local solver
+  double update_norm = 0.0;     // the upload's norm before clipping (the clip transform; 0 = not clipped)
+  int64_t raw_bytes_up = 0;     // the upload's size as the algorithm encoded it, before any upload transform
+  double aux_loss_sum = 0.0;    // a second training loss (FedGAN: the generator's; loss_sum is the discriminator's)
 };
+
+// What an upload is, so that the stages after the client know what they may
+// do with it (clip it, add noise, compress it, sum it securely).
+enum class UploadKind {
+  kModelDelta,  // w_k - w (or a scaled delta): linear; clipping, noise and compression keep its meaning
+  kGradient,    // a gradient (FedSGD): linear, like a delta
+  kComposite,   // a delta followed by other parts (SCAFFOLD's control variate, FedGiA's ADMM terms)
+  kEncoded,     // an algorithm-specific encoding (FedSparse's sparse update): only the plain sum
+  kParameters,  // whole parameters (FedGAN): averaged as they are
+};
+const char* UploadKindName(UploadKind kind);
 
 // How per-client state vectors are stored (algorithm.state_precision).
 enum class StatePrecision {
@@ -153,6 +167,14 @@ class Algorithm {
 
   // Floats per upload (default: one model-sized vector).
   virtual int64_t UploadSize() const { return num_params_; }
+  // What the upload is (default: a model delta).
+  virtual UploadKind upload_kind() const { return UploadKind::kModelDelta; }
+  // True when every client's report has weight 1 (SCAFFOLD, FedDyn, FedGiA):
+  // a secure sum then needs no second sum of the weights.
+  virtual bool uniform_weights() const { return false; }
+  // True when ServerUpdate reads per-client report fields beyond the number
+  // of kept clients (FedNova's a_i and weights), which a secure sum hides.
+  virtual bool server_reads_reports() const { return false; }
 
   // Bytes of one client's upload as the simulated system plans a round
   // with (deadlines, partial work), before the client has trained. Default:

@@ -39,6 +39,7 @@ class FedSgd : public Algorithm {
   explicit FedSgd(const AlgorithmConfig& cfg) : server_lr_(static_cast<float>(cfg.server_lr)) {}
   std::string name() const override { return "fedsgd"; }
   bool FullBatch() const override { return true; }
+  UploadKind upload_kind() const override { return UploadKind::kGradient; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
@@ -50,6 +51,7 @@ class FedSgd : public Algorithm {
 
 class FedDyn : public Algorithm {
  public:
+  bool uniform_weights() const override { return true; }
   explicit FedDyn(const AlgorithmConfig& cfg) : alpha_(cfg.alpha) {}
   std::string name() const override { return "feddyn"; }
   void Setup(int64_t num_params, int num_clients) override;
@@ -75,6 +77,8 @@ class Scaffold : public Algorithm {
   std::string name() const override { return "scaffold"; }
   void Setup(int64_t num_params, int num_clients) override;
   int64_t UploadSize() const override { return 2 * num_params_; }
+  UploadKind upload_kind() const override { return UploadKind::kComposite; }
+  bool uniform_weights() const override { return true; }
   int64_t DownloadBytes(int) const override { return 2 * num_params_ * static_cast<int64_t>(sizeof(float)); }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
@@ -94,6 +98,7 @@ class Scaffold : public Algorithm {
 
 class FedNova : public Algorithm {
  public:
+  bool server_reads_reports() const override { return true; }
   explicit FedNova(const AlgorithmConfig& cfg) : server_lr_(cfg.server_lr), momentum_(cfg.momentum) {}
   std::string name() const override { return "fednova"; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
@@ -109,6 +114,7 @@ class FedNova : public Algorithm {
 
 class FedSparse : public Algorithm {
  public:
+  UploadKind upload_kind() const override { return UploadKind::kEncoded; }
   explicit FedSparse(const AlgorithmConfig& cfg);
   std::string name() const override { return "fedsparse"; }
   void Setup(int64_t num_params, int num_clients) override;
@@ -164,6 +170,8 @@ class FedSparse : public Algorithm {
 
 class FedGiA : public Algorithm {
  public:
+  UploadKind upload_kind() const override { return UploadKind::kComposite; }
+  bool uniform_weights() const override { return true; }
   explicit FedGiA(const AlgorithmConfig& cfg) : sigma_(cfg.sigma), r_(cfg.r), k0_(cfg.k0), rho_(cfg.rho) {}
   std::string name() const override { return "fedgia"; }
   bool FullBatch() const override { return true; }

@@ -250,4 +250,15 @@ void ClientStateStore::Load(const CheckpointReader& r, const std::string& prefix
   }
 }
 
+const char* UploadKindName(UploadKind kind) {
+  switch (kind) {
+    case UploadKind::kModelDelta: return "model_delta";
+    case UploadKind::kGradient: return "gradient";
+    case UploadKind::kComposite: return "composite";
+    case UploadKind::kEncoded: return "encoded";
+    case UploadKind::kParameters: return "parameters";
+  }
+  return "unknown";
+}
+
 }  // namespace fedsim

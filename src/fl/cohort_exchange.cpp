@@ -24,7 +24,7 @@ const std::vector<int>& CohortExchange::Plan(const std::vector<int>& cohort, siz
   return mine_;
 }
 
-void CohortExchange::Gather(Eigen::MatrixXf& uploads, ClientReport* reports, char* keep, double* norms) {
+void CohortExchange::Gather(Eigen::MatrixXf& uploads, ClientReport* reports, char* keep) {
   if (comm_.size() == 1) return;
   static_assert(std::is_trivially_copyable<MemberResult>::value, "sent as bytes");
   std::string packed;
@@ -32,7 +32,7 @@ void CohortExchange::Gather(Eigen::MatrixXf& uploads, ClientReport* reports, cha
     packed.resize(mine_.size() * sizeof(MemberResult));
     for (size_t k = 0; k < mine_.size(); ++k) {
       const int i = mine_[k];
-      const MemberResult m{reports[i], norms[i], keep[i]};
+      const MemberResult m{reports[i], keep[i]};
       std::memcpy(packed.data() + k * sizeof(MemberResult), &m, sizeof(m));
     }
     sent_ += static_cast<int64_t>(packed.size()) +
@@ -48,7 +48,6 @@ void CohortExchange::Gather(Eigen::MatrixXf& uploads, ClientReport* reports, cha
       MemberResult m;
       std::memcpy(&m, part.data() + k * sizeof(MemberResult), sizeof(m));
       reports[pos[k]] = m.report;
-      norms[pos[k]] = m.norm;
       keep[pos[k]] = static_cast<char>(m.keep);
     }
     received_ += static_cast<int64_t>(part.size()) +

@@ -8,7 +8,7 @@
 // shares of every block to within one client. The round
 // loop trains the cohort block by block; in each block every rank trains its
 // own members (threads within the rank), then Gather brings every member's
-// upload, report, keep flag and update norm to rank 0, which aggregates them
+// upload, report and keep flag to rank 0, which aggregates them
 // in cohort order exactly as one process would. Rank 0 alone runs the secure
 // protocol, the server noise, the privacy accountant and the evaluation; it
 // sends the server step's input to every rank (ShareServerInput), and every
@@ -49,9 +49,9 @@ class CohortExchange {
     return root() ? uploads.col(mine_[static_cast<size_t>(k)]).data() : local_.col(k).data();
   }
   // Collective: rank 0 receives the other ranks' members of the block: their
-  // uploads into `uploads`, and reports, keep flags and update norms into the
-  // arrays given (indexed by block position).
-  void Gather(Eigen::MatrixXf& uploads, ClientReport* reports, char* keep, double* norms);
+  // uploads into `uploads`, and reports and keep flags into the arrays given
+  // (indexed by block position).
+  void Gather(Eigen::MatrixXf& uploads, ClientReport* reports, char* keep);
 
   // Collective: rank 0's decision to run the server step (`apply`) and, if
   // so, its input (the mean upload and the kept reports) on every rank.
@@ -70,7 +70,6 @@ class CohortExchange {
   // What travels with each upload.
   struct MemberResult {
     ClientReport report;
-    double norm;
     int64_t keep;
   };
   Comm& comm_;

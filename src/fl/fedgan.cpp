@@ -24,6 +24,8 @@
 #include "fl/checkpoint.h"
 #include "metrics/image.h"
 #include "metrics/writer.h"
+#include "round/cohort_sampler.h"
+#include "round/run_recorder.h"
 #include "model/mlp.h"
 #include "optim/sgd.h"
 
@@ -43,7 +45,6 @@ constexpr int kBlock = 64;
 // latent streams, so sample i's z does not depend on the thread count.
 constexpr int kSampleChunk = 256;
 
-std::string CheckpointPath(const std::string& dir) { return (fs::path(dir) / "checkpoint.bin").string(); }
 
 // Adam (Kingma & Ba 2015) on n values: step t >= 1.
 void AdamStep(float* w, const float* g, float* m, float* v, int64_t n, int64_t t, float lr, const GanTrainSettings& s) {
@@ -60,23 +61,12 @@ void AdamStep(float* w, const float* g, float* m, float* v, int64_t n, int64_t t
 struct Totals {
   int next_round = 0;
   int64_t bytes_up = 0, bytes_down = 0, samples = 0, steps = 0, skipped_updates = 0;
-  double train_seconds = 0.0, wall_seconds = 0.0;
+  double train_seconds = 0.0;
 
-  json ToJson() const {
-    return {{"next_round", next_round},       {"bytes_up", bytes_up},   {"bytes_down", bytes_down},
-            {"samples", samples},             {"steps", steps},         {"skipped_updates", skipped_updates},
-            {"train_seconds", train_seconds}, {"wall_seconds", wall_seconds}};
-  }
-  void FromJson(const json& j) {
-    next_round = j.at("next_round").get<int>();
-    bytes_up = j.at("bytes_up").get<int64_t>();
-    bytes_down = j.at("bytes_down").get<int64_t>();
-    samples = j.at("samples").get<int64_t>();
-    steps = j.at("steps").get<int64_t>();
-    skipped_updates = j.at("skipped_updates").get<int64_t>();
-    train_seconds = j.at("train_seconds").get<double>();
-    wall_seconds = j.at("wall_seconds").get<double>();
-  }
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(Totals, next_round, bytes_up, bytes_down, samples, steps, skipped_updates,
+                                 train_seconds)
+  json ToJson() const { return *this; }
+  void FromJson(const json& j) { j.get_to(*this); }
 };
 
 // The GAN's output is a pixel in [0, 1] (tanh mapped by (y + 1) / 2), so the
@@ -239,31 +229,24 @@ void AddWeightedUploads(Eigen::VectorXd& acc, const Eigen::MatrixXf& uploads, co
   }
 }
 
-json RunFedGan(const Config& cfg, const RunOptions& opt) {
+json RunFedGan(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup) {
   ValidateConfig(cfg);
-  const auto t_start = Clock::now();
   const int threads = ResolveThreads(opt.threads);
   const uint64_t seed = cfg.experiment.seed;
   const GanConfig& gc = cfg.gan;
-  if (opt.resume && opt.out_dir.empty()) throw InputError("--resume needs the run's output directory");
-  std::unique_ptr<CheckpointReader> resume;
-  if (opt.resume) resume = std::make_unique<CheckpointReader>(CheckpointPath(opt.out_dir));
-  std::unique_ptr<MetricsWriter> writer;
-  if (!opt.out_dir.empty()) {
+  // Not split over processes: under MPI every rank runs the whole
+  // (deterministic) run and rank 0 alone writes and reports.
+  RunRecorder recorder(cfg, opt, comm, setup);
+  if (recorder.writes() && !opt.resume) {
+    // An earlier run's sample images would look like this run's.
     std::error_code ec;
-    if (!opt.resume) {
-      fs::remove(CheckpointPath(opt.out_dir), ec);
-      // An earlier run's sample images would look like this run's.
-      const fs::path samples = fs::path(opt.out_dir) / "samples";
-      if (fs::is_directory(samples, ec)) {
-        for (const auto& e : fs::directory_iterator(samples, ec)) {
-          const std::string name = e.path().filename().string();
-          if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pgm") fs::remove(e.path(), ec);
-        }
+    const fs::path samples = fs::path(opt.out_dir) / "samples";
+    if (fs::is_directory(samples, ec)) {
+      for (const auto& e : fs::directory_iterator(samples, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pgm") fs::remove(e.path(), ec);
       }
     }
-    writer = std::make_unique<MetricsWriter>(opt.out_dir);
-    writer->WriteConfig(ToJson(cfg));
   }
 
   FederatedData data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
@@ -325,7 +308,7 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
 
   json doc;
   doc["config"] = ToJson(cfg);
-  doc["environment"] = RunEnvironment(threads, opt.comm ? opt.comm->size() : 1);
+  doc["environment"] = RunEnvironment(threads, comm.size());
   doc["data"] = {{"description", data.description},
                  {"train_samples", data.train.size()},
                  {"test_samples", data.test.size()},
@@ -349,48 +332,36 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
   doc["rounds"] = json::array();
 
   Totals tot;
-  if (resume) {
-    const json& h = resume->header();
-    const std::string path = CheckpointPath(opt.out_dir);
-    CheckResumeConfig(h, doc["config"], path);
+  if (const json saved = recorder.Restore(doc, cfg.experiment.rounds); !saved.is_null()) {
     try {
-      tot.FromJson(h.at("totals"));
+      tot.FromJson(saved);
     } catch (const json::exception& e) {
-      throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", path, e.what()));
+      throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", CheckpointPath(opt.out_dir), e.what()));
     }
-    doc["rounds"] = SavedRounds(h, tot.next_round, cfg.experiment.rounds, path);
-    global = resume->F32("gan/global", p);
+    const CheckpointReader& ck = *recorder.resume();
+    global = ck.F32("gan/global", p);
     if (settings.adam) {
-      adam_state.Load(*resume, "gan/adam");
-      adam_steps = resume->I64("gan/adam_steps", num_clients);
+      adam_state.Load(ck, "gan/adam");
+      adam_steps = ck.I64("gan/adam_steps", num_clients);
     }
-    for (const auto& rec : doc["rounds"]) writer->AppendRound(rec);
-    resume.reset();
+    recorder.StartLoop(saved);
+  } else {
+    recorder.StartLoop(nullptr);
   }
+  setup.Close();
+  const bool writes = recorder.writes();
 
   const int rounds = cfg.experiment.rounds;
   const int64_t model_bytes = p * static_cast<int64_t>(sizeof(float));
-  const auto t_loop = Clock::now();
-  const double setup_seconds = Seconds(t_start, t_loop);
-  const double wall_before = tot.wall_seconds;
   std::string status = "completed";
-  json diverged_round = nullptr;
-  int stop_signal = 0;
-
-  auto save_checkpoint = [&]() {
-    if (!writer) return;
-    tot.wall_seconds = wall_before + Seconds(t_loop, Clock::now());
-    CheckpointWriter w({{"fedsim_version", FEDSIM_VERSION},
-                        {"config", doc["config"]},
-                        {"totals", tot.ToJson()},
-                        {"rounds", doc["rounds"]}});
-    w.F32("gan/global", global);
-    if (settings.adam) {
-      adam_state.Save(w, "gan/adam");
-      w.I64("gan/adam_steps", adam_steps);
-    }
-    w.Write(CheckpointPath(opt.out_dir));
-  };
+  const RunRecorder::SaveFn save{[&] { return tot.ToJson(); },
+                                 [&](CheckpointWriter& w) {
+                                   w.F32("gan/global", global);
+                                   if (settings.adam) {
+                                     adam_state.Save(w, "gan/adam");
+                                     w.I64("gan/adam_steps", adam_steps);
+                                   }
+                                 }};
 
   // Judges eval_samples generated samples; fills grid_pixels with the first ones.
   auto judge_samples = [&]() {
@@ -423,7 +394,7 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
   };
 
   for (int r = tot.next_round; r < rounds; ++r) {
-    const auto t_round = Clock::now();
+    const double wall_round0 = recorder.WallSeconds();
     Rng cohort_rng = DeriveStream(seed, Stream::kCohort, static_cast<uint64_t>(r));
     std::vector<int> cohort;
     if (poisson) {
@@ -534,7 +505,7 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
       rec["inception_score"] = q.inception_score;
       rec["classes_covered"] = q.classes_covered;
       rec["class_histogram"] = sums.histogram;
-      if (writer && grid_n > 0) {
+      if (writes && grid_n > 0) {
         const std::string rel = fmt::format("samples/round_{:04d}.pgm", r + 1);
         std::error_code ec;
         fs::create_directories(fs::path(opt.out_dir) / "samples", ec);
@@ -544,27 +515,15 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
         rec["samples_image"] = rel;
       }
     }
-    const auto t_end = Clock::now();
-    rec["wall_round_seconds"] = Seconds(t_round, t_end);
-    rec["wall_seconds"] = wall_before + Seconds(t_loop, t_end);
-    if (writer) writer->AppendRound(rec);
-    doc["rounds"].push_back(rec);
+    const double wall_now = recorder.WallSeconds();
+    rec["wall_round_seconds"] = wall_now - wall_round0;
+    rec["wall_seconds"] = wall_now;
+    recorder.Append(doc, rec, rounds);
     tot.next_round = r + 1;
-    if (opt.on_round) opt.on_round(rec, rounds);
-    if (status == "diverged") {
-      diverged_round = r + 1;
-      break;
-    }
-    if (last) break;
     const int sig = opt.stop ? opt.stop->load() : 0;
-    if (sig != 0 || (opt.stop_after_round > 0 && r + 1 >= opt.stop_after_round)) {
-      status = "interrupted";
-      stop_signal = sig;
-      break;
-    }
-    if (cfg.experiment.checkpoint_every > 0 && (r + 1) % cfg.experiment.checkpoint_every == 0) save_checkpoint();
+    if (!recorder.Next(r + 1, rounds, status, sig, doc, save)) break;
   }
-  if (status != "diverged") save_checkpoint();
+  recorder.Close(status, doc, save);
 
   // Final figures: the last evaluated round and the last round's losses.
   json last_eval = nullptr, last_round = nullptr;
@@ -573,13 +532,8 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
     if (!rec["classes_covered"].is_null()) last_eval = rec;
   }
   auto from = [](const json& rec, const char* k) { return rec.is_null() ? json(nullptr) : rec[k]; };
-  const double wall = wall_before + Seconds(t_loop, Clock::now());
-  doc["summary"] = {
-      {"status", status},
-      {"rounds", rounds},
-      {"rounds_completed", tot.next_round},
-      {"diverged_round", diverged_round},
-      {"signal", stop_signal ? json(stop_signal) : json(nullptr)},
+  json summary = recorder.SummaryHead(status, rounds, tot.next_round);
+  summary.update({
       {"judge_test_accuracy", Nullable(judge.test_accuracy)},
       {"final_eval_round", from(last_eval, "round")},
       {"final_classes_covered", from(last_eval, "classes_covered")},
@@ -596,11 +550,12 @@ json RunFedGan(const Config& cfg, const RunOptions& opt) {
       {"train_steps", tot.steps},
       {"skipped_updates", tot.skipped_updates},
       {"peak_rss_mib", PeakRssMib()},
-      {"wall_seconds", wall},
-      {"wall_setup_seconds", setup_seconds},
+      {"wall_seconds", recorder.WallSeconds()},
+      {"wall_setup_seconds", recorder.setup_seconds()},
       {"wall_train_seconds", tot.train_seconds},
-  };
-  if (writer) writer->WriteFinal(doc);
+  });
+  doc["summary"] = summary;
+  recorder.Finish(doc);
   return doc;
 }
 

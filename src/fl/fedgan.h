@@ -20,7 +20,9 @@
 #include "core/config.h"
 #include "core/rng.h"
 #include "data/dataset.h"
-#include "fl/runner.h"
+#include "core/comm.h"
+#include "fl/setup_agreement.h"
+#include "round/run_options.h"
 #include "model/gan.h"
 
 namespace fedsim {
@@ -76,6 +78,6 @@ void AddWeightedUploads(Eigen::VectorXd& acc, const Eigen::MatrixXf& uploads, co
 // metrics document; options, files, checkpoints and resumption as
 // RunExperiment. Throws InputError for bad config or data (features outside
 // [0, 1]), RunError for I/O.
-nlohmann::json RunFedGan(const Config& cfg, const RunOptions& opt);
+nlohmann::json RunFedGan(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup);
 
 }  // namespace fedsim

@@ -35,6 +35,10 @@ class Sgd {
     w -= lr * velocity_;
   }
 
+  // The momentum velocity (empty without momentum), for checkpoints.
+  const Eigen::VectorXf& velocity() const { return velocity_; }
+  void set_velocity(const Eigen::VectorXf& v) { velocity_ = v; }
+
  private:
   float momentum_;
   float weight_decay_;

@@ -5,7 +5,7 @@
 #include "baseline/baseline.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using nlohmann::json;
 
@@ -116,12 +116,28 @@ TEST_CASE("baseline: centralized SGD learns; results do not depend on the thread
   CHECK(fedsim::StripNondeterministic(d1).dump() == fedsim::StripNondeterministic(Run(c, 2)).dump());
 }
 
-TEST_CASE("baseline: resume and privacy are refused with the key named", "[baseline][config]") {
-  fedsim::Config c = Base("centralized");
-  fedsim::RunOptions o;
-  o.out_dir = "/tmp/unused_fedsim_baseline";
-  o.resume = true;
-  CHECK_THROWS_WITH(fedsim::RunExperiment(c, o), Catch::Contains("--resume"));
+TEST_CASE("baseline: an interrupted run resumes to the uninterrupted one's results", "[baseline]") {
+  for (const char* kind : {"centralized", "data_parallel"}) {
+    fedsim::Config c = Base(kind);
+    c.baseline.epochs = 3;
+    c.baseline.momentum = 0.9;  // the velocity is part of the checkpoint
+    const std::string dir = std::string("/tmp/fedsim_baseline_resume_") + kind;
+    fedsim::RunOptions o;
+    o.out_dir = dir;
+    o.threads = 2;
+    const json full = fedsim::RunExperiment(c, o);
+    o.stop_after_round = 1;
+    const json stopped = fedsim::RunExperiment(c, o);
+    CHECK(stopped["summary"]["status"] == "interrupted");
+    CHECK(stopped["rounds"].size() == 1);
+    o.stop_after_round = 0;
+    o.resume = true;
+    const json resumed = fedsim::RunExperiment(c, o);
+    CHECK(fedsim::StripNondeterministic(resumed).dump() == fedsim::StripNondeterministic(full).dump());
+  }
+}
+
+TEST_CASE("baseline: privacy is refused with the key named", "[baseline][config]") {
   CHECK_THROWS_WITH(fedsim::ParseConfig(json{{"baseline", {{"kind", "centralized"}}}, {"privacy", {{"mode", "central"}}}},
                                         "x.json"),
                     Catch::Contains("baseline.kind"));

@@ -94,7 +94,17 @@ assert cells[3][rt] == f"{s['rounds_to_target']} ep", (cells[3], s)
 p = m["model"]["num_params"]
 assert s["bytes_up"] == s["steps"] * 2 * 2 * 4 * p, s
 PY
-expect_error 2 "checkpoint" -- run --resume "$TMP/dp"  # a baseline writes none
+# A baseline checkpoints like a federated run: resuming a finished run
+# changes nothing.
+cp "$TMP/dp/metrics.json" "$TMP/dp_before.json"
+"$FEDSIM" run --resume "$TMP/dp" >/dev/null 2>&1 || fail "resume of a finished baseline run failed"
+python3 - "$TMP/dp_before.json" "$TMP/dp/metrics.json" <<'PY' || fail "a resumed finished baseline run changed its results"
+import json, sys
+sys.path.insert(0, __import__("os").environ["E2E_DIR"])
+from metrics_util import strip
+a, b = (strip(json.load(open(p))) for p in sys.argv[1:])
+assert a == b
+PY
 
 # Bad input exits 2 and names the path or the key.
 expect_error 2 "$TMP/nope" -- compare "$TMP/s1" "$TMP/nope"

@@ -53,7 +53,6 @@ cases=(
   "fedsparse|--set algorithm.name=fedsparse --set algorithm.update_density=0.05 --set algorithm.sparse_download=true --set algorithm.model_density=0.5 --set algorithm.prune_rounds=2 --set algorithm.mask_every=1"
   "dp_poisson|--set algorithm.sampling=poisson --set algorithm.sampling_rate=0.4 --set privacy.mode=central --set privacy.noise_multiplier=0.5 --set privacy.clip_norm=1.0"
   "secagg|--set secure_aggregation.enabled=true --set secure_aggregation.dropout_rate=0.1"
-  "fedgia|--set algorithm.name=fedgia"
   "dgc_stragglers|--set algorithm.name=fedsparse --set algorithm.momentum_correction=0.9 --set system.deadline_s=0.3 --set system.partial_work=true --set system.compute.gflops=0.05 --set system.compute.round_sigma=1 --set system.dropout=0.2"
   "baseline|--set baseline.kind=data_parallel --set baseline.workers=3 --set baseline.epochs=2"
 )
@@ -64,6 +63,16 @@ for c in "${cases[@]}"; do
   mpi 2 "${sample[@]}" "${extra[@]}" --threads 1 --out "$TMP/$name.2" || fail "$name: mpirun -np 2"
   same "$name.1" "$name.2" "$name (2 ranks)"
 done
+
+# fedgia takes one full-batch gradient from every client, so it reads none of
+# the cohort and local-training keys above (and fedsim rejects a key the run
+# does not read): the same data and model without them.
+gia=(run --quiet --set data.dataset=mnist_idx --set data.path="$SRC/datasets/fmnist-sample" --set data.num_clients=20
+     --set data.standardize=true --set data.partition.kind=dirichlet --set data.partition.alpha=0.5
+     --set model.kind=mlp --set 'model.hidden=[64]' --set experiment.rounds=4 --set algorithm.name=fedgia)
+"$FEDSIM" "${gia[@]}" --threads 2 --out "$TMP/fedgia.1" || fail "fedgia: single process"
+mpi 2 "${gia[@]}" --threads 1 --out "$TMP/fedgia.2" || fail "fedgia: mpirun -np 2"
+same fedgia.1 fedgia.2 "fedgia (2 ranks)"
 
 # Three ranks: 12 clients per round split 3 ways by client id, unevenly.
 mpi 3 "${sample[@]}" --set algorithm.name=scaffold --threads 1 --out "$TMP/scaffold.3" || fail "scaffold: mpirun -np 3"
@@ -89,6 +98,33 @@ python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['summary']; assert s
   "$TMP/long.int/metrics.json" || fail "interrupted run: metrics.json does not say interrupted"
 mpi 3 run --quiet --threads 1 --resume "$TMP/long.int" || fail "resume on 3 ranks"
 same long.1 long.int "interrupted on 2 ranks, resumed on 3"
+
+# FedGAN: a run interrupted in one process resumes under mpirun -np 2 (every
+# rank runs the whole GAN; rank 0 reads the checkpoint and sends it to the
+# other rank, which has no output folder of its own) and equals the
+# uninterrupted run. `timeout`: a resume that hangs fails instead of
+# blocking the suite.
+gan=(run "$SRC/configs/fedgan_fmnist.json" --quiet --threads 1 --set data.dataset=mnist_idx
+     --set data.path="$SRC/datasets/fmnist-sample" --set experiment.rounds=40 --set experiment.checkpoint_every=0
+     --set gan.judge_epochs=1 --set gan.eval_samples=64 --set metrics.eval_every=20 --set algorithm.local_steps=1
+     --set 'gan.generator_hidden=[32]' --set 'gan.discriminator_hidden=[32]')
+"$FEDSIM" "${gan[@]}" --out "$TMP/gan.1" || fail "fedgan: single process"
+"$FEDSIM" "${gan[@]}" --out "$TMP/gan.int" 2>/dev/null &
+pid=$!
+for _ in $(seq 1 400); do
+  [ -f "$TMP/gan.int/rounds.jsonl" ] && [ "$(wc -l < "$TMP/gan.int/rounds.jsonl")" -ge 2 ] && break
+  sleep 0.02
+done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ]; then
+  timeout 120 "$MPIEXEC" -np 2 --oversubscribe --allow-run-as-root "$FEDSIM" run --quiet --threads 1 \
+    --resume "$TMP/gan.int" || fail "fedgan: resume under mpirun -np 2 failed or hung (exit $?)"
+  same gan.1 gan.int "fedgan interrupted in one process, resumed on 2 ranks"
+else
+  fail "fedgan: SIGINT: exit $rc, expected 130 (the run finished before the signal?)"
+fi
 
 # Failures: a bad key before any round is reported once and exits 2 on every
 # rank; a missing data file too.

@@ -6,7 +6,7 @@
 // round's accuracy is about 0.5.
 #include <catch2/catch.hpp>
 
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 namespace {
 

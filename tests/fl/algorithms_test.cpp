@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "fixture.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 #include "optim/server_optimizer.h"
 
 using fedsim::ClientReport;

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "fl/checkpoint.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using fedsim::CheckpointReader;
 using fedsim::CheckpointWriter;

@@ -8,7 +8,7 @@
 #include "core/half.h"
 #include "fl/algorithm.h"
 #include "fl/checkpoint.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using fedsim::ClientStateStore;
 using fedsim::StatePrecision;

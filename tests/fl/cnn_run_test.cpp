@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "fl/algorithm.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using nlohmann::json;
 

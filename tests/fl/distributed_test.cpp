@@ -9,7 +9,7 @@
 #include "core/comm.h"
 #include "core/config.h"
 #include "core/error.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 #include "thread_comm.h"
 
 using fedsim::Config;

@@ -12,7 +12,7 @@
 #include "data/partition.h"
 #include "fl/checkpoint.h"
 #include "fl/fedgan.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using nlohmann::json;
 
@@ -119,7 +119,7 @@ TEST_CASE("fedgan: bitwise identical metrics for 1 and 2 threads, and the qualit
   fedsim::RunOptions o1, o2;
   o1.threads = 1;
   o2.threads = 2;
-  const json a = fedsim::RunFedGan(cfg, o1), b = fedsim::RunFedGan(cfg, o2);
+  const json a = fedsim::RunExperiment(cfg, o1), b = fedsim::RunExperiment(cfg, o2);
   CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
   const json& last = a["rounds"].back();
   int64_t judged = 0;
@@ -141,14 +141,14 @@ TEST_CASE("fedgan: a run stopped after round 1 and resumed equals an uninterrupt
   fedsim::RunOptions o;
   o.threads = 2;
   o.out_dir = full;
-  const json a = fedsim::RunFedGan(cfg, o);
+  const json a = fedsim::RunExperiment(cfg, o);
   o.out_dir = part;
   o.stop_after_round = 1;
-  const json stopped = fedsim::RunFedGan(cfg, o);
+  const json stopped = fedsim::RunExperiment(cfg, o);
   CHECK(stopped["summary"]["status"] == "interrupted");
   o.stop_after_round = 0;
   o.resume = true;
-  const json b = fedsim::RunFedGan(cfg, o);
+  const json b = fedsim::RunExperiment(cfg, o);
   CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
   CHECK(std::filesystem::exists(part + "/samples/round_0003.pgm"));
   std::filesystem::remove_all(full);

@@ -10,7 +10,7 @@
 #include "data/partition.h"
 #include "fl/algorithms.h"
 #include "fl/local_training.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 #include "model/model.h"
 
 using fedsim::Config;

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/config.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using nlohmann::json;
 

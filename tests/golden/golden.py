@@ -8,8 +8,8 @@ results stored from an earlier commit.
 
 The cases are in cases.txt. changes.json says what may differ and why:
   "added":   key paths the newer code may add (new metrics, new config keys);
-  "changed": per case, key paths whose values changed on purpose, with the
-             reason.
+  "changed": per case, {"reason": why, "paths": [key paths whose values
+             changed on purpose]}.
 A path is dot-separated; "*" matches any key or array index.
 """
 import json
@@ -119,7 +119,7 @@ def main():
                 expected = json.load(f)
             problems = []
             diff(expected, metrics, "", changes.get("added", []),
-                 [c["path"] for c in changes.get("changed", {}).get(name, [])], problems)
+                 changes.get("changed", {}).get(name, {}).get("paths", []), problems)
             if problems:
                 failures += 1
                 print(f"FAIL {name}: {len(problems)} difference(s) from the golden results")

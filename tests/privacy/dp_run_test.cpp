@@ -5,7 +5,7 @@
 #include <cmath>
 #include <set>
 
-#include "fl/runner.h"
+#include "run/experiment.h"
 #include "data/dataset.h"
 #include "data/partition.h"
 #include "privacy/input_perturbation.h"

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.h"
-#include "fl/runner.h"
+#include "run/experiment.h"
 
 using nlohmann::json;
 

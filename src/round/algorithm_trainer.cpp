@@ -1,0 +1,50 @@
+#include "round/algorithm_trainer.h"
+
+#include <algorithm>
+
+#include "fl/local_training.h"
+
+namespace fedsim {
+
+AlgorithmTrainer::AlgorithmTrainer(const Config& cfg, std::unique_ptr<Algorithm> algo, const Model& model,
+                                   const Dataset& train, const Partition& partition, int threads, double dp_clip,
+                                   double dp_sigma)
+    : cfg_(cfg), algo_(std::move(algo)), partition_(partition) {
+  const int64_t p = model.num_params();
+  // Per-thread scratch, allocated once. A workspace holds the largest chunk a
+  // gradient is computed on (the batch size, capped; larger batches are
+  // processed in sub-batches).
+  size_t largest_client = 0;
+  for (const auto& c : partition) largest_client = std::max(largest_client, c.size());
+  full_batch_ = cfg.algorithm.batch_size == 0 || algo_->FullBatch();
+  const int batch = full_batch_ ? static_cast<int>(largest_client) : cfg.algorithm.batch_size;
+  const int max_chunk = std::max(1, std::min(batch, 512));
+  const int ws_rows = std::max(max_chunk, kEvalChunk);
+  scratch_.resize(static_cast<size_t>(threads));
+  for (auto& s : scratch_) {
+    s.ws = model.NewWorkspace(ws_rows);
+    s.params.resize(p);
+    s.grad.resize(p);
+    s.grad_acc.resize(p);
+    s.extra.resize(p);
+    s.batch_x.resize(max_chunk, train.dim());
+    s.batch_y.resize(static_cast<size_t>(max_chunk));
+    s.sgd = Sgd(static_cast<float>(cfg.algorithm.momentum), static_cast<float>(cfg.algorithm.weight_decay));
+    if (dp_clip > 0.0) s.dp_sum.resize(p);
+  }
+  ctx_.model = &model;
+  ctx_.train = &train;
+  ctx_.cfg = &cfg.algorithm;
+  ctx_.seed = cfg.experiment.seed;
+  ctx_.max_chunk = max_chunk;
+  ctx_.num_clients = static_cast<int>(partition.size());
+  ctx_.dp_clip = static_cast<float>(dp_clip);
+  ctx_.dp_sigma = static_cast<float>(dp_sigma);
+}
+
+LocalWork AlgorithmTrainer::PlannedWork(int client) const {
+  const int n = static_cast<int>(partition_[static_cast<size_t>(client)].size());
+  return full_batch_ ? LocalWork{n, 1} : PlannedLocalSgdWork(n, cfg_.algorithm);
+}
+
+}  // namespace fedsim

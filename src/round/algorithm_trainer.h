@@ -1,0 +1,57 @@
+// The federated algorithms (fl/algorithm.h) as the round's client trainer:
+// the algorithm, the context its clients share and each thread's scratch.
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "data/dataset.h"
+#include "data/partition.h"
+#include "fl/algorithm.h"
+#include "round/client_trainer.h"
+
+namespace fedsim {
+
+class AlgorithmTrainer : public ClientTrainer {
+ public:
+  // noise: sample-level DP-SGD's clip and noise std (0 = off).
+  AlgorithmTrainer(const Config& cfg, std::unique_ptr<Algorithm> algo, const Model& model, const Dataset& train,
+                   const Partition& partition, int threads, double dp_clip, double dp_sigma);
+
+  Algorithm& algorithm() { return *algo_; }
+  const Algorithm& algorithm() const { return *algo_; }
+
+  UploadKind upload_kind() const override { return algo_->upload_kind(); }
+  int64_t upload_size() const override { return algo_->UploadSize(); }
+  int64_t PlannedUploadBytes() const override { return algo_->PlannedUploadBytes(); }
+  int64_t DownloadBytes(int client) const override { return algo_->DownloadBytes(client); }
+  LocalWork PlannedWork(int client) const override;
+  int batch() const override { return cfg_.algorithm.batch_size; }
+  bool uniform_weights() const override { return algo_->uniform_weights(); }
+
+  void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& sampled) override {
+    algo_->BeginRound(global, round, sampled, cfg_.experiment.seed);
+  }
+  ClientReport Train(const ClientTask& task, const float* global, float* upload, int thread) override {
+    return algo_->LocalUpdate(ctx_, task, global, upload, scratch_[static_cast<size_t>(thread)]);
+  }
+  void Forget(int client) override { algo_->ForgetClient(client); }
+  void AfterClient(const ClientTask& task) override { algo_->AfterClient(task); }
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean, const std::vector<ClientReport>& kept,
+                    int round) override {
+    algo_->ServerUpdate(global, mean, kept, round);
+  }
+  ClientStateStore* client_state() override { return algo_->mutable_client_state(); }
+  void Save(CheckpointWriter& w) const override { algo_->SaveState(w); }
+  void Load(const CheckpointReader& r) override { algo_->LoadState(r); }
+
+ private:
+  const Config& cfg_;
+  std::unique_ptr<Algorithm> algo_;
+  const Partition& partition_;
+  bool full_batch_;
+  TrainContext ctx_;
+  std::vector<ClientScratch> scratch_;
+};
+
+}  // namespace fedsim

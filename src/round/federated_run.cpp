@@ -1,0 +1,400 @@
+// The round driver of a federated run. Setup builds the stages from the
+// config; the loop runs the four steps of federated learning, each a stage:
+//
+//   1. distribute   CohortSampler -> ClientTrainer::BeginRound -> Scheduler
+//   2. train        CohortTraining (ClientTrainer::Train on the thread pool)
+//   3. collect      upload transforms per client -> Aggregator
+//   4. update       ServerPipeline (central noise, ServerUpdate) -> PrivacyLedger
+//
+// then the evaluators and the run recorder. Every stage reports its own
+// figures under stages.<name> of the round's record.
+#include "round/federated_run.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "data/partition.h"
+#include "metrics/writer.h"
+#include "model/model.h"
+#include "privacy/input_perturbation.h"
+#include "round/aggregator.h"
+#include "round/algorithm_trainer.h"
+#include "round/cohort_sampler.h"
+#include "round/cohort_training.h"
+#include "round/evaluator.h"
+#include "round/privacy_ledger.h"
+#include "round/run_recorder.h"
+#include "round/scheduler.h"
+#include "round/server_pipeline.h"
+#include "round/upload_transform.h"
+#include "sim/system.h"
+
+namespace fedsim {
+
+using nlohmann::json;
+
+json DescribeData(const FederatedData& data) {
+  return {{"description", data.description},
+          {"train_samples", data.train.size()},
+          {"test_samples", data.test.size()},
+          {"num_features", data.train.dim()},
+          {"num_classes", data.train.num_classes},
+          {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
+}
+
+json DescribeModel(const Model& model) {
+  return {{"kind", model.kind()},
+          {"num_params", model.num_params()},
+          {"description", model.Describe()},
+          {"train_flops_per_sample", model.TrainFlopsPerSample()},
+          {"train_flops_per_batch", model.TrainFlopsPerBatch()}};
+}
+
+namespace {
+
+// Cumulative counts of the run that no stage owns (a stage's own totals,
+// e.g. the evaluator's best accuracy or the ledger's ε, are saved by it).
+struct Totals {
+  int next_round = 0;
+  int64_t bytes_up = 0, bytes_down = 0, samples = 0, steps = 0, skipped_updates = 0;
+  double train_seconds = 0.0;
+  double sim_time_s = 0.0;
+  int64_t offline = 0, dropped = 0, late = 0, partial = 0, surplus = 0;
+
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(Totals, next_round, bytes_up, bytes_down, samples, steps, skipped_updates,
+                                 train_seconds, sim_time_s, offline, dropped, late, partial, surplus)
+
+  void Add(const SystemRound& s) {
+    sim_time_s += s.seconds;
+    offline += s.offline;
+    dropped += s.dropped;
+    late += s.late;
+    partial += s.partial;
+    surplus += s.surplus;
+  }
+  json ToJson() const { return *this; }
+  void FromJson(const json& j) { j.get_to(*this); }
+};
+
+// What the kept members of a round's cohort contributed.
+struct Tally {
+  double loss_sum = 0.0;
+  int64_t clients = 0, samples = 0, steps = 0;
+};
+
+Tally TallyKept(const CohortResult& c) {
+  Tally t;
+  for (size_t i = 0; i < c.reports.size(); ++i) {
+    if (!c.keep[i]) continue;
+    ++t.clients;
+    t.loss_sum += c.reports[i].loss_sum;
+    t.samples += c.reports[i].samples;
+    t.steps += c.reports[i].steps;
+  }
+  return t;
+}
+
+// Everything a federated run is made of, built from the config in order.
+struct Run {
+  const Config& cfg;
+  const RunOptions& opt;
+  Comm& comm;
+  int threads;
+  RunRecorder recorder;
+  FederatedData data;
+  Partition partition;
+  json input_guarantee;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<AlgorithmTrainer> trainer;
+  std::unique_ptr<CohortSampler> sampler;
+  std::unique_ptr<SystemModel> system;
+  std::unique_ptr<SyncScheduler> scheduler;
+  std::unique_ptr<PrivacyLedger> ledger;
+  std::vector<std::unique_ptr<UploadTransform>> transforms;
+  std::unique_ptr<Aggregator> aggregator;  // rank 0 only
+  std::unique_ptr<ServerPipeline> server;
+  std::unique_ptr<CohortTraining> training;
+  std::unique_ptr<CentralEvaluator> evaluator;
+  Eigen::VectorXf global;
+
+  Run(const Config& c, const RunOptions& o, Comm& cm, SetupAgreement& setup)
+      : cfg(c), opt(o), comm(cm), threads(ResolveThreads(o.threads)), recorder(c, o, cm, setup) {
+    const uint64_t seed = cfg.experiment.seed;
+    const int num_clients = cfg.data.num_clients;
+    data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
+    partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
+    input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
+    model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
+                        cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
+                                                        : std::nullopt,
+                        data.train.shape);
+    std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
+    algo->Setup(model->num_params(), num_clients);
+    if (ClientStateStore* st = algo->mutable_client_state()) {
+      st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
+    }
+    // ValidateConfig checked the configured cohort against the population.
+    const int cohort_size = algo->CohortSize(CohortSize(cfg.algorithm, num_clients), num_clients);
+    sampler = std::make_unique<CohortSampler>(cfg.algorithm, num_clients, cohort_size, cfg.system.over_selection, seed);
+    system = std::make_unique<SystemModel>(cfg.system, seed, model->TrainFlopsPerSample(), model->TrainFlopsPerBatch());
+    scheduler = std::make_unique<SyncScheduler>(*system);
+    std::vector<int64_t> sizes;
+    for (const auto& c : partition) sizes.push_back(static_cast<int64_t>(c.size()));
+    ledger = std::make_unique<PrivacyLedger>(cfg, sampler->sampling_rate(), std::move(sizes));
+    const double z = ledger->noise_multiplier();
+    const bool dp_sample = cfg.privacy.mode == "sample";
+    trainer = std::make_unique<AlgorithmTrainer>(cfg, std::move(algo), *model, data.train, partition, threads,
+                                                 dp_sample ? cfg.privacy.clip_norm : 0.0,
+                                                 dp_sample ? z * cfg.privacy.clip_norm : 0.0);
+    const int64_t upload_size = trainer->upload_size();
+    transforms = BuildUploadTransforms(cfg, trainer->upload_kind(), z, upload_size, num_clients, threads, &comm);
+    // The public bound on a client's weight: 1 when every weight is 1 (the
+    // algorithm's or the clipping's), else the largest client's sample count
+    // (no algorithm weighs a client by more).
+    bool uniform = trainer->uniform_weights();
+    for (const auto& t : transforms) uniform = uniform || t->uniform_weights();
+    double weight_bound = 1.0;
+    for (const auto& c : partition) {
+      if (!uniform) weight_bound = std::max(weight_bound, static_cast<double>(c.size()));
+    }
+    if (comm.root()) aggregator = MakeAggregator(cfg, upload_size, sampler->max_cohort(), threads, weight_bound);
+    server = std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
+    training = std::make_unique<CohortTraining>(comm, *trainer, transforms, partition, threads, sampler->max_cohort());
+    evaluator = std::make_unique<CentralEvaluator>(*model, data.test, cfg.metrics.eval_train ? &data.train : nullptr,
+                                                   cfg.experiment.target_accuracy, threads);
+    global.resize(model->num_params());
+    Rng init = DeriveStream(seed, Stream::kModelInit);
+    model->Init(global.data(), init);
+  }
+
+  json Describe() const {
+    json doc;
+    doc["config"] = ToJson(cfg);
+    doc["environment"] = RunEnvironment(threads, comm.size());
+    doc["data"] = DescribeData(data);
+    doc["model"] = DescribeModel(*model);
+    doc["partition"] = PartitionStats(data.train, partition);
+    doc["privacy"] = ledger->Describe(input_guarantee);
+    doc["rounds"] = json::array();
+    return doc;
+  }
+
+  // Every stage's state, for checkpoints (collective in a distributed run).
+  void SaveState(CheckpointWriter& w) const {
+    w.F32("global", global);
+    trainer->Save(w);
+    for (const auto& t : transforms) t->Save(w);
+    ledger->Save(w);
+  }
+  void LoadState(const CheckpointReader& r) {
+    global = r.F32("global", model->num_params());
+    trainer->Load(r);
+    for (const auto& t : transforms) t->Load(r);
+    ledger->Load(r);
+  }
+};
+
+}  // namespace
+
+json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup) {
+  ValidateConfig(cfg);
+  Run run(cfg, opt, comm, setup);
+  json doc = run.Describe();
+  Totals tot;
+  if (const json saved = run.recorder.Restore(doc, cfg.experiment.rounds); !saved.is_null()) {
+    try {
+      tot.FromJson(saved);
+      run.evaluator->LoadTotals(saved);
+      run.ledger->LoadTotals(saved);
+    } catch (const json::exception& e) {
+      throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", CheckpointPath(opt.out_dir), e.what()));
+    }
+    run.LoadState(*run.recorder.resume());
+    run.recorder.StartLoop(saved);
+  } else {
+    run.recorder.StartLoop(nullptr);
+  }
+  // From here on a failure is one rank's alone.
+  setup.Close();
+  const bool root = comm.root();
+  const int rounds = cfg.experiment.rounds;
+  ClientTrainer& trainer = *run.trainer;
+  CohortExchange& exchange = run.training->exchange();
+  int64_t planned_up = trainer.PlannedUploadBytes();
+  for (const auto& t : run.transforms) planned_up = t->PlannedBytes(planned_up);
+  std::string status = "completed";
+  const RunRecorder::SaveFn save{[&] {
+                                   json t = tot.ToJson();
+                                   run.evaluator->SaveTotals(t);
+                                   run.ledger->SaveTotals(t);
+                                   return t;
+                                 },
+                                 [&](CheckpointWriter& w) { run.SaveState(w); }};
+
+  for (int r = tot.next_round; r < rounds; ++r) {
+    const double wall_round0 = run.recorder.WallSeconds();
+    // 1. Distribute: sample the cohort; the simulated system decides who is
+    //    online, drops out, is too late or is not waited for.
+    const std::vector<int> sampled = run.sampler->Sample(r);
+    trainer.BeginRound(run.global, r, sampled);
+    std::vector<ClientDemand> demand(sampled.size());
+    for (size_t i = 0; i < sampled.size(); ++i) {
+      demand[i] = {trainer.PlannedWork(sampled[i]), trainer.DownloadBytes(sampled[i])};
+    }
+    ScheduledRound plan = run.scheduler->Schedule(r, sampled, demand, planned_up, trainer.batch(), run.sampler->keep());
+    const double lr_round = cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r);
+
+    // 2-3. Train locally, transform each upload, collect the aggregate.
+    if (root) run.aggregator->Begin(r, static_cast<int>(plan.cohort.size()));
+    CohortResult cohort = run.training->Run(r, static_cast<float>(lr_round), plan, run.global, run.aggregator.get());
+    AggregateResult agg;
+    if (root) agg = run.aggregator->Finish(cohort.reports, cohort.keep);
+    if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
+    if (root) {
+      std::vector<int64_t> samples(plan.cohort.size()), steps(plan.cohort.size());
+      for (size_t i = 0; i < plan.cohort.size(); ++i) {
+        samples[i] = cohort.reports[i].samples;
+        steps[i] = cohort.reports[i].steps;
+      }
+      plan.sys.seconds = run.scheduler->Finish(plan, samples, steps, agg.member_bytes_up, agg.round_trips);
+    }
+    const Tally kept = TallyKept(cohort);
+    // What the members' uploads would weigh before any transform (the
+    // algorithm's own encoding), for the compression ratio.
+    int64_t cohort_raw_bytes = 0;
+    for (const ClientReport& rp : cohort.reports) cohort_raw_bytes += rp.raw_bytes_up;
+
+    // 4. Update the global model; account the privacy spent.
+    const ServerPipeline::Outcome upd =
+        run.server->Run(r, root ? &agg : nullptr, cohort, status == "diverged", trainer, exchange, run.global);
+    if (upd.diverged) status = "diverged";
+    if (root) run.ledger->Step(upd.released, plan.cohort, cohort.reports);
+
+    tot.Add(plan.sys);
+    tot.steps += kept.steps;
+    tot.bytes_down += plan.bytes_down + agg.bytes_down;
+    tot.bytes_up += agg.bytes_up;
+    tot.samples += kept.samples;
+    tot.skipped_updates += cohort.skipped;
+    tot.train_seconds += cohort.wall_seconds;
+
+    // 5. Evaluate; 6. record.
+    const bool eval = root && status == "completed" && (r + 1 == rounds || (r + 1) % cfg.metrics.eval_every == 0);
+    CentralEvaluator::Result score;
+    if (eval) {
+      score = run.evaluator->Evaluate(run.global.data());
+      if (score.diverged) status = "diverged";
+      if (status == "completed") run.evaluator->Track(r + 1, score);
+    }
+    json rec = {
+        {"round", r + 1},
+        {"sampled", plan.sys.sampled},
+        {"cohort", static_cast<int64_t>(plan.cohort.size())},
+        {"cohort_samples", cohort.cohort_samples},
+        {"lr", lr_round},
+        {"train_loss", NullableNumber(kept.samples ? kept.loss_sum / static_cast<double>(kept.samples) : NAN)},
+        {"train_samples", kept.samples},
+        {"skipped_updates", cohort.skipped},
+        {"bytes_up", tot.bytes_up},
+        {"bytes_down", tot.bytes_down},
+        {"round_bytes_up", agg.bytes_up},
+        {"round_bytes_down", plan.bytes_down + agg.bytes_down},
+        {"sim_time_s", tot.sim_time_s},
+    };
+    rec.update(SystemRecord(plan.sys));
+    run.evaluator->Record(rec, eval ? &score : nullptr);
+    if (const ClientStateStore* st = trainer.client_state()) {
+      rec["clients_with_state"] = exchange.Sum(st->ClientsWithState());
+      rec["client_state_bytes"] = exchange.Sum(st->Bytes());
+    }
+    if (!agg.record.is_null()) rec[agg.record_key] = agg.record;
+    if (run.ledger->active()) {
+      rec["epsilon"] = NullableNumber(run.ledger->epsilon());
+      rec["delta"] = run.ledger->delta();
+    }
+    json stages = {
+        {"sampler", {{"sampled", plan.sys.sampled}, {"sampling_rate", run.sampler->sampling_rate()}}},
+        {"scheduler", {{"cohort", static_cast<int64_t>(plan.cohort.size())}, {"bytes_down", plan.bytes_down},
+                       {"sim_seconds", plan.sys.seconds}}},
+        {"train", {{"kept", kept.clients}, {"skipped", cohort.skipped}, {"samples", kept.samples},
+                   {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
+    };
+    stages["scheduler"].update(SystemRecord(plan.sys));
+    stages["scheduler"].erase("sim_round_s");
+    for (const auto& t : run.transforms) {
+      json m = t->RoundMetrics(cohort.reports);
+      for (const std::string& k : t->flat_keys()) rec[k] = m[k];
+      stages[t->name()] = std::move(m);
+    }
+    if (root) {
+      stages["aggregator"] = {{"kind", run.aggregator->name()},     {"included", kept.clients},
+                              {"denominator", agg.denominator},     {"bytes_up", agg.bytes_up},
+                              {"bytes_down", agg.bytes_down},       {"round_trips", agg.round_trips},
+                              {"failed", agg.failed}};
+    }
+    stages["server"] = {{"released", upd.released}, {"applied", upd.applied}};
+    if (run.server->adds_noise()) stages["server"].update(run.server->NoiseRecord());
+    if (run.ledger->active()) {
+      stages["privacy"] = {{"epsilon", NullableNumber(run.ledger->epsilon())},
+                           {"round_epsilon", NullableNumber(run.ledger->round_epsilon())}};
+    }
+    stages["evaluation"] = {{"evaluated", eval}};
+    rec["stages"] = std::move(stages);
+    const double wall_now = run.recorder.WallSeconds();
+    rec["wall_round_seconds"] = wall_now - wall_round0;
+    rec["wall_seconds"] = wall_now;
+    run.recorder.Append(doc, rec, rounds);
+    tot.next_round = r + 1;
+    int sig = opt.stop ? opt.stop->load() : 0;
+    exchange.EndRound(status, sig);  // every rank stops together
+    if (!run.recorder.Next(r + 1, rounds, status, sig, doc, save)) break;
+  }
+  // The last checkpoint holds the state after the last good round.
+  run.recorder.Close(status, doc, save);
+
+  const double wall = run.recorder.WallSeconds();
+  const Model& model = *run.model;
+  const double train_flops = static_cast<double>(tot.samples) * model.TrainFlopsPerSample() +
+                             static_cast<double>(tot.steps) * model.TrainFlopsPerBatch();
+  json summary = run.recorder.SummaryHead(status, rounds, tot.next_round);
+  run.evaluator->Summarize(summary);
+  const bool dp = cfg.privacy.mode != "none";
+  summary.update({
+      {"bytes_up", tot.bytes_up},
+      {"bytes_down", tot.bytes_down},
+      {"train_samples", tot.samples},
+      {"skipped_updates", tot.skipped_updates},
+      {"sim_time_s", tot.sim_time_s},
+      {"offline_clients", tot.offline},
+      {"dropped_clients", tot.dropped},
+      {"late_clients", tot.late},
+      {"partial_clients", tot.partial},
+      {"surplus_clients", tot.surplus},
+      {"epsilon", dp ? NullableNumber(run.ledger->epsilon()) : json(nullptr)},
+      {"delta", dp ? json(run.ledger->delta()) : json(nullptr)},
+      {"train_gflop", train_flops / 1e9},
+      {"peak_rss_mib", PeakRssMib()},
+      {"wall_seconds", wall},
+      {"wall_setup_seconds", run.recorder.setup_seconds()},
+      {"wall_train_seconds", tot.train_seconds},
+      {"wall_train_samples_per_second", tot.train_seconds > 0 ? tot.samples / tot.train_seconds : 0.0},
+      {"wall_train_gflops", tot.train_seconds > 0 ? train_flops / tot.train_seconds / 1e9 : 0.0},
+  });
+  if (const ClientStateStore* st = trainer.client_state()) {
+    summary["clients_with_state"] = exchange.Sum(st->ClientsWithState());
+    summary["client_state_bytes"] = exchange.Sum(st->Bytes());
+  }
+  doc["summary"] = summary;
+  // Rank 0's traffic with the other ranks in the round loop (0 with one process).
+  doc["environment"]["exchange_bytes_received"] = exchange.bytes_received();
+  doc["environment"]["exchange_bytes_sent"] = exchange.bytes_sent();
+  run.recorder.Finish(doc);
+  return doc;
+}
+
+}  // namespace fedsim

@@ -1,0 +1,65 @@
+// The chain of upload transforms a configuration asks for, in order, and the
+// combinations it refuses.
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "round/upload_transform.h"
+
+namespace fedsim {
+namespace {
+
+// Compression changes the upload's values: only a linear upload (a model
+// delta or a gradient) keeps its meaning, and only where nothing after it
+// relies on the exact values.
+void CheckCompression(const Config& cfg, UploadKind kind) {
+  const std::string codec = cfg.compression.kind;
+  if (kind != UploadKind::kModelDelta && kind != UploadKind::kGradient) {
+    throw InputError(fmt::format(
+        "compression.kind: {} compresses a model-delta upload; algorithm.name={} uploads {} (use an algorithm that "
+        "uploads a delta: fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, feddyn, fedpara, fedsgd, fednova)",
+        codec, cfg.algorithm.name, UploadKindName(kind)));
+  }
+  if (cfg.secure_aggregation.enabled) {
+    throw InputError(fmt::format("compression.kind: {} cannot be combined with secure_aggregation.enabled: secure "
+                                 "aggregation sends its own fixed-point encoding of every coordinate",
+                                 codec));
+  }
+  if (cfg.encryption.scheme != "none") {
+    throw InputError(fmt::format("compression.kind: {} cannot be combined with encryption.scheme={}: the ciphertexts "
+                                 "carry every coordinate",
+                                 codec, cfg.encryption.scheme));
+  }
+  if (cfg.privacy.mode == "central") {
+    // Central DP's noise is calibrated to the clipped norm: only codecs that
+    // never increase it keep that bound, and error feedback adds old residue.
+    if (codec != "topk" && codec != "randk") {
+      throw InputError(fmt::format("compression.kind: {} can increase an update's norm past privacy.clip_norm, "
+                                   "which privacy.mode=central calibrates its noise to (use topk or randk)",
+                                   codec));
+    }
+    if (cfg.compression.error_feedback) {
+      throw InputError("compression.error_feedback: adds earlier residue to a clipped update, so its norm can exceed "
+                       "privacy.clip_norm, which privacy.mode=central calibrates its noise to");
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config& cfg, UploadKind kind,
+                                                                    double noise_multiplier, int64_t upload_size,
+                                                                    int num_clients, int threads, Comm* comm) {
+  std::vector<std::unique_ptr<UploadTransform>> chain;
+  const PrivacyConfig& pc = cfg.privacy;
+  if (pc.mode == "central" || pc.mode == "local") chain.push_back(MakeClipTransform(pc));
+  if (pc.mode == "local") chain.push_back(MakeLocalNoiseTransform(pc, noise_multiplier, cfg.experiment.seed));
+  if (cfg.compression.kind != "none") {
+    CheckCompression(cfg, kind);
+    chain.push_back(MakeCompressTransform(cfg, upload_size, num_clients, threads, comm));
+  } else if (cfg.compression.error_feedback) {
+    throw InputError("compression.error_feedback: needs a compressor (compression.kind)");
+  }
+  return chain;
+}
+
+}  // namespace fedsim
