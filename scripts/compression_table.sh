@@ -28,7 +28,7 @@ done
 case "$rounds" in ''|*[!0-9]*|0) echo "$0: --rounds expects a positive integer, got '$rounds'" >&2; exit 2 ;; esac
 
 fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
-fedsim_build -DFEDSIM_BUILD_TESTS=OFF >/dev/null
+fedsim_build >/dev/null
 fedsim="$FEDSIM_BUILD/fedsim"
 cfg="$FEDSIM_ROOT/configs/quickstart.json"
 mkdir -p "$out"

@@ -141,7 +141,10 @@ Config RunConfig(fedsim::Comm& comm, const std::string& config_path, const std::
 }
 
 int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::vector<std::string>& sets,
-               std::string out, int threads, bool quiet, const std::string& resume_dir) {
+               std::string out, int threads, bool quiet, const std::string& resume_dir, const std::string& from) {
+  if (!from.empty() && !resume_dir.empty()) {
+    throw fedsim::InputError("--from: branch a run or resume it, not both");
+  }
   const Config cfg = RunConfig(comm, config_path, sets, resume_dir);
   if (!resume_dir.empty()) out = resume_dir;
   if (out.empty()) out = "runs/" + cfg.experiment.name;
@@ -152,6 +155,7 @@ int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::ve
   opt.threads = threads;
   opt.out_dir = out;
   opt.resume = !resume_dir.empty();
+  opt.branch_from = from;
   opt.stop = &g_stop;
   opt.comm = &comm;
   opt.on_round = [&](const json& rec, int total) { progress.OnRound(rec, total); };
@@ -167,15 +171,10 @@ int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::ve
   if (status == "interrupted") {
     if (g_line_open) std::fprintf(stderr, "\n");
     const int sig = m["summary"]["signal"].is_null() ? SIGINT : m["summary"]["signal"].get<int>();
-    if (cfg.baseline.kind != "none") {
-      std::fprintf(stderr, "fedsim: interrupted after epoch %d of %d; metrics so far are in %s (baselines do not "
-                           "checkpoint: rerun to finish)\n",
-                   m["summary"]["rounds_completed"].get<int>(), m["summary"]["rounds"].get<int>(), out.c_str());
-    } else {
-      std::fprintf(stderr, "fedsim: interrupted after round %d of %d; checkpoint and metrics so far are in %s\n"
-                           "fedsim: continue with: fedsim run --resume %s\n",
-                   m["summary"]["rounds_completed"].get<int>(), cfg.experiment.rounds, out.c_str(), out.c_str());
-    }
+    std::fprintf(stderr, "fedsim: interrupted after %s %d of %d; checkpoint and metrics so far are in %s\n"
+                         "fedsim: continue with: fedsim run --resume %s\n",
+                 cfg.baseline.kind != "none" ? "epoch" : "round", m["summary"]["rounds_completed"].get<int>(),
+                 m["summary"]["rounds"].get<int>(), out.c_str(), out.c_str());
     return 128 + sig;
   }
   if (status == "diverged") {
@@ -238,7 +237,7 @@ int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::ve
 // round) is printed once, by rank 0; a failure one rank meets alone later is
 // printed by that rank, which then aborts the whole run with its exit code.
 int RunMain(const std::string& config_path, const std::vector<std::string>& sets, const std::string& out,
-            int threads, bool quiet, const std::string& resume_dir) {
+            int threads, bool quiet, const std::string& resume_dir, const std::string& from) {
   std::unique_ptr<fedsim::Comm> comm;
   auto report = [&](int code, const std::string& what, int rank) {
     const char* kind = code == kExitInputError ? "error" : "run failed";
@@ -247,7 +246,7 @@ int RunMain(const std::string& config_path, const std::vector<std::string>& sets
   };
   try {
     comm = fedsim::OpenWorldComm();
-    return RunCommand(*comm, config_path, sets, out, threads, quiet, resume_dir);
+    return RunCommand(*comm, config_path, sets, out, threads, quiet, resume_dir, from);
   } catch (const fedsim::AgreedError& e) {
     if (comm->root()) report(e.code(), e.what(), e.failed_rank());
     return e.code();
@@ -304,6 +303,11 @@ int main(int argc, char** argv) {
   std::string resume_dir;
   run->add_option("--resume", resume_dir, "Continue the run whose output directory is DIR from its checkpoint")
       ->type_name("DIR");
+  std::string from;
+  run->add_option("--from", from,
+                  "Branch: start from another run's checkpoint (RUN/checkpoint.bin) with this config; the results "
+                  "go to --out as a new run")
+      ->type_name("CHECKPOINT");
 
   auto* validate = app.add_subcommand("validate", "Check a config without running it");
   validate->add_option("config", config_path, "Experiment config (JSON)")->required();
@@ -366,7 +370,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitInputError;
   }
 
-  if (*run) return RunMain(config_path, sets, out, threads, quiet, resume_dir);
+  if (*run) return RunMain(config_path, sets, out, threads, quiet, resume_dir, from);
   try {
     if (*validate) {
       const Config c = LoadConfig(config_path, sets);
