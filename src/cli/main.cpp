@@ -374,6 +374,7 @@ int main(int argc, char** argv) {
   try {
     if (*validate) {
       const Config c = LoadConfig(config_path, sets);
+      fedsim::CheckExperiment(c);
       if (print) {
         std::printf("%s\n", fedsim::ToJson(c).dump(2).c_str());
       } else {

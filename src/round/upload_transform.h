@@ -69,6 +69,10 @@ std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config
                                                                     double noise_multiplier, int64_t upload_size,
                                                                     int num_clients, int threads, class Comm* comm);
 
+// The combination checks of BuildUploadTransforms alone, for `fedsim
+// validate` (throws the same InputError).
+void CheckUploadTransforms(const Config& cfg, UploadKind kind);
+
 // The transforms of the chain, one file each.
 std::unique_ptr<UploadTransform> MakeClipTransform(const PrivacyConfig& pc);
 std::unique_ptr<UploadTransform> MakeLocalNoiseTransform(const PrivacyConfig& pc, double noise_multiplier,

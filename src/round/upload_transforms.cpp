@@ -46,6 +46,14 @@ void CheckCompression(const Config& cfg, UploadKind kind) {
 
 }  // namespace
 
+void CheckUploadTransforms(const Config& cfg, UploadKind kind) {
+  if (cfg.compression.kind != "none") {
+    CheckCompression(cfg, kind);
+  } else if (cfg.compression.error_feedback) {
+    throw InputError("compression.error_feedback: needs a compressor (compression.kind)");
+  }
+}
+
 std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config& cfg, UploadKind kind,
                                                                     double noise_multiplier, int64_t upload_size,
                                                                     int num_clients, int threads, Comm* comm) {
@@ -53,12 +61,8 @@ std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config
   const PrivacyConfig& pc = cfg.privacy;
   if (pc.mode == "central" || pc.mode == "local") chain.push_back(MakeClipTransform(pc));
   if (pc.mode == "local") chain.push_back(MakeLocalNoiseTransform(pc, noise_multiplier, cfg.experiment.seed));
-  if (cfg.compression.kind != "none") {
-    CheckCompression(cfg, kind);
-    chain.push_back(MakeCompressTransform(cfg, upload_size, num_clients, threads, comm));
-  } else if (cfg.compression.error_feedback) {
-    throw InputError("compression.error_feedback: needs a compressor (compression.kind)");
-  }
+  CheckUploadTransforms(cfg, kind);
+  if (cfg.compression.kind != "none") chain.push_back(MakeCompressTransform(cfg, upload_size, num_clients, threads, comm));
   return chain;
 }
 

@@ -1,12 +1,16 @@
 #include "run/experiment.h"
 
+#include <fmt/format.h>
+
 #include "baseline/baseline.h"
 #include "core/comm.h"
 #include "core/error.h"
+#include "fl/algorithm.h"
 #include "fl/checkpoint.h"
 #include "fl/fedgan.h"
 #include "fl/setup_agreement.h"
 #include "round/run_recorder.h"
+#include "round/upload_transform.h"
 
 namespace fedsim {
 
@@ -37,11 +41,23 @@ json CheckpointConfig(const std::string& out_dir) {
   return r.header()["config"];
 }
 
+void CheckExperiment(const Config& cfg) {
+  const bool federated = cfg.baseline.kind == "none" && cfg.algorithm.name != "fedgan";
+  if (!federated && cfg.compression.kind != "none") {
+    throw InputError(fmt::format("compression.kind: {} has no uploads to compress (compression applies to federated "
+                                 "model-delta uploads); set compression.kind=none",
+                                 cfg.baseline.kind != "none" ? "baseline.kind=" + cfg.baseline.kind
+                                                             : std::string("algorithm.name=fedgan")));
+  }
+  if (federated) CheckUploadTransforms(cfg, CreateAlgorithm(cfg.algorithm)->upload_kind());
+}
+
 json RunExperiment(const Config& cfg, const RunOptions& opt) {
   SerialComm serial;
   Comm& comm = opt.comm ? *opt.comm : serial;
   SetupAgreement setup(comm);
   try {
+    CheckExperiment(cfg);
     if (cfg.baseline.kind != "none") return RunBaseline(cfg, opt, comm, setup);
     if (cfg.algorithm.name == "fedgan") return RunFedGan(cfg, opt, comm, setup);
     return RunFederated(cfg, opt, comm, setup);

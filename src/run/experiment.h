@@ -23,6 +23,13 @@ namespace fedsim {
 // failing rank only (the caller should Comm::Abort).
 nlohmann::json RunExperiment(const Config& cfg, const RunOptions& opt);
 
+// What ParseConfig cannot check alone because it needs the run's
+// components: the upload transforms against the algorithm's upload
+// (compression of an upload that is not a delta, ...), and stages a kind of
+// run has none of (compression for baselines and FedGAN). Throws InputError
+// naming the keys. RunExperiment checks the same; `fedsim validate` calls it.
+void CheckExperiment(const Config& cfg);
+
 // The resolved config stored in OUT/checkpoint.bin, for `fedsim run --resume`.
 nlohmann::json CheckpointConfig(const std::string& out_dir);
 
