@@ -55,6 +55,7 @@ cases=(
   "secagg|--set secure_aggregation.enabled=true --set secure_aggregation.dropout_rate=0.1"
   "dgc_stragglers|--set algorithm.name=fedsparse --set algorithm.momentum_correction=0.9 --set system.deadline_s=0.3 --set system.partial_work=true --set system.compute.gflops=0.05 --set system.compute.round_sigma=1 --set system.dropout=0.2"
   "baseline|--set baseline.kind=data_parallel --set baseline.workers=3 --set baseline.epochs=2"
+  "qsgd_ef|--set compression.kind=qsgd --set compression.bits=4 --set compression.error_feedback=true"
 )
 for c in "${cases[@]}"; do
   name="${c%%|*}"
