@@ -27,8 +27,12 @@ fedsim_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Configures and builds fedsim (Release) into $FEDSIM_BUILD.
+# Configures and builds fedsim (Release) into $FEDSIM_BUILD. Extra arguments
+# go to the configure step. Only the fedsim binary is built, not the tests,
+# unless the arguments include -DFEDSIM_BUILD_TESTS=ON (scripts/test.sh).
 fedsim_build() {
   cmake -S "$FEDSIM_ROOT" -B "$FEDSIM_BUILD" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$FEDSIM_BUILD" -j"$(nproc)"
+  local target=(--target fedsim)
+  case " $* " in *" -DFEDSIM_BUILD_TESTS=ON "*) target=() ;; esac
+  cmake --build "$FEDSIM_BUILD" -j"$(nproc)" "${target[@]}"
 }

@@ -78,6 +78,9 @@ run_status() {
 # continues from its checkpoint; a cell with no checkpoint starts afresh.
 run_cell() {
   local extra="--set algorithm.name=$1 --set experiment.seed=$3"
+  # Each algorithm's own keys go with it: fedsim rejects a key the run does
+  # not read, so the shared config holds none.
+  [ "$1" = fedprox ] && extra="$extra --set algorithm.mu=0.01"
   [ "$1" = scaffold ] && extra="$extra --set algorithm.momentum=0"
   if [ -f "$4/checkpoint.bin" ]; then
     echo "$(date +%T) resuming $1 on $2, seed $3" >&2

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/json_text.h"
@@ -312,6 +314,235 @@ class Writer {
   }
 };
 
+// The line (1-based) of byte offset `off` in `text`: the line of the byte
+// before it, where a parser error offset points just past the bad token.
+int LineOf(const std::string& text, size_t off) {
+  off = std::min(off, text.size());
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(off > 0 ? off - 1 : 0), '\n'));
+}
+
+// Where nlohmann's parser stops on a document and the token it stopped at:
+// the position of an error its exception does not carry (a number too large
+// for a double, json.exception.out_of_range.406).
+class ErrorPosition : public json::json_sax_t {
+ public:
+  size_t byte = 0;
+  std::string token;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string& last_token, const json::exception&) override {
+    byte = position;
+    token = last_token.size() > 40 ? last_token.substr(0, 37) + "..." : last_token;  // 400 digits are no help
+    return false;
+  }
+};
+
+constexpr const char* kDoubleRange = "beyond the largest double, about 1.8e308";
+
+// Which run kinds read which keys. A run kind is the config's baseline.kind
+// when it is not "none" (centralized, data_parallel), else its
+// algorithm.name (fedgan, or one of the federated algorithms). A key set to a
+// value other than its default in a run that never reads it is an input
+// error (RejectIgnoredKeys): a setting that silently does nothing makes a
+// result look like something it is not. (A baseline checks the federated
+// run's own settings as that run would: kSharedWithBaselines below.)
+//
+// `path` is a key or a section (every key under it); the longest matching
+// path decides, and a key that no path matches is read by every run kind.
+// `readers` lists run kinds, where "federated" is every algorithm except
+// fedgan, "baselines" is centralized and data_parallel, and "-name" takes
+// one kind out. `what` says what the key is for and who reads it, for the
+// message. Keys read only under a setting of another key (data.partition.alpha
+// with kind=dirichlet, privacy.clip_norm with mode=none) are not listed: the
+// table is per run kind. Nor is algorithm.clients_per_round, which fedgia
+// overrides (its cohort is every client) but ValidateConfig still checks
+// against the population.
+struct KeyUse {
+  const char* path;
+  const char* readers;
+  const char* what;
+};
+
+const KeyUse kKeyUses[] = {
+    {"experiment.rounds", "federated fedgan", "the number of rounds; a baseline runs baseline.epochs epochs"},
+    {"experiment.on_divergence", "federated fedgan",
+     "what a NaN in a client update does; a baseline has no client updates and stops at the first NaN"},
+    {"experiment.target_accuracy", "federated baselines",
+     "a classifier's test accuracy; fedgan reports sample quality"},
+    {"model", "federated baselines", "the classifier; fedgan's generator and discriminator are set by gan.*"},
+    {"algorithm", "federated fedgan", "a setting of federated rounds; a baseline trains with baseline.*"},
+    {"algorithm.sampling_rate", "federated -fedgia fedgan", "Poisson sampling; fedgia uses every client every round"},
+    {"algorithm.local_epochs", "federated -fedsgd -fedgia fedgan",
+     "local minibatch training; fedsgd and fedgia take one full-batch gradient per client"},
+    {"algorithm.local_steps", "federated -fedsgd -fedgia fedgan",
+     "local minibatch training; fedsgd and fedgia take one full-batch gradient per client"},
+    {"algorithm.batch_size", "federated -fedsgd -fedgia fedgan",
+     "local minibatch training; fedsgd and fedgia take one full-batch gradient per client"},
+    {"algorithm.lr", "federated -fedgia",
+     "the client learning rate; fedgia's steps are set by sigma and r, fedgan's by gan.generator_lr and "
+     "gan.discriminator_lr"},
+    {"algorithm.lr_decay", "federated -fedgia fedgan",
+     "the decay of the client learning rate, which fedgia does not take"},
+    {"algorithm.momentum", "federated -fedsgd -fedgia", "client SGD momentum, for the local-SGD algorithms"},
+    {"algorithm.weight_decay", "federated -fedsgd -fedgia", "client SGD weight decay, for the local-SGD algorithms"},
+    {"algorithm.server_lr", "federated -feddyn -fedgia",
+     "the server learning rate; feddyn and fedgia compute the global model directly, fedgan averages it"},
+    {"algorithm.mu", "fedprox", "FedProx's proximal weight, read by fedprox only"},
+    {"algorithm.alpha", "feddyn", "FedDyn's regulariser, read by feddyn only"},
+    {"algorithm.server_momentum", "fedavgm", "FedAvgM's server momentum, read by fedavgm only"},
+    {"algorithm.beta1", "fedadagrad fedadam fedyogi", "the first-moment decay of fedadagrad, fedadam and fedyogi"},
+    {"algorithm.beta2", "fedadam fedyogi", "the second-moment decay of fedadam and fedyogi"},
+    {"algorithm.tau", "fedadagrad fedadam fedyogi", "the adaptivity of fedadagrad, fedadam and fedyogi"},
+    {"algorithm.update_density", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.ternary", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.sparse_download", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.model_density", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.mask_every", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.prune_rounds", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.momentum_correction", "fedsparse", "a FedSparse setting, read by fedsparse only"},
+    {"algorithm.fedpara_gamma", "fedpara", "FedPara's rank ratio, read by fedpara only"},
+    {"algorithm.sigma", "fedgia", "a FedGiA setting, read by fedgia only"},
+    {"algorithm.r", "fedgia", "a FedGiA setting, read by fedgia only"},
+    {"algorithm.k0", "fedgia", "a FedGiA setting, read by fedgia only"},
+    {"algorithm.rho", "fedgia", "a FedGiA setting, read by fedgia only"},
+    {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia",
+     "storage of per-client state, which only feddyn, scaffold, fedsparse and fedgia keep"},
+    {"privacy", "federated", "differential privacy of federated rounds; fedgan and the baselines have none"},
+    {"secure_aggregation", "fedavg fedsgd fedprox feddyn scaffold fedavgm fedadagrad fedadam fedyogi fedpara",
+     "secure aggregation, for the algorithms whose server needs only the sum of the uploads (fedavg, fedsgd, "
+     "fedprox, feddyn, scaffold, fedavgm, fedadagrad, fedadam, fedyogi, fedpara)"},
+    {"encryption", "federated", "encryption of the uploads of federated rounds; fedgan and the baselines have none"},
+    {"system", "federated baselines", "the simulated devices and network; fedgan does not simulate them"},
+    {"system.availability", "federated", "a client fault of federated rounds; fedgan and the baselines have none"},
+    {"system.dropout", "federated", "a client fault of federated rounds; fedgan and the baselines have none"},
+    {"system.deadline_s", "federated", "the deadline of federated rounds; fedgan and the baselines have none"},
+    {"system.partial_work", "federated", "the deadline of federated rounds; fedgan and the baselines have none"},
+    {"system.over_selection", "federated",
+     "cohort over-selection of federated rounds; fedgan and the baselines have none"},
+    {"baseline", "baselines", "a baseline's training, read only with baseline.kind=centralized or data_parallel"},
+    {"baseline.workers", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
+    {"baseline.topology", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
+    {"baseline.server_mbps", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
+    {"metrics.eval_train", "federated baselines", "a classifier's training loss; fedgan reports sample quality"},
+    {"gan", "fedgan", "FedGAN's networks and evaluation, read only with algorithm.name=fedgan"},
+    {"compression", "federated", "compression of federated uploads; fedgan and the baselines have none"},
+};
+
+// The choices of a Choice key, from its listed type ("one of a b c").
+std::vector<std::string> ChoicesOf(const std::string& path) {
+  for (const auto& k : AllKeys()) {
+    if (k.path != path) continue;
+    std::istringstream words(k.type.substr(std::string("one of").size()));
+    std::vector<std::string> out;
+    for (std::string w; words >> w;) out.push_back(w);
+    return out;
+  }
+  throw std::logic_error("no config key " + path);
+}
+
+// kKeyUses with the reader lists expanded, checked once against the keys and
+// the run kinds (a wrong entry is a programming error).
+class KeyUses {
+ public:
+  struct Use {
+    std::set<std::string> readers;
+    std::string what;
+  };
+
+  static const KeyUses& Get() {
+    static const KeyUses uses;
+    return uses;
+  }
+
+  // The entry that decides for `key`, or nullptr if every run kind reads it.
+  const Use* Find(const std::string& key) const {
+    for (std::string p = key;;) {
+      auto it = uses_.find(p);
+      if (it != uses_.end()) return &it->second;
+      const auto dot = p.rfind('.');
+      if (dot == std::string::npos) return nullptr;
+      p.resize(dot);
+    }
+  }
+
+ private:
+  KeyUses() {
+    std::set<std::string> federated, baselines, kinds;
+    for (const auto& a : ChoicesOf("algorithm.name")) (a == "fedgan" ? kinds : federated).insert(a);
+    for (const auto& b : ChoicesOf("baseline.kind")) {
+      if (b != "none") baselines.insert(b);
+    }
+    kinds.insert(federated.begin(), federated.end());
+    kinds.insert(baselines.begin(), baselines.end());
+    for (const KeyUse& u : kKeyUses) {
+      const std::string path = u.path;
+      const bool known = std::any_of(AllKeys().begin(), AllKeys().end(), [&](const ConfigKey& k) {
+        return k.path == path || k.path.rfind(path + ".", 0) == 0;
+      });
+      if (!known || uses_.count(path)) throw std::logic_error("config key table: bad or repeated path " + path);
+      Use& use = uses_[path];
+      use.what = u.what;
+      std::istringstream words(u.readers);
+      for (std::string w; words >> w;) {
+        const bool remove = w[0] == '-';
+        if (remove) w.erase(0, 1);
+        const std::set<std::string> one{w};
+        const std::set<std::string>& names = w == "federated" ? federated : w == "baselines" ? baselines : one;
+        if (!kinds.count(*names.begin())) throw std::logic_error("config key table: unknown run kind " + w);
+        for (const auto& n : names) remove ? (void)use.readers.erase(n) : (void)use.readers.insert(n);
+      }
+    }
+  }
+
+  std::map<std::string, Use> uses_;
+};
+
+// The federated run's own settings, which a baseline accepts without reading
+// them: one config runs as the federated experiment and, with baseline.kind
+// set, as the centralized or data-parallel baseline it is compared with
+// (README, scripts/fl_vs_distributed.sh). A baseline checks these keys as the
+// federated run of its algorithm.name would, so the shared config stays a
+// valid federated config. Paths as in kKeyUses.
+const char* const kSharedWithBaselines[] = {"algorithm", "experiment.rounds", "experiment.on_divergence"};
+
+// The run kind whose reading of `key` decides whether a config may set it.
+std::string RunKindFor(const Config& c, const std::string& key) {
+  if (c.baseline.kind == "none") return c.algorithm.name;
+  for (const char* p : kSharedWithBaselines) {
+    if (key == p || key.rfind(std::string(p) + ".", 0) == 0) return c.algorithm.name;
+  }
+  return c.baseline.kind;
+}
+
+// Rejects the first key (in declaration order) whose value differs from its
+// default in a run that does not read it.
+void RejectIgnoredKeys(const Config& c, const std::string& source) {
+  const json resolved = ToJson(c);
+  for (const ConfigKey& k : AllKeys()) {
+    std::string pointer = "/" + k.path;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    const json& value = resolved.at(json::json_pointer(pointer));
+    if (value == k.default_value) continue;
+    const std::string kind = RunKindFor(c, k.path);
+    const KeyUses::Use* use = KeyUses::Get().Find(k.path);
+    if (!use || use->readers.count(kind)) continue;
+    const std::string run = kind == c.algorithm.name ? "algorithm.name=" + kind : "baseline.kind=" + kind;
+    throw InputError(fmt::format("{}: {}: not read by {} ({}); remove it, or set it to its default {}", source, k.path,
+                                 run, use->what, k.default_value.dump()));
+  }
+}
+
 }  // namespace
 
 int EditDistance(const std::string& a, const std::string& b) {
@@ -342,6 +573,9 @@ Config ParseConfig(const json& j, const std::string& source) {
   c.Visit(r);
   r.CheckUnknown();
   ValidateConfig(c, source);
+  // Only for configs read from JSON (files, --set, checkpoints): a program
+  // that builds a Config in code may leave fields it does not use set.
+  RejectIgnoredKeys(c, source);
   return c;
 }
 
@@ -361,12 +595,16 @@ nlohmann::json ReadConfigJson(const std::string& path) {
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
-    // Turn the byte offset into a line number.
-    const size_t off = std::min<size_t>(e.byte, text.size());
-    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(off > 0 ? off - 1 : 0), '\n'));
     std::string what = e.what();
     const auto pos = what.find("syntax error");
-    throw InputError(fmt::format("{}:{}: not valid JSON: {}", path, line, pos == std::string::npos ? what : what.substr(pos)));
+    throw InputError(fmt::format("{}:{}: not valid JSON: {}", path, LineOf(text, e.byte),
+                                 pos == std::string::npos ? what : what.substr(pos)));
+  } catch (const json::out_of_range&) {
+    // A number too large for a double (1e400): the exception has no position.
+    ErrorPosition at;
+    json::sax_parse(text, &at);
+    throw InputError(
+        fmt::format("{}:{}: number {} is out of range ({})", path, LineOf(text, at.byte), at.token, kDoubleRange));
   }
 }
 
@@ -377,8 +615,22 @@ void ApplyOverride(json& j, const std::string& assignment) {
   }
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
-  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) value = text;  // bare words are strings
+  json value;
+  try {
+    value = json::parse(text);
+  } catch (const json::parse_error&) {
+    value = text;  // bare words are strings
+    try {
+      (void)value.dump();  // what the resolved config and the messages will do with it
+    } catch (const json::type_error&) {
+      throw InputError(fmt::format("--set {}: the value is neither JSON nor valid UTF-8 text", path));
+    }
+  } catch (const json::out_of_range&) {
+    // A number too large for a double (1e400), not a bare word.
+    ErrorPosition at;
+    json::sax_parse(text, &at);
+    throw InputError(fmt::format("--set {}: number {} is out of range ({})", assignment, at.token, kDoubleRange));
+  }
   json* node = &j;
   size_t start = 0;
   for (;;) {

@@ -19,6 +19,45 @@ expect_error 2 "expected a JSON object" -- run "$TMP/array.json"
 echo '{"algorithm": {"lr": "fast"}}' > "$TMP/type.json"
 expect_error 2 "$TMP/type.json: algorithm.lr: expected a number" -- validate "$TMP/type.json"
 
+# A number too large for a double is bad input too: the file and line, or the
+# --set assignment (not "run failed", exit 1).
+printf '{\n  "experiment": {\n    "rounds": 1e400\n  }\n}\n' > "$TMP/huge.json"
+expect_error 2 "$TMP/huge.json:3: number 1e400 is out of range (beyond the largest double" -- run "$TMP/huge.json" \
+  --out "$TMP/huge"
+[ ! -e "$TMP/huge/metrics.json" ] || fail "metrics.json written for a number out of range"
+printf '{"algorithm": {"lr": 0.1,\n "momentum": -2e999}}\n' > "$TMP/huge2.json"
+expect_error 2 "$TMP/huge2.json:2: number -2e999 is out of range" -- validate "$TMP/huge2.json"
+expect_error 2 "--set experiment.rounds=1e400: number 1e400 is out of range" -- run --set experiment.rounds=1e400
+expect_error 2 "--set algorithm.lr=-1e400: number -1e400 is out of range" -- \
+  validate "$SRC/configs/quickstart.json" --set algorithm.lr=-1e400
+expect_error 2 "--set experiment.name: the value is neither JSON nor valid UTF-8" -- \
+  run --set experiment.name="$(printf '\xff')"
+
+# A key the run does not read is rejected, naming the key and the run kind.
+expect_error 2 "system.dropout: not read by algorithm.name=fedgan (a client fault of federated rounds" -- \
+  run --set algorithm.name=fedgan --set system.dropout=0.2 --out "$TMP/gan"
+[ ! -e "$TMP/gan/metrics.json" ] || fail "metrics.json written for a key fedgan does not read"
+expect_error 2 "system.network.latency_ms: not read by algorithm.name=fedgan" -- \
+  validate "$SRC/configs/fedgan_fmnist.json" --set system.network.latency_ms=5
+expect_error 2 "model.kind: not read by algorithm.name=fedgan" -- validate "$SRC/configs/fedgan_fmnist.json" \
+  --set model.kind=mlp --set model.hidden=[10]
+expect_error 2 "algorithm.mu: not read by algorithm.name=fedavg (FedProx's proximal weight" -- \
+  run --set algorithm.mu=0.1
+expect_error 2 "algorithm.momentum_correction: not read by algorithm.name=scaffold" -- \
+  validate "$SRC/configs/algorithms/fedsparse.json" --set algorithm.name=scaffold
+expect_error 2 "algorithm.local_epochs: not read by algorithm.name=fedsgd" -- \
+  validate "$SRC/configs/quickstart.json" --set algorithm.name=fedsgd
+expect_error 2 "baseline.epochs: not read by algorithm.name=fedavg" -- run --set baseline.epochs=3
+expect_error 2 "system.dropout: not read by baseline.kind=centralized" -- \
+  run --set baseline.kind=centralized --set system.dropout=0.1
+expect_error 2 "baseline.workers: not read by baseline.kind=centralized" -- \
+  run --set baseline.kind=centralized --set baseline.workers=3
+# A key at its default is no setting; a baseline takes the federated run's own settings.
+"$FEDSIM" validate "$SRC/configs/niid_bench.json" --set algorithm.name=scaffold --set algorithm.momentum=0 \
+  >/dev/null || fail "niid_bench.json as scaffold"
+"$FEDSIM" validate "$SRC/configs/algorithms/fedprox.json" --set baseline.kind=data_parallel >/dev/null ||
+  fail "fedprox.json as a data-parallel baseline"
+
 # Missing and corrupt data files are named with their path.
 expect_error 2 "/nonexistent/fmnist" -- run --set data.dataset=fashion_mnist --set data.partition.kind=iid \
   --set data.num_clients=10 --set data.path=/nonexistent/fmnist --out "$TMP/b"
