@@ -85,9 +85,9 @@ struct ClientReport {
 enum class UploadKind {
   kModelDelta,  // w_k - w (or a scaled delta): linear; clipping, noise and compression keep its meaning
   kGradient,    // a gradient (FedSGD): linear, like a delta
-  kComposite,   // a delta followed by other parts (SCAFFOLD's control variate, FedGiA's ADMM terms)
+  kComposite,   // deltas of several quantities (SCAFFOLD's model and control variate): linear, not one model delta
   kEncoded,     // an algorithm-specific encoding (FedSparse's sparse update): only the plain sum
-  kParameters,  // whole parameters (FedGAN): averaged as they are
+  kParameters,  // parameter-like vectors (FedGiA's z_i, FedGAN's networks): averaged as they are, not small
 };
 const char* UploadKindName(UploadKind kind);
 

@@ -170,7 +170,8 @@ class FedSparse : public Algorithm {
 
 class FedGiA : public Algorithm {
  public:
-  UploadKind upload_kind() const override { return UploadKind::kComposite; }
+  // z_i, a parameter-like vector the server averages into the model.
+  UploadKind upload_kind() const override { return UploadKind::kParameters; }
   bool uniform_weights() const override { return true; }
   explicit FedGiA(const AlgorithmConfig& cfg) : sigma_(cfg.sigma), r_(cfg.r), k0_(cfg.k0), rho_(cfg.rho) {}
   std::string name() const override { return "fedgia"; }

@@ -72,6 +72,9 @@ std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config
 // The combination checks of BuildUploadTransforms alone, for `fedsim
 // validate` (throws the same InputError).
 void CheckUploadTransforms(const Config& cfg, UploadKind kind);
+// The same, and whether the algorithm's upload allows clipping with DP noise
+// and secure sums (what its UploadKind and server_reads_reports declare).
+void CheckUploadTransforms(const Config& cfg, const Algorithm& algo);
 
 // The transforms of the chain, one file each.
 std::unique_ptr<UploadTransform> MakeClipTransform(const PrivacyConfig& pc);

@@ -44,7 +44,36 @@ void CheckCompression(const Config& cfg, UploadKind kind) {
   }
 }
 
+// Clipping and DP noise bound one model delta per client, weighted 1: the
+// upload must be that delta, and the server must not need per-client
+// figures. A secure sum needs a linear upload of small values (it clips to
+// ±range) and a server that needs only the sum.
+void CheckPrivacyAndSecureSums(const Config& cfg, const std::string& algorithm, UploadKind kind, bool reads_reports) {
+  const bool delta = kind == UploadKind::kModelDelta || kind == UploadKind::kGradient;
+  const std::string& mode = cfg.privacy.mode;
+  if ((mode == "central" || mode == "local") && (!delta || reads_reports)) {
+    throw InputError(fmt::format("privacy.mode: {} DP clips one model-delta upload per client and weighs it 1; "
+                                 "algorithm.name={} uploads {}{} (use fedavg, fedsgd, fedprox, feddyn, fedavgm, "
+                                 "fedadagrad, fedadam, fedyogi or fedpara)",
+                                 mode, algorithm, UploadKindName(kind),
+                                 reads_reports ? " and its server step reads each client's report" : ""));
+  }
+  const bool secure = cfg.secure_aggregation.enabled || cfg.encryption.scheme == "paillier";
+  if (secure && (!(delta || kind == UploadKind::kComposite) || reads_reports)) {
+    const std::string key = cfg.secure_aggregation.enabled ? "secure_aggregation.enabled" : "encryption.scheme";
+    throw InputError(fmt::format("{}: the server must only need the plain sum of small linear uploads; "
+                                 "algorithm.name={} uploads {}{}",
+                                 key, algorithm, UploadKindName(kind),
+                                 reads_reports ? " and its server step reads each client's report" : ""));
+  }
+}
+
 }  // namespace
+
+void CheckUploadTransforms(const Config& cfg, const Algorithm& algo) {
+  CheckPrivacyAndSecureSums(cfg, algo.name(), algo.upload_kind(), algo.server_reads_reports());
+  CheckUploadTransforms(cfg, algo.upload_kind());
+}
 
 void CheckUploadTransforms(const Config& cfg, UploadKind kind) {
   if (cfg.compression.kind != "none") {

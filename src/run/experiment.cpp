@@ -49,7 +49,7 @@ void CheckExperiment(const Config& cfg) {
                                  cfg.baseline.kind != "none" ? "baseline.kind=" + cfg.baseline.kind
                                                              : std::string("algorithm.name=fedgan")));
   }
-  if (federated) CheckUploadTransforms(cfg, CreateAlgorithm(cfg.algorithm)->upload_kind());
+  if (federated) CheckUploadTransforms(cfg, *CreateAlgorithm(cfg.algorithm));
 }
 
 json RunExperiment(const Config& cfg, const RunOptions& opt) {

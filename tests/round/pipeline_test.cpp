@@ -4,8 +4,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
+#include "fl/algorithm.h"
+#include "round/upload_transform.h"
 #include "run/experiment.h"
 
 using nlohmann::json;
@@ -165,4 +168,44 @@ TEST_CASE("a branch continues another run's checkpoint with changed settings", "
   CHECK(fedsim::StripNondeterministic(other["rounds"][1]).dump() ==
         fedsim::StripNondeterministic(first["rounds"][1]).dump());
   CHECK(other["rounds"][3]["test_loss"] != whole["rounds"][3]["test_loss"]);
+}
+
+TEST_CASE("what an algorithm declares about its upload decides DP, secure sums and compression", "[round][config]") {
+  // The algorithms each stage accepts, from their UploadKind and
+  // server_reads_reports (no list of names in the stages).
+  const std::set<std::string> dp = {"fedavg", "fedsgd",     "fedprox", "feddyn", "fedavgm",
+                                    "fedadagrad", "fedadam", "fedyogi", "fedpara"};
+  std::set<std::string> secure = dp;
+  secure.insert("scaffold");
+  std::set<std::string> compress = dp;
+  compress.insert("fednova");
+  for (const auto& e : fedsim::GetCatalog().algorithms) {
+    if (e.generative) continue;
+    INFO(e.name);
+    fedsim::Config c;
+    c.algorithm.name = e.name;
+    const auto algo = fedsim::CreateAlgorithm(c.algorithm);
+    auto accepts = [&](const fedsim::Config& cfg) {
+      try {
+        fedsim::CheckUploadTransforms(cfg, *algo);
+        return true;
+      } catch (const fedsim::InputError&) {
+        return false;
+      }
+    };
+    fedsim::Config p = c;
+    p.privacy.mode = "central";
+    CHECK(accepts(p) == (dp.count(e.name) > 0));
+    p.privacy.mode = "local";
+    CHECK(accepts(p) == (dp.count(e.name) > 0));
+    fedsim::Config s = c;
+    s.secure_aggregation.enabled = true;
+    CHECK(accepts(s) == (secure.count(e.name) > 0));
+    s.secure_aggregation.enabled = false;
+    s.encryption.scheme = "paillier";
+    CHECK(accepts(s) == (secure.count(e.name) > 0));
+    fedsim::Config k = c;
+    k.compression.kind = "topk";
+    CHECK(accepts(k) == (compress.count(e.name) > 0));
+  }
 }
