@@ -57,7 +57,16 @@ Config LoadConfig(const std::string& path, const std::vector<std::string>& sets)
   if (!j.is_object()) throw fedsim::InputError(path + ": expected a JSON object at the top level");
   for (const auto& s : sets) fedsim::ApplyOverride(j, s);
   const std::string source = path.empty() ? std::string("<built-in defaults>") : path;
-  return fedsim::ParseConfig(j, sets.empty() ? source : source + " (with --set)");
+  const std::string where = sets.empty() ? source : source + " (with --set)";
+  Config cfg = fedsim::ParseConfig(j, where);
+  // The checks that need the run's components (an algorithm's upload against
+  // DP, secure sums and compression), named like the parser's.
+  try {
+    fedsim::CheckExperiment(cfg);
+  } catch (const fedsim::InputError& e) {
+    throw fedsim::InputError(where + ": " + e.what());
+  }
+  return cfg;
 }
 
 std::string Fmt(const json& v, const char* spec = "{:.4f}") {
@@ -374,7 +383,6 @@ int main(int argc, char** argv) {
   try {
     if (*validate) {
       const Config c = LoadConfig(config_path, sets);
-      fedsim::CheckExperiment(c);
       if (print) {
         std::printf("%s\n", fedsim::ToJson(c).dump(2).c_str());
       } else {

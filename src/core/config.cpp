@@ -711,17 +711,9 @@ void ValidateConfig(const Config& c, const std::string& source) {
       fail("gan.judge_hidden: gan.judge_kind=mlp needs at least one hidden width, e.g. [200]");
     }
   }
-  static const char* kDpAlgorithms[] = {"fedavg", "fedsgd", "fedprox", "feddyn", "fedavgm",
-                                        "fedadagrad", "fedadam", "fedyogi", "fedpara"};
-  if (c.privacy.mode == "central" || c.privacy.mode == "local") {
-    bool ok = false;
-    for (const char* a : kDpAlgorithms) ok = ok || c.algorithm.name == a;
-    if (!ok) {
-      fail("privacy.mode: " + c.privacy.mode + " DP clips one model-delta upload per client; algorithm.name=" +
-           c.algorithm.name + " uploads something else (use fedavg, fedsgd, fedprox, feddyn, fedavgm, fedadagrad, "
-           "fedadam, fedyogi or fedpara)");
-    }
-  }
+  // Which algorithms' uploads DP clipping and secure sums accept follows from
+  // what each algorithm declares about its upload (CheckUploadTransforms,
+  // src/round/upload_transforms.cpp, run by `fedsim validate` and every run).
   if (c.privacy.mode == "sample" && (c.algorithm.name == "fedsgd" || c.algorithm.name == "fedgia")) {
     fail("privacy.mode: sample-level DP-SGD needs local SGD; " + c.algorithm.name + " takes full-batch gradients");
   }
@@ -734,19 +726,8 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.algorithm.sampling == "poisson" && (c.algorithm.name == "fedgia")) {
     fail("algorithm.sampling: fedgia uses every client every round");
   }
-  if (c.secure_aggregation.enabled || c.encryption.scheme == "paillier") {
-    static const char* kSumAlgorithms[] = {"fedavg",  "fedsgd",     "fedprox", "feddyn",  "scaffold",
-                                           "fedavgm", "fedadagrad", "fedadam", "fedyogi", "fedpara"};
-    bool ok = false;
-    for (const char* a : kSumAlgorithms) ok = ok || c.algorithm.name == a;
-    const std::string key = c.secure_aggregation.enabled ? "secure_aggregation.enabled" : "encryption.scheme";
-    if (!ok) {
-      fail(key + ": the server must only need the plain sum of the uploads; algorithm.name=" + c.algorithm.name +
-           " needs per-client weights or sparse uploads");
-    }
-    if (c.secure_aggregation.enabled && c.encryption.scheme != "none") {
-      fail("encryption.scheme: choose secure aggregation or homomorphic encryption, not both");
-    }
+  if (c.secure_aggregation.enabled && c.encryption.scheme != "none") {
+    fail("encryption.scheme: choose secure aggregation or homomorphic encryption, not both");
   }
   if (c.encryption.scheme != "none" && (c.encryption.poly_degree & (c.encryption.poly_degree - 1)) != 0) {
     fail("encryption.poly_degree: expected a power of two, got " + std::to_string(c.encryption.poly_degree));
