@@ -36,3 +36,11 @@ fedsim_build() {
   case " $* " in *" -DFEDSIM_BUILD_TESTS=ON "*) target=() ;; esac
   cmake --build "$FEDSIM_BUILD" -j"$(nproc)" "${target[@]}"
 }
+
+# True when DIR/metrics.json exists and says the run completed (for scripts
+# that reuse finished runs, so an interrupted table resumes).
+fedsim_completed() {
+  [ -f "$1/metrics.json" ] &&
+    python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["summary"]["status"] != "completed")' \
+      "$1/metrics.json"
+}

@@ -46,18 +46,12 @@ runs=(
   "randk10-ef|--set compression.kind=randk --set compression.density=0.1 --set compression.error_feedback=true"
 )
 
-completed() {
-  [ -f "$1/metrics.json" ] &&
-    python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["summary"]["status"] != "completed")' \
-      "$1/metrics.json"
-}
-
 dirs=()
 for spec in "${runs[@]}"; do
   IFS='|' read -r name overrides <<<"$spec"
   dir="$out/$name-r$rounds"
   dirs+=("$dir")
-  completed "$dir" && continue
+  fedsim_completed "$dir" && continue
   echo "running $name ($overrides)" >&2
   # shellcheck disable=SC2086
   "$fedsim" run "$cfg" $overrides --set experiment.rounds="$rounds" \

@@ -47,18 +47,12 @@ runs+=("input|input_perturbation.json|")
 runs+=("sample-none|sample.json|--set privacy.mode=none")
 for z in 0 1 2; do runs+=("sample-z$z|sample.json|--set privacy.noise_multiplier=$z"); done
 
-completed() {
-  [ -f "$1/metrics.json" ] &&
-    python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["summary"]["status"] != "completed")' \
-      "$1/metrics.json"
-}
-
 dirs=()
 for spec in "${runs[@]}"; do
   IFS='|' read -r name config overrides <<<"$spec"
   dir="$out/$name-r$rounds"
   dirs+=("$dir")
-  completed "$dir" && continue
+  fedsim_completed "$dir" && continue
   echo "running $name ($config $overrides)" >&2
   # shellcheck disable=SC2086
   "$fedsim" run "$cfg/$config" $overrides --set experiment.rounds="$rounds" \
