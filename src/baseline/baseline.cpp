@@ -31,7 +31,6 @@ using nlohmann::json;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-json Nullable(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
 // The shard stream's "round" (epochs use 0, 1, ...).
 constexpr uint64_t kShards = ~uint64_t{0};
@@ -278,7 +277,7 @@ json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgre
         {"workers", workers},
         {"steps", tot.steps},
         {"lr", bc.lr},
-        {"train_loss", epoch_samples ? Nullable(epoch_loss / static_cast<double>(epoch_samples)) : json(nullptr)},
+        {"train_loss", epoch_samples ? NullableNumber(epoch_loss / static_cast<double>(epoch_samples)) : json(nullptr)},
         {"train_samples", epoch_samples},
         {"bytes_up", tot.bytes_up},
         {"bytes_down", tot.bytes_down},

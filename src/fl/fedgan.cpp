@@ -37,7 +37,6 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-json Nullable(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
 // Clients trained between two reductions (as the main runner).
 constexpr int kBlock = 64;
@@ -326,8 +325,8 @@ json RunFedGan(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreem
                   {"description", judge.model->Describe()},
                   {"num_params", judge.model->num_params()},
                   {"epochs", gc.judge_epochs},
-                  {"test_accuracy", Nullable(judge.test_accuracy)},
-                  {"test_loss", Nullable(judge.test_loss)},
+                  {"test_accuracy", NullableNumber(judge.test_accuracy)},
+                  {"test_loss", NullableNumber(judge.test_loss)},
                   {"wall_train_seconds", judge_seconds}};
   doc["rounds"] = json::array();
 
@@ -480,8 +479,8 @@ json RunFedGan(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreem
         {"generator_lr", gc.generator_lr * decay},
         {"discriminator_lr", gc.discriminator_lr * decay},
         {"train_samples", round_samples},
-        {"generator_loss", Nullable(round_samples ? g_loss / static_cast<double>(round_samples) : NAN)},
-        {"discriminator_loss", Nullable(round_samples ? d_loss / static_cast<double>(round_samples) : NAN)},
+        {"generator_loss", NullableNumber(round_samples ? g_loss / static_cast<double>(round_samples) : NAN)},
+        {"discriminator_loss", NullableNumber(round_samples ? d_loss / static_cast<double>(round_samples) : NAN)},
         {"skipped_updates", skipped},
         {"bytes_up", tot.bytes_up},
         {"bytes_down", tot.bytes_down},
@@ -534,7 +533,7 @@ json RunFedGan(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreem
   auto from = [](const json& rec, const char* k) { return rec.is_null() ? json(nullptr) : rec[k]; };
   json summary = recorder.SummaryHead(status, rounds, tot.next_round);
   summary.update({
-      {"judge_test_accuracy", Nullable(judge.test_accuracy)},
+      {"judge_test_accuracy", NullableNumber(judge.test_accuracy)},
       {"final_eval_round", from(last_eval, "round")},
       {"final_classes_covered", from(last_eval, "classes_covered")},
       {"final_effective_classes", from(last_eval, "effective_classes")},

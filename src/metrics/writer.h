@@ -9,6 +9,7 @@
 // Keys are documented in docs/metrics.md.
 #pragma once
 
+#include <cmath>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -40,6 +41,10 @@ class MetricsWriter {
 // threads, host.
 // `ranks`: processes of the run (MPI), 1 otherwise.
 nlohmann::json RunEnvironment(int threads, int ranks = 1);
+
+// x as JSON, null when it is not finite (NaN or infinite metrics are written
+// as null).
+inline nlohmann::json NullableNumber(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 
 // Peak resident set size of this process so far, MiB.
 double PeakRssMib();

@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "metrics/writer.h"
 #include "model/model.h"
 
 namespace fedsim {
@@ -60,8 +61,5 @@ class CentralEvaluator {
   int best_round_ = 0;
   nlohmann::json rounds_to_target_ = nullptr;
 };
-
-// x as JSON, null when it is not finite.
-inline nlohmann::json NullableNumber(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 
 }  // namespace fedsim

@@ -159,8 +159,8 @@ struct Run {
     bool uniform = trainer->uniform_weights();
     for (const auto& t : transforms) uniform = uniform || t->uniform_weights();
     double weight_bound = 1.0;
-    for (const auto& c : partition) {
-      if (!uniform) weight_bound = std::max(weight_bound, static_cast<double>(c.size()));
+    if (!uniform) {
+      for (const auto& c : partition) weight_bound = std::max(weight_bound, static_cast<double>(c.size()));
     }
     if (comm.root()) aggregator = MakeAggregator(cfg, upload_size, sampler->max_cohort(), threads, weight_bound);
     server = std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
@@ -255,14 +255,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     AggregateResult agg;
     if (root) agg = run.aggregator->Finish(cohort.reports, cohort.keep);
     if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
-    if (root) {
-      std::vector<int64_t> samples(plan.cohort.size()), steps(plan.cohort.size());
-      for (size_t i = 0; i < plan.cohort.size(); ++i) {
-        samples[i] = cohort.reports[i].samples;
-        steps[i] = cohort.reports[i].steps;
-      }
-      plan.sys.seconds = run.scheduler->Finish(plan, samples, steps, agg.member_bytes_up, agg.round_trips);
-    }
+    if (root) plan.sys.seconds = run.scheduler->Finish(plan, cohort.reports, agg.member_bytes_up, agg.round_trips);
     const Tally kept = TallyKept(cohort);
     // What the members' uploads would weigh before any transform (the
     // algorithm's own encoding), for the compression ratio.
@@ -319,13 +312,10 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     }
     json stages = {
         {"sampler", {{"sampled", plan.sys.sampled}, {"sampling_rate", run.sampler->sampling_rate()}}},
-        {"scheduler", {{"cohort", static_cast<int64_t>(plan.cohort.size())}, {"bytes_down", plan.bytes_down},
-                       {"sim_seconds", plan.sys.seconds}}},
+        {"scheduler", SchedulerRecord(plan)},
         {"train", {{"kept", kept.clients}, {"skipped", cohort.skipped}, {"samples", kept.samples},
                    {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
     };
-    stages["scheduler"].update(SystemRecord(plan.sys));
-    stages["scheduler"].erase("sim_round_s");
     for (const auto& t : run.transforms) {
       json m = t->RoundMetrics(cohort.reports);
       for (const std::string& k : t->flat_keys()) rec[k] = m[k];

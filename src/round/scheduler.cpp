@@ -30,22 +30,39 @@ ScheduledRound SyncScheduler::Schedule(int round, const std::vector<int>& sample
   return s;
 }
 
-double SyncScheduler::Finish(const ScheduledRound& round, const std::vector<int64_t>& samples,
-                             const std::vector<int64_t>& steps, const std::vector<int64_t>& up_bytes,
-                             int round_trips) const {
+double SyncScheduler::Finish(const ScheduledRound& round, const std::vector<ClientReport>& reports,
+                             const std::vector<int64_t>& up_bytes, int round_trips) const {
   // Each client reports after its download, the work it really did and its
   // real upload; the round waits for the last report (or the deadline when
   // someone is missing).
   std::vector<double> report_s(round.cohort.size());
   for (size_t i = 0; i < round.cohort.size(); ++i) {
-    report_s[i] = system_.ReportSeconds(round.plan(i), samples[i], steps[i], up_bytes[i], round_trips);
+    report_s[i] = system_.ReportSeconds(round.plan(i), reports[i].samples, reports[i].steps, up_bytes[i], round_trips);
   }
   return system_.RoundSeconds(report_s, round.sys.dropped + round.sys.late > 0);
 }
 
-nlohmann::json SystemRecord(const SystemRound& sys) {
+namespace {
+
+nlohmann::json Counts(const SystemRound& sys) {
   return {{"offline_clients", sys.offline}, {"dropped_clients", sys.dropped}, {"late_clients", sys.late},
-          {"partial_clients", sys.partial}, {"surplus_clients", sys.surplus}, {"sim_round_s", sys.seconds}};
+          {"partial_clients", sys.partial}, {"surplus_clients", sys.surplus}};
+}
+
+}  // namespace
+
+nlohmann::json SystemRecord(const SystemRound& sys) {
+  nlohmann::json j = Counts(sys);
+  j["sim_round_s"] = sys.seconds;
+  return j;
+}
+
+nlohmann::json SchedulerRecord(const ScheduledRound& round) {
+  nlohmann::json j = Counts(round.sys);
+  j["cohort"] = static_cast<int64_t>(round.cohort.size());
+  j["bytes_down"] = round.bytes_down;
+  j["sim_seconds"] = round.sys.seconds;
+  return j;
 }
 
 }  // namespace fedsim

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fl/algorithm.h"
 #include "sim/system.h"
 
 namespace fedsim {
@@ -42,11 +43,10 @@ class Scheduler {
   virtual ScheduledRound Schedule(int round, const std::vector<int>& sampled, const std::vector<ClientDemand>& demand,
                                   int64_t up_bytes, int batch, int keep) const = 0;
   // The round's simulated duration once every cohort member has reported:
-  // member i processed samples[i] / steps[i] and uploaded up_bytes[i];
-  // round_trips: extra round trips of the aggregation protocol.
-  virtual double Finish(const ScheduledRound& round, const std::vector<int64_t>& samples,
-                        const std::vector<int64_t>& steps, const std::vector<int64_t>& up_bytes,
-                        int round_trips) const = 0;
+  // member i did the work of reports[i] (samples, steps) and uploaded
+  // up_bytes[i]; round_trips: extra round trips of the aggregation protocol.
+  virtual double Finish(const ScheduledRound& round, const std::vector<ClientReport>& reports,
+                        const std::vector<int64_t>& up_bytes, int round_trips) const = 0;
 };
 
 class SyncScheduler : public Scheduler {
@@ -54,7 +54,7 @@ class SyncScheduler : public Scheduler {
   explicit SyncScheduler(const SystemModel& system) : system_(system) {}
   ScheduledRound Schedule(int round, const std::vector<int>& sampled, const std::vector<ClientDemand>& demand,
                           int64_t up_bytes, int batch, int keep) const override;
-  double Finish(const ScheduledRound& round, const std::vector<int64_t>& samples, const std::vector<int64_t>& steps,
+  double Finish(const ScheduledRound& round, const std::vector<ClientReport>& reports,
                 const std::vector<int64_t>& up_bytes, int round_trips) const override;
 
  private:
@@ -63,5 +63,7 @@ class SyncScheduler : public Scheduler {
 
 // The round's system counts as a record's flat keys (offline_clients, ...).
 nlohmann::json SystemRecord(const SystemRound& sys);
+// The scheduler's stages entry: cohort, bytes_down, sim_seconds and the counts.
+nlohmann::json SchedulerRecord(const ScheduledRound& round);
 
 }  // namespace fedsim

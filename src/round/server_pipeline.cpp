@@ -35,7 +35,6 @@ ServerPipeline::Outcome ServerPipeline::Run(int round, AggregateResult* agg, con
       for (int64_t j = 0; j < sum.size(); ++j) sum[j] += noise_std_ * noise.Normal();
       denominator = denominator_;
     }
-    last_denominator_ = denominator;
     mean_ = (sum / denominator).cast<float>();
   }
   exchange.ShareServerInput(apply, mean_, kept);

@@ -45,7 +45,6 @@ class ServerPipeline {
   double denominator_;  // central DP: q N
   uint64_t seed_;
   Eigen::VectorXf mean_;
-  double last_denominator_ = 0.0;
 };
 
 }  // namespace fedsim

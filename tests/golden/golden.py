@@ -79,11 +79,11 @@ def match(pattern, path):
 
 
 def close(a, b, tolerant):
-    if not tolerant or isinstance(a, bool) or not isinstance(a, float) and not isinstance(b, float):
-        return a == b
-    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
-        return a == b
-    return abs(a - b) <= max(0.01, 1e-3 * abs(b))
+    # Integers, strings, booleans and null stay exact; only floats get slack.
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+    if tolerant and numbers and (isinstance(a, float) or isinstance(b, float)):
+        return abs(a - b) <= max(0.01, 1e-3 * abs(b))
+    return a == b
 
 
 def diff(exp, act, path, added, changed, out, tolerant=False):
