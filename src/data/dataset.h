@@ -29,7 +29,10 @@ struct Dataset {
   std::vector<int> y;       // n labels in [0, num_classes)
   std::vector<int> user;    // n generator user ids (natural partition); empty if none
   int num_classes = 0;
-  std::vector<int> shape;   // {channels, height, width} for image data (IDX); empty otherwise
+  std::vector<int> shape;   // {channels, height, width} for image data; {sequence length} for token data;
+                            // empty otherwise
+  int vocab_size = 0;       // token data: each feature is a token id in [0, vocab_size), stored exactly
+                            // (ids as floats, or bytes with scale 1 and shift 0); 0 = not token data
 
   int size() const { return static_cast<int>(y.size()); }
   int dim() const { return static_cast<int>(byte_storage ? byte_scale.size() : x.cols()); }
