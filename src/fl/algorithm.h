@@ -237,8 +237,8 @@ class Algorithm {
 struct CatalogEntry {
   std::string name;
   std::string summary;
-  // Algorithms only: true for a generative algorithm with its own round loop
-  // (fedgan, RunFedGan), which has no Algorithm object and no classifier.
+  // Algorithms only: true for a generative algorithm (fedgan), which has its
+  // own client trainer and evaluator, no Algorithm object and no classifier.
   bool generative = false;
 };
 

@@ -4,10 +4,10 @@
 // the data-size-weighted mean of the clients' pairs and broadcasts it.
 // Equations, parameters and metrics: docs/algorithms.md#fedgan.
 //
-// RunExperiment hands algorithm.name = fedgan to RunFedGan, which has its own
-// round loop (a GAN has no test accuracy; it is judged by a classifier
-// trained centrally before the run) but shares the data, partitions, cohort
-// sampling, result files and checkpoints of the main runner.
+// This file holds a client's local training. The round runs on the federated
+// driver like every algorithm's: round/gan_trainer.h is the client trainer,
+// round/judge_evaluator.h the evaluator (a GAN has no test accuracy; it is
+// judged by a classifier trained centrally before the run).
 #pragma once
 
 #include <Eigen/Core>
@@ -20,9 +20,6 @@
 #include "core/config.h"
 #include "core/rng.h"
 #include "data/dataset.h"
-#include "core/comm.h"
-#include "fl/setup_agreement.h"
-#include "round/run_options.h"
 #include "model/gan.h"
 
 namespace fedsim {
@@ -42,7 +39,8 @@ struct GanTrainSettings {
 struct GanScratch {
   GanScratch(const GanNets& nets, int max_batch);
   GanWorkspace ws;
-  Eigen::VectorXf grad;  // [generator; discriminator] gradient
+  Eigen::VectorXf params;  // [generator; discriminator] being trained (aligned: see GanTrainer::Train)
+  Eigen::VectorXf grad;    // [generator; discriminator] gradient
   RowMatrix real;        // the batch's real rows, scaled to [-1, 1]
   Eigen::VectorXf z;     // the batch's latent vectors, b x latent_dim column-major
   std::vector<int> order;
@@ -63,21 +61,11 @@ struct GanClientReport {
 // discriminator with the same z. rng draws the shuffles and the latent
 // vectors. With Adam, adam_m and adam_v (num_params floats each) and
 // *adam_t (steps taken so far) are the client's optimizer state, updated in
-// place; with SGD they are unused and may be null.
+// place; with SGD they are unused and may be null. max_steps > 0 stops after
+// that many steps (the simulated system's partial work).
 GanClientReport TrainGanClient(const GanNets& nets, const GanTrainSettings& s, const Dataset& train,
                                const std::vector<int>& rows, Rng& rng, float lr_g, float lr_d, float* params,
-                               float* adam_m, float* adam_v, int64_t* adam_t, GanScratch& scratch);
-
-// acc += weights[i] * uploads.col(i) for each i < count with keep[i], in
-// increasing i, in double precision. The server's model is acc / sum of the
-// kept weights.
-void AddWeightedUploads(Eigen::VectorXd& acc, const Eigen::MatrixXf& uploads, const double* weights,
-                        const char* keep, int count);
-
-// Runs a FedGAN experiment (cfg.algorithm.name == "fedgan") and returns its
-// metrics document; options, files, checkpoints and resumption as
-// RunExperiment. Throws InputError for bad config or data (features outside
-// [0, 1]), RunError for I/O.
-nlohmann::json RunFedGan(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup);
+                               float* adam_m, float* adam_v, int64_t* adam_t, GanScratch& scratch,
+                               int64_t max_steps = 0);
 
 }  // namespace fedsim

@@ -64,7 +64,7 @@ std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg) {
   if (n == "fednova") return std::make_unique<FedNova>(cfg);
   if (n == "fedsparse") return std::make_unique<FedSparse>(cfg);
   if (n == "fedgia") return std::make_unique<FedGiA>(cfg);
-  if (n == "fedgan") throw InputError("algorithm.name: fedgan has its own round loop (RunFedGan), not an Algorithm");
+  if (n == "fedgan") throw InputError("algorithm.name: fedgan trains a generator and a discriminator (round/gan_trainer.h), not an Algorithm");
   throw InputError("algorithm.name: unknown algorithm '" + cfg.name + "'");
 }
 

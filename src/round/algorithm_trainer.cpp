@@ -1,15 +1,18 @@
 #include "round/algorithm_trainer.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "fl/local_training.h"
+#include "metrics/writer.h"
+#include "round/federated_run.h"
 
 namespace fedsim {
 
 AlgorithmTrainer::AlgorithmTrainer(const Config& cfg, std::unique_ptr<Algorithm> algo, const Model& model,
                                    const Dataset& train, const Partition& partition, int threads, double dp_clip,
                                    double dp_sigma)
-    : cfg_(cfg), algo_(std::move(algo)), partition_(partition) {
+    : cfg_(cfg), algo_(std::move(algo)), model_(model), partition_(partition) {
   const int64_t p = model.num_params();
   // Per-thread scratch, allocated once. A workspace holds the largest chunk a
   // gradient is computed on (the batch size, capped; larger batches are
@@ -45,6 +48,17 @@ AlgorithmTrainer::AlgorithmTrainer(const Config& cfg, std::unique_ptr<Algorithm>
 LocalWork AlgorithmTrainer::PlannedWork(int client) const {
   const int n = static_cast<int>(partition_[static_cast<size_t>(client)].size());
   return full_batch_ ? LocalWork{n, 1} : PlannedLocalSgdWork(n, cfg_.algorithm);
+}
+
+nlohmann::json AlgorithmTrainer::Describe() const { return DescribeModel(model_); }
+
+double AlgorithmTrainer::LearningRate(int round) const {
+  return cfg_.algorithm.lr * std::pow(cfg_.algorithm.lr_decay, round);
+}
+
+void AlgorithmTrainer::RecordRound(nlohmann::json& rec, int round, const CohortTally& kept) const {
+  rec["lr"] = LearningRate(round);
+  rec["train_loss"] = NullableNumber(kept.samples ? kept.loss_sum / static_cast<double>(kept.samples) : NAN);
 }
 
 }  // namespace fedsim

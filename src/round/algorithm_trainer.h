@@ -28,6 +28,13 @@ class AlgorithmTrainer : public ClientTrainer {
   LocalWork PlannedWork(int client) const override;
   int batch() const override { return cfg_.algorithm.batch_size; }
   bool uniform_weights() const override { return algo_->uniform_weights(); }
+  nlohmann::json Describe() const override;
+  double TrainFlopsPerSample() const override { return model_.TrainFlopsPerSample(); }
+  double TrainFlopsPerBatch() const override { return model_.TrainFlopsPerBatch(); }
+  // algorithm.lr decayed by algorithm.lr_decay per round.
+  double LearningRate(int round) const override;
+  // "lr" and "train_loss".
+  void RecordRound(nlohmann::json& rec, int round, const CohortTally& kept) const override;
 
   void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& sampled) override {
     algo_->BeginRound(global, round, sampled, cfg_.experiment.seed);
@@ -48,6 +55,7 @@ class AlgorithmTrainer : public ClientTrainer {
  private:
   const Config& cfg_;
   std::unique_ptr<Algorithm> algo_;
+  const Model& model_;
   const Partition& partition_;
   bool full_batch_;
   TrainContext ctx_;

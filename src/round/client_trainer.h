@@ -10,6 +10,10 @@
 // round, with distinct `thread` indices in [0, threads); it may write only to
 // its upload, its thread's scratch and the persistent state of its client.
 // Everything else is called on one thread.
+//
+// Besides training, a trainer says what it trains (Describe, the FLOPs the
+// simulated clock and the GFLOP/s figures use) and which keys of a round's
+// record are its own (RecordRound: learning rates and training losses).
 #pragma once
 
 #include <Eigen/Core>
@@ -26,7 +30,11 @@
 
 namespace fedsim {
 
-
+// What the kept members of a round's cohort contributed.
+struct CohortTally {
+  double loss_sum = 0.0, aux_loss_sum = 0.0;
+  int64_t clients = 0, samples = 0, steps = 0;
+};
 
 class ClientTrainer {
  public:
@@ -43,6 +51,18 @@ class ClientTrainer {
   virtual bool uniform_weights() const = 0;
   // Samples per step (the system's partial-work unit).
   virtual int batch() const = 0;
+  // metrics.json's "model": what is trained, and its size.
+  virtual nlohmann::json Describe() const = 0;
+  // Training FLOPs (multiply-adds x 2) per sample and per step.
+  virtual double TrainFlopsPerSample() const = 0;
+  virtual double TrainFlopsPerBatch() const = 0;
+  // The learning rate a round's tasks carry (ClientTask::lr).
+  virtual double LearningRate(int round) const = 0;
+  // The trainer's keys of round `round`'s record (0-based), from the kept
+  // members' tally: learning rate(s) and mean training loss(es).
+  virtual void RecordRound(nlohmann::json& rec, int round, const CohortTally& kept) const = 0;
+  // The trainer's summary keys, from the last round's record (null if none).
+  virtual void Summarize(nlohmann::json& summary, const nlohmann::json& last_record) const {}
 
   // Server-side preparation before the cohort trains; may change `global`.
   virtual void BeginRound(Eigen::VectorXf& global, int round, const std::vector<int>& sampled) = 0;

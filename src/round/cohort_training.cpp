@@ -15,6 +15,19 @@ constexpr int64_t kMaxBlockBytes = int64_t{1} << 30;
 
 }  // namespace
 
+CohortTally TallyKept(const CohortResult& c) {
+  CohortTally t;
+  for (size_t i = 0; i < c.reports.size(); ++i) {
+    if (!c.keep[i]) continue;
+    ++t.clients;
+    t.loss_sum += c.reports[i].loss_sum;
+    t.aux_loss_sum += c.reports[i].aux_loss_sum;
+    t.samples += c.reports[i].samples;
+    t.steps += c.reports[i].steps;
+  }
+  return t;
+}
+
 bool HasClientState(ClientTrainer& trainer, const std::vector<std::unique_ptr<UploadTransform>>& transforms) {
   bool any = trainer.client_state() != nullptr;
   for (const auto& t : transforms) any = any || t->client_state() != nullptr;

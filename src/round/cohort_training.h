@@ -35,6 +35,9 @@ struct CohortResult {
   double wall_seconds = 0.0;          // wall time of training and collection
 };
 
+// The kept members' losses, samples and steps (rank 0).
+CohortTally TallyKept(const CohortResult& c);
+
 class CohortTraining {
  public:
   // transforms: the upload chain, in order; max_cohort: the largest cohort.

@@ -28,6 +28,12 @@ CentralEvaluator::Result CentralEvaluator::Evaluate(const float* params) const {
   return r;
 }
 
+bool CentralEvaluator::Evaluate(int round, const Eigen::VectorXf& global) {
+  last_ = Evaluate(global.data());
+  if (!last_.diverged) Track(round, last_);
+  return !last_.diverged;
+}
+
 void CentralEvaluator::Track(int round, const Result& r) {
   final_acc_ = r.test_accuracy;
   final_loss_ = r.test_loss;

@@ -1,5 +1,11 @@
 // Stage 5: what the model is worth after a round.
 //
+// A RoundEvaluator scores the global model on evaluation rounds (rank 0
+// only), adds its keys to every round's record (null when the round was not
+// evaluated) and to the summary, and keeps figures that a resume restores.
+// CentralEvaluator serves the classifiers; FedGAN's judge evaluator
+// (round/judge_evaluator.h) scores generated samples.
+//
 // CentralEvaluator scores the global model on the central test set (and, with
 // metrics.eval_train, on the pooled training set) every metrics.eval_every
 // rounds and on the last round, in parallel over fixed chunks (the same bits
@@ -22,7 +28,23 @@
 
 namespace fedsim {
 
-class CentralEvaluator {
+class RoundEvaluator {
+ public:
+  virtual ~RoundEvaluator() = default;
+  // metrics.json's top-level objects of the evaluator (e.g. FedGAN's "judge").
+  virtual void Describe(nlohmann::json& doc) const {}
+  // Scores the global model after round `round` (1-based) of a healthy run;
+  // false when the model has diverged (its scores are not finite).
+  virtual bool Evaluate(int round, const Eigen::VectorXf& global) = 0;
+  // The round's keys: the last evaluation's scores, or nulls.
+  virtual void Record(nlohmann::json& rec, bool evaluated) const = 0;
+  virtual void Summarize(nlohmann::json& summary) const = 0;
+  // Tracked figures are part of the run's totals (flat keys).
+  virtual void SaveTotals(nlohmann::json& totals) const = 0;
+  virtual void LoadTotals(const nlohmann::json& totals) = 0;
+};
+
+class CentralEvaluator : public RoundEvaluator {
  public:
   CentralEvaluator(const Model& model, const Dataset& test, const Dataset* train, std::optional<double> target,
                    int threads);
@@ -40,12 +62,14 @@ class CentralEvaluator {
   // The record's keys: test_loss, test_accuracy (null when not evaluated),
   // and global_train_loss/accuracy with metrics.eval_train.
   void Record(nlohmann::json& rec, const Result* r) const;
-  // The summary's keys: final/best test accuracy, best_round, target.
-  void Summarize(nlohmann::json& summary) const;
 
-  // Tracked figures are part of the run's totals (flat keys).
-  void SaveTotals(nlohmann::json& totals) const;
-  void LoadTotals(const nlohmann::json& totals);
+  // As a round's evaluator: Evaluate, then Track unless diverged.
+  bool Evaluate(int round, const Eigen::VectorXf& global) override;
+  void Record(nlohmann::json& rec, bool evaluated) const override { Record(rec, evaluated ? &last_ : nullptr); }
+  // The summary's keys: final/best test accuracy, best_round, target.
+  void Summarize(nlohmann::json& summary) const override;
+  void SaveTotals(nlohmann::json& totals) const override;
+  void LoadTotals(const nlohmann::json& totals) override;
 
   double final_accuracy() const { return final_acc_; }
   const nlohmann::json& rounds_to_target() const { return rounds_to_target_; }
@@ -60,6 +84,7 @@ class CentralEvaluator {
   double final_acc_ = NAN, final_loss_ = NAN, best_acc_ = NAN;
   int best_round_ = 0;
   nlohmann::json rounds_to_target_ = nullptr;
+  Result last_;  // the last evaluation (as a round's evaluator)
 };
 
 }  // namespace fedsim

@@ -27,6 +27,8 @@
 #include "round/cohort_sampler.h"
 #include "round/cohort_training.h"
 #include "round/evaluator.h"
+#include "round/gan_trainer.h"
+#include "round/judge_evaluator.h"
 #include "round/privacy_ledger.h"
 #include "round/run_recorder.h"
 #include "round/scheduler.h"
@@ -81,25 +83,10 @@ struct Totals {
   void FromJson(const json& j) { j.get_to(*this); }
 };
 
-// What the kept members of a round's cohort contributed.
-struct Tally {
-  double loss_sum = 0.0;
-  int64_t clients = 0, samples = 0, steps = 0;
-};
-
-Tally TallyKept(const CohortResult& c) {
-  Tally t;
-  for (size_t i = 0; i < c.reports.size(); ++i) {
-    if (!c.keep[i]) continue;
-    ++t.clients;
-    t.loss_sum += c.reports[i].loss_sum;
-    t.samples += c.reports[i].samples;
-    t.steps += c.reports[i].steps;
-  }
-  return t;
-}
-
 // Everything a federated run is made of, built from the config in order.
+// What is trained is a classifier (model + algorithm) or, for FedGAN, a
+// generator and a discriminator (nets); the two differ only in their client
+// trainer and evaluator.
 struct Run {
   const Config& cfg;
   const RunOptions& opt;
@@ -109,8 +96,9 @@ struct Run {
   FederatedData data;
   Partition partition;
   json input_guarantee;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<AlgorithmTrainer> trainer;
+  std::unique_ptr<Model> model;   // classifiers
+  std::unique_ptr<GanNets> nets;  // FedGAN
+  std::unique_ptr<ClientTrainer> trainer;
   std::unique_ptr<CohortSampler> sampler;
   std::unique_ptr<SystemModel> system;
   std::unique_ptr<SyncScheduler> scheduler;
@@ -119,7 +107,7 @@ struct Run {
   std::unique_ptr<Aggregator> aggregator;  // rank 0 only
   std::unique_ptr<ServerPipeline> server;
   std::unique_ptr<CohortTraining> training;
-  std::unique_ptr<CentralEvaluator> evaluator;
+  std::unique_ptr<RoundEvaluator> evaluator;
   Eigen::VectorXf global;
 
   Run(const Config& c, const RunOptions& o, Comm& cm, SetupAgreement& setup)
@@ -129,28 +117,40 @@ struct Run {
     data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
     partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
     input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
-    model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
-                        cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
-                                                        : std::nullopt,
-                        data.train.shape);
-    std::unique_ptr<Algorithm> algo = CreateAlgorithm(cfg.algorithm);
-    algo->Setup(model->num_params(), num_clients);
-    if (ClientStateStore* st = algo->mutable_client_state()) {
-      st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
+    const bool gan = cfg.algorithm.name == "fedgan";
+    std::unique_ptr<Algorithm> algo;
+    int cohort_size = CohortSize(cfg.algorithm, num_clients);  // ValidateConfig checked it against the population
+    if (gan) {
+      CheckGanData(data.train);
+      nets = std::make_unique<GanNets>(cfg.gan, data.train.dim());
+    } else {
+      model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
+                          cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
+                                                          : std::nullopt,
+                          data.train.shape);
+      algo = CreateAlgorithm(cfg.algorithm);
+      algo->Setup(model->num_params(), num_clients);
+      if (ClientStateStore* st = algo->mutable_client_state()) {
+        st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
+      }
+      cohort_size = algo->CohortSize(cohort_size, num_clients);
     }
-    // ValidateConfig checked the configured cohort against the population.
-    const int cohort_size = algo->CohortSize(CohortSize(cfg.algorithm, num_clients), num_clients);
     sampler = std::make_unique<CohortSampler>(cfg.algorithm, num_clients, cohort_size, cfg.system.over_selection, seed);
-    system = std::make_unique<SystemModel>(cfg.system, seed, model->TrainFlopsPerSample(), model->TrainFlopsPerBatch());
-    scheduler = std::make_unique<SyncScheduler>(*system);
     std::vector<int64_t> sizes;
     for (const auto& c : partition) sizes.push_back(static_cast<int64_t>(c.size()));
     ledger = std::make_unique<PrivacyLedger>(cfg, sampler->sampling_rate(), std::move(sizes));
     const double z = ledger->noise_multiplier();
     const bool dp_sample = cfg.privacy.mode == "sample";
-    trainer = std::make_unique<AlgorithmTrainer>(cfg, std::move(algo), *model, data.train, partition, threads,
-                                                 dp_sample ? cfg.privacy.clip_norm : 0.0,
-                                                 dp_sample ? z * cfg.privacy.clip_norm : 0.0);
+    if (gan) {
+      trainer = std::make_unique<GanTrainer>(cfg, *nets, data.train, partition, threads, &comm);
+    } else {
+      trainer = std::make_unique<AlgorithmTrainer>(cfg, std::move(algo), *model, data.train, partition, threads,
+                                                   dp_sample ? cfg.privacy.clip_norm : 0.0,
+                                                   dp_sample ? z * cfg.privacy.clip_norm : 0.0);
+    }
+    system = std::make_unique<SystemModel>(cfg.system, seed, trainer->TrainFlopsPerSample(),
+                                           trainer->TrainFlopsPerBatch());
+    scheduler = std::make_unique<SyncScheduler>(*system);
     const int64_t upload_size = trainer->upload_size();
     transforms = BuildUploadTransforms(cfg, trainer->upload_kind(), z, upload_size, num_clients, threads, &comm);
     // The public bound on a client's weight: 1 when every weight is 1 (the
@@ -165,11 +165,21 @@ struct Run {
     if (comm.root()) aggregator = MakeAggregator(cfg, upload_size, sampler->max_cohort(), threads, weight_bound);
     server = std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
     training = std::make_unique<CohortTraining>(comm, *trainer, transforms, partition, threads, sampler->max_cohort());
-    evaluator = std::make_unique<CentralEvaluator>(*model, data.test, cfg.metrics.eval_train ? &data.train : nullptr,
-                                                   cfg.experiment.target_accuracy, threads);
-    global.resize(model->num_params());
-    Rng init = DeriveStream(seed, Stream::kModelInit);
-    model->Init(global.data(), init);
+    if (gan) {
+      evaluator = std::make_unique<JudgeEvaluator>(cfg, *nets, data.train, data.test, threads, comm.root(),
+                                                   recorder.writes() ? opt.out_dir : std::string(), !opt.resume);
+      global.resize(nets->num_params());
+      Rng g_init = DeriveStream(seed, Stream::kModelInit, 0, 0);
+      nets->generator.Init(global.data(), g_init);
+      Rng d_init = DeriveStream(seed, Stream::kModelInit, 0, 1);
+      nets->discriminator.Init(global.data() + nets->disc_offset(), d_init);
+    } else {
+      evaluator = std::make_unique<CentralEvaluator>(*model, data.test, cfg.metrics.eval_train ? &data.train : nullptr,
+                                                     cfg.experiment.target_accuracy, threads);
+      global.resize(model->num_params());
+      Rng init = DeriveStream(seed, Stream::kModelInit);
+      model->Init(global.data(), init);
+    }
   }
 
   json Describe() const {
@@ -177,9 +187,10 @@ struct Run {
     doc["config"] = ToJson(cfg);
     doc["environment"] = RunEnvironment(threads, comm.size());
     doc["data"] = DescribeData(data);
-    doc["model"] = DescribeModel(*model);
+    doc["model"] = trainer->Describe();
     doc["partition"] = PartitionStats(data.train, partition);
     doc["privacy"] = ledger->Describe(input_guarantee);
+    evaluator->Describe(doc);
     doc["rounds"] = json::array();
     return doc;
   }
@@ -192,7 +203,7 @@ struct Run {
     ledger->Save(w);
   }
   void LoadState(const CheckpointReader& r) {
-    global = r.F32("global", model->num_params());
+    global = r.F32("global", global.size());
     trainer->Load(r);
     for (const auto& t : transforms) t->Load(r);
     ledger->Load(r);
@@ -247,7 +258,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
       demand[i] = {trainer.PlannedWork(sampled[i]), trainer.DownloadBytes(sampled[i])};
     }
     ScheduledRound plan = run.scheduler->Schedule(r, sampled, demand, planned_up, trainer.batch(), run.sampler->keep());
-    const double lr_round = cfg.algorithm.lr * std::pow(cfg.algorithm.lr_decay, r);
+    const double lr_round = trainer.LearningRate(r);
 
     // 2-3. Train locally, transform each upload, collect the aggregate.
     if (root) run.aggregator->Begin(r, static_cast<int>(plan.cohort.size()));
@@ -256,7 +267,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     if (root) agg = run.aggregator->Finish(cohort.reports, cohort.keep);
     if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
     if (root) plan.sys.seconds = run.scheduler->Finish(plan, cohort.reports, agg.member_bytes_up, agg.round_trips);
-    const Tally kept = TallyKept(cohort);
+    const CohortTally kept = TallyKept(cohort);
     // What the members' uploads would weigh before any transform (the
     // algorithm's own encoding), for the compression ratio.
     int64_t cohort_raw_bytes = 0;
@@ -278,19 +289,12 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
 
     // 5. Evaluate; 6. record.
     const bool eval = root && status == "completed" && (r + 1 == rounds || (r + 1) % cfg.metrics.eval_every == 0);
-    CentralEvaluator::Result score;
-    if (eval) {
-      score = run.evaluator->Evaluate(run.global.data());
-      if (score.diverged) status = "diverged";
-      if (status == "completed") run.evaluator->Track(r + 1, score);
-    }
+    if (eval && !run.evaluator->Evaluate(r + 1, run.global)) status = "diverged";
     json rec = {
         {"round", r + 1},
         {"sampled", plan.sys.sampled},
         {"cohort", static_cast<int64_t>(plan.cohort.size())},
         {"cohort_samples", cohort.cohort_samples},
-        {"lr", lr_round},
-        {"train_loss", NullableNumber(kept.samples ? kept.loss_sum / static_cast<double>(kept.samples) : NAN)},
         {"train_samples", kept.samples},
         {"skipped_updates", cohort.skipped},
         {"bytes_up", tot.bytes_up},
@@ -299,8 +303,9 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
         {"round_bytes_down", plan.bytes_down + agg.bytes_down},
         {"sim_time_s", tot.sim_time_s},
     };
+    trainer.RecordRound(rec, r, kept);
     rec.update(SystemRecord(plan.sys));
-    run.evaluator->Record(rec, eval ? &score : nullptr);
+    run.evaluator->Record(rec, eval);
     if (const ClientStateStore* st = trainer.client_state()) {
       rec["clients_with_state"] = exchange.Sum(st->ClientsWithState());
       rec["client_state_bytes"] = exchange.Sum(st->Bytes());
@@ -348,16 +353,17 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
   run.recorder.Close(status, doc, save);
 
   const double wall = run.recorder.WallSeconds();
-  const Model& model = *run.model;
-  const double train_flops = static_cast<double>(tot.samples) * model.TrainFlopsPerSample() +
-                             static_cast<double>(tot.steps) * model.TrainFlopsPerBatch();
+  const double train_flops = static_cast<double>(tot.samples) * trainer.TrainFlopsPerSample() +
+                             static_cast<double>(tot.steps) * trainer.TrainFlopsPerBatch();
   json summary = run.recorder.SummaryHead(status, rounds, tot.next_round);
   run.evaluator->Summarize(summary);
+  trainer.Summarize(summary, doc["rounds"].empty() ? json(nullptr) : doc["rounds"].back());
   const bool dp = cfg.privacy.mode != "none";
   summary.update({
       {"bytes_up", tot.bytes_up},
       {"bytes_down", tot.bytes_down},
       {"train_samples", tot.samples},
+      {"train_steps", tot.steps},
       {"skipped_updates", tot.skipped_updates},
       {"sim_time_s", tot.sim_time_s},
       {"offline_clients", tot.offline},

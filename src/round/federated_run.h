@@ -14,8 +14,8 @@ namespace fedsim {
 struct FederatedData;
 class Model;
 
-// Runs a federated experiment (any algorithm of the registry but fedgan) and
-// returns the metrics document. Throws InputError for bad config, data or
+// Runs a federated experiment (any algorithm of the registry, FedGAN
+// included) and returns the metrics document. Throws InputError for bad config, data or
 // checkpoint, RunError for I/O.
 nlohmann::json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup);
 

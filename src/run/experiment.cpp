@@ -7,7 +7,6 @@
 #include "core/error.h"
 #include "fl/algorithm.h"
 #include "fl/checkpoint.h"
-#include "fl/fedgan.h"
 #include "fl/setup_agreement.h"
 #include "round/run_recorder.h"
 #include "round/upload_transform.h"
@@ -59,7 +58,6 @@ json RunExperiment(const Config& cfg, const RunOptions& opt) {
   try {
     CheckExperiment(cfg);
     if (cfg.baseline.kind != "none") return RunBaseline(cfg, opt, comm, setup);
-    if (cfg.algorithm.name == "fedgan") return RunFedGan(cfg, opt, comm, setup);
     return RunFederated(cfg, opt, comm, setup);
   } catch (const AgreedError&) {
     throw;

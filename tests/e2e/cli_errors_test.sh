@@ -34,11 +34,11 @@ expect_error 2 "--set experiment.name: the value is neither JSON nor valid UTF-8
   run --set experiment.name="$(printf '\xff')"
 
 # A key the run does not read is rejected, naming the key and the run kind.
-expect_error 2 "system.dropout: not read by algorithm.name=fedgan (a client fault of federated rounds" -- \
-  run --set algorithm.name=fedgan --set system.dropout=0.2 --out "$TMP/gan"
+expect_error 2 "algorithm.state_precision: not read by algorithm.name=fedgan" -- \
+  run --set algorithm.name=fedgan --set algorithm.state_precision=float16 --out "$TMP/gan"
 [ ! -e "$TMP/gan/metrics.json" ] || fail "metrics.json written for a key fedgan does not read"
-expect_error 2 "system.network.latency_ms: not read by algorithm.name=fedgan" -- \
-  validate "$SRC/configs/fedgan_fmnist.json" --set system.network.latency_ms=5
+expect_error 2 "baseline.workers: not read by algorithm.name=fedgan" -- \
+  validate "$SRC/configs/fedgan_fmnist.json" --set baseline.workers=5
 expect_error 2 "model.kind: not read by algorithm.name=fedgan" -- validate "$SRC/configs/fedgan_fmnist.json" \
   --set model.kind=mlp --set model.hidden=[10]
 expect_error 2 "algorithm.mu: not read by algorithm.name=fedavg (FedProx's proximal weight" -- \

@@ -70,6 +70,21 @@ assert strip(a) == strip(b)
 PY
 cmp -s "$TMP/gan/samples/round_0004.pgm" "$TMP/gan2/samples/round_0004.pgm" || fail "sample grids differ"
 
+# The simulated system applies to FedGAN's rounds like any algorithm's: with
+# dropout some members never report, and the run says how many.
+"$FEDSIM" run "${gan[@]}" --out "$TMP/gan_drop" --quiet --set system.dropout=0.5 --set algorithm.clients_per_round=4 \
+  >/dev/null 2>&1 || fail "fedgan run with system.dropout"
+python3 - "$TMP/gan_drop" <<'PY' || fail "fedgan with dropout"
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/metrics.json"))
+dropped = sum(r["dropped_clients"] for r in m["rounds"])
+assert m["summary"]["dropped_clients"] == dropped > 0, dropped
+for r in m["rounds"]:
+    # Dropped members download the pair but upload nothing.
+    assert r["cohort"] + r["dropped_clients"] == r["sampled"] == 4, r
+    assert r["round_bytes_up"] == r["cohort"] * m["model"]["num_params"] * 4, r
+PY
+
 # scripts/pgm_to_png.py turns a grid into a PNG of the same size.
 python3 "$SRC/scripts/pgm_to_png.py" "$TMP/gan/samples/round_0004.pgm" "$TMP/grid.png" || fail "pgm_to_png"
 python3 - "$TMP/grid.png" <<'PY' || fail "pgm_to_png output"
