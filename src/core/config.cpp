@@ -150,7 +150,8 @@ class Reader {
   }
   void Seed(const char* n, uint64_t& r, const char*) {
     if (auto* v = Find(n)) {
-      if (v->is_number_unsigned()) {
+      // A JSON file's 5 is unsigned; a json built in C++ from the int 5 is signed.
+      if (v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0)) {
         r = v->get<uint64_t>();
       } else {
         Fail(Path(n), "expected an integer >= 0, got " + Show(*v));
@@ -436,6 +437,8 @@ const KeyUse kKeyUses[] = {
     {"metrics.eval_train", "federated baselines", "a classifier's training loss; fedgan reports sample quality"},
     {"gan", "fedgan", "FedGAN's networks and evaluation, read only with algorithm.name=fedgan"},
     {"compression", "federated", "compression of federated uploads; fedgan and the baselines have none"},
+    {"attack", "federated", "poisoning attacks on federated rounds; fedgan and the baselines have none"},
+    {"robust", "federated", "the server's aggregation rule of federated rounds; fedgan and the baselines have none"},
 };
 
 // The choices of a Choice key, from its listed type ("one of a b c").

@@ -594,6 +594,88 @@ struct CompressionConfig {
   }
 };
 
+struct AttackConfig {
+  std::string kind = "none";  // none | label_flip | backdoor | sign_flip | gaussian | scaling | alie | ipm
+  double fraction = 0.0;      // share of the population that is malicious (or count)
+  int count = 0;              // number of malicious clients (or fraction)
+  int start_round = 1;        // first round (1-based) the attackers act in
+  std::string mapping = "all_to_one";  // label_flip: all_to_one | reverse
+  int target = 0;             // label_flip all_to_one and backdoor: the target label
+  double poison_ratio = 0.5;  // backdoor: share of an attacker's samples that carry the trigger
+  int trigger_size = 4;       // backdoor: side of the square trigger in the image's bottom-right corner
+  double boost = 1.0;         // multiplies a malicious update (model replacement, boosting)
+  double sigma = 1.0;         // gaussian: std of each coordinate of the malicious update
+  std::optional<double> z;    // alie: the perturbation in standard deviations (default: Baruch et al.'s z_max)
+  double epsilon = 0.1;       // ipm: the malicious update is -epsilon times the benign mean
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("kind", kind, {"none", "label_flip", "backdoor", "sign_flip", "gaussian", "scaling", "alie", "ipm"},
+             "Poisoning attack of a fixed set of malicious clients (docs/robustness.md): data poisoning (label_flip, "
+             "backdoor) or model poisoning (sign_flip, gaussian, scaling; alie and ipm, which see the round's benign "
+             "updates). Default \"none\".");
+    v.Real("fraction", fraction, 0.0, 1.0, false,
+           "Share of the population that is malicious, rounded to the nearest count (at least 1); or set count. "
+           "Default 0.");
+    v.Int("count", count, 0, 100000000, "Number of malicious clients (instead of fraction). Default 0.");
+    v.Int("start_round", start_round, 1, 100000000,
+          "First round (1-based) in which the attackers act; before it they behave honestly. Default 1.");
+    v.Choice("mapping", mapping, {"all_to_one", "reverse"},
+             "label_flip: every label becomes attack.target (all_to_one), or label y becomes C-1-y (reverse). "
+             "Default \"all_to_one\".");
+    v.Int("target", target, 0, 1000000, "label_flip all_to_one and backdoor: the target label. Default 0.");
+    v.Real("poison_ratio", poison_ratio, 0.0, 1.0, true,
+           "backdoor: share of each attacker's training samples replaced by triggered copies labelled "
+           "attack.target. Default 0.5.");
+    v.Int("trigger_size", trigger_size, 1, 1000,
+          "backdoor: side in pixels of the square trigger set to the brightest pixel value in the bottom-right "
+          "corner of every channel. Default 4.");
+    v.Real("boost", boost, 0.0, 1e9, true,
+           "Multiplies every malicious update after its attack (model replacement / boosting, Bagdasaryan et al. "
+           "2020); scaling is honest training times boost. Default 1.");
+    v.Real("sigma", sigma, 0.0, 1e9, true, "gaussian: std of each coordinate of the malicious update. Default 1.");
+    v.OptReal("z", z, 0.0, 1e9,
+              "alie: malicious update = mean - z * std of the benign updates, per coordinate. Default: z_max of "
+              "Baruch et al. 2019 from the cohort size and the number of attackers in it.");
+    v.Real("epsilon", epsilon, 0.0, 1e9, false,
+           "ipm: malicious update = -epsilon * the mean of the benign updates (Xie et al. 2020). Default 0.1.");
+  }
+};
+
+struct RobustConfig {
+  std::string rule = "mean";  // mean | median | trimmed_mean | krum | multikrum | bulyan | rfa | centered_clipping | norm_bound
+  double trim = 0.1;          // trimmed_mean: share cut from each end
+  int byzantine = 1;          // krum, multikrum, bulyan: f, the attackers the rule tolerates
+  int selected = 0;           // multikrum: m updates averaged (0 = n - f)
+  int iterations = 3;         // rfa: Weiszfeld iterations; centered_clipping: clipping iterations
+  double nu = 1e-6;           // rfa: smoothing of the Weiszfeld weights
+  double clip_norm = 1.0;     // centered_clipping: tau; norm_bound: M
+  double noise_std = 0.0;     // norm_bound: std of the Gaussian noise added to the aggregate (weak DP)
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("rule", rule,
+             {"mean", "median", "trimmed_mean", "krum", "multikrum", "bulyan", "rfa", "centered_clipping",
+              "norm_bound"},
+             "How the server combines the cohort's updates (docs/robustness.md): the weighted mean, or a robust "
+             "rule. Default \"mean\".");
+    v.Real("trim", trim, 0.0, 0.5, false, "trimmed_mean: share of the values cut from each end, per coordinate. "
+                                           "Default 0.1.");
+    v.Int("byzantine", byzantine, 0, 100000000,
+          "krum, multikrum, bulyan: f, the number of malicious updates the rule is built to tolerate. Default 1.");
+    v.Int("selected", selected, 0, 100000000, "multikrum: m, the updates averaged (0 = n - f). Default 0.");
+    v.Int("iterations", iterations, 1, 1000,
+          "rfa: Weiszfeld iterations (Pillutla et al. 2022 use 3); centered_clipping: clipping iterations. "
+          "Default 3.");
+    v.Real("nu", nu, 0.0, 1.0, true, "rfa: smoothing nu of the Weiszfeld weights 1 / max(nu, distance). Default 1e-6.");
+    v.Real("clip_norm", clip_norm, 0.0, 1e9, true,
+           "centered_clipping: the radius tau; norm_bound: the bound M on each update's L2 norm. Default 1.");
+    v.Real("noise_std", noise_std, 0.0, 1e9, false,
+           "norm_bound: std of Gaussian noise added to each coordinate of the aggregate (weak DP, Sun et al. "
+           "2019). Default 0.");
+  }
+};
+
 struct Config {
   ExperimentConfig experiment;
   DataConfig data;
@@ -607,6 +689,8 @@ struct Config {
   MetricsConfig metrics;
   GanConfig gan;
   CompressionConfig compression;
+  AttackConfig attack;
+  RobustConfig robust;
 
   template <class V>
   void Visit(V& v) {
@@ -622,6 +706,8 @@ struct Config {
     v.Section("metrics", metrics);
     v.Section("gan", gan);
     v.Section("compression", compression);
+    v.Section("attack", attack);
+    v.Section("robust", robust);
   }
 };
 

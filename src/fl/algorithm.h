@@ -78,6 +78,7 @@ struct ClientReport {
   double update_norm = 0.0;     // the upload's norm before clipping (the clip transform; 0 = not clipped)
   int64_t raw_bytes_up = 0;     // the upload's size as the algorithm encoded it, before any upload transform
   double aux_loss_sum = 0.0;    // a second training loss (FedGAN: the generator's; loss_sum is the discriminator's)
+  int client = -1;              // who reported (set by the round before the upload transforms)
 };
 
 // What an upload is, so that the stages after the client know what they may

@@ -63,6 +63,9 @@ class Aggregator {
   // Finishes the round: `keep` loses the members the sum does not contain,
   // `reports` of the members get the weight the server saw.
   virtual AggregateResult Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) = 0;
+  // State carried between rounds (centered clipping's center), for checkpoints.
+  virtual void Save(CheckpointWriter& w) const {}
+  virtual void Load(const CheckpointReader& r) {}
 };
 
 // The aggregator a config asks for. upload_size: floats per upload;
@@ -71,6 +74,13 @@ class Aggregator {
 // weighted secure sum scales by it).
 std::unique_ptr<Aggregator> MakeAggregator(const Config& cfg, int64_t upload_size, int max_cohort, int threads,
                                            double weight_bound);
+
+// The buffered aggregator of robust.rule (and of any run with attackers):
+// it keeps the round's uploads (cohort x upload_size floats), lets an
+// omniscient attack (alie, ipm) replace the attackers' uploads, and applies
+// the rule (round/robust_aggregator.cpp). plan: the attackers (may be null).
+std::unique_ptr<Aggregator> MakeRobustAggregator(const Config& cfg, int64_t upload_size, int threads,
+                                                 const class AttackPlan* plan);
 
 std::unique_ptr<Aggregator> MakePlainAggregator(const Config& cfg, int64_t upload_size, int max_cohort, int threads);
 std::unique_ptr<Aggregator> MakeSecureAggregator(const Config& cfg, int64_t upload_size, int max_cohort, int threads,

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "round/attack.h"
 
 namespace fedsim {
 namespace {
@@ -64,7 +65,8 @@ CohortResult CohortTraining::Run(int round, float lr, const ScheduledRound& plan
     ClientTask task;
     task.round = round;
     task.client = cohort[at];
-    task.indices = &partition_[static_cast<size_t>(task.client)];
+    const bool poisoned = poisoned_ && attack_->acting(round) && attack_->malicious(task.client);
+    task.indices = &(poisoned ? *poisoned_ : partition_)[static_cast<size_t>(task.client)];
     task.lr = lr;
     task.max_steps = plan.plan(at).max_steps;
     return task;
@@ -81,6 +83,7 @@ CohortResult CohortTraining::Run(int round, float lr, const ScheduledRound& plan
       float* up = exchange_.Column(static_cast<int>(k), uploads_);
       rep = trainer_.Train(task, global.data(), up, tid);
       rep.raw_bytes_up = rep.bytes_up >= 0 ? rep.bytes_up : upload_size * static_cast<int64_t>(sizeof(float));
+      rep.client = task.client;
       ClientUpload u{round, task.client, up, upload_size, &rep, tid};
       for (const auto& t : transforms_) t->Apply(u);
       res.keep[at] = std::isfinite(rep.loss_sum) && std::isfinite(rep.aux_loss_sum) &&

@@ -50,6 +50,12 @@ class CohortTraining {
                    Aggregator* aggregator);
 
   CohortExchange& exchange() { return exchange_; }
+  // Data poisoning: from the rounds in which they act, the attackers of
+  // `plan` train on their rows of `poisoned` (indices into the trainer's data).
+  void PoisonRows(const class AttackPlan* plan, const Partition* poisoned) {
+    attack_ = plan;
+    poisoned_ = poisoned;
+  }
 
  private:
   Comm& comm_;
@@ -58,6 +64,8 @@ class CohortTraining {
   const Partition& partition_;
   int threads_;
   int block_;
+  const class AttackPlan* attack_ = nullptr;
+  const Partition* poisoned_ = nullptr;
   Eigen::MatrixXf uploads_;  // rank 0: column i holds the block's i-th member's upload
   CohortExchange exchange_;
 };

@@ -30,7 +30,11 @@ CentralEvaluator::Result CentralEvaluator::Evaluate(const float* params) const {
 
 bool CentralEvaluator::Evaluate(int round, const Eigen::VectorXf& global) {
   last_ = Evaluate(global.data());
-  if (!last_.diverged) Track(round, last_);
+  if (backdoor_) backdoor_acc_ = EvaluateDataset(model_, global.data(), *backdoor_, threads_, ws_).Accuracy();
+  if (!last_.diverged) {
+    Track(round, last_);
+    final_backdoor_acc_ = backdoor_acc_;
+  }
   return !last_.diverged;
 }
 
@@ -53,7 +57,13 @@ void CentralEvaluator::Record(nlohmann::json& rec, const Result* r) const {
   }
 }
 
+void CentralEvaluator::Record(nlohmann::json& rec, bool evaluated) const {
+  Record(rec, evaluated ? &last_ : nullptr);
+  if (backdoor_) rec["backdoor_accuracy"] = evaluated ? NullableNumber(backdoor_acc_) : nullptr;
+}
+
 void CentralEvaluator::Summarize(nlohmann::json& s) const {
+  if (backdoor_) s["final_backdoor_accuracy"] = NullableNumber(final_backdoor_acc_);
   s["final_test_accuracy"] = NullableNumber(final_acc_);
   s["final_test_loss"] = NullableNumber(final_loss_);
   s["best_test_accuracy"] = NullableNumber(best_acc_);
@@ -63,6 +73,7 @@ void CentralEvaluator::Summarize(nlohmann::json& s) const {
 }
 
 void CentralEvaluator::SaveTotals(nlohmann::json& t) const {
+  if (backdoor_) t["final_backdoor_acc"] = NullableNumber(final_backdoor_acc_);
   t["final_acc"] = NullableNumber(final_acc_);
   t["final_loss"] = NullableNumber(final_loss_);
   t["best_acc"] = NullableNumber(best_acc_);
@@ -77,6 +88,10 @@ void CentralEvaluator::LoadTotals(const nlohmann::json& t) {
   best_acc_ = num("best_acc");
   best_round_ = t.at("best_round").get<int>();
   rounds_to_target_ = t.at("rounds_to_target");
+  // A branch that switches a backdoor on starts without a figure.
+  if (backdoor_ && t.contains("final_backdoor_acc") && !t["final_backdoor_acc"].is_null()) {
+    final_backdoor_acc_ = t["final_backdoor_acc"].get<double>();
+  }
 }
 
 }  // namespace fedsim

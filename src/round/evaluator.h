@@ -63,9 +63,14 @@ class CentralEvaluator : public RoundEvaluator {
   // and global_train_loss/accuracy with metrics.eval_train.
   void Record(nlohmann::json& rec, const Result* r) const;
 
+  // A backdoor's triggered test set (labels = the attack's target): its
+  // accuracy, the attack's success rate, is reported as backdoor_accuracy.
+  void SetBackdoorTest(const Dataset* triggered) { backdoor_ = triggered; }
+
   // As a round's evaluator: Evaluate, then Track unless diverged.
   bool Evaluate(int round, const Eigen::VectorXf& global) override;
-  void Record(nlohmann::json& rec, bool evaluated) const override { Record(rec, evaluated ? &last_ : nullptr); }
+  // With a backdoor test set, also backdoor_accuracy.
+  void Record(nlohmann::json& rec, bool evaluated) const override;
   // The summary's keys: final/best test accuracy, best_round, target.
   void Summarize(nlohmann::json& summary) const override;
   void SaveTotals(nlohmann::json& totals) const override;
@@ -85,6 +90,8 @@ class CentralEvaluator : public RoundEvaluator {
   int best_round_ = 0;
   nlohmann::json rounds_to_target_ = nullptr;
   Result last_;  // the last evaluation (as a round's evaluator)
+  const Dataset* backdoor_ = nullptr;
+  double backdoor_acc_ = NAN, final_backdoor_acc_ = NAN;
 };
 
 }  // namespace fedsim

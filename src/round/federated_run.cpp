@@ -24,6 +24,7 @@
 #include "privacy/input_perturbation.h"
 #include "round/aggregator.h"
 #include "round/algorithm_trainer.h"
+#include "round/attack.h"
 #include "round/cohort_sampler.h"
 #include "round/cohort_training.h"
 #include "round/evaluator.h"
@@ -98,6 +99,9 @@ struct Run {
   json input_guarantee;
   std::unique_ptr<Model> model;   // classifiers
   std::unique_ptr<GanNets> nets;  // FedGAN
+  std::unique_ptr<AttackPlan> attack;
+  PoisonedTraining poisoned;      // the attackers' data (data poisoning only)
+  Dataset backdoor_test;          // the triggered test set (backdoor only)
   std::unique_ptr<ClientTrainer> trainer;
   std::unique_ptr<CohortSampler> sampler;
   std::unique_ptr<SystemModel> system;
@@ -117,6 +121,9 @@ struct Run {
     data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
     partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
     input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
+    attack = std::make_unique<AttackPlan>(cfg.attack, num_clients, seed);
+    if (attack->poisons_data()) poisoned = PoisonTraining(data.train, partition, *attack, seed);
+    const Dataset& train = attack->poisons_data() ? poisoned.train : data.train;  // what clients train on
     const bool gan = cfg.algorithm.name == "fedgan";
     std::unique_ptr<Algorithm> algo;
     int cohort_size = CohortSize(cfg.algorithm, num_clients);  // ValidateConfig checked it against the population
@@ -144,7 +151,7 @@ struct Run {
     if (gan) {
       trainer = std::make_unique<GanTrainer>(cfg, *nets, data.train, partition, threads, &comm);
     } else {
-      trainer = std::make_unique<AlgorithmTrainer>(cfg, std::move(algo), *model, data.train, partition, threads,
+      trainer = std::make_unique<AlgorithmTrainer>(cfg, std::move(algo), *model, train, partition, threads,
                                                    dp_sample ? cfg.privacy.clip_norm : 0.0,
                                                    dp_sample ? z * cfg.privacy.clip_norm : 0.0);
     }
@@ -152,7 +159,8 @@ struct Run {
                                            trainer->TrainFlopsPerBatch());
     scheduler = std::make_unique<SyncScheduler>(*system);
     const int64_t upload_size = trainer->upload_size();
-    transforms = BuildUploadTransforms(cfg, trainer->upload_kind(), z, upload_size, num_clients, threads, &comm);
+    transforms =
+        BuildUploadTransforms(cfg, trainer->upload_kind(), z, upload_size, num_clients, threads, &comm, attack.get());
     // The public bound on a client's weight: 1 when every weight is 1 (the
     // algorithm's or the clipping's), else the largest client's sample count
     // (no algorithm weighs a client by more).
@@ -162,9 +170,14 @@ struct Run {
     if (!uniform) {
       for (const auto& c : partition) weight_bound = std::max(weight_bound, static_cast<double>(c.size()));
     }
-    if (comm.root()) aggregator = MakeAggregator(cfg, upload_size, sampler->max_cohort(), threads, weight_bound);
+    if (comm.root()) {
+      aggregator = attack->active() || cfg.robust.rule != "mean"
+                       ? MakeRobustAggregator(cfg, upload_size, threads, attack.get())
+                       : MakeAggregator(cfg, upload_size, sampler->max_cohort(), threads, weight_bound);
+    }
     server = std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
     training = std::make_unique<CohortTraining>(comm, *trainer, transforms, partition, threads, sampler->max_cohort());
+    if (attack->poisons_data()) training->PoisonRows(attack.get(), &poisoned.partition);
     if (gan) {
       evaluator = std::make_unique<JudgeEvaluator>(cfg, *nets, data.train, data.test, threads, comm.root(),
                                                    recorder.writes() ? opt.out_dir : std::string(), !opt.resume);
@@ -174,8 +187,13 @@ struct Run {
       Rng d_init = DeriveStream(seed, Stream::kModelInit, 0, 1);
       nets->discriminator.Init(global.data() + nets->disc_offset(), d_init);
     } else {
-      evaluator = std::make_unique<CentralEvaluator>(*model, data.test, cfg.metrics.eval_train ? &data.train : nullptr,
-                                                     cfg.experiment.target_accuracy, threads);
+      auto central = std::make_unique<CentralEvaluator>(*model, data.test, cfg.metrics.eval_train ? &data.train : nullptr,
+                                                        cfg.experiment.target_accuracy, threads);
+      if (cfg.attack.kind == "backdoor") {
+        backdoor_test = TriggeredTestSet(data.test, cfg.attack);
+        central->SetBackdoorTest(&backdoor_test);
+      }
+      evaluator = std::move(central);
       global.resize(model->num_params());
       Rng init = DeriveStream(seed, Stream::kModelInit);
       model->Init(global.data(), init);
@@ -190,6 +208,11 @@ struct Run {
     doc["model"] = trainer->Describe();
     doc["partition"] = PartitionStats(data.train, partition);
     doc["privacy"] = ledger->Describe(input_guarantee);
+    if (attack->active()) {
+      doc["attack"] = {{"kind", cfg.attack.kind}, {"count", attack->clients().size()},
+                       {"clients", attack->clients()}, {"start_round", cfg.attack.start_round}};
+      if (cfg.attack.kind == "backdoor") doc["attack"]["backdoor_test_samples"] = backdoor_test.size();
+    }
     evaluator->Describe(doc);
     doc["rounds"] = json::array();
     return doc;
@@ -200,12 +223,14 @@ struct Run {
     w.F32("global", global);
     trainer->Save(w);
     for (const auto& t : transforms) t->Save(w);
+    if (aggregator) aggregator->Save(w);
     ledger->Save(w);
   }
   void LoadState(const CheckpointReader& r) {
     global = r.F32("global", global.size());
     trainer->Load(r);
     for (const auto& t : transforms) t->Load(r);
+    if (aggregator) aggregator->Load(r);
     ledger->Load(r);
   }
 };

@@ -1,6 +1,6 @@
 // Stage 3a: the client-side pipeline an upload passes before it leaves the
-// device: clipping, local DP noise, compression (in that order; a
-// configuration builds the chain once, BuildUploadTransforms).
+// device: clipping, local DP noise, an attacker's rewrite, compression (in
+// that order; a configuration builds the chain once, BuildUploadTransforms).
 //
 // A transform sees one client's upload at a time and may change its values,
 // its reported weight and its wire size. Apply is called concurrently for
@@ -59,7 +59,8 @@ class UploadTransform {
 };
 
 // The run's chain, built from the config: clip and local noise when
-// privacy.mode is central or local, compression when compression.kind is set.
+// privacy.mode is central or local, the attack when `attack` has attackers,
+// compression when compression.kind is set.
 // kind: what the algorithm uploads; upload_size: floats per upload;
 // num_clients: the population; comm: the processes (per-client state is
 // placed as the algorithm's). Throws InputError naming the keys of a
@@ -67,7 +68,8 @@ class UploadTransform {
 // delta, compression under a secure sum or central DP).
 std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config& cfg, UploadKind kind,
                                                                     double noise_multiplier, int64_t upload_size,
-                                                                    int num_clients, int threads, class Comm* comm);
+                                                                    int num_clients, int threads, class Comm* comm,
+                                                                    const class AttackPlan* attack = nullptr);
 
 // The combination checks of BuildUploadTransforms alone, for `fedsim
 // validate` (throws the same InputError).

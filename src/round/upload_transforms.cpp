@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "round/attack.h"
 #include "round/upload_transform.h"
 
 namespace fedsim {
@@ -72,6 +73,7 @@ void CheckPrivacyAndSecureSums(const Config& cfg, const std::string& algorithm, 
 
 void CheckUploadTransforms(const Config& cfg, const Algorithm& algo) {
   CheckPrivacyAndSecureSums(cfg, algo.name(), algo.upload_kind(), algo.server_reads_reports());
+  CheckAttackAndRobust(cfg, algo.upload_kind(), algo.server_reads_reports());
   CheckUploadTransforms(cfg, algo.upload_kind());
 }
 
@@ -85,12 +87,16 @@ void CheckUploadTransforms(const Config& cfg, UploadKind kind) {
 
 std::vector<std::unique_ptr<UploadTransform>> BuildUploadTransforms(const Config& cfg, UploadKind kind,
                                                                     double noise_multiplier, int64_t upload_size,
-                                                                    int num_clients, int threads, Comm* comm) {
+                                                                    int num_clients, int threads, Comm* comm,
+                                                                    const AttackPlan* attack) {
   std::vector<std::unique_ptr<UploadTransform>> chain;
   const PrivacyConfig& pc = cfg.privacy;
   if (pc.mode == "central" || pc.mode == "local") chain.push_back(MakeClipTransform(pc));
   if (pc.mode == "local") chain.push_back(MakeLocalNoiseTransform(pc, noise_multiplier, cfg.experiment.seed));
   CheckUploadTransforms(cfg, kind);
+  // The attacker rewrites its upload after what an honest client does to it,
+  // and before the encoding every upload must have.
+  if (attack && attack->active()) chain.push_back(MakeAttackTransform(*attack, cfg.experiment.seed));
   if (cfg.compression.kind != "none") chain.push_back(MakeCompressTransform(cfg, upload_size, num_clients, threads, comm));
   return chain;
 }

@@ -1,0 +1,382 @@
+// The buffered aggregator: the round's kept uploads are held (cohort x P
+// floats), an omniscient attack may replace the attackers' uploads, and the
+// rule of robust.rule combines them (docs/robustness.md):
+//
+//   mean               sum_k w_k u_k / sum_k w_k, in cohort order (the plain aggregator's bits)
+//   median             per coordinate, the median (even n: the mean of the middle two)
+//   trimmed_mean       per coordinate, the mean after cutting floor(trim n) values at each end
+//   krum               the update whose n - f - 2 nearest neighbours are closest (Blanchard et al. 2017)
+//   multikrum          the mean of the m best-scored updates (El Mhamdi et al. 2018)
+//   bulyan             n - 2f updates picked by repeated Krum, then per coordinate the mean of
+//                      the n - 4f values nearest their median (El Mhamdi et al. 2018)
+//   rfa                the weighted geometric median by smoothed Weiszfeld (Pillutla et al. 2022)
+//   centered_clipping  v <- v + mean_k clip_tau(u_k - v), from the last round's aggregate
+//                      (Karimireddy et al. 2021)
+//   norm_bound         each update scaled to norm <= M, the weighted mean, + N(0, sigma^2)
+//                      per coordinate (Sun et al. 2019)
+//
+// Per-coordinate work is split over threads in spans; distances and norms
+// are one sum per member or pair, in coordinate order: the result does not
+// depend on the thread count. The rules other than mean, rfa and norm_bound
+// ignore the reports' weights. The "robust" record reports the attackers in
+// the cohort, those the rule kept (selection rules: selected), and the mean
+// L2 norm of benign and malicious updates as the server received them.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "fl/checkpoint.h"
+#include "metrics/writer.h"
+#include "round/aggregator.h"
+#include "round/attack.h"
+
+namespace fedsim {
+namespace {
+
+constexpr int64_t kSpan = 1 << 14;
+
+class RobustAggregator : public Aggregator {
+ public:
+  RobustAggregator(const Config& cfg, int64_t upload_size, int threads, const AttackPlan* plan)
+      : cfg_(cfg.robust),
+        attack_(cfg.attack),
+        seed_(cfg.experiment.seed),
+        p_(upload_size),
+        threads_(threads),
+        plan_(plan && plan->active() ? plan : nullptr),
+        acc_(upload_size) {
+    if (cfg_.rule == "centered_clipping") center_ = Eigen::VectorXd::Zero(upload_size);
+  }
+
+  std::string name() const override { return cfg_.rule; }
+
+  void Begin(int round, int cohort) override {
+    round_ = round;
+    if (buffer_.cols() != cohort) buffer_.resize(p_, cohort);
+  }
+
+  void AddBlock(const Eigen::MatrixXf& uploads, int b0, int nb, const std::vector<ClientReport>& reports,
+                const std::vector<char>& keep) override {
+    for (int i = 0; i < nb; ++i) {
+      if (keep[static_cast<size_t>(b0 + i)]) buffer_.col(b0 + i) = uploads.col(i);
+    }
+  }
+
+  AggregateResult Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) override;
+
+  void Save(CheckpointWriter& w) const override {
+    if (center_.size() > 0) w.F64("robust/center", center_.data(), center_.size());
+  }
+  void Load(const CheckpointReader& r) override {
+    // A branch from a run with another rule starts from a zero center.
+    if (center_.size() > 0 && r.Has("robust/center")) {
+      const std::vector<double> c = r.F64("robust/center", p_);
+      center_ = Eigen::Map<const Eigen::VectorXd>(c.data(), p_);
+    }
+  }
+
+ private:
+  // Parallel over spans of coordinates: fn(lo, hi).
+  template <class Fn>
+  void Coordinates(Fn fn) const {
+    ParallelFor((p_ + kSpan - 1) / kSpan, threads_, [&](int64_t s, int) { fn(s * kSpan, std::min(p_, (s + 1) * kSpan)); });
+  }
+  // Squared distances between the members' uploads (members x members).
+  Eigen::MatrixXd Distances(const std::vector<int>& m) const;
+  // Krum scores of `set` (indices into m) from the distance matrix d.
+  std::vector<double> KrumScores(const Eigen::MatrixXd& d, const std::vector<int>& set, int f) const;
+  double L2(const Eigen::Ref<const Eigen::VectorXd>& v) const { return std::sqrt(v.squaredNorm()); }
+  void NeedAtLeast(int n, int need, const char* why) const {
+    if (n < need) {
+      throw InputError(fmt::format("robust.byzantine: robust.rule={} needs at least {} updates in a round ({}); "
+                                   "this round has {} (raise algorithm.clients_per_round or lower robust.byzantine)",
+                                   cfg_.rule, need, why, n));
+    }
+  }
+
+  RobustConfig cfg_;
+  AttackConfig attack_;
+  uint64_t seed_;
+  int64_t p_;
+  int threads_;
+  const AttackPlan* plan_;
+  int round_ = 0;
+  Eigen::MatrixXf buffer_;  // column i: cohort member i's upload (kept members only)
+  Eigen::VectorXd acc_;
+  Eigen::VectorXd center_;  // centered_clipping: the last aggregate
+};
+
+Eigen::MatrixXd RobustAggregator::Distances(const std::vector<int>& m) const {
+  const int n = static_cast<int>(m.size());
+  Eigen::MatrixXd d = Eigen::MatrixXd::Zero(n, n);
+  std::vector<std::pair<int, int>> pairs;
+  for (int i = 0; i < n; ++i) {
+    for (int j = i + 1; j < n; ++j) pairs.emplace_back(i, j);
+  }
+  ParallelFor(static_cast<int64_t>(pairs.size()), threads_, [&](int64_t k, int) {
+    const auto [i, j] = pairs[static_cast<size_t>(k)];
+    const float* a = buffer_.col(m[static_cast<size_t>(i)]).data();
+    const float* b = buffer_.col(m[static_cast<size_t>(j)]).data();
+    double s = 0.0;
+    for (int64_t c = 0; c < p_; ++c) {
+      const double x = static_cast<double>(a[c]) - static_cast<double>(b[c]);
+      s += x * x;
+    }
+    d(i, j) = d(j, i) = s;
+  });
+  return d;
+}
+
+std::vector<double> RobustAggregator::KrumScores(const Eigen::MatrixXd& d, const std::vector<int>& set, int f) const {
+  const int n = static_cast<int>(set.size());
+  const int neighbours = std::max(1, n - f - 2);
+  std::vector<double> scores(static_cast<size_t>(n)), row;
+  for (int a = 0; a < n; ++a) {
+    row.clear();
+    for (int b = 0; b < n; ++b) {
+      if (b != a) row.push_back(d(set[static_cast<size_t>(a)], set[static_cast<size_t>(b)]));
+    }
+    const int k = std::min(neighbours, static_cast<int>(row.size()));
+    std::partial_sort(row.begin(), row.begin() + k, row.end());
+    scores[static_cast<size_t>(a)] = std::accumulate(row.begin(), row.begin() + k, 0.0);
+  }
+  return scores;
+}
+
+AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) {
+  AggregateResult res;
+  res.sum = &acc_;
+  res.member_bytes_up.resize(reports.size());
+  const int64_t upload_bytes = p_ * static_cast<int64_t>(sizeof(float));
+  for (size_t i = 0; i < reports.size(); ++i) {
+    res.member_bytes_up[i] = reports[i].bytes_up >= 0 ? reports[i].bytes_up : upload_bytes;
+    res.bytes_up += res.member_bytes_up[i];
+  }
+  // The kept members, and which of them attack this round.
+  std::vector<int> m;
+  std::vector<char> bad(reports.size(), 0);
+  for (size_t i = 0; i < reports.size(); ++i) {
+    if (!keep[i]) continue;
+    m.push_back(static_cast<int>(i));
+    bad[i] = plan_ && plan_->acting(round_) && plan_->malicious(reports[i].client);
+  }
+  double alie_z = 0.0;
+  if (plan_ && plan_->omniscient()) alie_z = ApplyOmniscientAttack(attack_, buffer_, bad, keep, threads_);
+  const int n = static_cast<int>(m.size());
+  acc_.setZero();
+  std::vector<char> included(reports.size(), 0);  // what the rule's aggregate draws on
+  for (int i : m) included[static_cast<size_t>(i)] = 1;
+  const std::string& rule = cfg_.rule;
+  // Members' norms (after any attack), one sum each in coordinate order.
+  std::vector<double> norms(static_cast<size_t>(n));
+  ParallelFor(n, threads_, [&](int64_t k, int) {
+    norms[static_cast<size_t>(k)] = std::sqrt(buffer_.col(m[static_cast<size_t>(k)]).cast<double>().squaredNorm());
+  });
+
+  if (n == 0) {
+    // Nothing to aggregate: the server pipeline does not release.
+  } else if (rule == "mean" || rule == "norm_bound") {
+    std::vector<double> scale(static_cast<size_t>(n), 1.0);
+    if (rule == "norm_bound") {
+      for (int k = 0; k < n; ++k) {
+        const double nk = norms[static_cast<size_t>(k)];
+        if (nk > cfg_.clip_norm) scale[static_cast<size_t>(k)] = cfg_.clip_norm / nk;
+      }
+    }
+    for (int i : m) res.denominator += reports[static_cast<size_t>(i)].weight;
+    Coordinates([&](int64_t lo, int64_t hi) {
+      for (int k = 0; k < n; ++k) {
+        const double w = reports[static_cast<size_t>(m[static_cast<size_t>(k)])].weight * scale[static_cast<size_t>(k)];
+        // The mean keeps the plain aggregator's arithmetic: w * u, summed member by member.
+        acc_.segment(lo, hi - lo) += w * buffer_.col(m[static_cast<size_t>(k)]).segment(lo, hi - lo).cast<double>();
+      }
+    });
+    if (rule == "norm_bound" && cfg_.noise_std > 0.0) {
+      Rng rng = DeriveStream(seed_, Stream::kRobust, static_cast<uint64_t>(round_), 0);
+      for (int64_t c = 0; c < p_; ++c) acc_[c] += res.denominator * cfg_.noise_std * rng.Normal();
+    }
+  } else if (rule == "median" || rule == "trimmed_mean") {
+    const int cut = rule == "median" ? 0 : static_cast<int>(std::floor(cfg_.trim * n));
+    if (n - 2 * cut < 1) NeedAtLeast(n, 2 * cut + 1, "trimmed_mean keeps at least one value per coordinate");
+    Coordinates([&](int64_t lo, int64_t hi) {
+      std::vector<float> v(static_cast<size_t>(n));
+      for (int64_t c = lo; c < hi; ++c) {
+        for (int k = 0; k < n; ++k) v[static_cast<size_t>(k)] = buffer_(c, m[static_cast<size_t>(k)]);
+        std::sort(v.begin(), v.end());
+        if (rule == "median") {
+          acc_[c] = n % 2 ? v[static_cast<size_t>(n / 2)]
+                          : 0.5 * (static_cast<double>(v[static_cast<size_t>(n / 2 - 1)]) + v[static_cast<size_t>(n / 2)]);
+        } else {
+          double s = 0.0;
+          for (int k = cut; k < n - cut; ++k) s += v[static_cast<size_t>(k)];
+          acc_[c] = s / (n - 2 * cut);
+        }
+      }
+    });
+    res.denominator = 1.0;
+  } else if (rule == "krum" || rule == "multikrum" || rule == "bulyan") {
+    const int f = cfg_.byzantine;
+    if (rule == "bulyan") {
+      NeedAtLeast(n, 4 * f + 3, "bulyan needs n >= 4f + 3");
+    } else {
+      NeedAtLeast(n, f + 3, "krum scores n - f - 2 >= 1 neighbours");
+    }
+    const Eigen::MatrixXd d = Distances(m);
+    std::vector<int> chosen;  // indices into m
+    std::vector<int> all(static_cast<size_t>(n));
+    std::iota(all.begin(), all.end(), 0);
+    auto ranked = [&](const std::vector<int>& set) {
+      const std::vector<double> s = KrumScores(d, set, f);
+      std::vector<int> order(set.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int a, int b) { return s[static_cast<size_t>(a)] < s[static_cast<size_t>(b)]; });
+      return order;  // positions in set, best first
+    };
+    if (rule == "krum") {
+      chosen.push_back(ranked(all)[0]);
+    } else if (rule == "multikrum") {
+      const int sel = cfg_.selected > 0 ? std::min(cfg_.selected, n) : n - f;
+      const std::vector<int> order = ranked(all);
+      chosen.assign(order.begin(), order.begin() + sel);
+    } else {
+      std::vector<int> left = all;
+      for (int t = 0; t < n - 2 * f; ++t) {
+        const int best = ranked(left)[0];
+        chosen.push_back(left[static_cast<size_t>(best)]);
+        left.erase(left.begin() + best);
+      }
+    }
+    std::sort(chosen.begin(), chosen.end());
+    std::fill(included.begin(), included.end(), 0);
+    for (int k : chosen) included[static_cast<size_t>(m[static_cast<size_t>(k)])] = 1;
+    const int theta = static_cast<int>(chosen.size());
+    if (rule != "bulyan") {
+      Coordinates([&](int64_t lo, int64_t hi) {
+        for (int k : chosen) acc_.segment(lo, hi - lo) += buffer_.col(m[static_cast<size_t>(k)]).segment(lo, hi - lo).cast<double>();
+      });
+      res.denominator = theta;
+    } else {
+      const int beta = theta - 2 * f;
+      Coordinates([&](int64_t lo, int64_t hi) {
+        std::vector<float> v(static_cast<size_t>(theta));
+        std::vector<int> idx(static_cast<size_t>(theta));
+        for (int64_t c = lo; c < hi; ++c) {
+          for (int t = 0; t < theta; ++t) v[static_cast<size_t>(t)] = buffer_(c, m[static_cast<size_t>(chosen[static_cast<size_t>(t)])]);
+          std::sort(v.begin(), v.end());
+          const double med = theta % 2 ? v[static_cast<size_t>(theta / 2)]
+                                       : 0.5 * (static_cast<double>(v[static_cast<size_t>(theta / 2 - 1)]) + v[static_cast<size_t>(theta / 2)]);
+          std::iota(idx.begin(), idx.end(), 0);
+          // The beta values nearest the median (ties: the smaller value, which comes first).
+          std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
+            return std::abs(v[static_cast<size_t>(a)] - med) < std::abs(v[static_cast<size_t>(b)] - med);
+          });
+          double s = 0.0;
+          for (int t = 0; t < beta; ++t) s += v[static_cast<size_t>(idx[static_cast<size_t>(t)])];
+          acc_[c] = s / beta;
+        }
+      });
+      res.denominator = 1.0;
+    }
+  } else if (rule == "rfa") {
+    // Smoothed Weiszfeld from the weighted mean: z <- sum_k b_k u_k / sum_k b_k,
+    // b_k = w_k / max(nu, |z - u_k|).
+    double wsum = 0.0;
+    for (int i : m) wsum += reports[static_cast<size_t>(i)].weight;
+    std::vector<double> b(static_cast<size_t>(n));
+    for (int k = 0; k < n; ++k) b[static_cast<size_t>(k)] = reports[static_cast<size_t>(m[static_cast<size_t>(k)])].weight;
+    for (int it = 0; it <= cfg_.iterations; ++it) {
+      if (it > 0) {
+        const Eigen::VectorXd z = acc_;
+        ParallelFor(n, threads_, [&](int64_t k, int) {
+          const float* u = buffer_.col(m[static_cast<size_t>(k)]).data();
+          double s = 0.0;
+          for (int64_t c = 0; c < p_; ++c) {
+            const double x = z[c] - u[c];
+            s += x * x;
+          }
+          b[static_cast<size_t>(k)] = reports[static_cast<size_t>(m[static_cast<size_t>(k)])].weight /
+                                      std::max(cfg_.nu, std::sqrt(s));
+        });
+        wsum = std::accumulate(b.begin(), b.end(), 0.0);
+      }
+      Coordinates([&](int64_t lo, int64_t hi) {
+        auto seg = acc_.segment(lo, hi - lo);
+        seg.setZero();
+        for (int k = 0; k < n; ++k) seg += b[static_cast<size_t>(k)] * buffer_.col(m[static_cast<size_t>(k)]).segment(lo, hi - lo).cast<double>();
+        seg /= wsum;
+      });
+    }
+    res.denominator = 1.0;
+  } else if (rule == "centered_clipping") {
+    // v <- v + (1/n) sum_k clip_tau(u_k - v), from the last round's aggregate.
+    Eigen::VectorXd v = center_;
+    std::vector<double> scale(static_cast<size_t>(n));
+    for (int it = 0; it < cfg_.iterations; ++it) {
+      ParallelFor(n, threads_, [&](int64_t k, int) {
+        const float* u = buffer_.col(m[static_cast<size_t>(k)]).data();
+        double s = 0.0;
+        for (int64_t c = 0; c < p_; ++c) {
+          const double x = u[c] - v[c];
+          s += x * x;
+        }
+        const double r = std::sqrt(s);
+        scale[static_cast<size_t>(k)] = r > cfg_.clip_norm ? cfg_.clip_norm / r : 1.0;
+      });
+      Coordinates([&](int64_t lo, int64_t hi) {
+        Eigen::VectorXd step = Eigen::VectorXd::Zero(hi - lo);
+        for (int k = 0; k < n; ++k) {
+          step += scale[static_cast<size_t>(k)] *
+                  (buffer_.col(m[static_cast<size_t>(k)]).segment(lo, hi - lo).cast<double>() - v.segment(lo, hi - lo));
+        }
+        v.segment(lo, hi - lo) += step / n;
+      });
+    }
+    acc_ = v;
+    center_ = v;
+    res.denominator = 1.0;
+  } else {
+    throw InputError(fmt::format("robust.rule: unknown rule \"{}\"", rule));
+  }
+
+  // The record: attackers in the cohort and in the aggregate, and norms.
+  int64_t bad_n = 0, bad_in = 0, good_n = 0;
+  double bad_norm = 0.0, good_norm = 0.0;
+  for (int k = 0; k < n; ++k) {
+    const size_t i = static_cast<size_t>(m[static_cast<size_t>(k)]);
+    if (bad[i]) {
+      ++bad_n;
+      bad_in += included[i];
+      bad_norm += norms[static_cast<size_t>(k)];
+    } else {
+      ++good_n;
+      good_norm += norms[static_cast<size_t>(k)];
+    }
+  }
+  int64_t in = 0;
+  for (char c : included) in += c;
+  res.record = {{"rule", rule},
+                {"updates", n},
+                {"included", in},
+                {"malicious", bad_n},
+                {"malicious_included", bad_in},
+                {"benign_norm", NullableNumber(good_n ? good_norm / good_n : NAN)},
+                {"malicious_norm", NullableNumber(bad_n ? bad_norm / bad_n : NAN)}};
+  if (plan_ && attack_.kind == "alie") res.record["alie_z"] = alie_z;
+  res.record_key = "robust";
+  return res;
+}
+
+}  // namespace
+
+std::unique_ptr<Aggregator> MakeRobustAggregator(const Config& cfg, int64_t upload_size, int threads,
+                                                 const AttackPlan* plan) {
+  return std::make_unique<RobustAggregator>(cfg, upload_size, threads, plan);
+}
+
+}  // namespace fedsim
