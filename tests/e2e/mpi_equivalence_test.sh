@@ -56,6 +56,8 @@ cases=(
   "dgc_stragglers|--set algorithm.name=fedsparse --set algorithm.momentum_correction=0.9 --set system.deadline_s=0.3 --set system.partial_work=true --set system.compute.gflops=0.05 --set system.compute.round_sigma=1 --set system.dropout=0.2"
   "baseline|--set baseline.kind=data_parallel --set baseline.workers=3 --set baseline.epochs=2"
   "qsgd_ef|--set compression.kind=qsgd --set compression.bits=4 --set compression.error_feedback=true"
+  "backdoor_cclip|--set attack.kind=backdoor --set attack.fraction=0.3 --set attack.boost=2 --set robust.rule=centered_clipping --set robust.clip_norm=0.5"
+  "alie_bulyan|--set attack.kind=alie --set attack.fraction=0.2 --set robust.rule=bulyan --set robust.byzantine=2"
 )
 for c in "${cases[@]}"; do
   name="${c%%|*}"
