@@ -17,7 +17,8 @@ class Chunked {
  public:
   void push_back(T v) {
     if (tail_ == kChunk) {
-      chunks_.push_back(std::make_unique<T[]>(kChunk));
+      // Not value-initialised: a chunk's pages become resident only as they fill.
+      chunks_.push_back(std::unique_ptr<T[]>(new T[kChunk]));
       tail_ = 0;
     }
     chunks_.back()[tail_++] = v;

@@ -89,6 +89,42 @@ expect_error 2 "$bad: malformed JSON" -- run "$TMP/leaf.json" --out "$TMP/bad2" 
 rm "$bad"
 cp "$TMP/good.json" "$TMP/leaf/train/all_data_1_train.json"
 
+# Sent140 rows (LEAF's six fields, x[4] the tweet), a vocabulary built from
+# the training tweets: good 3, so 3, bad 2, day 2, then "!", ",", sad once
+# each: 7 words + the unknown id. An mlp on the word ids runs end to end.
+python3 - "$TMP/s140" <<'PY' || fail "writing the Sent140 files"
+import json, os, sys
+root = sys.argv[1]
+for s in ("train", "test"):
+    os.makedirs(f"{root}/{s}")
+def row(t):
+    return ["1467810369", "Mon Apr 06 22:19:45 PDT 2009", "NO_QUERY", "someone", t, "training"]
+train = {"users": ["b", "a"], "num_samples": [2, 2], "user_data": {
+    "b": {"x": [row("good good day!"), row("bad day")], "y": [1, 0]},
+    "a": {"x": [row("so good"), row("so bad, so sad")], "y": [1, 0]}}}
+test = {"users": ["a"], "num_samples": [1], "user_data": {"a": {"x": [row("good day")], "y": [1]}}}
+json.dump(train, open(f"{root}/train/t.json", "w"))
+json.dump(test, open(f"{root}/test/t.json", "w"))
+PY
+cat > "$TMP/s140.json" <<JSON
+{"experiment": {"name": "sent140_e2e", "rounds": 2},
+ "data": {"dataset": "leaf", "path": "$TMP/s140", "leaf": {"task": "sent140", "seq_len": 4}, "num_clients": 2,
+          "partition": {"kind": "natural"}},
+ "model": {"kind": "mlp", "hidden": [8]},
+ "algorithm": {"name": "fedavg", "clients_per_round": 2, "batch_size": 2, "lr": 0.05}}
+JSON
+"$FEDSIM" data stats "$TMP/s140.json" --json > "$TMP/s140_stats.json" || fail "sent140 data stats exited $?"
+python3 - "$TMP/s140_stats.json" <<'PY' || fail "sent140 data stats content"
+import json, sys
+s = json.load(open(sys.argv[1]))
+d, p = s["data"], s["partition"]
+assert (d["vocab_size"], d["shape"], d["num_features"], d["num_classes"]) == (8, [4], 4, 2), d
+assert (d["train_samples"], d["test_samples"], p["num_clients"]) == (4, 1, 2), (d, p)
+assert "vocabulary 7 words + unknown" in d["description"], d["description"]
+PY
+"$FEDSIM" run "$TMP/s140.json" --out "$TMP/s140run" --quiet --threads 2 || fail "sent140 mlp run exited $?"
+[ -f "$TMP/s140run/metrics.json" ] || fail "sent140 run: no metrics.json"
+
 # CIFAR-10 binary records: 5 training batches of 4 images, a test batch of 4,
 # a LeNet run over a Dirichlet partition; then a truncated batch.
 python3 - "$TMP/cifar" <<'PY' || fail "writing the CIFAR files"
