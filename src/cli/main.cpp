@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "data/partition.h"
 #include "fl/algorithm.h"
 #include "run/experiment.h"
 #include "metrics/compare.h"
@@ -71,6 +72,37 @@ Config LoadConfig(const std::string& path, const std::vector<std::string>& sets)
 
 std::string Fmt(const json& v, const char* spec = "{:.4f}") {
   return v.is_number() ? fmt::format(fmt::runtime(spec), v.get<double>()) : std::string("-");
+}
+
+// `fedsim data stats` as a table for people.
+std::string DataStatsTable(const json& s) {
+  const json& d = s["data"];
+  const json& p = s["partition"];
+  const json& n = p["samples_per_client"];
+  const json& l = p["labels_per_client"];
+  auto num = [](const json& v) {
+    return v.is_number_integer() ? std::to_string(v.get<int64_t>()) : fmt::format("{:.1f}", v.get<double>());
+  };
+  std::string out = fmt::format("data                  {}\n", d["description"].get<std::string>());
+  out += fmt::format("clients               {}\n", p["num_clients"].get<int64_t>());
+  out += fmt::format("samples per client    min {}  p10 {}  median {}  p90 {}  max {}  mean {:.1f}  Gini {:.3f}\n",
+                     num(n["min"]), num(n["p10"]), num(n["median"]), num(n["p90"]), num(n["max"]),
+                     n["mean"].get<double>(), n["gini"].get<double>());
+  out += fmt::format("classes per client    min {}  median {}  max {}  (of {})\n", num(l["min"]), num(l["median"]),
+                     num(l["max"]), d["num_classes"].get<int>());
+  out += fmt::format("label skew            {:.4f}  (mean total-variation distance of a client's label distribution "
+                     "from the global one)\n",
+                     p["mean_label_tv"].get<double>());
+  if (p.contains("test_samples_per_client")) {
+    const json& t = p["test_samples_per_client"];
+    out += fmt::format("test samples/client   min {}  median {}  max {}  total {}  ({})\n", num(t["min"]),
+                       num(t["median"]), num(t["max"]), num(t["total"]),
+                       t["from"] == "test_set" ? "the data's own per-client test rows"
+                                               : "split off by data.client_test_fraction");
+  } else {
+    out += "test samples/client   none (only the central test set; see data.client_test_fraction)\n";
+  }
+  return out;
 }
 
 // True while a progress line on a terminal has no newline yet.
@@ -372,6 +404,15 @@ int main(int argc, char** argv) {
           ->type_name("ACC")
           ->check(CLI::Range(0.0, 1.0));
 
+  auto* data_cmd = app.add_subcommand("data", "Look at a config's federated data without running");
+  data_cmd->require_subcommand(1);
+  auto* stats_cmd = data_cmd->add_subcommand(
+      "stats", "Clients, samples and classes per client, label skew and per-client test rows of CONFIG's data");
+  bool stats_json = false;
+  stats_cmd->add_option("config", config_path, "Experiment config (JSON)")->required();
+  stats_cmd->add_option("--set", sets, "Override a key: key.path=value")->type_name("KEY=VALUE");
+  stats_cmd->add_flag("--json", stats_json, "Print a JSON object instead of the table");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -422,6 +463,13 @@ int main(int argc, char** argv) {
     if (*compare) {
       const auto target = compare_target_opt->count() ? std::optional<double>(compare_target) : std::nullopt;
       std::fputs(fedsim::CompareTable(fedsim::LoadRuns(compare_paths), group_by, compare_csv, target).c_str(), stdout);
+      return 0;
+    }
+    if (*data_cmd) {
+      const Config c = LoadConfig(config_path, sets);
+      const json stats = fedsim::DataStats(
+          c.data, c.data.seed >= 0 ? static_cast<uint64_t>(c.data.seed) : c.experiment.seed, c.experiment.seed);
+      std::fputs(stats_json ? (stats.dump(2) + "\n").c_str() : DataStatsTable(stats).c_str(), stdout);
       return 0;
     }
     if (*list) {

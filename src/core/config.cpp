@@ -439,6 +439,9 @@ const KeyUse kKeyUses[] = {
     {"compression", "federated", "compression of federated uploads; fedgan and the baselines have none"},
     {"attack", "federated", "poisoning attacks on federated rounds; fedgan and the baselines have none"},
     {"robust", "federated", "the server's aggregation rule of federated rounds; fedgan and the baselines have none"},
+    {"data.client_test_fraction", "federated",
+     "per-client test rows split off the clients' training rows, for federated runs; fedgan and the baselines "
+     "train on every training row"},
 };
 
 // The choices of a Choice key, from its listed type ("one of a b c").
@@ -666,11 +669,21 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.model.kind == "softmax" && !c.model.hidden.empty()) {
     fail("model.hidden: model.kind=softmax has no hidden layers; remove model.hidden or set model.kind=mlp");
   }
-  if (c.data.partition.kind == "natural" && c.data.dataset != "synthetic") {
-    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic), got data.dataset=" +
+  const bool own_users =
+      c.data.dataset == "synthetic" || c.data.dataset == "leaf" || (c.data.dataset == "csv" && c.data.csv.client_column >= 0);
+  if (c.data.partition.kind == "natural" && !own_users) {
+    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic or leaf, or csv "
+         "with data.csv.client_column), got data.dataset=" +
          c.data.dataset);
   }
-  if (c.data.partition.kind == "natural" && c.data.num_clients != c.data.synthetic.num_users) {
+  if (c.data.client_test_fraction >= 1.0) {
+    fail("data.client_test_fraction: must be below 1 (every client keeps a training row)");
+  }
+  if (c.data.dataset == "csv" && c.data.csv.client_column >= 0 && c.data.csv.client_column == c.data.csv.label_column) {
+    fail("data.csv.client_column: the same column as data.csv.label_column");
+  }
+  if (c.data.partition.kind == "natural" && c.data.dataset == "synthetic" &&
+      c.data.num_clients != c.data.synthetic.num_users) {
     fail(fmt::format("data.num_clients: the natural partition has one client per generated user "
                      "(data.synthetic.num_users = {}), got {}",
                      c.data.synthetic.num_users, c.data.num_clients));
@@ -780,7 +793,9 @@ void ValidateConfig(const Config& c, const std::string& source) {
     if (c.algorithm.name == "fedgan") fail("baseline.kind: the baselines train classifiers; algorithm.name=fedgan has none");
     if (c.baseline.kind == "data_parallel" && c.baseline.workers < 1) fail("baseline.workers: must be >= 1");
   }
-  if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv") && c.data.path.empty()) {
+  if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv" || c.data.dataset == "leaf" ||
+       c.data.dataset == "cifar10" || c.data.dataset == "cifar100") &&
+      c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");
   }
 }

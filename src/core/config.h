@@ -101,6 +101,7 @@ struct CsvConfig {
   int label_column = 0;    // 0-based column of the integer label
   bool header = true;      // first line is a header
   double test_fraction = 0.1;
+  int client_column = -1;  // 0-based column of the client id; -1 = none
 
   template <class V>
   void Visit(V& v) {
@@ -109,28 +110,75 @@ struct CsvConfig {
     v.Bool("header", header, "The first line is a header and is skipped. Default true.");
     v.Real("test_fraction", test_fraction, 0.0, 1.0, true,
            "Share of rows held out as the test set when test_path is empty. Default 0.1.");
+    v.Int("client_column", client_column, -1, 1000000,
+          "0-based column holding each row's client id (any text; clients are the distinct ids sorted), which "
+          "data.partition.kind = \"natural\" makes the clients; the column is not a feature. -1 = none. "
+          "Default -1.");
+  }
+};
+
+// LEAF's JSON files (Caldas et al., "LEAF: A Benchmark for Federated Settings", 2018), read by src/data/leaf.cpp.
+struct LeafConfig {
+  std::string task = "femnist";  // femnist | shakespeare | sent140 | synthetic | celeba
+  std::string vocab;             // sent140: vocabulary file; "" = built from the training tweets
+  int vocab_size = 10000;        // sent140: most frequent training words kept when the vocabulary is built
+  int seq_len = 25;              // sent140: tokens per tweet (truncated or padded), LEAF's max_words
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("task", task, {"femnist", "shakespeare", "sent140", "synthetic", "celeba"},
+             "Which LEAF task data.path holds (its data/ folder, with train/ and test/ as LEAF's preprocess.sh "
+             "writes them); each task's x and y are read as LEAF's reference models read them (datasets/README.md). "
+             "celeba is refused (its images are not decoded). Default \"femnist\".");
+    v.Str("vocab", vocab,
+          "sent140: vocabulary file, one word per line (or GloVe's text format: the first token of each line), or "
+          "LEAF's embs.json (its \"vocab\" list); word i gets id i, an unknown word id = the number of words. "
+          "\"\" = build it from the training tweets. Default \"\".");
+    v.Int("vocab_size", vocab_size, 1, 10000000,
+          "sent140 without data.leaf.vocab: the vocabulary is the training tweets' words sorted by frequency "
+          "(then by the word), the first vocab_size of them. Default 10000.");
+    v.Int("seq_len", seq_len, 1, 100000,
+          "sent140: token ids per tweet: the first seq_len words, padded with the unknown id (LEAF's "
+          "line_to_indices, max_words = 25). Default 25.");
+  }
+};
+
+// CIFAR-100's binary version: each record has a coarse and a fine label.
+struct Cifar100Config {
+  std::string labels = "fine";  // fine (100 classes) | coarse (20 superclasses)
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("labels", labels, {"fine", "coarse"},
+             "Which label of CIFAR-100's records is the class: fine (100 classes) or coarse (20 superclasses). "
+             "Default \"fine\".");
   }
 };
 
 struct DataConfig {
-  std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv
+  std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv | leaf | cifar10 | cifar100
   std::string path;                   // directory (IDX) or file (CSV); "" = dataset default
   int num_clients = 30;               // population size
   bool standardize = false;           // z-score features with training-set mean/std
   int max_train_samples = 0;          // 0 = all; else keep the first N training rows
   int max_test_samples = 0;           // 0 = all; else keep the first N test rows
   int seed = -1;                      // seed of generated data and random splits; -1 = experiment.seed
+  double client_test_fraction = 0.0;  // share of each client's training rows held out as its own test rows
   PartitionConfig partition;
   SyntheticConfig synthetic;
   CsvConfig csv;
+  LeafConfig leaf;
+  Cifar100Config cifar100;
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("dataset", dataset, {"fashion_mnist", "mnist_idx", "synthetic", "csv"},
-             "Which data to load. Default \"synthetic\" (FedProx Synthetic(alpha, beta)).");
+    v.Choice("dataset", dataset, {"fashion_mnist", "mnist_idx", "synthetic", "csv", "leaf", "cifar10", "cifar100"},
+             "Which data to load (datasets/README.md says where to get each). Default \"synthetic\" (FedProx "
+             "Synthetic(alpha, beta)).");
     v.Str("path", path,
-          "Directory of IDX files (fashion_mnist, mnist_idx) or the CSV file (csv). Default \"\": "
-          "/usr/share/datasets/fashion-mnist for fashion_mnist.");
+          "Directory of IDX files (fashion_mnist, mnist_idx), the CSV file (csv), a LEAF task's data/ folder "
+          "(leaf), or the extracted binary archive (cifar10: cifar-10-batches-bin, cifar100: cifar-100-binary). "
+          "Default \"\": /usr/share/datasets/fashion-mnist for fashion_mnist.");
     v.Int("num_clients", num_clients, 1, 100000000, "Number of clients in the population. Default 30.");
     v.Bool("standardize", standardize,
            "Standardise each feature with the training set's mean and standard deviation. Default false.");
@@ -141,9 +189,15 @@ struct DataConfig {
     v.Int("seed", seed, -1, 2000000000,
           "Seed of the synthetic generator and of random train/test splits, so that experiment seeds can vary "
           "the training while the data stays the same; -1 = experiment.seed. Default -1.");
+    v.Real("client_test_fraction", client_test_fraction, 0.0, 1.0, false,
+           "Share of each client's training rows held out as that client's own test rows (stratified by label, "
+           "seeded; at least one row stays for training), for per-client evaluation; data that has its own "
+           "per-client test rows (leaf, natural partition) keeps them when this is 0. Default 0.");
     v.Section("partition", partition);
     v.Section("synthetic", synthetic);
     v.Section("csv", csv);
+    v.Section("leaf", leaf);
+    v.Section("cifar100", cifar100);
   }
 };
 

@@ -60,7 +60,8 @@ double ParseField(std::string_view field, const std::string& path, long line, si
 
 }  // namespace
 
-Dataset LoadCsv(const std::string& path, int label_column, bool header) {
+Dataset LoadCsv(const std::string& path, int label_column, bool header, int client_column,
+                std::vector<std::string>* clients) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open", path));
 
@@ -85,14 +86,24 @@ Dataset LoadCsv(const std::string& path, int label_column, bool header) {
         throw InputError(fmt::format("{}:{}: data.csv.label_column is {} (0-based) but the row has {} fields", path,
                                      line_no, label_column, num_fields));
       }
-      if (num_fields < 2) {
-        throw InputError(fmt::format("{}:{}: the row has only a label column and no features", path, line_no));
+      if (client_column >= 0 && static_cast<size_t>(client_column) >= num_fields) {
+        throw InputError(fmt::format("{}:{}: data.csv.client_column is {} (0-based) but the row has {} fields", path,
+                                     line_no, client_column, num_fields));
+      }
+      if (num_fields < (client_column >= 0 ? 3u : 2u)) {
+        throw InputError(fmt::format("{}:{}: the row has only a label{} column and no features", path, line_no,
+                                     client_column >= 0 ? " and a client" : ""));
       }
     } else if (fields.size() != num_fields) {
       throw InputError(fmt::format("{}:{}: {} fields, expected {} as in line {}", path, line_no, fields.size(),
                                    num_fields, first_data_line));
     }
     for (size_t c = 0; c < fields.size(); ++c) {
+      if (client_column >= 0 && c == static_cast<size_t>(client_column)) {
+        if (fields[c].empty()) throw InputError(fmt::format("{}:{}: the client id (column {}) is empty", path, line_no, c + 1));
+        if (clients != nullptr) clients->emplace_back(fields[c]);
+        continue;
+      }
       const double v = ParseField(fields[c], path, line_no, c);
       if (c == static_cast<size_t>(label_column)) {
         if (v < 0 || v != std::floor(v)) {
@@ -122,7 +133,7 @@ Dataset LoadCsv(const std::string& path, int label_column, bool header) {
 
   Dataset ds;
   const int n = static_cast<int>(labels.size());
-  const int d = static_cast<int>(num_fields) - 1;
+  const int d = static_cast<int>(num_fields) - 1 - (client_column >= 0 ? 1 : 0);
   ds.x = Eigen::Map<const RowMatrix>(values.data(), n, d);
   ds.y = std::move(labels);
   ds.num_classes = max_label + 1;

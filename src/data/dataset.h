@@ -68,13 +68,33 @@ Dataset LoadIdx(const std::string& images, const std::string& labels);
 // in dir (prefix "train" or "t10k") and loads them.
 Dataset LoadIdxDir(const std::string& dir, const std::string& prefix);
 
-// CSV: one sample per line, an integer label column and numeric features.
-Dataset LoadCsv(const std::string& path, int label_column, bool header);
+// CSV: one sample per line, an integer label column and numeric features;
+// with client_column >= 0 that column is each row's client id (any text, not
+// a feature), appended to *clients row by row.
+Dataset LoadCsv(const std::string& path, int label_column, bool header, int client_column = -1,
+                std::vector<std::string>* clients = nullptr);
 
 // FedProx Synthetic(alpha, beta) (Li et al. 2020, MLSys; the reference
 // generator in the FedProx repository). Returns train and test with user ids
 // (90/10 split per user).
 FederatedData GenerateSynthetic(const SyntheticConfig& cfg, uint64_t seed);
+
+// LEAF's JSON files (data.dataset = "leaf"): dir is a task's data/ folder with
+// train/*.json and test/*.json (every file, in file-name order, merged). The
+// clients are the users with training samples, sorted by name; max_users > 0
+// keeps the first max_users of them (their train and test rows only), 0 keeps
+// all. train.user and test.user hold the client index; test rows of a user
+// without training samples keep user -1 (only when every user is kept). See
+// src/data/leaf.cpp for each task's features; throws InputError naming the
+// file, user and sample for a malformed file.
+FederatedData LoadLeaf(const LeafConfig& cfg, const std::string& dir, int max_users);
+
+// CIFAR-10 ("cifar10": data_batch_1..5.bin, test_batch.bin) or CIFAR-100
+// ("cifar100": train.bin, test.bin; labels "fine" or "coarse"), binary
+// version, from the extracted folder dir: bytes of shape {3, 32, 32}, decoded
+// to [0, 1]. Throws InputError naming the file and record for a truncated
+// file or a label out of range.
+FederatedData LoadCifar(const std::string& dataset, const std::string& dir, const std::string& labels);
 
 // Standardises train and test features with the training mean and std of each
 // column (a column with std 0 is only centred).

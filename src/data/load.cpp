@@ -82,6 +82,44 @@ void HoldOut(const Dataset& all, double fraction, uint64_t seed, const std::stri
   test = SelectRows(all, test_rows);
 }
 
+// Each id's index in sorted `names`, -1 if absent.
+std::vector<int> UserIndices(const std::vector<std::string>& ids, const std::vector<std::string>& names) {
+  std::vector<int> user(ids.size());
+  for (size_t r = 0; r < ids.size(); ++r) {
+    const auto it = std::lower_bound(names.begin(), names.end(), ids[r]);
+    user[r] = it != names.end() && *it == ids[r] ? static_cast<int>(it - names.begin()) : -1;
+  }
+  return user;
+}
+
+// Keeps the rows whose user is in [0, n), and those of user -1 if
+// keep_unassigned; row order is kept.
+void KeepUsers(Dataset& ds, int n, bool keep_unassigned) {
+  const int d = ds.dim();
+  size_t kept = 0;
+  for (size_t r = 0; r < ds.y.size(); ++r) {
+    const int u = ds.user[r];
+    if (!(u >= 0 ? u < n : keep_unassigned)) continue;
+    if (kept != r) {
+      ds.y[kept] = ds.y[r];
+      ds.user[kept] = u;
+      if (ds.byte_storage) {
+        std::copy_n(ds.bytes.begin() + static_cast<int64_t>(r) * d, d, ds.bytes.begin() + static_cast<int64_t>(kept) * d);
+      } else {
+        ds.x.row(static_cast<Eigen::Index>(kept)) = ds.x.row(static_cast<Eigen::Index>(r));
+      }
+    }
+    ++kept;
+  }
+  ds.y.resize(kept);
+  ds.user.resize(kept);
+  if (ds.byte_storage) {
+    ds.bytes.resize(kept * static_cast<size_t>(d));
+  } else {
+    ds.x.conservativeResize(static_cast<Eigen::Index>(kept), Eigen::NoChange);
+  }
+}
+
 // Keeps the first `max_rows` rows (0 = all); returns whether any were dropped.
 bool KeepFirst(Dataset& ds, int max_rows) {
   if (max_rows <= 0 || max_rows >= ds.size()) return false;
@@ -168,16 +206,50 @@ FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
     source = fmt::format("{}, {} users, seed {}", source, cfg.synthetic.num_users, seed);
   } else if (cfg.dataset == "csv") {
     const std::string path = CsvFile(cfg.path, "data.path");
-    Dataset all = LoadCsv(path, cfg.csv.label_column, cfg.csv.header);
+    const int cc = cfg.csv.client_column;
+    std::vector<std::string> ids, names;
+    Dataset all = LoadCsv(path, cfg.csv.label_column, cfg.csv.header, cc, &ids);
+    if (cc >= 0) {
+      // Clients: the distinct ids of data.path, sorted; a row's user is its client's index.
+      names = ids;
+      std::sort(names.begin(), names.end());
+      names.erase(std::unique(names.begin(), names.end()), names.end());
+      all.user = UserIndices(ids, names);
+    }
     if (!cfg.csv.test_path.empty()) {
       fd.train = std::move(all);
-      fd.test = LoadCsv(CsvFile(cfg.csv.test_path, "data.csv.test_path"), cfg.csv.label_column, cfg.csv.header);
+      ids.clear();
+      fd.test = LoadCsv(CsvFile(cfg.csv.test_path, "data.csv.test_path"), cfg.csv.label_column, cfg.csv.header, cc,
+                        &ids);
+      if (cc >= 0) fd.test.user = UserIndices(ids, names);
       CheckSameDim(fd.train, fd.test, cfg.csv.test_path);
       source = fmt::format(" from {} and {}", path, cfg.csv.test_path);
     } else {
       HoldOut(all, cfg.csv.test_fraction, seed, path, fd.train, fd.test);
       source = fmt::format(" from {} (test: a random {} of the rows)", path, cfg.csv.test_fraction);
     }
+    if (cc >= 0) {
+      const int found = static_cast<int>(names.size());
+      int kept = found;
+      if (cfg.partition.kind == "natural") {
+        if (cfg.num_clients > found) {
+          throw InputError(fmt::format("data.num_clients: {} clients but {} has {} distinct client ids in column {} "
+                                       "(set data.num_clients to {}, or fewer to take the first ids in sorted order)",
+                                       cfg.num_clients, path, found, cc, found));
+        }
+        kept = cfg.num_clients;
+        KeepUsers(fd.train, kept, false);
+        KeepUsers(fd.test, kept, kept == found);
+      }
+      source += fmt::format(" ({} of {} clients from column {})", kept, found, cc);
+    }
+  } else if (cfg.dataset == "leaf") {
+    // The natural partition's clients are the first num_clients users by name.
+    fd = LoadLeaf(cfg.leaf, cfg.path, cfg.partition.kind == "natural" ? cfg.num_clients : 0);
+    source = fmt::format(" from {} ({})", cfg.path, fd.description);
+  } else if (cfg.dataset == "cifar10" || cfg.dataset == "cifar100") {
+    fd = LoadCifar(cfg.dataset, cfg.path, cfg.cifar100.labels);
+    source = " from " + cfg.path + (cfg.dataset == "cifar100" ? fmt::format(" ({} labels)", cfg.cifar100.labels) : "");
   } else {
     throw InputError(fmt::format("data.dataset: unknown dataset \"{}\"", cfg.dataset));
   }
@@ -192,6 +264,10 @@ FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
   }
   const int classes = std::max(fd.train.num_classes, fd.test.num_classes);
   fd.train.num_classes = fd.test.num_classes = classes;
+  if (cfg.standardize && fd.train.vocab_size > 0) {
+    throw InputError("data.standardize: the features are token ids (" + cfg.dataset +
+                     "), which standardisation would turn into other numbers; set data.standardize = false");
+  }
   if (cfg.standardize) {
     Standardize(fd.train, fd.test);
     notes += "; standardized";

@@ -92,6 +92,9 @@ Partition Dirichlet(const Dataset& train, int num_clients, const PartitionConfig
         for (int k = 0; k < num_clients; ++k) {
           if (static_cast<double>(p[k].size()) < cap) open.push_back(k);
         }
+        // Every client at the cap holds all n samples, so this class is
+        // empty (a label no sample has): nothing to deal.
+        if (open.empty()) continue;
         std::fill(prop.begin(), prop.end(), 0.0);
         prop[open[rng.UniformInt(open.size())]] = 1.0;
         sum = 1.0;
@@ -301,8 +304,8 @@ Partition Quantity(int n, int num_clients, const PartitionConfig& cfg, Rng& rng)
 Partition Natural(const Dataset& train, int num_clients) {
   if (train.user.empty()) {
     throw InputError(
-        "data.partition.kind: \"natural\" needs data with user ids (data.dataset = \"synthetic\"); "
-        "this dataset has none");
+        "data.partition.kind: \"natural\" needs data with user ids (data.dataset = \"synthetic\" or \"leaf\", "
+        "or a CSV with data.csv.client_column); this dataset has none");
   }
   const int num_users = *std::max_element(train.user.begin(), train.user.end()) + 1;
   if (num_clients != num_users) {
@@ -321,6 +324,65 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t m = v.size() / 2;
   return v.size() % 2 == 1 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// The q-quantile of sorted v by linear interpolation (numpy's default).
+double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// Gini coefficient of sorted non-negative v: sum_i sum_j |v_i - v_j| / (2 n^2 mean)
+// = 2 sum_i i v_(i) / (n sum v) - (n + 1) / n, i = 1..n.
+double Gini(const std::vector<double>& sorted) {
+  const double n = static_cast<double>(sorted.size());
+  double sum = 0.0, weighted = 0.0;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    sum += sorted[i];
+    weighted += static_cast<double>(i + 1) * sorted[i];
+  }
+  return sum > 0.0 ? 2.0 * weighted / (n * sum) - (n + 1.0) / n : 0.0;
+}
+
+// Moves `count` of client k's rows, stratified by label, from rows to test.
+void SplitClient(const Dataset& train, std::vector<int>& rows, int64_t count, Rng& rng, std::vector<int>& test) {
+  const int classes = std::max(train.num_classes, 1);
+  std::vector<std::vector<int>> by_label(static_cast<size_t>(classes));
+  for (int r : rows) by_label[static_cast<size_t>(train.y[static_cast<size_t>(r)])].push_back(r);
+  const double share = static_cast<double>(count) / static_cast<double>(rows.size());
+  std::vector<int64_t> quota(static_cast<size_t>(classes));
+  std::vector<double> remainder(static_cast<size_t>(classes));
+  int64_t given = 0;
+  for (size_t c = 0; c < by_label.size(); ++c) {
+    const double exact = share * static_cast<double>(by_label[c].size());
+    quota[c] = static_cast<int64_t>(std::floor(exact));
+    remainder[c] = exact - static_cast<double>(quota[c]);
+    given += quota[c];
+  }
+  std::vector<int> order = Iota(classes);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return remainder[static_cast<size_t>(a)] > remainder[static_cast<size_t>(b)];
+  });
+  for (size_t i = 0; given < count && i < order.size(); ++i) {
+    const auto c = static_cast<size_t>(order[i]);
+    if (quota[c] < static_cast<int64_t>(by_label[c].size())) {
+      ++quota[c];
+      ++given;
+    }
+  }
+  std::vector<int> keep;
+  for (size_t c = 0; c < by_label.size(); ++c) {
+    auto& v = by_label[c];
+    rng.Shuffle(v.begin(), v.end());
+    test.insert(test.end(), v.begin(), v.begin() + quota[c]);
+    keep.insert(keep.end(), v.begin() + quota[c], v.end());
+  }
+  std::sort(test.begin(), test.end());
+  std::sort(keep.begin(), keep.end());
+  rows = std::move(keep);
 }
 
 }  // namespace
@@ -356,9 +418,33 @@ Partition MakePartition(const Dataset& train, int num_clients, const PartitionCo
   return p;
 }
 
+ClientTests SplitClientTests(const FederatedData& data, Partition& p, const DataConfig& cfg, uint64_t seed) {
+  ClientTests t;
+  const int k_max = static_cast<int>(p.size());
+  if (cfg.client_test_fraction > 0.0) {
+    t.from_train = true;
+    t.rows.resize(p.size());
+    for (int k = 0; k < k_max; ++k) {
+      auto& rows = p[static_cast<size_t>(k)];
+      const auto n = static_cast<int64_t>(rows.size());
+      const int64_t count = std::min<int64_t>(n - 1, std::llround(cfg.client_test_fraction * static_cast<double>(n)));
+      if (count <= 0) continue;
+      Rng rng = DeriveStream(seed, Stream::kDataSplit, 1, static_cast<uint64_t>(k));
+      SplitClient(data.train, rows, count, rng, t.rows[static_cast<size_t>(k)]);
+    }
+  } else if (cfg.partition.kind == "natural" && !data.test.user.empty()) {
+    t.rows.resize(p.size());
+    for (int r = 0; r < data.test.size(); ++r) {
+      const int u = data.test.user[static_cast<size_t>(r)];
+      if (u >= 0 && u < k_max) t.rows[static_cast<size_t>(u)].push_back(r);
+    }
+  }
+  return t;
+}
+
 // Clients with no samples count in samples_per_client but are left out of
 // labels_per_client and mean_label_tv, whose label distribution is undefined.
-nlohmann::json PartitionStats(const Dataset& train, const Partition& p) {
+nlohmann::json PartitionStats(const Dataset& train, const Partition& p, const ClientTests* tests) {
   const int num_classes = std::max(train.num_classes, 1);
   std::vector<double> global(num_classes, 0.0);
   for (int label : train.y) global[label] += 1.0;
@@ -397,7 +483,40 @@ nlohmann::json PartitionStats(const Dataset& train, const Partition& p) {
                             {"median", Median(label_counts)},
                             {"max", static_cast<int64_t>(max_of(label_counts))}};
   j["mean_label_tv"] = label_counts.empty() ? 0.0 : tv_sum / static_cast<double>(label_counts.size());
+  std::sort(sizes.begin(), sizes.end());
+  j["samples_per_client"]["p10"] = Quantile(sizes, 0.1);
+  j["samples_per_client"]["p90"] = Quantile(sizes, 0.9);
+  j["samples_per_client"]["gini"] = Gini(sizes);
+  if (tests != nullptr && !tests->rows.empty()) {
+    std::vector<double> t;
+    double total = 0.0;
+    for (const auto& c : tests->rows) {
+      t.push_back(static_cast<double>(c.size()));
+      total += static_cast<double>(c.size());
+    }
+    std::sort(t.begin(), t.end());
+    j["test_samples_per_client"] = {{"min", static_cast<int64_t>(t.front())},
+                                    {"median", Median(t)},
+                                    {"max", static_cast<int64_t>(t.back())},
+                                    {"total", static_cast<int64_t>(total)},
+                                    {"from", tests->from_train ? "client_test_fraction" : "test_set"}};
+  }
   return j;
+}
+
+nlohmann::json DataStats(const DataConfig& cfg, uint64_t data_seed, uint64_t seed) {
+  FederatedData data = LoadData(cfg, data_seed);
+  Partition p = MakePartition(data.train, cfg.num_clients, cfg.partition, seed);
+  const ClientTests tests = SplitClientTests(data, p, cfg, seed);
+  nlohmann::json d = {{"description", data.description},
+                      {"train_samples", data.train.size()},
+                      {"test_samples", data.test.size()},
+                      {"num_features", data.train.dim()},
+                      {"num_classes", data.train.num_classes},
+                      {"shape", data.train.shape},
+                      {"vocab_size", data.train.vocab_size},
+                      {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
+  return {{"data", d}, {"partition", PartitionStats(data.train, p, &tests)}};
 }
 
 }  // namespace fedsim

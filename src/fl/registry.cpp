@@ -13,7 +13,10 @@ const Catalog& GetCatalog() {
           {"fashion_mnist", "Fashion-MNIST 28x28 grey images, 10 classes (Debian dataset-fashion-mnist)"},
           {"mnist_idx", "any MNIST-format IDX image/label files in data.path, gzipped or not"},
           {"synthetic", "FedProx Synthetic(alpha, beta) generator, natural users, or its IID variant"},
-          {"csv", "a CSV file: an integer label column and numeric features"},
+          {"csv", "a CSV file: an integer label column and numeric features, optionally a client column"},
+          {"leaf", "LEAF's JSON files (femnist, shakespeare, sent140, synthetic): natural users, per-user test rows"},
+          {"cifar10", "CIFAR-10 binary version (cifar-10-batches-bin): 32x32 RGB images, 10 classes"},
+          {"cifar100", "CIFAR-100 binary version (cifar-100-binary): 32x32 RGB images, 100 fine or 20 coarse classes"},
       },
       {
           {"iid", "uniformly random, near-equal client sizes"},
@@ -21,7 +24,7 @@ const Catalog& GetCatalog() {
           {"shards", "sort by label, cut into shards, shards_per_client shards each (McMahan et al. 2017)"},
           {"quantity", "quantity skew: lognormal(0, quantity_sigma) client sizes, random samples"},
           {"labels", "label skew #C=k (NIID-Bench): labels_per_client labels per client, each label split evenly"},
-          {"natural", "the generator's own users, one client each"},
+          {"natural", "the data's own users (synthetic, leaf, a CSV client column), one client each"},
       },
       {
           {"softmax", "multinomial logistic regression"},

@@ -96,6 +96,7 @@ struct Run {
   RunRecorder recorder;
   FederatedData data;
   Partition partition;
+  ClientTests client_tests;  // each client's own test rows (data.client_test_fraction or the data's own)
   json input_guarantee;
   std::unique_ptr<Model> model;   // classifiers
   std::unique_ptr<GanNets> nets;  // FedGAN
@@ -120,6 +121,7 @@ struct Run {
     const int num_clients = cfg.data.num_clients;
     data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
     partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
+    client_tests = SplitClientTests(data, partition, cfg.data, seed);
     input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
     attack = std::make_unique<AttackPlan>(cfg.attack, num_clients, seed);
     if (attack->poisons_data()) poisoned = PoisonTraining(data.train, partition, *attack, seed);
@@ -206,7 +208,7 @@ struct Run {
     doc["environment"] = RunEnvironment(threads, comm.size());
     doc["data"] = DescribeData(data);
     doc["model"] = trainer->Describe();
-    doc["partition"] = PartitionStats(data.train, partition);
+    doc["partition"] = PartitionStats(data.train, partition, &client_tests);
     doc["privacy"] = ledger->Describe(input_guarantee);
     if (attack->active()) {
       doc["attack"] = {{"kind", cfg.attack.kind}, {"count", attack->clients().size()},
