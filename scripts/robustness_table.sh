@@ -9,7 +9,9 @@
 # tables into docs/robustness.md (between the "robustness-table" and
 # "backdoor-table" markers) and OUT/table.md.
 # Finished runs (OUT/<run>-r<rounds>/metrics.json, status "completed") are
-# reused, so an interrupted table resumes.
+# reused (and diverged ones, which the table shows as such), so an interrupted
+# table resumes. The config drops non-finite client updates
+# (experiment.on_divergence = skip_clients) and counts them.
 # Usage: scripts/robustness_table.sh [--rounds N] [--out DIR] [--threads N]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -63,11 +65,19 @@ backdoor=(
   "bd-norm0.5-dp3|--set attack.kind=backdoor --set attack.boost=10 --set robust.rule=norm_bound --set robust.clip_norm=0.5 --set robust.noise_std=0.003"
 )
 
+finished() {  # finished DIR: a run that completed or diverged (a diverged run is a result too)
+  [ -f "$1/metrics.json" ] &&
+    python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["summary"]["status"] not in ("completed", "diverged"))' \
+      "$1/metrics.json"
+}
 run() {  # run NAME OVERRIDES...
   local dir="$out/$1-r$rounds"; shift
-  fedsim_completed "$dir" && return 0
+  finished "$dir" && return 0
   echo "running $(basename "$dir") ($*)" >&2
-  "$fedsim" run "$cfg" "$@" --set experiment.rounds="$rounds" --threads "$threads" --quiet --out "$dir" >/dev/null
+  local rc=0
+  "$fedsim" run "$cfg" "$@" --set experiment.rounds="$rounds" --threads "$threads" --quiet --out "$dir" >/dev/null || rc=$?
+  # Exit 3: the global model diverged; the table says so.
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || { echo "$0: run $(basename "$dir") failed (exit $rc)" >&2; exit 1; }
 }
 for a in "${attacks[@]}"; do
   for d in "${defences[@]}"; do
@@ -90,6 +100,8 @@ def load(name):
     return json.load(open(f"{out}/{name}-r{rounds}/metrics.json"))
 def cell(m):
     s = m["summary"]
+    if s["status"] == "diverged":
+        return f"diverged (round {s['diverged_round']})"
     acc = s["final_test_accuracy"]
     text = "—" if acc is None else f"{acc:.3f}"
     if s.get("final_backdoor_accuracy") is not None:
@@ -106,6 +118,9 @@ for name, label in [("bd-mean", "mean"), ("bd-norm1", "norm_bound M = 1"), ("bd-
     m = load(name)
     s = m["summary"]
     bad = sum(r["robust"]["malicious"] for r in m["rounds"]) / len(m["rounds"])
+    if s["status"] == "diverged":
+        bd_lines.append(f"| {label} | diverged (round {s['diverged_round']}) | | {bad:.1f} |")
+        continue
     bd_lines.append(f"| {label} | {s['final_test_accuracy']:.3f} | {s['final_backdoor_accuracy']:.3f} | {bad:.1f} |")
 bd = "\n".join(bd_lines)
 with open(table_path, "w") as f:

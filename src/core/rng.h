@@ -32,8 +32,8 @@ enum class Stream : uint64_t {
   kSystem = 12,     // simulated devices: (kStatic, client) per client, (round, client) per round
   kBaseline = 13,   // baselines: shards, per-epoch shuffles
   kCompress = 14,   // stochastic upload compression (randk, qsgd), per (round, client)
-  kAttack = 16,     // attacks: the malicious set (0, 0), gaussian updates (round, client), backdoor samples (0, client)
-  kRobust = 17,     // robust aggregation: norm_bound's weak-DP noise, per round
+  kAttack = 17,     // attacks: the malicious set (~0, 0), backdoor samples (~0 - 1, client), gaussian (round, client)
+  kRobust = 18,     // robust aggregation: norm_bound's weak-DP noise, per round
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -42,6 +42,16 @@ namespace {
 
 constexpr int64_t kSpan = 1 << 14;
 
+// |z - u|^2 in double, one sum in coordinate order.
+double SquaredDistance(const float* u, const Eigen::VectorXd& z) {
+  double s = 0.0;
+  for (Eigen::Index c = 0; c < z.size(); ++c) {
+    const double x = z[c] - u[c];
+    s += x * x;
+  }
+  return s;
+}
+
 class RobustAggregator : public Aggregator {
  public:
   RobustAggregator(const Config& cfg, int64_t upload_size, int threads, const AttackPlan* plan)
@@ -297,12 +307,7 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
       if (it > 0) {
         const Eigen::VectorXd z = acc_;
         ParallelFor(n, threads_, [&](int64_t k, int) {
-          const float* u = buffer_.col(m[static_cast<size_t>(k)]).data();
-          double s = 0.0;
-          for (int64_t c = 0; c < p_; ++c) {
-            const double x = z[c] - u[c];
-            s += x * x;
-          }
+          const double s = SquaredDistance(buffer_.col(m[static_cast<size_t>(k)]).data(), z);
           b[static_cast<size_t>(k)] = reports[static_cast<size_t>(m[static_cast<size_t>(k)])].weight /
                                       std::max(cfg_.nu, std::sqrt(s));
         });
@@ -322,13 +327,7 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
     std::vector<double> scale(static_cast<size_t>(n));
     for (int it = 0; it < cfg_.iterations; ++it) {
       ParallelFor(n, threads_, [&](int64_t k, int) {
-        const float* u = buffer_.col(m[static_cast<size_t>(k)]).data();
-        double s = 0.0;
-        for (int64_t c = 0; c < p_; ++c) {
-          const double x = u[c] - v[c];
-          s += x * x;
-        }
-        const double r = std::sqrt(s);
+        const double r = std::sqrt(SquaredDistance(buffer_.col(m[static_cast<size_t>(k)]).data(), v));
         scale[static_cast<size_t>(k)] = r > cfg_.clip_norm ? cfg_.clip_norm / r : 1.0;
       });
       Coordinates([&](int64_t lo, int64_t hi) {
