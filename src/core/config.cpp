@@ -436,6 +436,9 @@ const KeyUse kKeyUses[] = {
     {"metrics.eval_train", "federated baselines", "a classifier's training loss; fedgan reports sample quality"},
     {"gan", "fedgan", "FedGAN's networks and evaluation, read only with algorithm.name=fedgan"},
     {"compression", "federated", "compression of federated uploads; fedgan and the baselines have none"},
+    {"data.augment", "federated -fedsgd -fedgia",
+     "augmentation of local minibatches; fedsgd and fedgia take full-batch gradients, fedgan and the baselines "
+     "train without it"},
     {"data.client_test_fraction", "federated",
      "per-client test rows split off the clients' training rows, for federated runs; fedgan and the baselines "
      "train on every training row"},

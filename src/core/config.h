@@ -155,6 +155,24 @@ struct Cifar100Config {
   }
 };
 
+// Training-time image augmentation (src/data/augment.h); off by default.
+struct AugmentConfig {
+  int crop_padding = 0;          // pixels of padding per side before a random crop back to H x W; 0 = no crop
+  std::string padding = "zero";  // zero | reflect
+  bool flip = false;             // random horizontal flip with probability 1/2
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("crop_padding", crop_padding, 0, 1000,
+          "Random crop of federated training batches: pad each image by this many pixels per side, then crop a "
+          "random H x W window (CIFAR papers use 4); each sample's draw comes from the client's stream per round, "
+          "step and sample. 0 = no crop. Image data only. Default 0.");
+    v.Choice("padding", padding, {"zero", "reflect"},
+             "What the crop's padding holds: zeros, or the image mirrored about its edge. Default \"zero\".");
+    v.Bool("flip", flip, "Flip each federated training image left-right with probability 1/2. Default false.");
+  }
+};
+
 struct DataConfig {
   std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv | leaf | cifar10 | cifar100
   std::string path;                   // directory (IDX) or file (CSV); "" = dataset default
@@ -169,6 +187,7 @@ struct DataConfig {
   CsvConfig csv;
   LeafConfig leaf;
   Cifar100Config cifar100;
+  AugmentConfig augment;
 
   template <class V>
   void Visit(V& v) {
@@ -198,6 +217,7 @@ struct DataConfig {
     v.Section("csv", csv);
     v.Section("leaf", leaf);
     v.Section("cifar100", cifar100);
+    v.Section("augment", augment);
   }
 };
 

@@ -32,6 +32,7 @@ enum class Stream : uint64_t {
   kSystem = 12,     // simulated devices: (kStatic, client) per client, (round, client) per round
   kBaseline = 13,   // baselines: shards, per-epoch shuffles
   kCompress = 14,   // stochastic upload compression (randk, qsgd), per (round, client)
+  kAugment = 16,    // training-time augmentation (data.augment), per (round, client), mixed with step and sample
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -153,6 +153,28 @@ m = json.load(open(f"{sys.argv[1]}/metrics.json"))
 assert m["data"]["train_samples"] == 20 and m["data"]["test_samples"] == 4 and m["data"]["num_features"] == 3072
 assert m["partition"]["num_clients"] == 2
 PY
+# data.augment: random crops (zero padding 4) and flips; the same run on 1 and
+# 2 threads, and not the run without augmentation.
+for t in 1 2; do
+  "$FEDSIM" run "$TMP/cifar.json" --out "$TMP/caug$t" --quiet --threads $t --set experiment.rounds=2 \
+    --set data.augment.crop_padding=4 --set data.augment.flip=true || fail "augmented cifar run ($t threads)"
+done
+"$FEDSIM" run "$TMP/cifar.json" --out "$TMP/cplain" --quiet --threads 2 --set experiment.rounds=2 || fail "cifar run"
+python3 - "$TMP" <<'PY' || fail "augmented runs"
+import json, os, sys
+sys.path.insert(0, os.environ["E2E_DIR"])
+from metrics_util import strip
+d = sys.argv[1]
+a1, a2, plain = (json.load(open(f"{d}/{r}/metrics.json")) for r in ("caug1", "caug2", "cplain"))
+assert strip(a1["rounds"]) == strip(a2["rounds"]), "augmentation depends on the thread count"
+assert [r["train_loss"] for r in a1["rounds"]] != [r["train_loss"] for r in plain["rounds"]], "augmentation did nothing"
+assert a1["config"]["data"]["augment"] == {"crop_padding": 4, "padding": "zero", "flip": True}
+PY
+expect_error 2 "data.augment" -- run "$TMP/cifar.json" --out "$TMP/cbad0" --set algorithm.name=fedsgd \
+  --set data.augment.flip=true
+expect_error 2 "data.augment: random crops and flips need image data" -- run "$TMP/s140.json" --out "$TMP/sbad" \
+  --quiet --set data.augment.flip=true
+
 head -c 5000 "$TMP/cifar/data_batch_2.bin" > "$TMP/short.bin" && mv "$TMP/short.bin" "$TMP/cifar/data_batch_2.bin"
 expect_error 2 "$TMP/cifar/data_batch_2.bin: record 2 is truncated" -- run "$TMP/cifar.json" --out "$TMP/cbad" --quiet
 
