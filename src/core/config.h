@@ -182,6 +182,7 @@ struct DataConfig {
   int max_test_samples = 0;           // 0 = all; else keep the first N test rows
   int seed = -1;                      // seed of generated data and random splits; -1 = experiment.seed
   double client_test_fraction = 0.0;  // share of each client's training rows held out as its own test rows
+  std::string cache;                  // binary cache of the loaded data (fedsim data convert); "" = none
   PartitionConfig partition;
   SyntheticConfig synthetic;
   CsvConfig csv;
@@ -212,6 +213,11 @@ struct DataConfig {
            "Share of each client's training rows held out as that client's own test rows (stratified by label, "
            "seeded; at least one row stays for training), for per-client evaluation; data that has its own "
            "per-client test rows (leaf, natural partition) keeps them when this is 0. Default 0.");
+    v.Str("cache", cache,
+          "A binary cache of this config's loaded data, written by `fedsim data convert CONFIG --out FILE`: the run "
+          "reads it instead of the source files, after checking that it was written from the same data keys and "
+          "unchanged source files (else stale) and its CRC-32 (else damaged). \"\" = read the sources. Default "
+          "\"\".");
     v.Section("partition", partition);
     v.Section("synthetic", synthetic);
     v.Section("csv", csv);

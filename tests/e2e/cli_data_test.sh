@@ -75,6 +75,24 @@ assert len(m["rounds"]) == 2 and m["summary"]["status"] == "completed"
 assert 0.0 <= m["summary"]["final_test_accuracy"] <= 1.0
 PY
 
+# The binary cache: `fedsim data convert`, then the same run reading the cache
+# gives the same results; a damaged cache exits 2.
+"$FEDSIM" data convert "$TMP/leaf.json" --out "$TMP/leaf.cache" > "$TMP/convert.txt" || fail "data convert exited $?"
+grep -q "^wrote $TMP/leaf.cache" "$TMP/convert.txt" || fail "data convert output: $(cat "$TMP/convert.txt")"
+"$FEDSIM" run "$TMP/leaf.json" --out "$TMP/runc" --quiet --threads 2 --set data.cache="$TMP/leaf.cache" ||
+  fail "run from the cache exited $?"
+python3 - "$TMP" <<'PY' || fail "run from the cache differs"
+import json, os, sys
+sys.path.insert(0, os.environ["E2E_DIR"])
+from metrics_util import strip
+d = sys.argv[1]
+a, b = (json.load(open(f"{d}/{r}/metrics.json")) for r in ("run", "runc"))
+assert strip(a["rounds"]) == strip(b["rounds"]) and a["partition"] == b["partition"]
+assert b["data"]["description"].endswith("(from the cache " + d + "/leaf.cache)"), b["data"]["description"]
+PY
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=1; open(p,"wb").write(b)' "$TMP/leaf.cache"
+expect_error 2 "$TMP/leaf.cache: damaged" -- run "$TMP/leaf.json" --out "$TMP/runc2" --set data.cache="$TMP/leaf.cache"
+
 # More clients than writers: exit 2 with the number of writers.
 expect_error 2 "has 3 training users" -- run "$TMP/leaf.json" --out "$TMP/bad0" --set data.num_clients=4
 # A user whose x and y differ in length, and malformed JSON: exit 2 naming file and user.
