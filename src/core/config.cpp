@@ -439,6 +439,9 @@ const KeyUse kKeyUses[] = {
     {"compression", "federated", "compression of federated uploads; fedgan and the baselines have none"},
     {"attack", "federated", "poisoning attacks on federated rounds; fedgan and the baselines have none"},
     {"robust", "federated", "the server's aggregation rule of federated rounds; fedgan and the baselines have none"},
+    {"data.augment", "federated -fedsgd -fedgia",
+     "augmentation of local minibatches; fedsgd and fedgia take full-batch gradients, fedgan and the baselines "
+     "train without it"},
     {"data.client_test_fraction", "federated",
      "per-client test rows split off the clients' training rows, for federated runs; fedgan and the baselines "
      "train on every training row"},

@@ -155,6 +155,24 @@ struct Cifar100Config {
   }
 };
 
+// Training-time image augmentation (src/data/augment.h); off by default.
+struct AugmentConfig {
+  int crop_padding = 0;          // pixels of padding per side before a random crop back to H x W; 0 = no crop
+  std::string padding = "zero";  // zero | reflect
+  bool flip = false;             // random horizontal flip with probability 1/2
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("crop_padding", crop_padding, 0, 1000,
+          "Random crop of federated training batches: pad each image by this many pixels per side, then crop a "
+          "random H x W window (CIFAR papers use 4); each sample's draw comes from the client's stream per round, "
+          "step and sample. 0 = no crop. Image data only. Default 0.");
+    v.Choice("padding", padding, {"zero", "reflect"},
+             "What the crop's padding holds: zeros, or the image mirrored about its edge. Default \"zero\".");
+    v.Bool("flip", flip, "Flip each federated training image left-right with probability 1/2. Default false.");
+  }
+};
+
 struct DataConfig {
   std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv | leaf | cifar10 | cifar100
   std::string path;                   // directory (IDX) or file (CSV); "" = dataset default
@@ -164,11 +182,13 @@ struct DataConfig {
   int max_test_samples = 0;           // 0 = all; else keep the first N test rows
   int seed = -1;                      // seed of generated data and random splits; -1 = experiment.seed
   double client_test_fraction = 0.0;  // share of each client's training rows held out as its own test rows
+  std::string cache;                  // binary cache of the loaded data (fedsim data convert); "" = none
   PartitionConfig partition;
   SyntheticConfig synthetic;
   CsvConfig csv;
   LeafConfig leaf;
   Cifar100Config cifar100;
+  AugmentConfig augment;
 
   template <class V>
   void Visit(V& v) {
@@ -193,11 +213,17 @@ struct DataConfig {
            "Share of each client's training rows held out as that client's own test rows (stratified by label, "
            "seeded; at least one row stays for training), for per-client evaluation; data that has its own "
            "per-client test rows (leaf, natural partition) keeps them when this is 0. Default 0.");
+    v.Str("cache", cache,
+          "A binary cache of this config's loaded data, written by `fedsim data convert CONFIG --out FILE`: the run "
+          "reads it instead of the source files, after checking that it was written from the same data keys and "
+          "unchanged source files (else stale) and its CRC-32 (else damaged). \"\" = read the sources. Default "
+          "\"\".");
     v.Section("partition", partition);
     v.Section("synthetic", synthetic);
     v.Section("csv", csv);
     v.Section("leaf", leaf);
     v.Section("cifar100", cifar100);
+    v.Section("augment", augment);
   }
 };
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -95,6 +96,17 @@ FederatedData LoadLeaf(const LeafConfig& cfg, const std::string& dir, int max_us
 // to [0, 1]. Throws InputError naming the file and record for a truncated
 // file or a label out of range.
 FederatedData LoadCifar(const std::string& dataset, const std::string& dir, const std::string& labels);
+
+// The binary cache (data.cache; src/data/cache.cpp has the layout).
+// DataCacheSource: what a cache of cfg's data records as its source (the data
+// keys that change what LoadData returns, the data seed, each source file's
+// path, size and modification time). WriteDataCache writes fd (LoadData's
+// result for cfg and seed) to file; ReadDataCache reads it back, throwing
+// InputError naming data.cache for a missing, stale (another source) or
+// damaged (CRC-32, truncation) file.
+nlohmann::json DataCacheSource(const DataConfig& cfg, uint64_t seed);
+void WriteDataCache(const std::string& file, const DataConfig& cfg, uint64_t seed, const FederatedData& fd);
+FederatedData ReadDataCache(const std::string& file, const DataConfig& cfg, uint64_t seed);
 
 // Standardises train and test features with the training mean and std of each
 // column (a column with std 0 is only centred).

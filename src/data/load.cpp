@@ -192,6 +192,7 @@ void Standardize(Dataset& train, Dataset& test) {
 }
 
 FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
+  if (!cfg.cache.empty()) return ReadDataCache(cfg.cache, cfg, seed);
   FederatedData fd;
   std::string source;
   if (cfg.dataset == "fashion_mnist" || cfg.dataset == "mnist_idx") {

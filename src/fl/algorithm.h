@@ -41,6 +41,7 @@ struct ClientScratch {
   Eigen::VectorXf state;    // decoded client state (ClientStateStore::Open with float16)
   Eigen::VectorXf state2;   // a second decoded state vector (FedSparse's DGC velocity)
   Sgd sgd{0.0f, 0.0f};
+  uint64_t augment_seed = 0;  // data.augment: the current local step's seed (AugmentStepSeed)
 };
 
 // What the round loop knows about the run, shared read-only by all clients.
@@ -56,6 +57,8 @@ struct TrainContext {
   // added to each batch's sum; off when dp_clip is 0.
   float dp_clip = 0.0f;
   float dp_sigma = 0.0f;
+  // data.augment for the training batches; null when off.
+  const AugmentConfig* augment = nullptr;
 };
 
 // One client's job in one round.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/rng.h"
+#include "data/augment.h"
 #include "privacy/mechanisms.h"
 
 namespace fedsim {
@@ -18,6 +19,7 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
   for (int begin = 0; begin < count; begin += ctx.max_chunk) {
     const int b = std::min(ctx.max_chunk, count - begin);
     data.Rows(rows + begin, b, s.batch_x.data());
+    if (ctx.augment != nullptr) AugmentImages(*ctx.augment, data.shape, s.batch_x.data(), b, s.augment_seed, begin);
     for (int i = 0; i < b; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[begin + i])];
     float* out = single ? s.grad_acc.data() : s.grad.data();
     const double chunk_loss = ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), b, out, *s.ws);
@@ -42,6 +44,7 @@ double DpBatchGradient(const TrainContext& ctx, const float* params, const int* 
   double loss = 0.0;
   for (int i = 0; i < count; ++i) {
     data.Rows(rows + i, 1, s.batch_x.data());
+    if (ctx.augment != nullptr) AugmentImages(*ctx.augment, data.shape, s.batch_x.data(), 1, s.augment_seed, i);
     s.batch_y[0] = data.y[static_cast<size_t>(rows[i])];
     loss += ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), 1, s.grad.data(), *s.ws);
     if (!s.grad.allFinite()) {
@@ -105,6 +108,7 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
       pos = 0;
     }
     const int b = std::min(batch, n - pos);
+    if (ctx.augment != nullptr) s.augment_seed = AugmentStepSeed(ctx.seed, task.round, task.client, step);
     const double loss = dp ? DpBatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s, noise)
                            : BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s);
     if (hooks && hooks->correct) hooks->correct(s.params.data(), s.grad_acc.data());

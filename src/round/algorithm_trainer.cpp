@@ -1,5 +1,7 @@
 #include "round/algorithm_trainer.h"
 
+#include "data/augment.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -43,6 +45,10 @@ AlgorithmTrainer::AlgorithmTrainer(const Config& cfg, std::unique_ptr<Algorithm>
   ctx_.num_clients = static_cast<int>(partition.size());
   ctx_.dp_clip = static_cast<float>(dp_clip);
   ctx_.dp_sigma = static_cast<float>(dp_sigma);
+  if (AugmentEnabled(cfg_.data.augment)) {
+    CheckAugment(cfg_.data.augment, train);
+    ctx_.augment = &cfg_.data.augment;
+  }
 }
 
 LocalWork AlgorithmTrainer::PlannedWork(int client) const {

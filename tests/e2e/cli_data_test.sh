@@ -75,6 +75,24 @@ assert len(m["rounds"]) == 2 and m["summary"]["status"] == "completed"
 assert 0.0 <= m["summary"]["final_test_accuracy"] <= 1.0
 PY
 
+# The binary cache: `fedsim data convert`, then the same run reading the cache
+# gives the same results; a damaged cache exits 2.
+"$FEDSIM" data convert "$TMP/leaf.json" --out "$TMP/leaf.cache" > "$TMP/convert.txt" || fail "data convert exited $?"
+grep -q "^wrote $TMP/leaf.cache" "$TMP/convert.txt" || fail "data convert output: $(cat "$TMP/convert.txt")"
+"$FEDSIM" run "$TMP/leaf.json" --out "$TMP/runc" --quiet --threads 2 --set data.cache="$TMP/leaf.cache" ||
+  fail "run from the cache exited $?"
+python3 - "$TMP" <<'PY' || fail "run from the cache differs"
+import json, os, sys
+sys.path.insert(0, os.environ["E2E_DIR"])
+from metrics_util import strip
+d = sys.argv[1]
+a, b = (json.load(open(f"{d}/{r}/metrics.json")) for r in ("run", "runc"))
+assert strip(a["rounds"]) == strip(b["rounds"]) and a["partition"] == b["partition"]
+assert b["data"]["description"].endswith("(from the cache " + d + "/leaf.cache)"), b["data"]["description"]
+PY
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=1; open(p,"wb").write(b)' "$TMP/leaf.cache"
+expect_error 2 "$TMP/leaf.cache: damaged" -- run "$TMP/leaf.json" --out "$TMP/runc2" --set data.cache="$TMP/leaf.cache"
+
 # More clients than writers: exit 2 with the number of writers.
 expect_error 2 "has 3 training users" -- run "$TMP/leaf.json" --out "$TMP/bad0" --set data.num_clients=4
 # A user whose x and y differ in length, and malformed JSON: exit 2 naming file and user.
@@ -153,6 +171,28 @@ m = json.load(open(f"{sys.argv[1]}/metrics.json"))
 assert m["data"]["train_samples"] == 20 and m["data"]["test_samples"] == 4 and m["data"]["num_features"] == 3072
 assert m["partition"]["num_clients"] == 2
 PY
+# data.augment: random crops (zero padding 4) and flips; the same run on 1 and
+# 2 threads, and not the run without augmentation.
+for t in 1 2; do
+  "$FEDSIM" run "$TMP/cifar.json" --out "$TMP/caug$t" --quiet --threads $t --set experiment.rounds=2 \
+    --set data.augment.crop_padding=4 --set data.augment.flip=true || fail "augmented cifar run ($t threads)"
+done
+"$FEDSIM" run "$TMP/cifar.json" --out "$TMP/cplain" --quiet --threads 2 --set experiment.rounds=2 || fail "cifar run"
+python3 - "$TMP" <<'PY' || fail "augmented runs"
+import json, os, sys
+sys.path.insert(0, os.environ["E2E_DIR"])
+from metrics_util import strip
+d = sys.argv[1]
+a1, a2, plain = (json.load(open(f"{d}/{r}/metrics.json")) for r in ("caug1", "caug2", "cplain"))
+assert strip(a1["rounds"]) == strip(a2["rounds"]), "augmentation depends on the thread count"
+assert [r["train_loss"] for r in a1["rounds"]] != [r["train_loss"] for r in plain["rounds"]], "augmentation did nothing"
+assert a1["config"]["data"]["augment"] == {"crop_padding": 4, "padding": "zero", "flip": True}
+PY
+expect_error 2 "data.augment" -- run "$TMP/cifar.json" --out "$TMP/cbad0" --set algorithm.name=fedsgd \
+  --set data.augment.flip=true
+expect_error 2 "data.augment: random crops and flips need image data" -- run "$TMP/s140.json" --out "$TMP/sbad" \
+  --quiet --set data.augment.flip=true
+
 head -c 5000 "$TMP/cifar/data_batch_2.bin" > "$TMP/short.bin" && mv "$TMP/short.bin" "$TMP/cifar/data_batch_2.bin"
 expect_error 2 "$TMP/cifar/data_batch_2.bin: record 2 is truncated" -- run "$TMP/cifar.json" --out "$TMP/cbad" --quiet
 
