@@ -32,6 +32,7 @@ enum class Stream : uint64_t {
   kSystem = 12,     // simulated devices: (kStatic, client) per client, (round, client) per round
   kBaseline = 13,   // baselines: shards, per-epoch shuffles
   kCompress = 14,   // stochastic upload compression (randk, qsgd), per (round, client)
+  kDropout = 15,    // dropout masks of local training, per (round, client), mixed with the step
   kAugment = 16,    // training-time augmentation (data.augment), per (round, client), mixed with step and sample
 };
 
