@@ -33,8 +33,8 @@ assert a["summary"]["status"] == "completed", a["summary"]
 m = a["model"]
 assert m["kind"] == "sequential", m
 # conv 5x5x8 208, grouped conv 3x3 (2 groups of 4 -> 4) 296, groupnorm 16,
-# dense 8*5*5 -> 32 6,432, dense 32 -> 10 330.
-assert m["num_params"] == 208 + 296 + 16 + 6432 + 330, m
+# dense 8*6*6 -> 32 9,248, dense 32 -> 10 330.
+assert m["num_params"] == 208 + 296 + 16 + 9248 + 330, m
 assert "groupnorm" in m["description"], m["description"]
 assert len(a["rounds"]) == 3
 assert all(r["test_loss"] == r["test_loss"] for r in a["rounds"])

@@ -111,8 +111,10 @@ void CheckCoordinates(const Sequential& m, const Problem& pr, uint64_t seed, int
 
 // For large models: per parameter tensor, the derivative along the
 // tensor's own gradient direction u (and along u plus a random direction)
-// against a central difference with a step of 1e-2 in parameter norm, to
-// 2%. A wrong gradient in any tensor changes its derivative along u.
+// against a central difference with a step of 2e-3 in parameter norm, to
+// 3% + 2e-3 (a larger step crosses too many ReLU kinks along u; a smaller
+// one drowns in the float loss's rounding). A wrong gradient in any tensor
+// changes its derivative along u.
 void CheckDirections(const Sequential& m, const Problem& pr, uint64_t seed) {
   Rng rng(seed);
   std::vector<float> p = Params(m, rng);
@@ -138,7 +140,7 @@ void CheckDirections(const Sequential& m, const Problem& pr, uint64_t seed) {
         d[static_cast<size_t>(i)] /= dn;
         analytic += d[static_cast<size_t>(i)] * grad[static_cast<size_t>(r.offset + i)];
       }
-      const double h = 1e-2;
+      const double h = 2e-3;
       std::vector<float> saved(p.begin() + r.offset, p.begin() + r.offset + r.size);
       for (int64_t i = 0; i < r.size; ++i) p[static_cast<size_t>(r.offset + i)] = static_cast<float>(saved[static_cast<size_t>(i)] + h * d[static_cast<size_t>(i)]);
       const double lp = Loss(m, p, pr, *ws, scratch);
@@ -147,7 +149,7 @@ void CheckDirections(const Sequential& m, const Problem& pr, uint64_t seed) {
       std::copy(saved.begin(), saved.end(), p.begin() + r.offset);
       const double fd = (lp - lm) / (2.0 * h);
       INFO("direction " << pass << ": analytic " << analytic << ", finite difference " << fd);
-      CHECK(analytic == Approx(fd).epsilon(2e-2).margin(2e-4));
+      CHECK(analytic == Approx(fd).epsilon(3e-2).margin(2e-3));
     }
   }
 }
