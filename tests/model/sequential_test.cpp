@@ -111,7 +111,7 @@ void CheckCoordinates(const Sequential& m, const Problem& pr, uint64_t seed, int
 
 // For large models: per parameter tensor, the derivative along the
 // tensor's own gradient direction u (and along u plus a random direction)
-// against a central difference with a step of 2e-3 in parameter norm, to
+// against a central difference with a step of 5e-4 in parameter norm, to
 // 3% + 2e-3 (a larger step crosses too many ReLU kinks along u; a smaller
 // one drowns in the float loss's rounding). A wrong gradient in any tensor
 // changes its derivative along u.
@@ -140,7 +140,7 @@ void CheckDirections(const Sequential& m, const Problem& pr, uint64_t seed) {
         d[static_cast<size_t>(i)] /= dn;
         analytic += d[static_cast<size_t>(i)] * grad[static_cast<size_t>(r.offset + i)];
       }
-      const double h = 2e-3;
+      const double h = 5e-4;
       std::vector<float> saved(p.begin() + r.offset, p.begin() + r.offset + r.size);
       for (int64_t i = 0; i < r.size; ++i) p[static_cast<size_t>(r.offset + i)] = static_cast<float>(saved[static_cast<size_t>(i)] + h * d[static_cast<size_t>(i)]);
       const double lp = Loss(m, p, pr, *ws, scratch);
@@ -243,7 +243,15 @@ TEST_CASE("layers: every preset's gradient matches finite differences on a tiny 
                         Case{"leaf_shakespeare_lstm", Tokens(80, 80), 80}, Case{"sent140_lstm", Tokens(25, 50), 2}}) {
     INFO(c.kind);
     const Sequential m(fedsim::PresetLayers(c.kind), c.in, {}, c.classes, 1.0, c.kind);
-    CheckDirections(m, MakeProblem(c.in, 2, c.classes, 21), 22);
+    if (std::string(c.kind) == "niid_cifar_cnn") {
+      // So small a ReLU/max-pool net on 2 samples crosses kinks along its
+      // gradient within any step the float loss resolves (4.8%, 3.2% off at
+      // steps 2e-3, 5e-4): coordinate by coordinate instead, up to 2% kinks
+      // allowed (7 of 600 at eps 1e-3 measured).
+      CheckCoordinates(m, MakeProblem(c.in, 2, c.classes, 21), 22, 600, 12);
+    } else {
+      CheckDirections(m, MakeProblem(c.in, 2, c.classes, 21), 22);
+    }
   }
 }
 
@@ -294,26 +302,30 @@ TEST_CASE("layers: the old kinds' architectures as specs have their counts; the 
   CHECK(Make(lenet, Image(1, 28, 28), 10).num_params() == 44426);
   CHECK(Make(lenet, Image(3, 32, 32), 10).num_params() == 62006);
 
-  // Same layout, init draws and operations as Cnn: the same parameters, loss and gradient.
+  // Same layout, init draws and operations as Cnn: the same parameters, loss
+  // and gradient. (Bit for bit given the same memory alignment, as fedsim's
+  // own Eigen-allocated vectors have: Eigen's vectorised column sums start
+  // at an aligned address, so a differently aligned buffer sums the bias
+  // gradients in another order, a difference of about 1e-8.)
   const auto seq = Make(mcmahan, Image(1, 28, 28), 10);
   const auto cnn = fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0);
   REQUIRE(seq.num_params() == cnn->num_params());
   REQUIRE(seq.num_params() == 1663370);
-  std::vector<float> p1(static_cast<size_t>(seq.num_params())), p2(p1.size());
+  Eigen::VectorXf p1(seq.num_params()), p2(seq.num_params());
   Rng r1(5), r2(5);
   seq.Init(p1.data(), r1);
   cnn->Init(p2.data(), r2);
-  CHECK(std::equal(p1.begin(), p1.end(), p2.begin()));
+  CHECK(p1 == p2);
   const Problem pr = MakeProblem(Image(1, 28, 28), 7, 10, 6);
   auto w1 = seq.NewWorkspace(7);
   auto w2 = cnn->NewWorkspace(7);
-  std::vector<float> g1(p1.size()), g2(p1.size());
+  Eigen::VectorXf g1(seq.num_params()), g2(seq.num_params());
   const double l1 = seq.LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), 7, g1.data(), *w1);
   const double l2 = cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), 7, g2.data(), *w2);
   CHECK(l1 == l2);
   size_t differ = 0;
   float worst = 0.0f;
-  for (size_t i = 0; i < g1.size(); ++i) {
+  for (Eigen::Index i = 0; i < g1.size(); ++i) {
     differ += g1[i] != g2[i];
     worst = std::max(worst, std::abs(g1[i] - g2[i]));
   }
