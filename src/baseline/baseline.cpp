@@ -109,7 +109,8 @@ json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgre
                                  workers, n));
   }
   const std::unique_ptr<Model> model =
-      CreateModel(cfg.model, data.train.dim(), data.train.num_classes, std::nullopt, data.train.shape);
+      CreateModel(cfg.model, data.train.dim(), data.train.num_classes, std::nullopt, data.train.shape,
+                  data.train.vocab_size);
   const int64_t p = model->num_params();
 
   // IID shards: one shuffle of the training rows, cut into W near-equal
@@ -229,7 +230,8 @@ json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgre
         const int b = std::min(batch, min_shard - begin);
         loss[static_cast<size_t>(w)] =
             BatchGradient(ctx, global.data(), order[static_cast<size_t>(w)].data() + begin, b,
-                          scratch[static_cast<size_t>(tid)]);
+                          scratch[static_cast<size_t>(tid)],
+                          StepNoiseSeed(seed, e, static_cast<int>(w), e * steps_per_epoch + s));
         grads.col(w) = scratch[static_cast<size_t>(tid)].grad_acc;
         count[static_cast<size_t>(w)] = b;
       });

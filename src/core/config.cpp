@@ -85,6 +85,7 @@ class KeyLister {
   void RealList(const char* n, std::vector<double>& r, double lo, const char* d) {
     Add(n, fmt::format("array of numbers >= {}", lo), r, d);
   }
+  void Json(const char* n, json& r, const char* d) { Add(n, "array of objects", r, d); }
   template <class S>
   void Section(const char* n, S& s) {
     std::string saved = prefix;
@@ -244,6 +245,14 @@ class Reader {
       r = std::move(out);
     }
   }
+  // A raw JSON array, kept as it is: its entries are checked by the code that
+  // reads them (model.layers: CreateModel), which names the entry and field.
+  void Json(const char* n, json& r, const char*) {
+    if (auto* v = Find(n)) {
+      if (!v->is_array()) Fail(Path(n), "expected an array of objects, got " + Show(*v));
+      r = *v;
+    }
+  }
   template <class S>
   void Section(const char* n, S& s) {
     const json* v = Find(n);
@@ -306,6 +315,7 @@ class Writer {
   void Choice(const char* n, std::string& r, std::initializer_list<const char*>, const char*) { Put(n, r); }
   void IntList(const char* n, std::vector<int>& r, int, const char*) { Put(n, r); }
   void RealList(const char* n, std::vector<double>& r, double, const char*) { Put(n, r); }
+  void Json(const char* n, json& r, const char*) { Put(n, r); }
   template <class S>
   void Section(const char* n, S& s) {
     json& child = (*stack.back())[n] = json::object();
@@ -671,6 +681,15 @@ void ValidateConfig(const Config& c, const std::string& source) {
   }
   if (c.model.kind == "softmax" && !c.model.hidden.empty()) {
     fail("model.hidden: model.kind=softmax has no hidden layers; remove model.hidden or set model.kind=mlp");
+  }
+  if (c.model.kind == "sequential" && c.model.layers.empty()) {
+    fail("model.layers: model.kind=sequential needs a list of layers (docs/models.md)");
+  }
+  if (c.model.kind != "sequential" && !c.model.layers.empty()) {
+    fail("model.layers: only read with model.kind=sequential; model.kind=" + c.model.kind + " has fixed layers");
+  }
+  if (c.model.kind != "softmax" && c.model.kind != "mlp" && !c.model.hidden.empty()) {
+    fail("model.hidden: only read with model.kind=mlp; model.kind=" + c.model.kind + " has its own layers");
   }
   const bool own_users =
       c.data.dataset == "synthetic" || c.data.dataset == "leaf" || (c.data.dataset == "csv" && c.data.csv.client_column >= 0);

@@ -228,16 +228,23 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string kind = "softmax";  // softmax | mlp
+  std::string kind = "softmax";  // softmax | mlp | cnn_* | sequential | a preset of the layer engine
   std::vector<int> hidden;       // hidden layer widths for mlp
   std::vector<int> input_shape;  // {C, H, W} for CNNs on non-image data
   double init_scale = 1.0;       // multiplies the default uniform init bound
+  nlohmann::json layers = nlohmann::json::array();  // kind=sequential: the layer spec (docs/models.md)
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("kind", kind, {"softmax", "mlp", "cnn_mcmahan", "cnn_lenet"},
-             "Model: softmax (multinomial logistic) regression, a ReLU MLP, the CNN of McMahan et al. 2017, or the "
-             "LeNet-style CNN of NIID-Bench. Default \"softmax\".");
+    v.Choice("kind", kind,
+             {"softmax", "mlp", "cnn_mcmahan", "cnn_lenet", "sequential", "leaf_femnist_cnn", "leaf_shakespeare_lstm",
+              "tff_emnist_cnn", "niid_cifar_cnn", "sent140_lstm", "resnet20_gn"},
+             "Model: softmax (multinomial logistic) regression, a ReLU MLP, the CNN of McMahan et al. 2017, the "
+             "LeNet-style CNN of NIID-Bench, sequential (the layer engine with model.layers), or one of the "
+             "engine's presets of the literature's benchmark models (docs/models.md). Default \"softmax\".");
+    v.Json("layers", layers,
+           "kind=sequential: the list of layer objects, e.g. [{\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 5}, "
+           "{\"type\": \"relu\"}, {\"type\": \"dense\"}] (every type and field in docs/models.md). Default [].");
     v.IntList("hidden", hidden, 1, "Hidden layer widths for kind=mlp, e.g. [200, 200]. Default [].");
     v.IntList("input_shape", input_shape, 1,
               "[C, H, W] of each sample for the CNNs when the data has no image shape (IDX data has one). "

@@ -32,6 +32,7 @@ enum class Stream : uint64_t {
   kSystem = 12,     // simulated devices: (kStatic, client) per client, (round, client) per round
   kBaseline = 13,   // baselines: shards, per-epoch shuffles
   kCompress = 14,   // stochastic upload compression (randk, qsgd), per (round, client)
+  kDropout = 15,    // dropout masks of local training, per (round, client), mixed with the step
   kAugment = 16,    // training-time augmentation (data.augment), per (round, client), mixed with step and sample
   kAttack = 17,     // attacks: the malicious set (~0, 0), backdoor samples (~0 - 1, client), gaussian (round, client)
   kRobust = 18,     // robust aggregation: norm_bound's weak-DP noise, per round

@@ -50,7 +50,8 @@ ClientReport FedGiA::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   ClientReport rep;
   rep.weight = 1.0;
   if (n > 0) {
-    rep.loss_sum = BatchGradient(ctx, global, task.indices->data(), n, s) * n;  // g_i in s.grad_acc
+    rep.loss_sum = BatchGradient(ctx, global, task.indices->data(), n, s,
+                                 StepNoiseSeed(ctx.seed, task.round, task.client, 0)) * n;  // g_i in s.grad_acc
     rep.samples = n;
     rep.steps = 1;
   } else {

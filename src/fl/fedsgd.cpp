@@ -18,7 +18,8 @@ ClientReport FedSgd::LocalUpdate(const TrainContext& ctx, const ClientTask& task
     up.setZero();
     return rep;
   }
-  const double loss = BatchGradient(ctx, global, task.indices->data(), n, s);
+  const double loss =
+      BatchGradient(ctx, global, task.indices->data(), n, s, StepNoiseSeed(ctx.seed, task.round, task.client, 0));
   up = -task.lr * s.grad_acc;
   rep.loss_sum = loss * n;
   rep.samples = n;

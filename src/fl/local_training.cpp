@@ -9,8 +9,14 @@
 
 namespace fedsim {
 
+uint64_t StepNoiseSeed(uint64_t seed, int round, int client, int64_t step) {
+  uint64_t h = DeriveStream(seed, Stream::kDropout, static_cast<uint64_t>(round), static_cast<uint64_t>(client))
+                   .NextU64() ^ static_cast<uint64_t>(step);
+  return SplitMix64(h);
+}
+
 double BatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count,
-                     ClientScratch& s) {
+                     ClientScratch& s, uint64_t noise_seed) {
   const Dataset& data = *ctx.train;
   const int64_t p = ctx.model->num_params();
   double loss = 0.0;
@@ -22,6 +28,7 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
     if (ctx.augment != nullptr) AugmentImages(*ctx.augment, data.shape, s.batch_x.data(), b, s.augment_seed, begin);
     for (int i = 0; i < b; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[begin + i])];
     float* out = single ? s.grad_acc.data() : s.grad.data();
+    s.ws->noise = {noise_seed, begin};
     const double chunk_loss = ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), b, out, *s.ws);
     const double w = static_cast<double>(b) / count;
     loss += chunk_loss * w;
@@ -37,7 +44,7 @@ namespace {
 // (sum_i clip(g_i) + N(0, sigma^2 I)) / b is written to s.grad_acc, sigma =
 // ctx.dp_sigma = z C. Per-example gradients come from batches of one.
 double DpBatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count, ClientScratch& s,
-                       Rng& noise) {
+                       Rng& noise, uint64_t noise_seed) {
   const Dataset& data = *ctx.train;
   const int64_t p = ctx.model->num_params();
   s.dp_sum.setZero(p);
@@ -46,6 +53,7 @@ double DpBatchGradient(const TrainContext& ctx, const float* params, const int* 
     data.Rows(rows + i, 1, s.batch_x.data());
     if (ctx.augment != nullptr) AugmentImages(*ctx.augment, data.shape, s.batch_x.data(), 1, s.augment_seed, i);
     s.batch_y[0] = data.y[static_cast<size_t>(rows[i])];
+    s.ws->noise = {noise_seed, i};
     loss += ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), 1, s.grad.data(), *s.ws);
     if (!s.grad.allFinite()) {
       // Diverged: report it through the loss rather than clipping a NaN.
@@ -109,8 +117,9 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
     }
     const int b = std::min(batch, n - pos);
     if (ctx.augment != nullptr) s.augment_seed = AugmentStepSeed(ctx.seed, task.round, task.client, step);
-    const double loss = dp ? DpBatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s, noise)
-                           : BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s);
+    const uint64_t noise_seed = StepNoiseSeed(ctx.seed, task.round, task.client, step);
+    const double loss = dp ? DpBatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s, noise, noise_seed)
+                           : BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s, noise_seed);
     if (hooks && hooks->correct) hooks->correct(s.params.data(), s.grad_acc.data());
     s.sgd.Step(s.params.data(), s.grad_acc.data(), p, task.lr);
     if (hooks && hooks->mask) s.params.array() *= Eigen::Map<const Eigen::ArrayXf>(hooks->mask, p);

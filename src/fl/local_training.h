@@ -21,9 +21,15 @@ struct LocalHooks {
 // Mean loss and gradient over the rows `rows[0..count)` of ctx.train at
 // `params`, computed in sub-batches of at most ctx.max_chunk rows so that a
 // large (or full) batch never needs more workspace. Writes the gradient to
-// scratch.grad_acc and returns the mean loss.
+// scratch.grad_acc and returns the mean loss. noise_seed keys the masks of
+// stochastic layers (Workspace::Noise); the sub-batches continue one another.
 double BatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count,
-                     ClientScratch& scratch);
+                     ClientScratch& scratch, uint64_t noise_seed = 0);
+
+// The Workspace::Noise seed of local step `step` of `client` in `round`,
+// from the stream (seed, kDropout, round, client): dropout masks depend on
+// these four numbers only, not on the thread or the order of clients.
+uint64_t StepNoiseSeed(uint64_t seed, int round, int client, int64_t step);
 
 // Minibatch SGD on the task's client from `params` (in place): local_epochs
 // epochs over a fresh shuffle each epoch (the last batch may be smaller), or

@@ -31,6 +31,13 @@ const Catalog& GetCatalog() {
           {"mlp", "ReLU multilayer perceptron with model.hidden widths (784-200-200-10 is the 2NN)"},
           {"cnn_mcmahan", "conv5x5x32-pool-conv5x5x64-pool-dense512 CNN of McMahan et al. 2017 (1,663,370 params)"},
           {"cnn_lenet", "LeNet-style CNN of NIID-Bench: conv5x5x6-pool-conv5x5x16-pool-120-84"},
+          {"sequential", "the layer engine: a model from the layer list model.layers (docs/models.md)"},
+          {"leaf_femnist_cnn", "LEAF's FEMNIST CNN: conv5x5x32 same-pool-conv5x5x64 same-pool-2048 (6,603,710 params)"},
+          {"leaf_shakespeare_lstm", "LEAF's Shakespeare model: embedding 8, two LSTM 256, dense on the last step"},
+          {"tff_emnist_cnn", "TFF's EMNIST CNN: conv3x3x32-conv3x3x64-pool-dropout-128-dropout (1,206,590 params)"},
+          {"niid_cifar_cnn", "NIID-Bench's CIFAR simple-cnn: conv5x5x6-pool-conv5x5x16-pool-120-84 (62,006 params)"},
+          {"sent140_lstm", "LEAF's Sent140 model: embedding 100, two LSTM 100, dense 128, dense classes"},
+          {"resnet20_gn", "He et al. 2016's CIFAR ResNet-20 with GroupNorm and 1x1 projection shortcuts"},
       },
       {
           {"fedavg", "Federated Averaging: local SGD epochs, sample-weighted delta average (McMahan et al. 2017)"},

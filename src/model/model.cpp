@@ -7,11 +7,20 @@
 #include "model/cnn.h"
 #include "model/fedpara.h"
 #include "model/mlp.h"
+#include "model/sequential.h"
 
 namespace fedsim {
 
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
-                                   std::optional<double> fedpara_gamma, const std::vector<int>& shape) {
+                                   std::optional<double> fedpara_gamma, const std::vector<int>& shape,
+                                   int vocab_size) {
+  if (cfg.kind == "sequential" || IsPreset(cfg.kind)) {
+    if (fedpara_gamma) {
+      throw InputError("algorithm.name: fedpara re-parameterises softmax, mlp, cnn_mcmahan and cnn_lenet; model.kind=" +
+                       cfg.kind + " (the layer engine) has no FedPara layers yet");
+    }
+    return MakeSequential(cfg, ModelInput{input_dim, shape, vocab_size}, num_classes);
+  }
   if (cfg.kind == "cnn_mcmahan" || cfg.kind == "cnn_lenet") {
     const std::vector<int>& s = cfg.input_shape.empty() ? shape : cfg.input_shape;
     if (s.size() != 3) {

@@ -27,6 +27,26 @@ namespace fedsim {
 class Workspace {
  public:
   virtual ~Workspace() = default;
+
+  // Randomness of stochastic layers (dropout) in LossAndGradient; Evaluate
+  // never draws. The trainer sets it before each step (StepNoiseSeed in
+  // fl/local_training.h): sample i of the next batch draws its masks from
+  // (seed, layer, first_sample + i), so a step's masks do not depend on how
+  // its batch is split into calls, nor on the thread that runs it. Models
+  // without stochastic layers ignore it.
+  struct Noise {
+    uint64_t seed = 0;
+    int64_t first_sample = 0;
+  };
+  Noise noise;
+};
+
+// A named slice of the flat parameter vector: one tensor of one layer
+// ("layers.3.weight"), for algorithms that address layers by name.
+struct ParamRange {
+  std::string name;
+  int64_t offset = 0;
+  int64_t size = 0;
 };
 
 // Sum of the per-sample loss and the number of correct predictions over a
@@ -69,6 +89,11 @@ class Model {
   // Loss sum and correct count over the b rows x (b x dim) with labels y.
   // REQUIRES: b <= the workspace's max_batch.
   virtual EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const = 0;
+
+  // The parameter tensors in layout order, covering [0, num_params()). The
+  // layer engine (sequential.h) names one range per tensor; the other models
+  // give one range named after their kind.
+  virtual std::vector<ParamRange> ParamRanges() const { return {{kind(), 0, num_params()}}; }
 };
 
 // Builds the model named by cfg.kind for inputs of `input_dim` features and
@@ -77,10 +102,14 @@ class Model {
 // rank ratio (algorithm.name = fedpara): FedParaMlp for softmax and mlp, a
 // FedPara Cnn for the CNNs. Throws InputError for unknown kinds.
 // `shape` is the data's {C, H, W} (may be empty), used by the CNNs unless
-// cfg.input_shape overrides it.
+// cfg.input_shape overrides it; for token data it is {T} and vocab_size > 0
+// (Dataset::vocab_size). model.kind=sequential and the presets are built by
+// the layer engine (sequential.h), which refuses a model that does not fit
+// the data (an image layer on flat data, an embedding on non-token data) with
+// an InputError naming the model key and the data.
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
                                    std::optional<double> fedpara_gamma = std::nullopt,
-                                   const std::vector<int>& shape = {});
+                                   const std::vector<int>& shape = {}, int vocab_size = 0);
 
 // Evaluates the whole dataset in fixed chunks on `threads` threads; sums are
 // reduced in chunk order, so the result does not depend on the thread count.

@@ -136,7 +136,7 @@ struct Run {
       model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
                           cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
                                                           : std::nullopt,
-                          data.train.shape);
+                          data.train.shape, data.train.vocab_size);
       algo = CreateAlgorithm(cfg.algorithm);
       algo->Setup(model->num_params(), num_clients);
       if (ClientStateStore* st = algo->mutable_client_state()) {

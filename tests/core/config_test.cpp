@@ -249,7 +249,7 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
   // Every key of FedGAN's unused classifier (but those whose non-default
   // value another rule rejects first). FedGAN reads system.*: its rounds
   // run on the simulated system like every algorithm's.
-  const std::set<std::string> other_rule = {"model.hidden", "model.input_shape"};
+  const std::set<std::string> other_rule = {"model.hidden", "model.input_shape", "model.layers"};
   int checked = 0;
   for (const auto& k : fedsim::ListConfigKeys()) {
     if (k.path.rfind("model.", 0) != 0) continue;

@@ -1,0 +1,328 @@
+#include "model/sequential.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "model/conv_ops.h"
+#include "model/layers.h"
+
+namespace fedsim {
+
+namespace {
+
+using nlohmann::json;
+using MatMap = Eigen::Map<Eigen::MatrixXf>;
+using ConstMatMap = Eigen::Map<const Eigen::MatrixXf>;
+using seq::Buffers;
+using seq::Shape;
+
+// As Cnn's: one im2col chunk holds at most 4 MiB (conv_chunk samples of the
+// widest convolution), so results never depend on the workspace.
+constexpr int64_t kColBudgetFloats = int64_t{1} << 20;
+// Activation memory of one workspace; a larger batch runs in sub-batches.
+constexpr int64_t kActivationBudgetFloats = int64_t{16} << 20;
+
+int64_t BufferFloats(const Buffers& b) {
+  int64_t n = b.out.size() + b.saved.size() + b.saved2.size() + b.tmp.size() + static_cast<int64_t>(b.idx.size());
+  for (const auto& i : b.inner) n += BufferFloats(i);
+  return n;
+}
+
+}  // namespace
+
+class Sequential::Ws : public Workspace {
+ public:
+  int max_batch = 0;
+  int rows = 0;  // samples per sub-batch
+  std::vector<Buffers> bufs;
+  seq::Shared shared;
+  Eigen::VectorXf input;     // HWC copy of a sub-batch of images with C > 1
+  Eigen::VectorXf ga, gb;    // ping-pong gradients
+  Eigen::VectorXf sub_grad;  // a sub-batch's gradient (batches larger than rows)
+};
+
+Sequential::Sequential(const json& spec, const ModelInput& input, const std::vector<int>& input_shape,
+                       int num_classes, double init_scale, std::string kind, std::string where)
+    : input_(input), num_classes_(num_classes), init_scale_(init_scale), kind_(std::move(kind)) {
+  Shape in = Shape::Flat(input.dim);
+  if (input.vocab_size > 0) {
+    in = Shape::Tokens(input.dim, input.vocab_size);
+  } else {
+    const std::vector<int>& s = input_shape.empty() ? input.shape : input_shape;
+    if (s.size() == 3) {
+      if (static_cast<int64_t>(s[0]) * s[1] * s[2] != input.dim) {
+        throw InputError(fmt::format("model.input_shape: [{}, {}, {}] has {} values but samples have {} features", s[0],
+                                     s[1], s[2], static_cast<int64_t>(s[0]) * s[1] * s[2], input.dim));
+      }
+      in = Shape::Image(s[0], s[1], s[2]);
+    }
+  }
+  input_.shape = in.kind == Shape::Kind::kImage ? std::vector<int>{in.c, in.h, in.w} : input.shape;
+  int next_id = 0;
+  layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id);
+  const Shape& last = layers_.back()->out;
+  if (last.kind != Shape::Kind::kFlat || last.c != num_classes) {
+    throw InputError(fmt::format("{}[{}]: the last layer must output one value per class ({} classes in the data), "
+                                 "but it outputs {}",
+                                 where, spec.size() - 1, num_classes, last.Str()));
+  }
+  bool params_before = false;
+  int64_t widest_cols = 1;
+  for (const auto& l : layers_) {
+    needs_input_grad_.push_back(params_before);
+    params_before = params_before || l->count > 0;
+    widest_cols = std::max(widest_cols, l->ColsPerSample());
+  }
+  conv_chunk_ = static_cast<int>(std::clamp<int64_t>(kColBudgetFloats / widest_cols, 1, 1 << 20));
+}
+
+Sequential::~Sequential() = default;
+
+std::string Sequential::Describe() const {
+  std::string s = fmt::format("{} {}", kind_,
+                              input_.vocab_size > 0 ? fmt::format("tokens {} (vocab {})", input_.dim, input_.vocab_size)
+                              : input_.shape.size() == 3
+                                  ? fmt::format("{}x{}x{}", input_.shape[0], input_.shape[1], input_.shape[2])
+                                  : std::to_string(input_.dim));
+  for (const auto& l : layers_) s += " -> " + l->Describe();
+  return s + fmt::format(" ({} parameters)", num_params_);
+}
+
+double Sequential::TrainFlopsPerSample() const {
+  double macs = 0.0;
+  for (size_t i = 0; i < layers_.size(); ++i) macs += layers_[i]->Macs() * (needs_input_grad_[i] ? 3.0 : 2.0);
+  return 2.0 * macs;
+}
+
+void Sequential::Init(float* params, Rng& rng) const {
+  for (const auto& l : layers_) l->Init(params, rng, init_scale_);
+}
+
+std::vector<ParamRange> Sequential::ParamRanges() const {
+  std::vector<ParamRange> r;
+  for (const auto& l : layers_) l->Ranges(r);
+  return r;
+}
+
+std::unique_ptr<Workspace> Sequential::NewWorkspace(int max_batch) const {
+  auto ws = std::make_unique<Ws>();
+  ws->max_batch = std::max(1, max_batch);
+  // Floats one sample needs in every layer's buffers, then as many samples
+  // per sub-batch as the budget allows.
+  std::vector<Buffers> probe(layers_.size());
+  int64_t per_sample = 1;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->Allocate(probe[i], 1);
+    per_sample += BufferFloats(probe[i]);
+  }
+  const int64_t wide = seq::WidestActivation(layers_);
+  per_sample += 2 * wide;
+  ws->rows = static_cast<int>(std::clamp<int64_t>(kActivationBudgetFloats / per_sample, 1, ws->max_batch));
+  const int rows = ws->rows;
+  ws->bufs.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->Allocate(ws->bufs[i], rows);
+  ws->ga.resize(rows * wide);
+  ws->gb.resize(rows * wide);
+  if (input_.vocab_size == 0 && input_.shape.size() == 3 && input_.shape[0] > 1) ws->input.resize(rows * input_.dim);
+  int64_t widest_cols = 0;
+  for (const auto& l : layers_) widest_cols = std::max(widest_cols, l->ColsPerSample());
+  ws->shared.conv_chunk = conv_chunk_;
+  ws->shared.cols.resize(std::min(conv_chunk_, rows) * widest_cols);
+  if (rows < ws->max_batch) ws->sub_grad.resize(num_params_);
+  return ws;
+}
+
+void Sequential::Forward(const float* params, const float* x, int b, bool training, Ws& ws) const {
+  const float* in = x;
+  if (ws.input.size() > 0) {
+    ChwToHwc(input_.shape[0], input_.shape[1], input_.shape[2], x, b, ws.input.data());
+    in = ws.input.data();
+  }
+  seq::Pass pass;
+  pass.training = training;
+  pass.seed = ws.noise.seed;
+  pass.first_sample = ws.noise.first_sample;
+  pass.shared = &ws.shared;
+  seq::ForwardChain(layers_, params, in, b, ws.bufs, pass);
+}
+
+double Sequential::ChunkLossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
+                                        Ws& ws) const {
+  Forward(params, x, b, true, ws);
+  // dLoss/dlogits = (softmax - onehot) / b, one column per sample (as Cnn).
+  MatMap g(ws.ga.data(), num_classes_, b);
+  g = ConstMatMap(ws.bufs.back().out.data(), num_classes_, b);
+  double loss = 0.0;
+  const float inv_b = 1.0f / static_cast<float>(b);
+  for (int i = 0; i < b; ++i) {
+    auto col = g.col(i);
+    const float m = col.maxCoeff();
+    const float zy = col(y[i]);
+    col.array() = (col.array() - m).exp();
+    const float sum = col.sum();
+    loss += std::log(static_cast<double>(sum)) + m - zy;
+    col *= inv_b / sum;
+    col(y[i]) -= inv_b;
+  }
+  seq::Pass pass;
+  pass.training = true;
+  pass.seed = ws.noise.seed;
+  pass.first_sample = ws.noise.first_sample;
+  pass.shared = &ws.shared;
+  const float* in = ws.input.size() > 0 ? ws.input.data() : x;
+  // ga holds dL/dlogits; the layers write into gb, then ga, and so on.
+  seq::BackwardChain(layers_, params, in, b, ws.bufs, ws.ga.data(), ws.gb.data(), ws.ga.data(), nullptr, grad, pass,
+                     &needs_input_grad_);
+  return loss / b;
+}
+
+double Sequential::LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
+                                   Workspace& base) const {
+  auto& ws = static_cast<Ws&>(base);
+  if (b > ws.max_batch) {
+    throw RunError(fmt::format("{}: batch of {} exceeds the workspace's {}", kind_, b, ws.max_batch));
+  }
+  if (b <= ws.rows) return ChunkLossAndGradient(params, x, y, b, grad, ws);
+  // Sub-batches: the batch mean is the size-weighted mean of their means.
+  const Workspace::Noise saved = ws.noise;
+  double loss = 0.0;
+  Eigen::Map<Eigen::VectorXf> total(grad, num_params_);
+  for (int begin = 0; begin < b; begin += ws.rows) {
+    const int nb = std::min(ws.rows, b - begin);
+    ws.noise.first_sample = saved.first_sample + begin;
+    const double l = ChunkLossAndGradient(params, x + static_cast<int64_t>(begin) * input_.dim, y + begin, nb,
+                                          ws.sub_grad.data(), ws);
+    const float w = static_cast<float>(nb) / static_cast<float>(b);
+    loss += l * nb / b;
+    if (begin == 0) {
+      total = w * ws.sub_grad;
+    } else {
+      total += w * ws.sub_grad;
+    }
+  }
+  ws.noise = saved;
+  return loss;
+}
+
+EvalSums Sequential::Evaluate(const float* params, const float* x, const int* y, int b, Workspace& base) const {
+  auto& ws = static_cast<Ws&>(base);
+  EvalSums s;
+  for (int begin = 0; begin < b; begin += ws.rows) {
+    const int nb = std::min(ws.rows, b - begin);
+    Forward(params, x + static_cast<int64_t>(begin) * input_.dim, nb, false, ws);
+    ConstMatMap z(ws.bufs.back().out.data(), num_classes_, nb);
+    for (int i = 0; i < nb; ++i) {
+      Eigen::Index arg;
+      const float m = z.col(i).maxCoeff(&arg);
+      const double lse = std::log(static_cast<double>((z.col(i).array() - m).exp().sum())) + m;
+      s.loss_sum += lse - z(y[begin + i], i);
+      s.correct += (arg == y[begin + i]);
+    }
+    s.count += nb;
+  }
+  return s;
+}
+
+const float* Sequential::Logits(const float* params, const float* x, int b, Workspace& base) const {
+  auto& ws = static_cast<Ws&>(base);
+  if (b > ws.rows) throw RunError(fmt::format("{}: Logits of {} samples exceed a sub-batch of {}", kind_, b, ws.rows));
+  Forward(params, x, b, false, ws);
+  return ws.bufs.back().out.data();
+}
+
+// ---------------------------------------------------------------- presets
+
+namespace {
+
+json Conv(int filters, int kernel, json padding = 0, int stride = 1, bool bias = true) {
+  json j = {{"type", "conv2d"}, {"filters", filters}, {"kernel", kernel}, {"padding", padding}};
+  if (stride != 1) j["stride"] = stride;
+  if (!bias) j["bias"] = false;
+  return j;
+}
+json Type(const char* t) { return {{"type", t}}; }
+json Dense(int units) { return {{"type", "dense"}, {"units", units}}; }
+json Pool(int k) { return {{"type", "maxpool2d"}, {"kernel", k}}; }
+
+// He et al. 2016, section 4.2: 3x3 convolutions without bias, each followed
+// by a norm (GroupNorm with 2 groups here) and a ReLU after the sum.
+json BasicBlock(int filters, int stride, bool project) {
+  json inner = json::array({Conv(filters, 3, 1, stride, false), {{"type", "groupnorm"}, {"groups", 2}}, Type("relu"),
+                            Conv(filters, 3, 1, 1, false), {{"type", "groupnorm"}, {"groups", 2}}});
+  json j = {{"type", "residual"}, {"layers", inner}};
+  if (project) j["projection"] = true;
+  return j;
+}
+
+}  // namespace
+
+bool IsPreset(const std::string& kind) {
+  for (const char* p : {"leaf_femnist_cnn", "leaf_shakespeare_lstm", "tff_emnist_cnn", "niid_cifar_cnn", "sent140_lstm",
+                        "resnet20_gn"}) {
+    if (kind == p) return true;
+  }
+  return false;
+}
+
+json PresetLayers(const std::string& kind) {
+  const json relu = Type("relu");
+  const json out = Type("dense");  // units: the number of classes
+  if (kind == "leaf_femnist_cnn") {
+    // LEAF models/femnist/cnn.py.
+    return json::array({Conv(32, 5, "same"), relu, Pool(2), Conv(64, 5, "same"), relu, Pool(2), Dense(2048), relu, out});
+  }
+  if (kind == "tff_emnist_cnn") {
+    // TFF's EMNIST CNN (Reddi et al. 2021, "Adaptive Federated Optimization", table 7 / create_conv_dropout_model).
+    return json::array({Conv(32, 3), relu, Conv(64, 3), relu, Pool(2), {{"type", "dropout"}, {"rate", 0.25}},
+                        Type("flatten"), Dense(128), relu, {{"type", "dropout"}, {"rate", 0.5}}, out});
+  }
+  if (kind == "niid_cifar_cnn") {
+    // NIID-Bench (Li et al. 2022) SimpleCNN: no padding.
+    return json::array({Conv(6, 5), relu, Pool(2), Conv(16, 5), relu, Pool(2), Dense(120), relu, Dense(84), relu, out});
+  }
+  if (kind == "leaf_shakespeare_lstm") {
+    // LEAF models/shakespeare/stacked_lstm.py: embedding 8, two LSTM 256, dense on the last step.
+    return json::array({{{"type", "embedding"}, {"dim", 8}},
+                        {{"type", "lstm"}, {"units", 256}, {"return_sequences", true}},
+                        {{"type", "lstm"}, {"units", 256}},
+                        out});
+  }
+  if (kind == "sent140_lstm") {
+    // LEAF models/sent140/stacked_lstm.py: embedding of n_hidden = 100, two LSTM 100, dense 128 (no
+    // activation), dense classes.
+    return json::array({{{"type", "embedding"}, {"dim", 100}},
+                        {{"type", "lstm"}, {"units", 100}, {"return_sequences", true}},
+                        {{"type", "lstm"}, {"units", 100}},
+                        Dense(128),
+                        out});
+  }
+  if (kind == "resnet20_gn") {
+    // He et al. 2016 CIFAR ResNet-20: 3x3 conv 16, three stages of three basic blocks (16, 32, 64 filters,
+    // stride 2 at the first block of stages 2 and 3, 1x1 projection there), global average pool, dense.
+    json l = json::array({Conv(16, 3, 1, 1, false), {{"type", "groupnorm"}, {"groups", 2}}, relu});
+    for (int stage = 0; stage < 3; ++stage) {
+      for (int block = 0; block < 3; ++block) {
+        const bool down = stage > 0 && block == 0;
+        l.push_back(BasicBlock(16 << stage, down ? 2 : 1, down));
+        l.push_back(relu);
+      }
+    }
+    l.push_back(Type("global_avgpool"));
+    l.push_back(out);
+    return l;
+  }
+  throw InputError("model.kind: unknown preset '" + kind + "'");
+}
+
+std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes) {
+  if (cfg.kind == "sequential") {
+    return std::make_unique<Sequential>(cfg.layers, input, cfg.input_shape, num_classes, cfg.init_scale, cfg.kind);
+  }
+  return std::make_unique<Sequential>(PresetLayers(cfg.kind), input, cfg.input_shape, num_classes, cfg.init_scale,
+                                      cfg.kind, "model.kind=" + cfg.kind + ": layers");
+}
+
+}  // namespace fedsim

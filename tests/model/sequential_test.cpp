@@ -1,0 +1,616 @@
+// The layer engine (model/sequential.h): gradients against finite
+// differences for every layer type and every preset, an LSTM step and the
+// norms against their closed forms, dropout's determinism, the presets'
+// published parameter counts, and spec errors that name the entry and field.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "fl/algorithm.h"
+#include "model/cnn.h"
+#include "model/sequential.h"
+#include "run/experiment.h"
+
+using fedsim::ModelInput;
+using fedsim::Rng;
+using fedsim::Sequential;
+using nlohmann::json;
+
+namespace {
+
+ModelInput Image(int c, int h, int w) { return {c * h * w, {c, h, w}, 0}; }
+ModelInput Flat(int d) { return {d, {}, 0}; }
+ModelInput Tokens(int t, int vocab) { return {t, {t}, vocab}; }
+
+Sequential Make(const json& spec, const ModelInput& in, int classes, const std::string& kind = "sequential") {
+  return Sequential(spec, in, {}, classes, 1.0, kind);
+}
+
+// b samples of the model's input: normal features, or token ids.
+std::vector<float> Inputs(const ModelInput& in, int b, Rng& rng) {
+  std::vector<float> x(static_cast<size_t>(b) * in.dim);
+  for (auto& v : x) {
+    v = in.vocab_size > 0 ? static_cast<float>(rng.UniformInt(static_cast<uint64_t>(in.vocab_size)))
+                          : static_cast<float>(rng.Normal());
+  }
+  return x;
+}
+
+std::vector<int> Labels(int b, int classes, Rng& rng) {
+  std::vector<int> y(static_cast<size_t>(b));
+  for (auto& v : y) v = static_cast<int>(rng.UniformInt(static_cast<uint64_t>(classes)));
+  return y;
+}
+
+// Parameters from Init, with norms' scales and shifts moved off 1 and 0 so
+// that their gradients are exercised in general position.
+std::vector<float> Params(const Sequential& m, Rng& rng) {
+  std::vector<float> p(static_cast<size_t>(m.num_params()));
+  m.Init(p.data(), rng);
+  for (const auto& r : m.ParamRanges()) {
+    if (r.name.find("gamma") != std::string::npos || r.name.find("beta") != std::string::npos) {
+      for (int64_t i = 0; i < r.size; ++i) p[static_cast<size_t>(r.offset + i)] += 0.3f * static_cast<float>(rng.Normal());
+    }
+  }
+  return p;
+}
+
+struct Problem {
+  std::vector<float> x;
+  std::vector<int> y;
+  int b;
+};
+
+double Loss(const Sequential& m, std::vector<float>& p, const Problem& pr, fedsim::Workspace& ws,
+            std::vector<float>& scratch) {
+  ws.noise = {42, 0};
+  return m.LossAndGradient(p.data(), pr.x.data(), pr.y.data(), pr.b, scratch.data(), ws);
+}
+
+// Central differences for every parameter (or `max_coords` of them spread
+// evenly), eps = 1e-3. A coordinate passes within 3e-4 + 3% of the finite
+// difference; at most `allowed` may fail (a ReLU or a max-pool window that
+// switches inside [p - eps, p + eps]).
+void CheckCoordinates(const Sequential& m, const Problem& pr, uint64_t seed, int max_coords = 600,
+                      int allowed = 0) {
+  Rng rng(seed);
+  std::vector<float> p = Params(m, rng);
+  auto ws = m.NewWorkspace(pr.b);
+  std::vector<float> grad(p.size()), scratch(p.size());
+  Loss(m, p, pr, *ws, grad);
+  const int64_t n = m.num_params();
+  const int64_t step = std::max<int64_t>(1, n / max_coords);
+  const float eps = 1e-3f;
+  int failures = 0, checked = 0;
+  for (int64_t i = 0; i < n; i += step) {
+    const float saved = p[static_cast<size_t>(i)];
+    p[static_cast<size_t>(i)] = saved + eps;
+    const double lp = Loss(m, p, pr, *ws, scratch);
+    p[static_cast<size_t>(i)] = saved - eps;
+    const double lm = Loss(m, p, pr, *ws, scratch);
+    p[static_cast<size_t>(i)] = saved;
+    const double fd = (lp - lm) / (2.0 * static_cast<double>(eps));
+    const double g = grad[static_cast<size_t>(i)];
+    ++checked;
+    if (std::abs(g - fd) > 3e-4 + 3e-2 * std::abs(fd)) {
+      ++failures;
+      if (failures > allowed) {
+        INFO("parameter " << i << ": analytic " << g << ", finite difference " << fd);
+        CHECK(false);
+      }
+    }
+  }
+  CHECK(checked > 0);
+  CHECK(failures <= allowed);
+}
+
+// For large models: per parameter tensor, the derivative along the
+// tensor's own gradient direction u (and along u plus a random direction)
+// against a central difference with a step of 5e-4 in parameter norm, to
+// 3% + 2e-3 (a larger step crosses too many ReLU kinks along u; a smaller
+// one drowns in the float loss's rounding). A wrong gradient in any tensor
+// changes its derivative along u.
+void CheckDirections(const Sequential& m, const Problem& pr, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> p = Params(m, rng);
+  auto ws = m.NewWorkspace(pr.b);
+  std::vector<float> grad(p.size()), scratch(p.size());
+  Loss(m, p, pr, *ws, grad);
+  for (const auto& r : m.ParamRanges()) {
+    double norm = 0.0;
+    for (int64_t i = 0; i < r.size; ++i) norm += std::pow(grad[static_cast<size_t>(r.offset + i)], 2);
+    norm = std::sqrt(norm);
+    INFO(r.name << " (" << r.size << " parameters), gradient norm " << norm);
+    if (norm < 1e-6) continue;  // e.g. embedding rows no token used
+    for (int pass = 0; pass < 2; ++pass) {
+      std::vector<double> d(static_cast<size_t>(r.size));
+      double dn = 0.0;
+      for (int64_t i = 0; i < r.size; ++i) {
+        d[static_cast<size_t>(i)] = grad[static_cast<size_t>(r.offset + i)] / norm + (pass ? rng.Normal() / std::sqrt(static_cast<double>(r.size)) : 0.0);
+        dn += d[static_cast<size_t>(i)] * d[static_cast<size_t>(i)];
+      }
+      dn = std::sqrt(dn);
+      double analytic = 0.0;
+      for (int64_t i = 0; i < r.size; ++i) {
+        d[static_cast<size_t>(i)] /= dn;
+        analytic += d[static_cast<size_t>(i)] * grad[static_cast<size_t>(r.offset + i)];
+      }
+      const double h = 5e-4;
+      std::vector<float> saved(p.begin() + r.offset, p.begin() + r.offset + r.size);
+      for (int64_t i = 0; i < r.size; ++i) p[static_cast<size_t>(r.offset + i)] = static_cast<float>(saved[static_cast<size_t>(i)] + h * d[static_cast<size_t>(i)]);
+      const double lp = Loss(m, p, pr, *ws, scratch);
+      for (int64_t i = 0; i < r.size; ++i) p[static_cast<size_t>(r.offset + i)] = static_cast<float>(saved[static_cast<size_t>(i)] - h * d[static_cast<size_t>(i)]);
+      const double lm = Loss(m, p, pr, *ws, scratch);
+      std::copy(saved.begin(), saved.end(), p.begin() + r.offset);
+      const double fd = (lp - lm) / (2.0 * h);
+      INFO("direction " << pass << ": analytic " << analytic << ", finite difference " << fd);
+      CHECK(analytic == Approx(fd).epsilon(3e-2).margin(2e-3));
+    }
+  }
+}
+
+Problem MakeProblem(const ModelInput& in, int b, int classes, uint64_t seed) {
+  Rng rng(seed);
+  Problem pr;
+  pr.x = Inputs(in, b, rng);
+  pr.y = Labels(b, classes, rng);
+  pr.b = b;
+  return pr;
+}
+
+json L(const char* type, json fields = json::object()) {
+  fields["type"] = type;
+  return fields;
+}
+
+}  // namespace
+
+TEST_CASE("layers: every layer type's gradient matches finite differences", "[model][layers]") {
+  SECTION("dense, tanh, sigmoid") {
+    const json spec = {L("dense", {{"units", 7}}), L("tanh"), L("dense", {{"units", 5}}), L("sigmoid"), L("dense")};
+    const auto m = Make(spec, Flat(6), 3);
+    CheckCoordinates(m, MakeProblem(Flat(6), 4, 3, 1), 2);
+  }
+  SECTION("conv2d with stride and padding, maxpool2d, flatten") {
+    const json spec = {L("conv2d", {{"filters", 3}, {"kernel", 3}, {"stride", 2}, {"padding", 1}}), L("tanh"),
+                       L("maxpool2d", {{"kernel", 2}, {"stride", 1}}), L("flatten"), L("dense")};
+    const auto m = Make(spec, Image(2, 7, 7), 3);
+    CheckCoordinates(m, MakeProblem(Image(2, 7, 7), 3, 3, 3), 4, 600, 3);
+  }
+  SECTION("grouped conv2d, relu, avgpool2d") {
+    const json spec = {L("conv2d", {{"filters", 4}, {"kernel", 3}, {"groups", 2}, {"padding", "same"}}), L("relu"),
+                       L("avgpool2d", {{"kernel", 2}}), L("dense", {{"units", 5}}), L("sigmoid"), L("dense")};
+    const auto m = Make(spec, Image(4, 6, 6), 3);
+    CheckCoordinates(m, MakeProblem(Image(4, 6, 6), 3, 3, 5), 6, 600, 3);
+  }
+  SECTION("groupnorm, global_avgpool, conv2d without bias") {
+    const json spec = {L("conv2d", {{"filters", 4}, {"kernel", 3}, {"bias", false}}), L("groupnorm", {{"groups", 2}}),
+                       L("tanh"), L("global_avgpool"), L("dense")};
+    const auto m = Make(spec, Image(2, 5, 5), 3);
+    CheckCoordinates(m, MakeProblem(Image(2, 5, 5), 3, 3, 7), 8);
+  }
+  SECTION("layernorm on flat features and on an image's channels") {
+    const json flat = {L("dense", {{"units", 6}}), L("layernorm"), L("tanh"), L("dense")};
+    CheckCoordinates(Make(flat, Flat(5), 3), MakeProblem(Flat(5), 4, 3, 9), 10);
+    const json image = {L("conv2d", {{"filters", 3}, {"kernel", 2}}), L("layernorm"), L("dense")};
+    CheckCoordinates(Make(image, Image(2, 4, 4), 3), MakeProblem(Image(2, 4, 4), 3, 3, 11), 12);
+  }
+  SECTION("dropout (training masks fixed by the seed)") {
+    const json spec = {L("dense", {{"units", 8}}), L("tanh"), L("dropout", {{"rate", 0.5}}), L("dense")};
+    CheckCoordinates(Make(spec, Flat(5), 3), MakeProblem(Flat(5), 4, 3, 13), 14);
+  }
+  SECTION("embedding, stacked lstm, last step") {
+    const json spec = {L("embedding", {{"dim", 3}}), L("lstm", {{"units", 4}, {"return_sequences", true}}),
+                       L("lstm", {{"units", 3}}), L("dense")};
+    CheckCoordinates(Make(spec, Tokens(5, 6), 3), MakeProblem(Tokens(5, 6), 3, 3, 15), 16);
+  }
+  SECTION("embedding, stacked gru") {
+    const json spec = {L("embedding", {{"dim", 3}}), L("gru", {{"units", 4}, {"return_sequences", true}}),
+                       L("gru", {{"units", 3}}), L("dense")};
+    CheckCoordinates(Make(spec, Tokens(5, 6), 3), MakeProblem(Tokens(5, 6), 3, 3, 23), 24);
+  }
+  SECTION("lstm sequences through layernorm, a per-step dense and last_step") {
+    const json spec = {L("embedding", {{"dim", 3}}), L("lstm", {{"units", 4}, {"return_sequences", true}}),
+                       L("layernorm"), L("dense", {{"units", 3}}), L("tanh"), L("last_step"), L("dense")};
+    CheckCoordinates(Make(spec, Tokens(4, 5), 2), MakeProblem(Tokens(4, 5), 3, 2, 17), 18);
+  }
+  SECTION("residual blocks: identity and a strided 1x1 projection") {
+    const json block = {{"type", "residual"},
+                        {"layers", {L("conv2d", {{"filters", 2}, {"kernel", 3}, {"padding", 1}}), L("tanh"),
+                                    L("conv2d", {{"filters", 2}, {"kernel", 3}, {"padding", 1}})}}};
+    const json down = {{"type", "residual"},
+                       {"projection", true},
+                       {"layers", {L("conv2d", {{"filters", 3}, {"kernel", 3}, {"padding", 1}, {"stride", 2}}),
+                                   L("groupnorm", {{"groups", 3}}), L("tanh")}}};
+    const json spec = {L("conv2d", {{"filters", 2}, {"kernel", 1}}), block, L("tanh"), down, L("dense")};
+    CheckCoordinates(Make(spec, Image(1, 6, 6), 3), MakeProblem(Image(1, 6, 6), 2, 3, 19), 20);
+  }
+}
+
+TEST_CASE("layers: every preset's gradient matches finite differences on a tiny batch", "[model][layers][presets]") {
+  struct Case {
+    const char* kind;
+    ModelInput in;
+    int classes;
+  };
+  for (const Case& c : {Case{"leaf_femnist_cnn", Image(1, 28, 28), 62}, Case{"tff_emnist_cnn", Image(1, 28, 28), 62},
+                        Case{"niid_cifar_cnn", Image(3, 32, 32), 10}, Case{"resnet20_gn", Image(3, 32, 32), 10},
+                        Case{"leaf_shakespeare_lstm", Tokens(80, 80), 80}, Case{"sent140_lstm", Tokens(25, 50), 2}}) {
+    INFO(c.kind);
+    const Sequential m(fedsim::PresetLayers(c.kind), c.in, {}, c.classes, 1.0, c.kind);
+    if (std::string(c.kind) == "niid_cifar_cnn") {
+      // So small a ReLU/max-pool net on 2 samples crosses kinks along its
+      // gradient within any step the float loss resolves (4.8%, 3.2% off at
+      // steps 2e-3, 5e-4): coordinate by coordinate instead, up to 2% kinks
+      // allowed (7 of 600 at eps 1e-3 measured).
+      CheckCoordinates(m, MakeProblem(c.in, 2, c.classes, 21), 22, 600, 12);
+    } else {
+      CheckDirections(m, MakeProblem(c.in, 2, c.classes, 21), 22);
+    }
+  }
+}
+
+TEST_CASE("layers: presets have their published parameter counts", "[model][layers][presets]") {
+  auto count = [](const char* kind, const ModelInput& in, int classes) {
+    fedsim::ModelConfig cfg;
+    cfg.kind = kind;
+    return fedsim::CreateModel(cfg, in.dim, classes, std::nullopt, in.shape, in.vocab_size)->num_params();
+  };
+  // conv 5x5x32 same 832, conv 5x5x64 same 51,264, dense 3136 -> 2048
+  // 6,424,576, dense 2048 -> 62 127,038.
+  CHECK(count("leaf_femnist_cnn", Image(1, 28, 28), 62) == 6603710);
+  // embedding 80 x 8 640; LSTM 8 -> 256: 4 (256 (8 + 256) + 256) 271,360;
+  // LSTM 256 -> 256: 525,312; dense 256 -> 80: 20,560.
+  CHECK(count("leaf_shakespeare_lstm", Tokens(80, 80), 80) == 817872);
+  // conv 3x3x32 320, conv 3x3x64 18,496, dense 12*12*64 -> 128 1,179,776, dense 128 -> 62 7,998.
+  CHECK(count("tff_emnist_cnn", Image(1, 28, 28), 62) == 1206590);
+  CHECK(count("niid_cifar_cnn", Image(3, 32, 32), 10) == 62006);
+  // LEAF's sent140 model: embedding (V x 100), LSTM 100 -> 100 twice
+  // (80,400 each), dense 100 -> 128 12,928, dense 128 -> 2 258. LEAF's
+  // GloVe vocabulary (400,000 words + the unknown id) gives 40,174,086.
+  CHECK(count("sent140_lstm", Tokens(25, 400001), 2) == 400001LL * 100 + 173986);
+  CHECK(count("sent140_lstm", Tokens(25, 10001), 2) == 10001LL * 100 + 173986);
+  // ResNet-20: conv 3x3x16 432 + GN 32; stage 1: 3 x (2 x 2,304 + 2 x 32);
+  // stage 2: 4,608 + 9,216 + 128 + 1x1 projection 512, then 2 x 18,560;
+  // stage 3: 18,432 + 36,864 + 256 + projection 2,048, then 2 x 73,984;
+  // dense 64 -> 10 650.
+  CHECK(count("resnet20_gn", Image(3, 32, 32), 10) == 272282);
+}
+
+TEST_CASE("layers: the old kinds' architectures as specs have their counts; the CNN's match bit for bit",
+          "[model][layers]") {
+  const json relu = L("relu");
+  auto conv = [](int f, int k, int pad) { return L("conv2d", {{"filters", f}, {"kernel", k}, {"padding", pad}}); };
+  const json mcmahan = {conv(32, 5, 2), relu, L("maxpool2d", {{"kernel", 2}}), conv(64, 5, 2), relu,
+                        L("maxpool2d", {{"kernel", 2}}), L("dense", {{"units", 512}}), relu, L("dense")};
+  const json lenet = {conv(6, 5, 0), relu, L("maxpool2d", {{"kernel", 2}}), conv(16, 5, 0), relu,
+                      L("maxpool2d", {{"kernel", 2}}), L("dense", {{"units", 120}}), relu, L("dense", {{"units", 84}}),
+                      relu, L("dense")};
+  const json mlp = {L("dense", {{"units", 200}}), relu, L("dense", {{"units", 200}}), relu, L("dense")};
+  fedsim::ModelConfig c;
+  c.kind = "mlp";
+  c.hidden = {200, 200};
+  CHECK(Make(mlp, Flat(784), 10).num_params() == fedsim::CreateModel(c, 784, 10)->num_params());
+  c.kind = "softmax";
+  c.hidden.clear();
+  CHECK(Make(json::array({L("dense")}), Flat(784), 10).num_params() == fedsim::CreateModel(c, 784, 10)->num_params());
+  CHECK(Make(lenet, Image(1, 28, 28), 10).num_params() == 44426);
+  CHECK(Make(lenet, Image(3, 32, 32), 10).num_params() == 62006);
+
+  // Same layout, init draws and operations as Cnn: the same parameters, loss
+  // and gradient. (Bit for bit given the same memory alignment, as fedsim's
+  // own Eigen-allocated vectors have: Eigen's vectorised column sums start
+  // at an aligned address, so a differently aligned buffer sums the bias
+  // gradients in another order, a difference of about 1e-8.)
+  const auto seq = Make(mcmahan, Image(1, 28, 28), 10);
+  const auto cnn = fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0);
+  REQUIRE(seq.num_params() == cnn->num_params());
+  REQUIRE(seq.num_params() == 1663370);
+  Eigen::VectorXf p1(seq.num_params()), p2(seq.num_params());
+  Rng r1(5), r2(5);
+  seq.Init(p1.data(), r1);
+  cnn->Init(p2.data(), r2);
+  CHECK(p1 == p2);
+  const Problem pr = MakeProblem(Image(1, 28, 28), 7, 10, 6);
+  auto w1 = seq.NewWorkspace(7);
+  auto w2 = cnn->NewWorkspace(7);
+  Eigen::VectorXf g1(seq.num_params()), g2(seq.num_params());
+  const double l1 = seq.LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), 7, g1.data(), *w1);
+  const double l2 = cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), 7, g2.data(), *w2);
+  CHECK(l1 == l2);
+  size_t differ = 0;
+  float worst = 0.0f;
+  for (Eigen::Index i = 0; i < g1.size(); ++i) {
+    differ += g1[i] != g2[i];
+    worst = std::max(worst, std::abs(g1[i] - g2[i]));
+  }
+  INFO("max difference " << worst);
+  CHECK(differ == 0);
+}
+
+TEST_CASE("layers: an LSTM step by hand", "[model][layers][lstm]") {
+  // Tokens -> embedding (dim 1, E = [0.5, -1]) -> LSTM (H = 2) -> dense 2
+  // with W = I, b = 0, so the logits are h_T. Gate rows in Keras' order i,
+  // f, c, o, each with its own weights.
+  const json spec = {L("embedding", {{"dim", 1}, {"vocab", 2}}), L("lstm", {{"units", 2}}), L("dense")};
+  const auto m = Make(spec, Tokens(3, 2), 2);
+  REQUIRE(m.num_params() == 2 + (8 * 1 + 8 * 2 + 8) + (4 + 2));
+  std::vector<float> p(static_cast<size_t>(m.num_params()));
+  p[0] = 0.5f;
+  p[1] = -1.0f;
+  const double w[8] = {0.3, -0.2, 0.5, 0.1, -0.4, 0.7, 0.2, -0.6};  // kernel rows (4H x 1)
+  double u[8][2];                                                  // recurrent (4H x H)
+  double bias[8];
+  for (int r = 0; r < 8; ++r) {
+    p[static_cast<size_t>(2 + r)] = static_cast<float>(w[r]);
+    for (int k = 0; k < 2; ++k) {
+      u[r][k] = 0.1 * (r + 1) * (k == 0 ? 1.0 : -0.5);
+      p[static_cast<size_t>(2 + 8 + k * 8 + r)] = static_cast<float>(u[r][k]);  // column-major
+    }
+    bias[r] = 0.05 * (r - 3);
+    p[static_cast<size_t>(2 + 8 + 16 + r)] = static_cast<float>(bias[r]);
+  }
+  const int64_t d = 2 + 32;
+  p[static_cast<size_t>(d + 0)] = 1.0f;  // dense W (2 x 2) = I
+  p[static_cast<size_t>(d + 3)] = 1.0f;
+  const std::vector<float> x = {1, 0, 1};  // tokens -> inputs -1, 0.5, -1
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  double h[2] = {0, 0}, c[2] = {0, 0};
+  for (float tok : x) {
+    const double in = tok == 0 ? 0.5 : -1.0;
+    double z[8];
+    for (int r = 0; r < 8; ++r) z[r] = w[r] * in + u[r][0] * h[0] + u[r][1] * h[1] + bias[r];
+    for (int j = 0; j < 2; ++j) {
+      const double i = sig(z[j]), f = sig(z[2 + j]), g = std::tanh(z[4 + j]), o = sig(z[6 + j]);
+      c[j] = f * c[j] + i * g;
+      h[j] = o * std::tanh(c[j]);
+    }
+  }
+  auto ws = m.NewWorkspace(1);
+  const float* logits = m.Logits(p.data(), x.data(), 1, *ws);
+  CHECK(logits[0] == Approx(h[0]).margin(1e-6));
+  CHECK(logits[1] == Approx(h[1]).margin(1e-6));
+  // Init sets the forget gate's biases to 1 (Keras' unit_forget_bias).
+  Rng rng(1);
+  std::vector<float> q(p.size());
+  m.Init(q.data(), rng);
+  for (int j = 0; j < 2; ++j) CHECK(q[static_cast<size_t>(2 + 24 + 2 + j)] > 0.29f);
+}
+
+TEST_CASE("layers: a GRU step by hand", "[model][layers][gru]") {
+  // Tokens -> embedding (dim 1) -> GRU (H = 2) -> dense 2 with W = I: the
+  // logits are h_T. Gate rows in the order z, r, n (Keras, reset_after = false).
+  const json spec = {L("embedding", {{"dim", 1}, {"vocab", 2}}), L("gru", {{"units", 2}}), L("dense")};
+  const auto m = Make(spec, Tokens(3, 2), 2);
+  REQUIRE(m.num_params() == 2 + (6 + 12 + 6) + 6);
+  std::vector<float> p(static_cast<size_t>(m.num_params()));
+  p[0] = 0.5f;
+  p[1] = -1.0f;
+  double w[6], u[6][2], bias[6];
+  for (int r = 0; r < 6; ++r) {
+    w[r] = 0.2 * (r % 3) - 0.3 + 0.05 * r;
+    p[static_cast<size_t>(2 + r)] = static_cast<float>(w[r]);
+    for (int k = 0; k < 2; ++k) {
+      u[r][k] = 0.15 * (r + 1) * (k == 0 ? -1.0 : 0.7);
+      p[static_cast<size_t>(2 + 6 + k * 6 + r)] = static_cast<float>(u[r][k]);
+    }
+    bias[r] = 0.1 * (r - 2);
+    p[static_cast<size_t>(2 + 18 + r)] = static_cast<float>(bias[r]);
+  }
+  p[26] = 1.0f;  // dense W = I
+  p[29] = 1.0f;
+  const std::vector<float> x = {0, 1, 1};
+  auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  double h[2] = {0, 0};
+  for (float tok : x) {
+    const double in = tok == 0 ? 0.5 : -1.0;
+    double z[2], r[2], n[2];
+    for (int j = 0; j < 2; ++j) {
+      z[j] = sig(w[j] * in + u[j][0] * h[0] + u[j][1] * h[1] + bias[j]);
+      r[j] = sig(w[2 + j] * in + u[2 + j][0] * h[0] + u[2 + j][1] * h[1] + bias[2 + j]);
+    }
+    const double rh[2] = {r[0] * h[0], r[1] * h[1]};
+    for (int j = 0; j < 2; ++j) n[j] = std::tanh(w[4 + j] * in + u[4 + j][0] * rh[0] + u[4 + j][1] * rh[1] + bias[4 + j]);
+    for (int j = 0; j < 2; ++j) h[j] = z[j] * h[j] + (1 - z[j]) * n[j];
+  }
+  auto ws = m.NewWorkspace(1);
+  const float* logits = m.Logits(p.data(), x.data(), 1, *ws);
+  CHECK(logits[0] == Approx(h[0]).margin(1e-6));
+  CHECK(logits[1] == Approx(h[1]).margin(1e-6));
+}
+
+TEST_CASE("layers: groupnorm and layernorm against their closed forms", "[model][layers]") {
+  // groupnorm (2 groups) on a 4 x 2 x 2 image, then flatten: the output
+  // (HWC) is the logits.
+  const auto gn = Make(json::array({L("groupnorm", {{"groups", 2}, {"epsilon", 1e-3}}), L("flatten")}), Image(4, 2, 2), 16);
+  std::vector<float> x(16);
+  for (int i = 0; i < 16; ++i) x[static_cast<size_t>(i)] = static_cast<float>(std::sin(1.7 * i) * (1 + i % 3));
+  std::vector<float> p = {1.5f, -0.5f, 2.0f, 1.0f, 0.1f, 0.2f, -0.3f, 0.4f};  // gamma (4), beta (4)
+  auto ws = gn.NewWorkspace(1);
+  const float* y = gn.Logits(p.data(), x.data(), 1, *ws);
+  for (int g = 0; g < 2; ++g) {
+    double mean = 0, var = 0;
+    for (int c = 2 * g; c < 2 * g + 2; ++c) {
+      for (int s = 0; s < 4; ++s) mean += x[static_cast<size_t>(c * 4 + s)] / 8.0;  // input is CHW
+    }
+    for (int c = 2 * g; c < 2 * g + 2; ++c) {
+      for (int s = 0; s < 4; ++s) var += std::pow(x[static_cast<size_t>(c * 4 + s)] - mean, 2) / 8.0;
+    }
+    for (int c = 2 * g; c < 2 * g + 2; ++c) {
+      for (int s = 0; s < 4; ++s) {
+        const double want = p[static_cast<size_t>(c)] * (x[static_cast<size_t>(c * 4 + s)] - mean) / std::sqrt(var + 1e-3) +
+                            p[static_cast<size_t>(4 + c)];
+        CHECK(y[s * 4 + c] == Approx(want).margin(1e-5));
+      }
+    }
+  }
+  // layernorm over 5 features.
+  const auto ln = Make(json::array({L("layernorm")}), Flat(5), 5);
+  std::vector<float> v = {1.0f, -2.0f, 0.5f, 3.0f, 0.0f};
+  std::vector<float> q = {1.0f, 2.0f, 0.5f, -1.0f, 1.0f, 0.0f, 0.1f, 0.0f, -0.2f, 0.3f};
+  auto lws = ln.NewWorkspace(1);
+  const float* z = ln.Logits(q.data(), v.data(), 1, *lws);
+  const double mean = (1.0 - 2.0 + 0.5 + 3.0 + 0.0) / 5.0;
+  double var = 0;
+  for (float e : v) var += (e - mean) * (e - mean) / 5.0;
+  for (int j = 0; j < 5; ++j) {
+    CHECK(z[j] == Approx(q[static_cast<size_t>(j)] * (v[static_cast<size_t>(j)] - mean) / std::sqrt(var + 1e-5) +
+                         q[static_cast<size_t>(5 + j)])
+                      .margin(1e-5));
+  }
+}
+
+TEST_CASE("layers: dropout masks follow the seed and the sample, not the batch split", "[model][layers][dropout]") {
+  const json spec = {L("dense", {{"units", 16}}), L("relu"), L("dropout", {{"rate", 0.3}}), L("dense")};
+  const auto m = Make(spec, Flat(5), 3);
+  const Problem pr = MakeProblem(Flat(5), 6, 3, 30);
+  Rng rng(31);
+  std::vector<float> p = Params(m, rng);
+  auto ws = m.NewWorkspace(6);
+  std::vector<float> g1(p.size()), g2(p.size());
+  ws->noise = {7, 0};
+  const double a = m.LossAndGradient(p.data(), pr.x.data(), pr.y.data(), 6, g1.data(), *ws);
+  ws->noise = {7, 0};
+  const double b = m.LossAndGradient(p.data(), pr.x.data(), pr.y.data(), 6, g2.data(), *ws);
+  CHECK(a == b);
+  CHECK(std::equal(g1.begin(), g1.end(), g2.begin()));
+  ws->noise = {8, 0};
+  CHECK(m.LossAndGradient(p.data(), pr.x.data(), pr.y.data(), 6, g2.data(), *ws) != a);
+  // The batch in two calls with first_sample 0 and 3 draws the same masks.
+  ws->noise = {7, 0};
+  const double h1 = m.LossAndGradient(p.data(), pr.x.data(), pr.y.data(), 3, g2.data(), *ws);
+  ws->noise = {7, 3};
+  const double h2 = m.LossAndGradient(p.data(), pr.x.data() + 15, pr.y.data() + 3, 3, g2.data(), *ws);
+  CHECK((h1 + h2) / 2 == Approx(a).epsilon(1e-6));
+  // Evaluation never drops: it equals the training loss at rate 0.
+  const auto keep = Make({L("dense", {{"units", 16}}), L("relu"), L("dropout", {{"rate", 0.0}}), L("dense")}, Flat(5), 3);
+  const double train = keep.LossAndGradient(p.data(), pr.x.data(), pr.y.data(), 6, g2.data(), *ws);
+  CHECK(m.Evaluate(p.data(), pr.x.data(), pr.y.data(), 6, *ws).loss_sum / 6 == Approx(train).epsilon(1e-6));
+}
+
+TEST_CASE("layers: a sequential CNN with dropout trains identically on 1 and 2 threads", "[model][layers][dropout]") {
+  const json spec = {L("conv2d", {{"filters", 4}, {"kernel", 5}}), L("relu"), L("maxpool2d", {{"kernel", 2}}),
+                     L("dropout", {{"rate", 0.25}}), L("dense", {{"units", 32}}), L("relu"), L("dense")};
+  json j = {{"experiment", {{"rounds", 2}}},
+            {"data", {{"dataset", "mnist_idx"}, {"path", std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample"},
+                      {"num_clients", 4}, {"max_train_samples", 200}, {"max_test_samples", 100},
+                      {"partition", {{"kind", "iid"}}}}},
+            {"model", {{"kind", "sequential"}, {"layers", spec}}},
+            {"algorithm", {{"clients_per_round", 3}, {"batch_size", 10}, {"lr", 0.05}}}};
+  const fedsim::Config cfg = fedsim::ParseConfig(j, "test");
+  fedsim::RunOptions o1, o2;
+  o1.threads = 1;
+  o2.threads = 2;
+  const json a = fedsim::RunExperiment(cfg, o1), b = fedsim::RunExperiment(cfg, o2);
+  CHECK(a["summary"]["status"] == "completed");
+  CHECK(a["model"]["kind"] == "sequential");
+  CHECK(std::isfinite(a["summary"]["final_test_loss"].get<double>()));
+  CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
+}
+
+TEST_CASE("layers: parameter ranges are named and tile the vector", "[model][layers]") {
+  const auto m = Sequential(fedsim::PresetLayers("resnet20_gn"), Image(3, 32, 32), {}, 10, 1.0, "resnet20_gn");
+  const auto r = m.ParamRanges();
+  int64_t at = 0;
+  for (const auto& e : r) {
+    CHECK(e.offset == at);
+    at += e.size;
+  }
+  CHECK(at == m.num_params());
+  CHECK(r.front().name == "layers.0.weight");
+  CHECK(r[1].name == "layers.1.gamma");
+  bool projection = false;
+  for (const auto& e : r) projection = projection || e.name == "layers.9.projection.weight";
+  CHECK(projection);
+  const auto lstm = Sequential(fedsim::PresetLayers("leaf_shakespeare_lstm"), Tokens(80, 80), {}, 80, 1.0, "x");
+  CHECK(lstm.ParamRanges()[1].name == "layers.1.kernel");
+  CHECK(lstm.ParamRanges()[2].name == "layers.1.recurrent");
+}
+
+TEST_CASE("layers: spec errors name the entry and the field", "[model][layers]") {
+  auto error = [](const json& spec, const ModelInput& in, int classes = 3) {
+    try {
+      Make(spec, in, classes);
+    } catch (const fedsim::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error({L("dense", {{"units", 4}}), L("conv2d", {{"filters", 2}, {"kernel", 3}}), L("dense")}, Image(1, 8, 8)),
+             Catch::StartsWith("model.layers[1].type: conv2d needs an image, but layers[0] (dense) outputs flat"));
+  CHECK_THAT(error({L("conv2d", {{"filters", 2}, {"kernel", 3}}), L("dense")}, Flat(60)),
+             Catch::StartsWith("model.layers[0].type: conv2d needs an image, but the data gives flat [60]") &&
+                 Catch::Contains("model.input_shape"));
+  CHECK_THAT(error({L("conv2d", {{"filters", 2}, {"kernel", 3}}), L("maxpool2d", {{"kernel", 9}}), L("dense")},
+                   Image(1, 8, 8)),
+             Catch::StartsWith("model.layers[1].kernel: a 9x9 window does not fit the 6x6 input"));
+  CHECK_THAT(error({L("dense", {{"unit", 4}}), L("dense")}, Flat(5)),
+             Catch::StartsWith("model.layers[0].unit: unknown field of a dense layer (did you mean 'units'?)"));
+  CHECK_THAT(error({L("convolution"), L("dense")}, Flat(5)),
+             Catch::StartsWith("model.layers[0].type: unknown layer type 'convolution'"));
+  CHECK_THAT(error({L("dense", {{"units", 0}}), L("dense")}, Flat(5)),
+             Catch::StartsWith("model.layers[0].units: expected an integer in [1,"));
+  CHECK_THAT(error({L("conv2d", {{"kernel", 3}}), L("dense")}, Image(1, 8, 8)),
+             Catch::StartsWith("model.layers[0].filters: required"));
+  CHECK_THAT(error(json::array({L("dense", {{"units", 4}})}), Flat(5)),
+             Catch::StartsWith("model.layers[0]: the last layer must output one value per class (3 classes"));
+  CHECK_THAT(error({{{"type", "residual"}, {"layers", {L("conv2d", {{"filters", 4}, {"kernel", 3}, {"padding", 1}})}}},
+                    L("dense")},
+                   Image(2, 6, 6)),
+             Catch::StartsWith("model.layers[0].projection: the block maps image [2, 6, 6] onto image [4, 6, 6]"));
+  CHECK_THAT(error({{{"type", "residual"}, {"layers", {L("conv2d", {{"filters", 2}, {"kernel", 3}, {"pading", 1}})}}},
+                    L("dense")},
+                   Image(2, 6, 6)),
+             Catch::StartsWith("model.layers[0].layers[0].pading: unknown field of a conv2d layer (did you mean "
+                               "'padding'?)"));
+  CHECK_THAT(error({L("embedding", {{"dim", 4}}), L("last_step"), L("dense")}, Image(1, 4, 4)),
+             Catch::StartsWith("model.layers[0].type: embedding needs token data (a data.dataset with a vocabulary"));
+  CHECK_THAT(error({L("dense", {{"units", 4}}), L("dense")}, Tokens(5, 10)),
+             Catch::Contains("token ids are read only by an embedding first"));
+  CHECK_THAT(error({L("lstm", {{"units", 4}}), L("dense")}, Flat(5)),
+             Catch::StartsWith("model.layers[0].type: lstm needs a sequence"));
+  CHECK_THAT(error({L("conv2d", {{"filters", 2}, {"kernel", 4}, {"padding", "same"}}), L("dense")}, Image(1, 8, 8)),
+             Catch::StartsWith("model.layers[0].padding: \"same\" is supported for stride 1 and odd kernels"));
+  CHECK_THAT(error({L("dropout", {{"rate", 1.0}}), L("dense")}, Flat(5)),
+             Catch::StartsWith("model.layers[0].rate: expected a number in [0, 1)"));
+  // A preset that does not fit the data names the preset and the data.
+  fedsim::ModelConfig cfg;
+  cfg.kind = "leaf_shakespeare_lstm";
+  try {
+    fedsim::CreateModel(cfg, 60, 10);
+    FAIL("no error");
+  } catch (const fedsim::InputError& e) {
+    CHECK_THAT(std::string(e.what()), Catch::StartsWith("model.kind=leaf_shakespeare_lstm: layers[0].type: embedding "
+                                                        "needs token data") &&
+                                          Catch::Contains("data.dataset"));
+  }
+  cfg.kind = "resnet20_gn";
+  CHECK_THROWS_WITH(fedsim::CreateModel(cfg, 60, 10), Catch::Contains("conv2d needs an image") &&
+                                                          Catch::Contains("model.input_shape"));
+  CHECK_THROWS_WITH(fedsim::CreateModel(cfg, 3072, 10, 0.1, {3, 32, 32}), Catch::Contains("algorithm.name: fedpara"));
+  // A token id outside the vocabulary is refused, naming the layer.
+  const auto m = Make({L("embedding", {{"dim", 2}}), L("last_step"), L("dense")}, Tokens(2, 4), 3);
+  std::vector<float> p(static_cast<size_t>(m.num_params())), x = {1, 4};
+  auto ws = m.NewWorkspace(1);
+  CHECK_THROWS_WITH(m.Logits(p.data(), x.data(), 1, *ws), Catch::StartsWith("model.layers[0]: token 4"));
+}
+
+TEST_CASE("layers: model.layers in the config", "[model][layers][config]") {
+  json j = {{"model", {{"kind", "sequential"}, {"layers", {L("dense", {{"units", 4}}), L("relu"), L("dense")}}}}};
+  const fedsim::Config c = fedsim::ParseConfig(j, "x");
+  CHECK(c.model.layers.size() == 3);
+  CHECK(fedsim::ToJson(c)["model"]["layers"] == j["model"]["layers"]);
+  CHECK(fedsim::CreateModel(c.model, 60, 10)->num_params() == 60 * 4 + 4 + 4 * 10 + 10);
+  json bad = {{"model", {{"kind", "sequential"}, {"layers", {{"type", "dense"}}}}}};
+  bad["model"]["layers"] = "dense";
+  CHECK_THROWS_WITH(fedsim::ParseConfig(bad, "x"), Catch::Contains("model.layers: expected an array of objects"));
+  CHECK_THROWS_WITH(fedsim::ParseConfig(json{{"model", {{"kind", "sequential"}}}}, "x"),
+                    Catch::Contains("model.layers: model.kind=sequential needs a list of layers"));
+  CHECK_THROWS_WITH(fedsim::ParseConfig(json{{"model", {{"layers", {L("dense")}}}}}, "x"),
+                    Catch::Contains("model.layers: only read with model.kind=sequential"));
+}
