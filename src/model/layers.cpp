@@ -766,6 +766,46 @@ class Embedding : public Layer {
 
 // ---------------------------------------------------------------- lstm
 
+// What the LSTM and the GRU share: G gates of H units over F inputs, laid out
+// as kernel W (G H x F), recurrent U (G H x H), bias b (G H); buffers for the
+// gates of every step (saved), one H x T b buffer (saved2), and tmp for h of
+// every step (unless return_sequences writes them to the output) then 3 H x b
+// of scratch; the parameter ranges, MACs and description.
+class GatedRecurrent : public Layer {
+ public:
+  GatedRecurrent(const char* kind, int gates, Shape input, int units, bool return_sequences)
+      : kind_(kind), g_(gates), h_(units), seqs_(return_sequences) {
+    in = input;
+    out = seqs_ ? Shape::Seq(units, in.t) : Shape::Flat(units);
+    count = static_cast<int64_t>(g_) * h_ * (in.c + h_ + 1);
+  }
+  int64_t kernel() const { return offset; }
+  int64_t recurrent() const { return offset + static_cast<int64_t>(g_) * h_ * in.c; }
+  int64_t bias() const { return recurrent() + static_cast<int64_t>(g_) * h_ * h_; }
+  void Allocate(Buffers& buf, int rows) const override {
+    Layer::Allocate(buf, rows);
+    const int64_t cols = static_cast<int64_t>(rows) * in.t;
+    buf.saved.resize(static_cast<size_t>(g_) * h_ * cols);
+    buf.saved2.resize(h_ * cols);
+    buf.tmp.resize((seqs_ ? 0 : h_ * cols) + 3LL * h_ * rows);
+  }
+  float* Hs(Buffers& buf) const { return seqs_ ? buf.out.data() : buf.tmp.data(); }
+  double Macs() const override { return static_cast<double>(in.t) * g_ * h_ * (in.c + h_); }
+  void Ranges(std::vector<ParamRange>& r) const override {
+    r.push_back({name + ".kernel", kernel(), static_cast<int64_t>(g_) * h_ * in.c});
+    r.push_back({name + ".recurrent", recurrent(), static_cast<int64_t>(g_) * h_ * h_});
+    r.push_back({name + ".bias", bias(), static_cast<int64_t>(g_) * h_});
+  }
+  std::string Describe() const override {
+    return fmt::format("{} {}{} {}", kind_, h_, seqs_ ? " seq" : "", Layer::Describe());
+  }
+
+ protected:
+  const char* kind_;
+  int g_, h_;
+  bool seqs_;
+};
+
 // LSTM (Hochreiter & Schmidhuber 1997, with a forget gate) in Keras' layout:
 // kernel W (4H x F), recurrent U (4H x H), one bias b (4H), the gates'
 // rows in the order i, f, c (the candidate g), o:
@@ -776,30 +816,14 @@ class Embedding : public Layer {
 // same: per step dh_{t-1} = U^T dz_t, then dW, dU and dX one GEMM each.
 // saved: the activated gates (4H x T b), overwritten by dz in backward;
 // saved2: c_t (H x T b); with return_sequences = false, tmp also keeps h_t.
-class Lstm : public Layer {
+class Lstm : public GatedRecurrent {
  public:
-  Lstm(Shape input, int units, bool return_sequences) : h_(units), seqs_(return_sequences) {
-    in = input;
-    out = seqs_ ? Shape::Seq(units, in.t) : Shape::Flat(units);
-    count = 4LL * h_ * in.c + 4LL * h_ * h_ + 4LL * h_;
-  }
-  int64_t kernel() const { return offset; }
-  int64_t recurrent() const { return offset + 4LL * h_ * in.c; }
-  int64_t bias() const { return recurrent() + 4LL * h_ * h_; }
-  void Allocate(Buffers& buf, int rows) const override {
-    Layer::Allocate(buf, rows);
-    const int64_t cols = static_cast<int64_t>(rows) * in.t;
-    buf.saved.resize(4 * h_ * cols);
-    buf.saved2.resize(h_ * cols);
-    // h of every step (return_sequences = false), then dh, dc, scratch.
-    buf.tmp.resize((seqs_ ? 0 : h_ * cols) + 3LL * h_ * rows);
-  }
+  Lstm(Shape input, int units, bool return_sequences) : GatedRecurrent("lstm", 4, input, units, return_sequences) {}
   void Init(float* p, Rng& rng, double scale) const override {
     const double bound = scale / std::sqrt(static_cast<double>(h_));
     Uniform(p + offset, count, bound, rng);
     for (int j = 0; j < h_; ++j) p[bias() + h_ + j] += 1.0f;  // forget gate
   }
-  float* Hs(Buffers& buf) const { return seqs_ ? buf.out.data() : buf.tmp.data(); }
   void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass&) const override {
     const int H = h_, T = in.t;
     const int64_t cols = static_cast<int64_t>(b) * T;
@@ -876,19 +900,6 @@ class Lstm : public Layer {
     VecMap(grad + bias(), 4 * H) = z.rowwise().sum();
     if (gx) MatMap(gx, in.c, cols).noalias() = ConstMatMap(p + kernel(), 4 * H, in.c).transpose() * z;
   }
-  double Macs() const override { return static_cast<double>(in.t) * 4.0 * h_ * (in.c + h_); }
-  void Ranges(std::vector<ParamRange>& r) const override {
-    r.push_back({name + ".kernel", kernel(), 4LL * h_ * in.c});
-    r.push_back({name + ".recurrent", recurrent(), 4LL * h_ * h_});
-    r.push_back({name + ".bias", bias(), 4LL * h_});
-  }
-  std::string Describe() const override {
-    return fmt::format("lstm {}{} {}", h_, seqs_ ? " seq" : "", Layer::Describe());
-  }
-
- private:
-  int h_;
-  bool seqs_;
 };
 
 // GRU (Cho et al. 2014) in Keras' layout with reset_after = false (one bias
@@ -900,27 +911,12 @@ class Lstm : public Layer {
 // As the LSTM: W X for all steps in one GEMM; per step one GEMM for z and r
 // together and one for the candidate. saved: the gates (3H x T b),
 // overwritten by their pre-activation gradients in backward; saved2: r h_{t-1}.
-class Gru : public Layer {
+class Gru : public GatedRecurrent {
  public:
-  Gru(Shape input, int units, bool return_sequences) : h_(units), seqs_(return_sequences) {
-    in = input;
-    out = seqs_ ? Shape::Seq(units, in.t) : Shape::Flat(units);
-    count = 3LL * h_ * in.c + 3LL * h_ * h_ + 3LL * h_;
-  }
-  int64_t kernel() const { return offset; }
-  int64_t recurrent() const { return offset + 3LL * h_ * in.c; }
-  int64_t bias() const { return recurrent() + 3LL * h_ * h_; }
-  void Allocate(Buffers& buf, int rows) const override {
-    Layer::Allocate(buf, rows);
-    const int64_t cols = static_cast<int64_t>(rows) * in.t;
-    buf.saved.resize(3 * h_ * cols);
-    buf.saved2.resize(h_ * cols);
-    buf.tmp.resize((seqs_ ? 0 : h_ * cols) + 3LL * h_ * rows);
-  }
+  Gru(Shape input, int units, bool return_sequences) : GatedRecurrent("gru", 3, input, units, return_sequences) {}
   void Init(float* p, Rng& rng, double scale) const override {
     Uniform(p + offset, count, scale / std::sqrt(static_cast<double>(h_)), rng);
   }
-  float* Hs(Buffers& buf) const { return seqs_ ? buf.out.data() : buf.tmp.data(); }
   void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass&) const override {
     const int H = h_, T = in.t;
     const int64_t cols = static_cast<int64_t>(b) * T, hb = static_cast<int64_t>(H) * b;
@@ -1001,19 +997,6 @@ class Gru : public Layer {
     VecMap(grad + bias(), 3 * H) = a.rowwise().sum();
     if (gx) MatMap(gx, in.c, cols).noalias() = ConstMatMap(p + kernel(), 3 * H, in.c).transpose() * a;
   }
-  double Macs() const override { return static_cast<double>(in.t) * 3.0 * h_ * (in.c + h_); }
-  void Ranges(std::vector<ParamRange>& r) const override {
-    r.push_back({name + ".kernel", kernel(), 3LL * h_ * in.c});
-    r.push_back({name + ".recurrent", recurrent(), 3LL * h_ * h_});
-    r.push_back({name + ".bias", bias(), 3LL * h_});
-  }
-  std::string Describe() const override {
-    return fmt::format("gru {}{} {}", h_, seqs_ ? " seq" : "", Layer::Describe());
-  }
-
- private:
-  int h_;
-  bool seqs_;
 };
 
 // ---------------------------------------------------------------- residual

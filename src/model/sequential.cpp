@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/conv_ops.h"
+#include "model/dense_ops.h"
 #include "model/layers.h"
 
 namespace fedsim {
@@ -152,21 +153,10 @@ void Sequential::Forward(const float* params, const float* x, int b, bool traini
 double Sequential::ChunkLossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                                         Ws& ws) const {
   Forward(params, x, b, true, ws);
-  // dLoss/dlogits = (softmax - onehot) / b, one column per sample (as Cnn).
+  // dLoss/dlogits = (softmax - onehot) / b, one column per sample.
   MatMap g(ws.ga.data(), num_classes_, b);
   g = ConstMatMap(ws.bufs.back().out.data(), num_classes_, b);
-  double loss = 0.0;
-  const float inv_b = 1.0f / static_cast<float>(b);
-  for (int i = 0; i < b; ++i) {
-    auto col = g.col(i);
-    const float m = col.maxCoeff();
-    const float zy = col(y[i]);
-    col.array() = (col.array() - m).exp();
-    const float sum = col.sum();
-    loss += std::log(static_cast<double>(sum)) + m - zy;
-    col *= inv_b / sum;
-    col(y[i]) -= inv_b;
-  }
+  const double loss = SoftmaxCrossEntropyGrad(g.transpose(), y);
   seq::Pass pass;
   pass.training = true;
   pass.seed = ws.noise.seed;
@@ -176,7 +166,7 @@ double Sequential::ChunkLossAndGradient(const float* params, const float* x, con
   // ga holds dL/dlogits; the layers write into gb, then ga, and so on.
   seq::BackwardChain(layers_, params, in, b, ws.bufs, ws.ga.data(), ws.gb.data(), ws.ga.data(), nullptr, grad, pass,
                      &needs_input_grad_);
-  return loss / b;
+  return loss;
 }
 
 double Sequential::LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,

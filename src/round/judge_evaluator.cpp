@@ -181,7 +181,7 @@ bool JudgeEvaluator::Evaluate(int round, const Eigen::VectorXf& global) {
   SampleQualitySums sums(classes_);
   for (const auto& s : part) sums.Merge(s);
   const SampleQuality q = fedsim::Summarize(sums, gc_.class_share);
-  last_ = {{"confident_share", q.confident_share}, {"class_entropy", q.class_entropy},
+  last_eval_ = {{"confident_share", q.confident_share}, {"class_entropy", q.class_entropy},
            {"effective_classes", q.effective_classes}, {"inception_score", q.inception_score},
            {"classes_covered", q.classes_covered}, {"class_histogram", sums.histogram},
            {"samples_image", nullptr}};
@@ -191,15 +191,14 @@ bool JudgeEvaluator::Evaluate(int round, const Eigen::VectorXf& global) {
     fs::create_directories(fs::path(out_dir_) / "samples", ec);
     if (ec) throw RunError(fmt::format("{}/samples: cannot create: {}", out_dir_, ec.message()));
     WritePgm((fs::path(out_dir_) / rel).string(), TileImages(grid_pixels_.data(), grid_n_, img_h_, img_w_, gc_.grid, 2));
-    last_["samples_image"] = rel;
+    last_eval_["samples_image"] = rel;
   }
-  last_eval_ = last_;
   last_eval_["round"] = round;
   return true;
 }
 
 void JudgeEvaluator::Record(nlohmann::json& rec, bool evaluated) const {
-  for (const char* k : kQualityKeys) rec[k] = evaluated ? last_[k] : nullptr;
+  for (const char* k : kQualityKeys) rec[k] = evaluated ? last_eval_[k] : nullptr;
 }
 
 void JudgeEvaluator::Summarize(nlohmann::json& s) const {

@@ -57,8 +57,7 @@ class JudgeEvaluator : public RoundEvaluator {
   double judge_accuracy_ = NAN, judge_loss_ = NAN, judge_seconds_ = 0.0;
   std::vector<Scratch> scratch_;
   RowMatrix grid_pixels_;
-  nlohmann::json last_;       // the last evaluation's record keys
-  nlohmann::json last_eval_;  // the same, with its round, of the last evaluated round (resume restores it)
+  nlohmann::json last_eval_;  // the last evaluation's record keys and its round (resume restores it)
 };
 
 }  // namespace fedsim

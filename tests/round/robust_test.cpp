@@ -146,8 +146,8 @@ TEST_CASE("robust: RFA is the smoothed Weiszfeld iteration from the weighted mea
   }
   const Aggregate r = RunRule({{"rule", "rfa"}, {"iterations", 2}}, Cols({{0, 1, 10}}), w);
   CHECK(r.mean[0] == Approx(z).epsilon(1e-12));
-  // Many iterations reach the geometric median; in 1-D, the weighted median 10... of weights 1, 1, 2: any point
-  // in [1, 10] minimises; with equal weights the median 1.
+  // Many iterations reach the geometric median; in 1-D with equal weights,
+  // the median 1.
   CHECK(RunRule({{"rule", "rfa"}, {"iterations", 200}}, Cols({{0, 1, 10}})).mean[0] == Approx(1.0).margin(1e-3));
 }
 
