@@ -452,10 +452,26 @@ const KeyUse kKeyUses[] = {
     {"data.augment", "federated -fedsgd -fedgia",
      "augmentation of local minibatches; fedsgd and fedgia take full-batch gradients, fedgan and the baselines "
      "train without it"},
+    {"metrics.client_eval", "federated", "per-client evaluation of a classifier; fedgan and the baselines have none"},
+    {"metrics.client_eval_fraction", "federated",
+     "per-client evaluation of a classifier; fedgan and the baselines have none"},
+    {"personalization", "federated", "personalisation of a classifier's clients; fedgan and the baselines have none"},
+    {"data.holdout_clients", "federated",
+     "clients kept out of federated training; fedgan and the baselines have none"},
     {"data.client_test_fraction", "federated",
      "per-client test rows split off the clients' training rows, for federated runs; fedgan and the baselines "
      "train on every training row"},
 };
+
+}  // namespace
+
+int HoldoutCount(double holdout_clients, int num_clients) {
+  if (holdout_clients <= 0.0) return 0;
+  if (holdout_clients < 1.0) return static_cast<int>(std::lround(holdout_clients * num_clients));
+  return static_cast<int>(std::min<double>(holdout_clients, 2e9));
+}
+
+namespace {
 
 // The choices of a Choice key, from its listed type ("one of a b c").
 std::vector<std::string> ChoicesOf(const std::string& path) {
@@ -709,6 +725,26 @@ void ValidateConfig(const Config& c, const std::string& source) {
     fail(fmt::format("data.num_clients: the natural partition has one client per generated user "
                      "(data.synthetic.num_users = {}), got {}",
                      c.data.synthetic.num_users, c.data.num_clients));
+  }
+  if (c.data.holdout_clients >= 1.0 && c.data.holdout_clients != std::floor(c.data.holdout_clients)) {
+    fail(fmt::format("data.holdout_clients: {} is neither a fraction below 1 nor a whole count of clients",
+                     c.data.holdout_clients));
+  }
+  const int holdout = HoldoutCount(c.data.holdout_clients, c.data.num_clients);
+  if (holdout >= c.data.num_clients) {
+    fail(fmt::format("data.holdout_clients: holds out {} of the {} clients (data.num_clients); at least one must "
+                     "train",
+                     holdout, c.data.num_clients));
+  }
+  if (holdout > 0 && !c.algorithm.client_fraction && c.algorithm.name != "fedgia" &&
+      c.algorithm.clients_per_round > c.data.num_clients - holdout) {
+    fail(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the {} clients left to train after "
+                     "data.holdout_clients holds out {}",
+                     c.algorithm.clients_per_round, c.data.num_clients - holdout, holdout));
+  }
+  if (c.personalization.finetune_steps > 0 && c.metrics.client_eval == "none") {
+    fail("personalization.finetune_steps: fine-tuning happens before per-client evaluation; set "
+         "metrics.client_eval (participants, all or sample)");
   }
   if (!c.algorithm.client_fraction && c.algorithm.clients_per_round > c.data.num_clients) {
     fail(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the population (data.num_clients = {})",

@@ -182,6 +182,7 @@ struct DataConfig {
   int max_test_samples = 0;           // 0 = all; else keep the first N test rows
   int seed = -1;                      // seed of generated data and random splits; -1 = experiment.seed
   double client_test_fraction = 0.0;  // share of each client's training rows held out as its own test rows
+  double holdout_clients = 0.0;       // clients kept out of training: a fraction (< 1) or a count (>= 1)
   std::string cache;                  // binary cache of the loaded data (fedsim data convert); "" = none
   PartitionConfig partition;
   SyntheticConfig synthetic;
@@ -213,6 +214,11 @@ struct DataConfig {
            "Share of each client's training rows held out as that client's own test rows (stratified by label, "
            "seeded; at least one row stays for training), for per-client evaluation; data that has its own "
            "per-client test rows (leaf, natural partition) keeps them when this is 0. Default 0.");
+    v.Real("holdout_clients", holdout_clients, 0.0, 1e8, false,
+           "Clients kept out of training entirely (never sampled), to measure how the model serves clients it "
+           "has never seen: below 1 a fraction of the population (rounded), from 1 up a count (a whole number). "
+           "Chosen at random from (experiment.seed, holdout stream); with metrics.client_eval they are evaluated "
+           "beside the participants and the record gains holdout_client_accuracy and participation_gap. Default 0.");
     v.Str("cache", cache,
           "A binary cache of this config's loaded data, written by `fedsim data convert CONFIG --out FILE`: the run "
           "reads it instead of the source files, after checking that it was written from the same data keys and "
@@ -583,6 +589,8 @@ struct BaselineConfig {
 struct MetricsConfig {
   int eval_every = 1;  // evaluate the global model every N rounds (and always at the last)
   bool eval_train = false;  // also evaluate it on the whole training set
+  std::string client_eval = "none";  // none | participants | all | sample: per-client evaluation
+  double client_eval_fraction = 0.1;  // client_eval = sample: share of the training clients scored
 
   template <class V>
   void Visit(V& v) {
@@ -591,6 +599,35 @@ struct MetricsConfig {
     v.Bool("eval_train", eval_train,
            "At those rounds also evaluate the global model on the whole (pooled) training set: global_train_loss "
            "and global_train_accuracy, the training loss of FedProx's figures. Default false.");
+    v.Choice("client_eval", client_eval, {"none", "participants", "all", "sample"},
+             "Per-client evaluation at those rounds: the model each client would use (the global model, or its "
+             "personalised one, after personalization.finetune_steps) scored on the client's own test rows "
+             "(data.client_test_fraction, or the data's per-client test files). participants: the round's "
+             "cohort; all: every client; sample: metrics.client_eval_fraction of the training clients, drawn "
+             "per round. Held-out clients (data.holdout_clients) are always scored. Adds client_accuracy and "
+             "client_loss summaries to the record and writes clients.jsonl. Default \"none\".");
+    v.Real("client_eval_fraction", client_eval_fraction, 0.0, 1.0, /*lo_open=*/true,
+           "client_eval = sample: the share of the training clients scored at each evaluation (at least one), "
+           "drawn from (experiment.seed, client-evaluation stream, round). Default 0.1.");
+  }
+};
+
+// Personalisation that applies to any algorithm (the personalised
+// algorithms' own keys are under algorithm.*).
+struct PersonalizationConfig {
+  int finetune_steps = 0;    // local SGD steps from the client's model before it is evaluated
+  double finetune_lr = 0.0;  // their learning rate; 0 = the round's client learning rate
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("finetune_steps", finetune_steps, 0, 100000000,
+          "Before per-client evaluation, each client fine-tunes the model it would use for this many minibatch "
+          "SGD steps (algorithm.batch_size, momentum and weight decay) on its own training rows, from (seed, "
+          "fine-tuning stream, round, client); the fine-tuned model is scored and then discarded. Needs "
+          "metrics.client_eval. Default 0 (no fine-tuning).");
+    v.Real("finetune_lr", finetune_lr, 0.0, 1e6, false,
+           "Learning rate of those steps; 0 = the round's client learning rate (algorithm.lr with its decay). "
+           "Default 0.");
   }
 };
 
@@ -778,6 +815,7 @@ struct Config {
   CompressionConfig compression;
   AttackConfig attack;
   RobustConfig robust;
+  PersonalizationConfig personalization;
 
   template <class V>
   void Visit(V& v) {
@@ -795,6 +833,7 @@ struct Config {
     v.Section("compression", compression);
     v.Section("attack", attack);
     v.Section("robust", robust);
+    v.Section("personalization", personalization);
   }
 };
 
@@ -824,6 +863,10 @@ void ApplyOverride(nlohmann::json& j, const std::string& assignment);
 // InputError naming `source` (if not empty) and the keys. ParseConfig calls it;
 // RunExperiment calls it again for configs built in code.
 void ValidateConfig(const Config& c, const std::string& source = "");
+
+// The number of clients data.holdout_clients keeps out of training in a
+// population of num_clients: round(f * N) for a fraction f < 1, else the count.
+int HoldoutCount(double holdout_clients, int num_clients);
 
 // The resolved config with every default filled in.
 nlohmann::json ToJson(const Config& c);

@@ -36,6 +36,9 @@ enum class Stream : uint64_t {
   kAugment = 16,    // training-time augmentation (data.augment), per (round, client), mixed with step and sample
   kAttack = 17,     // attacks: the malicious set (~0, 0), backdoor samples (~0 - 1, client), gaussian (round, client)
   kRobust = 18,     // robust aggregation: norm_bound's weak-DP noise, per round
+  kHoldout = 19,    // data.holdout_clients: which clients never train (static)
+  kClientEval = 20, // metrics.client_eval = sample: the clients scored, per round
+  kFinetune = 21,   // personalization.finetune_steps: the fine-tuning batches, per (round, client)
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -210,6 +210,22 @@ class Algorithm {
   virtual void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                             const std::vector<ClientReport>& reports, int round) = 0;
 
+  // The model `task.client` predicts with after round task.round (0-based),
+  // written to scratch.params (num_params floats) from the global
+  // parameters: by default the global model itself; a personalised algorithm
+  // gives the client's own (Ditto's v_k, FedPer's head on the global body,
+  // Per-FedAvg's one adaptation step). Called by per-client evaluation on
+  // the process that holds the client's state, concurrently for distinct
+  // clients: it may read that state and its scratch, and change nothing
+  // else. task.indices are the client's training rows, task.lr the round's
+  // client learning rate.
+  virtual void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                             ClientScratch& scratch) {
+    scratch.params = Eigen::Map<const Eigen::VectorXf>(global, ctx.model->num_params());
+  }
+  // True when PersonalModel is not the global model.
+  virtual bool personalized() const { return false; }
+
   // Persistent per-client state, for memory reporting; the round loop also
   // configures its precision and placement (ClientStateStore::Configure).
   virtual const ClientStateStore* client_state() const { return nullptr; }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/rng.h"
 #include "fl/local_training.h"
 #include "metrics/writer.h"
 #include "round/federated_run.h"
@@ -49,6 +50,47 @@ AlgorithmTrainer::AlgorithmTrainer(const Config& cfg, std::unique_ptr<Algorithm>
     CheckAugment(cfg_.data.augment, train);
     ctx_.augment = &cfg_.data.augment;
   }
+  if (cfg.metrics.client_eval != "none") {
+    finetune_cfg_ = cfg.algorithm;
+    finetune_cfg_.local_steps = cfg.personalization.finetune_steps;
+    finetune_ctx_ = ctx_;
+    finetune_ctx_.cfg = &finetune_cfg_;
+    finetune_ctx_.seed = DeriveStream(cfg.experiment.seed, Stream::kFinetune).NextU64();
+    finetune_ctx_.dp_clip = 0.0f;  // the fine-tuned model is scored, never released
+    finetune_ctx_.dp_sigma = 0.0f;
+    eval_rows_.assign(static_cast<size_t>(threads), std::vector<float>(static_cast<size_t>(kEvalChunk) * train.dim()));
+    eval_y_.assign(static_cast<size_t>(threads), std::vector<int>(static_cast<size_t>(kEvalChunk)));
+  }
+}
+
+EvalSums AlgorithmTrainer::EvaluateClient(int round, int client, const float* global, const Dataset& data,
+                                          const std::vector<int>& rows, int thread) {
+  ClientScratch& s = scratch_[static_cast<size_t>(thread)];
+  ClientTask task;
+  task.round = round;
+  task.client = client;
+  task.indices = &partition_[static_cast<size_t>(client)];
+  task.lr = static_cast<float>(LearningRate(round));
+  algo_->PersonalModel(ctx_, task, global, s);
+  const int finetune = cfg_.personalization.finetune_steps;
+  if (finetune > 0 && !task.indices->empty()) {
+    if (cfg_.personalization.finetune_lr > 0.0) task.lr = static_cast<float>(cfg_.personalization.finetune_lr);
+    TrainLocalSgd(finetune_ctx_, task, s);
+  }
+  float* x = eval_rows_[static_cast<size_t>(thread)].data();
+  int* y = eval_y_[static_cast<size_t>(thread)].data();
+  EvalSums total;
+  const int n = static_cast<int>(rows.size());
+  for (int begin = 0; begin < n; begin += kEvalChunk) {
+    const int b = std::min(kEvalChunk, n - begin);
+    data.Rows(rows.data() + begin, b, x);
+    for (int i = 0; i < b; ++i) y[i] = data.y[static_cast<size_t>(rows[static_cast<size_t>(begin + i)])];
+    const EvalSums e = model_.Evaluate(s.params.data(), x, y, b, *s.ws);
+    total.loss_sum += e.loss_sum;
+    total.correct += e.correct;
+    total.count += e.count;
+  }
+  return total;
 }
 
 LocalWork AlgorithmTrainer::PlannedWork(int client) const {

@@ -48,6 +48,14 @@ class AlgorithmTrainer : public ClientTrainer {
                     int round) override {
     algo_->ServerUpdate(global, mean, kept, round);
   }
+  // The algorithm's PersonalModel, then personalization.finetune_steps of
+  // local SGD from (seed, kFinetune) for the round and client, scored in
+  // chunks of kEvalChunk rows.
+  EvalSums EvaluateClient(int round, int client, const float* global, const Dataset& data,
+                          const std::vector<int>& rows, int thread) override;
+  bool personalized() const override {
+    return algo_->personalized() || cfg_.personalization.finetune_steps > 0;
+  }
   ClientStateStore* client_state() override { return algo_->mutable_client_state(); }
   void Save(CheckpointWriter& w) const override { algo_->SaveState(w); }
   void Load(const CheckpointReader& r) override { algo_->LoadState(r); }
@@ -60,6 +68,12 @@ class AlgorithmTrainer : public ClientTrainer {
   bool full_batch_;
   TrainContext ctx_;
   std::vector<ClientScratch> scratch_;
+  // Fine-tuning: the algorithm config with local_steps = finetune_steps and
+  // the context that points at it (its own seed, no DP noise).
+  AlgorithmConfig finetune_cfg_;
+  TrainContext finetune_ctx_;
+  std::vector<std::vector<float>> eval_rows_;  // per thread: kEvalChunk gathered rows
+  std::vector<std::vector<int>> eval_y_;
 };
 
 }  // namespace fedsim

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,19 @@ class ClientTrainer {
   // Folds the mean upload of the kept members into the global model.
   virtual void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean,
                             const std::vector<ClientReport>& kept, int round) = 0;
+
+  // Per-client evaluation: scores the model `client` would use after round
+  // `round` (0-based; the algorithm's personal model, fine-tuned with
+  // personalization.finetune_steps) on the rows `rows` of `data`. Called
+  // concurrently for distinct clients with distinct `thread`s, on the
+  // process that holds the client's state; the sums depend on nothing but
+  // the client, the round and the parameters.
+  virtual EvalSums EvaluateClient(int round, int client, const float* global, const Dataset& data,
+                                  const std::vector<int>& rows, int thread) {
+    throw std::logic_error("this trainer has no per-client evaluation");
+  }
+  // True when clients are scored on a model of their own.
+  virtual bool personalized() const { return false; }
 
   // Persistent per-client state (placed on the process that trains the
   // client in a distributed run), or null.

@@ -27,25 +27,39 @@ std::vector<int> SampleCohort(int n, int k, Rng& rng) {
   return ids;
 }
 
+std::vector<int> HoldoutClients(double holdout_clients, int num_clients, uint64_t seed) {
+  const int h = HoldoutCount(holdout_clients, num_clients);
+  if (h <= 0) return {};
+  Rng rng = DeriveStream(seed, Stream::kHoldout);
+  return SampleCohort(num_clients, h, rng);
+}
+
 CohortSampler::CohortSampler(const AlgorithmConfig& cfg, int num_clients, int cohort_size, double over_selection,
-                             uint64_t seed)
-    : num_clients_(num_clients),
+                             uint64_t seed, std::vector<int> pool)
+    : num_clients_(pool.empty() ? num_clients : static_cast<int>(pool.size())),
       cohort_size_(cohort_size),
       poisson_(cfg.sampling == "poisson"),
       over_select_(over_selection > 0.0),
       rate_(cfg.sampling_rate),
-      seed_(seed) {
-  sample_size_ = over_select_ ? std::min(num_clients, static_cast<int>(std::ceil((1.0 + over_selection) * cohort_size)))
+      seed_(seed),
+      pool_(std::move(pool)) {
+  sample_size_ = over_select_ ? std::min(num_clients_, static_cast<int>(std::ceil((1.0 + over_selection) * cohort_size)))
                               : cohort_size;
-  sampling_rate_ = poisson_ ? rate_ : static_cast<double>(cohort_size) / num_clients;
+  sampling_rate_ = poisson_ ? rate_ : static_cast<double>(cohort_size) / num_clients_;
 }
 
 std::vector<int> CohortSampler::Sample(int round) const {
   Rng rng = DeriveStream(seed_, Stream::kCohort, static_cast<uint64_t>(round));
-  if (!poisson_) return SampleCohort(num_clients_, sample_size_, rng);
   std::vector<int> sampled;
-  for (int c = 0; c < num_clients_; ++c) {
-    if (rng.Uniform() < rate_) sampled.push_back(c);
+  if (!poisson_) {
+    sampled = SampleCohort(num_clients_, sample_size_, rng);
+  } else {
+    for (int c = 0; c < num_clients_; ++c) {
+      if (rng.Uniform() < rate_) sampled.push_back(c);
+    }
+  }
+  if (!pool_.empty()) {
+    for (int& c : sampled) c = pool_[static_cast<size_t>(c)];  // increasing: the pool is sorted
   }
   return sampled;
 }

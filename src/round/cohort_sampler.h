@@ -20,6 +20,10 @@ class Rng;
 // order. REQUIRES: 1 <= k <= n.
 std::vector<int> SampleCohort(int n, int k, Rng& rng);
 
+// The clients data.holdout_clients keeps out of training (increasing order):
+// HoldoutCount of them drawn by SampleCohort from (seed, kHoldout).
+std::vector<int> HoldoutClients(double holdout_clients, int num_clients, uint64_t seed);
+
 // Cohort size for the config: client_fraction if set, else clients_per_round.
 int CohortSize(const AlgorithmConfig& cfg, int num_clients);
 
@@ -27,8 +31,12 @@ class CohortSampler {
  public:
   // cohort_size: the K the server waits for (the algorithm may have changed
   // the configured one, e.g. FedGiA takes everyone). over_selection: the
-  // fraction f of extra clients asked (0 = none).
-  CohortSampler(const AlgorithmConfig& cfg, int num_clients, int cohort_size, double over_selection, uint64_t seed);
+  // fraction f of extra clients asked (0 = none). pool: the clients that
+  // train, in increasing order (data.holdout_clients keeps the others out);
+  // empty = all num_clients. Draws index the pool, so an empty pool and the
+  // full one give the same cohorts.
+  CohortSampler(const AlgorithmConfig& cfg, int num_clients, int cohort_size, double over_selection, uint64_t seed,
+                std::vector<int> pool = {});
 
   // The clients asked in round `round` (0-based), in increasing order.
   std::vector<int> Sample(int round) const;
@@ -43,11 +51,12 @@ class CohortSampler {
   int cohort_size() const { return cohort_size_; }
 
  private:
-  int num_clients_, cohort_size_, sample_size_;
+  int num_clients_, cohort_size_, sample_size_;  // num_clients_: the pool's size
   bool poisson_, over_select_;
   double rate_;           // Poisson: q
   double sampling_rate_;  // for the accountant
   uint64_t seed_;
+  std::vector<int> pool_;  // empty: the identity
 };
 
 }  // namespace fedsim

@@ -25,6 +25,7 @@
 #include "round/aggregator.h"
 #include "round/algorithm_trainer.h"
 #include "round/attack.h"
+#include "round/client_evaluator.h"
 #include "round/cohort_sampler.h"
 #include "round/cohort_training.h"
 #include "round/evaluator.h"
@@ -113,6 +114,8 @@ struct Run {
   std::unique_ptr<ServerPipeline> server;
   std::unique_ptr<CohortTraining> training;
   std::unique_ptr<RoundEvaluator> evaluator;
+  std::unique_ptr<ClientEvaluator> clients;  // metrics.client_eval (built once a resume's round is known)
+  std::vector<int> holdout;                  // data.holdout_clients: never sampled
   Eigen::VectorXf global;
 
   Run(const Config& c, const RunOptions& o, Comm& cm, SetupAgreement& setup)
@@ -128,7 +131,17 @@ struct Run {
     const Dataset& train = attack->poisons_data() ? poisoned.train : data.train;  // what clients train on
     const bool gan = cfg.algorithm.name == "fedgan";
     std::unique_ptr<Algorithm> algo;
-    int cohort_size = CohortSize(cfg.algorithm, num_clients);  // ValidateConfig checked it against the population
+    holdout = HoldoutClients(cfg.data.holdout_clients, num_clients, seed);
+    std::vector<int> pool;  // the clients that train; empty = all
+    if (!holdout.empty()) {
+      std::vector<char> out(static_cast<size_t>(num_clients), 0);
+      for (int c : holdout) out[static_cast<size_t>(c)] = 1;
+      for (int c = 0; c < num_clients; ++c) {
+        if (!out[static_cast<size_t>(c)]) pool.push_back(c);
+      }
+    }
+    const int trainers = pool.empty() ? num_clients : static_cast<int>(pool.size());
+    int cohort_size = CohortSize(cfg.algorithm, trainers);  // ValidateConfig checked it against the population
     if (gan) {
       CheckGanData(data.train);
       nets = std::make_unique<GanNets>(cfg.gan, data.train.dim());
@@ -142,9 +155,10 @@ struct Run {
       if (ClientStateStore* st = algo->mutable_client_state()) {
         st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
       }
-      cohort_size = algo->CohortSize(cohort_size, num_clients);
+      cohort_size = algo->CohortSize(cohort_size, trainers);
     }
-    sampler = std::make_unique<CohortSampler>(cfg.algorithm, num_clients, cohort_size, cfg.system.over_selection, seed);
+    sampler = std::make_unique<CohortSampler>(cfg.algorithm, num_clients, cohort_size, cfg.system.over_selection, seed,
+                                              std::move(pool));
     std::vector<int64_t> sizes;
     for (const auto& c : partition) sizes.push_back(static_cast<int64_t>(c.size()));
     ledger = std::make_unique<PrivacyLedger>(cfg, sampler->sampling_rate(), std::move(sizes));
@@ -216,8 +230,18 @@ struct Run {
       if (cfg.attack.kind == "backdoor") doc["attack"]["backdoor_test_samples"] = backdoor_test.size();
     }
     evaluator->Describe(doc);
+    if (!holdout.empty()) doc["clients"] = {{"holdout", holdout.size()}, {"holdout_clients", holdout}};
     doc["rounds"] = json::array();
     return doc;
+  }
+
+  // Per-client evaluation, once the run knows whether it resumes: a resume
+  // keeps clients.jsonl up to its checkpoint's round.
+  void StartClientEvaluation(json& doc, int resume_round) {
+    if (cfg.metrics.client_eval == "none") return;
+    clients = std::make_unique<ClientEvaluator>(cfg, *trainer, data, client_tests, holdout, comm, threads,
+                                                recorder.writes() ? opt.out_dir : std::string(), resume_round);
+    doc["clients"] = clients->Describe();
   }
 
   // Every stage's state, for checkpoints (collective in a distributed run).
@@ -249,12 +273,15 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
       tot.FromJson(saved);
       run.evaluator->LoadTotals(saved);
       run.ledger->LoadTotals(saved);
+      run.StartClientEvaluation(doc, opt.resume ? tot.next_round : -1);
+      if (run.clients) run.clients->LoadTotals(saved);
     } catch (const json::exception& e) {
       throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", CheckpointPath(opt.out_dir), e.what()));
     }
     run.LoadState(*run.recorder.resume());
     run.recorder.StartLoop(saved);
   } else {
+    run.StartClientEvaluation(doc, -1);
     run.recorder.StartLoop(nullptr);
   }
   // From here on a failure is one rank's alone.
@@ -270,6 +297,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
                                    json t = tot.ToJson();
                                    run.evaluator->SaveTotals(t);
                                    run.ledger->SaveTotals(t);
+                                   if (run.clients) run.clients->SaveTotals(t);
                                    return t;
                                  },
                                  [&](CheckpointWriter& w) { run.SaveState(w); }};
@@ -314,8 +342,13 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     tot.skipped_updates += cohort.skipped;
     tot.train_seconds += cohort.wall_seconds;
 
-    // 5. Evaluate; 6. record.
-    const bool eval = root && status == "completed" && (r + 1 == rounds || (r + 1) % cfg.metrics.eval_every == 0);
+    // 5. Evaluate (per client on every process, a collective step; the
+    //    global model on rank 0); 6. record.
+    const bool eval_round = r + 1 == rounds || (r + 1) % cfg.metrics.eval_every == 0;
+    const bool eval = root && status == "completed" && eval_round;
+    const double wall_eval0 = run.recorder.WallSeconds();
+    if (run.clients && eval_round && !upd.diverged) run.clients->Evaluate(r + 1, plan.cohort, run.global);
+    const double wall_client_eval = run.recorder.WallSeconds() - wall_eval0;
     if (eval && !run.evaluator->Evaluate(r + 1, run.global)) status = "diverged";
     json rec = {
         {"round", r + 1},
@@ -333,6 +366,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     trainer.RecordRound(rec, r, kept);
     rec.update(SystemRecord(plan.sys));
     run.evaluator->Record(rec, eval);
+    if (run.clients) run.clients->Record(rec, eval);
     if (const ClientStateStore* st = trainer.client_state()) {
       rec["clients_with_state"] = exchange.Sum(st->ClientsWithState());
       rec["client_state_bytes"] = exchange.Sum(st->Bytes());
@@ -366,6 +400,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
                            {"round_epsilon", NullableNumber(run.ledger->round_epsilon())}};
     }
     stages["evaluation"] = {{"evaluated", eval}};
+    if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
     rec["stages"] = std::move(stages);
     const double wall_now = run.recorder.WallSeconds();
     rec["wall_round_seconds"] = wall_now - wall_round0;
@@ -384,6 +419,7 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
                              static_cast<double>(tot.steps) * trainer.TrainFlopsPerBatch();
   json summary = run.recorder.SummaryHead(status, rounds, tot.next_round);
   run.evaluator->Summarize(summary);
+  if (run.clients) run.clients->Summarize(summary);
   trainer.Summarize(summary, doc["rounds"].empty() ? json(nullptr) : doc["rounds"].back());
   const bool dp = cfg.privacy.mode != "none";
   summary.update({

@@ -79,6 +79,7 @@ RunRecorder::RunRecorder(const Config& cfg, const RunOptions& opt, Comm& comm, S
     if (!opt.resume) {
       std::error_code ec;
       std::filesystem::remove(CheckpointPath(opt.out_dir), ec);  // an earlier run's, not this one's
+      std::filesystem::remove(std::filesystem::path(opt.out_dir) / "clients.jsonl", ec);
     }
     writer_ = std::make_unique<MetricsWriter>(opt.out_dir);
     writer_->WriteConfig(ToJson(cfg));
