@@ -87,8 +87,8 @@ class ClientEvaluator {
   int threads_;
   int fd_ = -1;  // clients.jsonl (rank 0 with an output folder)
   std::string path_;
-  nlohmann::json last_;   // the last evaluation's record keys
-  nlohmann::json final_;  // the summary's keys, kept over a resume
+  nlohmann::json last_ = nlohmann::json::object();   // the last evaluation's record keys (rank 0)
+  nlohmann::json final_ = nlohmann::json::object();  // the summary's keys, kept over a resume
 };
 
 }  // namespace fedsim

@@ -1,6 +1,6 @@
 # MPI backend (docs/scaling.md): `mpirun -np R fedsim run` gives metrics
 # identical, bit for bit, to the single-process run with the same seed
-# (wall-clock fields aside), for a plain, a stateful, a sparse, a DP, a
+# (wall-clock fields aside; clients.jsonl of per-client evaluation too), for a plain, a stateful, a sparse, a DP, a
 # secure-aggregation, a straggler (simulated system) and a baseline config; R = 3 splits unevenly; a run interrupted under
 # MPI resumes on a different number of ranks; failures end every rank with
 # the single-process exit code. Registered only when fedsim is built with MPI.
@@ -38,6 +38,10 @@ la = [strip(json.loads(l)) for l in open(f"{a}/rounds.jsonl")]
 lb = [strip(json.loads(l)) for l in open(f"{b}/rounds.jsonl")]
 assert la == lb and len(la) == ma["summary"]["rounds_completed"]
 assert json.load(open(f"{b}/metrics.json"))["environment"]["ranks"] > 1
+# Per-client evaluation's rows (no machine measurements in them).
+assert os.path.exists(f"{a}/clients.jsonl") == os.path.exists(f"{b}/clients.jsonl")
+if os.path.exists(f"{a}/clients.jsonl"):
+    assert open(f"{a}/clients.jsonl").read() == open(f"{b}/clients.jsonl").read(), "clients.jsonl differs"
 PY
 }
 
@@ -58,6 +62,7 @@ cases=(
   "qsgd_ef|--set compression.kind=qsgd --set compression.bits=4 --set compression.error_feedback=true"
   "backdoor_cclip|--set attack.kind=backdoor --set attack.fraction=0.3 --set attack.boost=2 --set robust.rule=centered_clipping --set robust.clip_norm=0.5"
   "alie_bulyan|--set attack.kind=alie --set attack.fraction=0.2 --set robust.rule=bulyan --set robust.byzantine=2"
+  "client_eval|--set algorithm.name=scaffold --set data.client_test_fraction=0.25 --set metrics.client_eval=all --set data.holdout_clients=4 --set personalization.finetune_steps=3"
 )
 for c in "${cases[@]}"; do
   name="${c%%|*}"
