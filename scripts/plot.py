@@ -3,8 +3,18 @@
 across seeds) with a shaded band (min-max or +-std), into a PNG file.
 
   scripts/plot.py RESULT... [--group-by KEY]... [--x round|bytes|sim_time|epsilon|wall]
-                  [--y test_accuracy|test_loss|train_loss] [--band minmax|std|none]
+                  [--y test_accuracy|test_loss|train_loss|client_accuracy.worst10|...] [--band minmax|std|none]
                   [--out FILE.png] [--title T]
+  scripts/plot.py RESULT... --clients box|violin [--group-by KEY]... [--round N] [--holdout]
+
+--y takes the per-client summaries of metrics.client_eval as well (a record key
+and a field: client_accuracy.worst10, client_accuracy.p10, client_accuracy.mean,
+client_accuracy.variance, holdout_client_accuracy.weighted_mean,
+participation_gap, ...). --clients draws the distribution of per-client
+accuracy from each run's clients.jsonl instead of lines: with one group, one
+box (or violin) per evaluated round; with several, one per group at its last
+evaluated round (or --round N), the group's runs pooled. --holdout draws the
+held-out clients instead of the training population's.
 
 RESULT is a run directory (rounds.jsonl, config.json, metrics.json) or a sweep
 directory of scripts/sweep.sh (manifest.jsonl: all its runs), as for
@@ -31,6 +41,23 @@ Y_AXES = {
     "train_loss": "training loss on the clients' data (cross-entropy, nats per sample)",
 }
 Y_TITLES = {"test_accuracy": "Test accuracy", "test_loss": "Test loss", "train_loss": "Training loss"}
+# Per-client evaluation (metrics.client_eval): record keys holding a summary,
+# and the summary's fields.
+CLIENT_KEYS = ["client_accuracy", "holdout_client_accuracy", "client_loss", "holdout_client_loss"]
+CLIENT_FIELDS = {"weighted_mean": "sample-weighted mean", "mean": "mean", "std": "std", "variance": "variance",
+                 "min": "minimum", "p10": "10th percentile", "p50": "median", "p90": "90th percentile",
+                 "max": "maximum", "worst10": "mean of the worst 10%", "best10": "mean of the best 10%",
+                 "jain": "Jain's index"}
+for _k in CLIENT_KEYS:
+    for _f, _t in CLIENT_FIELDS.items():
+        if _f == "jain" and "loss" in _k:
+            continue
+        _what = ("held-out clients' " if _k.startswith("holdout") else "per-client ") + \
+            ("accuracy" if "accuracy" in _k else "test loss")
+        Y_AXES[f"{_k}.{_f}"] = f"{_what}: {_t}"
+        Y_TITLES[f"{_k}.{_f}"] = f"{_what[0].upper() + _what[1:]} ({_t})"
+Y_AXES["participation_gap"] = "participation gap: participants' minus held-out clients' accuracy"
+Y_TITLES["participation_gap"] = "Participation gap"
 
 
 def die(msg, code=2):
@@ -169,8 +196,108 @@ def check_x_available(rounds, x, name, config):
             "plot runs with differential privacy on, or use another --x")
 
 
+def y_of(rec, y):
+    """A record's value for --y: a top-level key, or KEY.FIELD of a per-client summary."""
+    if "." in y:
+        key, field = y.split(".", 1)
+        summary = rec.get(key)
+        return summary.get(field) if isinstance(summary, dict) else None
+    return rec.get(y)
+
+
+def load_clients(d, name, holdout):
+    """{round: [accuracy, ...]} of a run's clients.jsonl (the training clients, or the held-out ones)."""
+    path = os.path.join(d, "clients.jsonl")
+    if not os.path.exists(path):
+        die(f"{name}: no clients.jsonl (run it with metrics.client_eval = participants, all or sample)")
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a killed process
+            if not isinstance(row, dict) or bool(row.get("holdout")) != holdout or not number(row.get("accuracy")):
+                continue
+            out.setdefault(row["round"], []).append(row["accuracy"])
+    return out
+
+
+def plot_clients(args, runs_by_group):
+    """Box or violin plots of per-client accuracy; returns (fig, ax)."""
+    import matplotlib.pyplot as plt
+    boxes = []  # (label, values)
+    if len(runs_by_group) == 1:
+        (label, runs), = runs_by_group.items()
+        rounds = {}
+        for d, name in runs:
+            for r, v in load_clients(d, name, args.holdout).items():
+                rounds.setdefault(r, []).extend(v)
+        picked = [args.round] if args.round else sorted(rounds)
+        boxes = [(str(r), rounds[r]) for r in picked if r in rounds]
+        xlabel = "round"
+    else:
+        for label, runs in runs_by_group.items():
+            values = []
+            for d, name in runs:
+                per_round = load_clients(d, name, args.holdout)
+                r = args.round or (max(per_round) if per_round else None)
+                values.extend(per_round.get(r, []))
+            if values:
+                boxes.append((label, values))
+        xlabel = ", ".join(args.group_by) if args.group_by else "run"
+    if not boxes:
+        die("nothing to plot: no evaluated round with per-client rows" + (f" at round {args.round}" if args.round else ""))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(boxes) + 3), 5.5), dpi=120)
+    values = [v for _, v in boxes]
+    if args.clients == "violin":
+        ax.violinplot(values, showmedians=True)
+    else:
+        ax.boxplot(values, whis=(10, 90), showmeans=True, flierprops={"markersize": 2})
+    ax.set_xticks(range(1, len(boxes) + 1))
+    ax.set_xticklabels([b for b, _ in boxes], rotation=30 if len(boxes) > 6 else 0, ha="right" if len(boxes) > 6 else "center")
+    ax.set_xlabel(xlabel)
+    who = "held-out clients" if args.holdout else "clients"
+    ax.set_ylabel(f"accuracy of each of the {who} on its own test rows")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, axis="y", alpha=0.3)
+    if args.clients == "box":
+        ax.text(1.0, -0.13, "box: quartiles; whiskers: 10th-90th percentile; triangle: mean", transform=ax.transAxes,
+                ha="right", va="top", fontsize=8, color="0.35")
+    ax.set_title(args.title or f"Per-client accuracy ({who})")
+    return fig, ax
+
+
 def number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def import_matplotlib():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError as e:
+        # Debian's python3-matplotlib is for /usr/bin/python3; the python3 on
+        # PATH may be another one (pyenv, a virtualenv). Try it once.
+        system = "/usr/bin/python3"
+        if (os.environ.get("FEDSIM_PLOT_REEXEC") != "1" and os.path.exists(system)
+                and os.path.realpath(sys.executable) != os.path.realpath(system)):
+            os.environ["FEDSIM_PLOT_REEXEC"] = "1"
+            os.execv(system, [system, os.path.abspath(__file__)] + sys.argv[1:])
+        print(f"plot: matplotlib is not available to {sys.executable} ({e}).\n"
+              "plot: install it with:  apt-get install python3-matplotlib   (as root, or with sudo)",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def save(fig, out):
+    fig.tight_layout()
+    try:
+        fig.savefig(out, format="png")
+    except OSError as e:
+        die(f"{out}: cannot be written ({e.strerror})", code=1)
+    print(out)
 
 
 def main():
@@ -184,13 +311,36 @@ def main():
     ap.add_argument("--x", choices=list(X_AXES), default="round",
                     help="x axis: round, cumulative bytes up+down (MB), sim_time (sim_time_s), epsilon, "
                          "wall (wall_seconds); default round")
-    ap.add_argument("--y", choices=list(Y_AXES), default="test_accuracy", help="y axis; default test_accuracy")
+    ap.add_argument("--y", choices=list(Y_AXES), default="test_accuracy", metavar="Y",
+                    help="y axis: test_accuracy (default), test_loss, train_loss, participation_gap, or a "
+                         "per-client summary field such as client_accuracy.worst10 (KEY.FIELD; keys: "
+                         + ", ".join(CLIENT_KEYS) + "; fields: " + ", ".join(CLIENT_FIELDS) + ")")
+    ap.add_argument("--clients", choices=["box", "violin"], default=None,
+                    help="plot the distribution of per-client accuracy (clients.jsonl) instead of lines")
+    ap.add_argument("--round", type=int, default=None, metavar="N", help="--clients: the evaluated round to draw")
+    ap.add_argument("--holdout", action="store_true", help="--clients: the held-out clients instead")
     ap.add_argument("--band", choices=["minmax", "std", "none"], default="minmax",
                     help="shaded band across a group's runs: min-max (default), mean +- sample std, or none")
     ap.add_argument("--out", default=None, metavar="FILE.png", help="output PNG (default Y_vs_X.png)")
     ap.add_argument("--title", default=None, metavar="T", help="plot title")
     args = ap.parse_args()
-    out = args.out or f"{args.y}_vs_{args.x}.png"
+    out = args.out or (f"clients_{args.clients}.png" if args.clients else f"{args.y}_vs_{args.x}.png")
+    if args.clients:
+        runs_by_group = {}
+        for name, d, entry in expand(args.results):
+            loaded = load_run(name, d, entry)
+            if loaded is None:
+                continue
+            config, source, _ = loaded
+            label = ", ".join(label_of(config_value(config, k, source)) for k in args.group_by) if args.group_by \
+                else name
+            runs_by_group.setdefault(label, []).append((d, name))
+        if not runs_by_group:
+            die("no run has results to plot")
+        import_matplotlib()
+        fig, _ = plot_clients(args, runs_by_group)
+        save(fig, out)
+        return
 
     # Groups in order of first appearance: label -> list of (name, rounds).
     groups = {}
@@ -216,7 +366,7 @@ def main():
         by_round = {}
         for name, rounds in runs:
             for rec in rounds:
-                xv, yv = x_of(rec, args.x, name), rec.get(args.y)
+                xv, yv = x_of(rec, args.x, name), y_of(rec, args.y)
                 if number(xv) and number(yv):
                     by_round.setdefault(rec["round"], []).append((xv, yv))
         pts = []
@@ -237,22 +387,8 @@ def main():
     if not lines:
         die(f"nothing to plot: no round of any run has both {args.x} and {args.y}")
 
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        # Debian's python3-matplotlib is for /usr/bin/python3; the python3 on
-        # PATH may be another one (pyenv, a virtualenv). Try it once.
-        system = "/usr/bin/python3"
-        if (os.environ.get("FEDSIM_PLOT_REEXEC") != "1" and os.path.exists(system)
-                and os.path.realpath(sys.executable) != os.path.realpath(system)):
-            os.environ["FEDSIM_PLOT_REEXEC"] = "1"
-            os.execv(system, [system, os.path.abspath(__file__)] + sys.argv[1:])
-        print(f"plot: matplotlib is not available to {sys.executable} ({e}).\n"
-              "plot: install it with:  apt-get install python3-matplotlib   (as root, or with sudo)",
-              file=sys.stderr)
-        sys.exit(1)
+    import_matplotlib()
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     many = max(len(p) for _, _, p in lines) <= 40
@@ -284,12 +420,7 @@ def main():
         ax.legend(title=legend_title, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.legend(title=legend_title, fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(out, format="png")
-    except OSError as e:
-        die(f"{out}: cannot be written ({e.strerror})", code=1)
-    print(out)
+    save(fig, out)
 
 
 if __name__ == "__main__":
