@@ -14,7 +14,8 @@
 # Usage: scripts/participation_gap.sh LEAF_FEMNIST_DATA_DIR [--rounds N] [--seeds "1 2 3"] [--out DIR]
 #   LEAF_FEMNIST_DATA_DIR: the data/ folder holding train/ and test/ as
 #   LEAF's preprocess.sh writes them (datasets/README.md).
-# Writes OUT/table.md and prints it. Finished runs are reused.
+# Writes OUT/table.md and prints it, and with the protocol (300 rounds, seeds
+# 1 2 3) puts it into docs/reproductions.md. Finished runs are reused.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -71,5 +72,17 @@ for ft, name in ((0, "global model"), (10, "+ 10 fine-tuning steps (lr 0.01)")):
                      m["final_participation_gap"], m["final_test_accuracy"], m["final_client_accuracy"]["worst10"]))
     cols = list(zip(*rows))
     print(f"| {name} | " + " | ".join(cell(c) for c in cols) + " |")
-print(f"\nAccuracy in %, mean ± std over seeds {', '.join(seeds)}.")
+print(f"\nAccuracy in %, mean ± std over seeds {', '.join(seeds)} (a seed also changes which writers are held out).")
 PY
+
+# The protocol's run (300 rounds, seeds 1 2 3) goes into docs/reproductions.md.
+if [ "$rounds" = 300 ] && [ "$seeds" = "1 2 3" ]; then
+  python3 - "$out/table.md" "$FEDSIM_ROOT/docs/reproductions.md" <<'PY'
+import re, sys
+table = open(sys.argv[1]).read().strip()
+page = open(sys.argv[2]).read()
+new = re.sub(r"(<!-- participation-gap-table -->\n).*?(\n<!-- /participation-gap-table -->)",
+             lambda m: m.group(1) + table + m.group(2), page, flags=re.S)
+open(sys.argv[2], "w").write(new)
+PY
+fi
