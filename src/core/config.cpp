@@ -407,8 +407,8 @@ const KeyUse kKeyUses[] = {
      "the decay of the client learning rate, which fedgia does not take"},
     {"algorithm.momentum", "federated -fedsgd -fedgia", "client SGD momentum, for the local-SGD algorithms"},
     {"algorithm.weight_decay", "federated -fedsgd -fedgia", "client SGD weight decay, for the local-SGD algorithms"},
-    {"algorithm.server_lr", "federated -feddyn -fedgia",
-     "the server learning rate; feddyn and fedgia compute the global model directly, fedgan averages it"},
+    {"algorithm.server_lr", "federated -feddyn -fedgia -qffl",
+     "the server learning rate; feddyn, fedgia and qffl compute the global model directly, fedgan averages it"},
     {"algorithm.mu", "fedprox", "FedProx's proximal weight, read by fedprox only"},
     {"algorithm.alpha", "feddyn", "FedDyn's regulariser, read by feddyn only"},
     {"algorithm.server_momentum", "fedavgm", "FedAvgM's server momentum, read by fedavgm only"},
@@ -427,12 +427,15 @@ const KeyUse kKeyUses[] = {
     {"algorithm.r", "fedgia", "a FedGiA setting, read by fedgia only"},
     {"algorithm.k0", "fedgia", "a FedGiA setting, read by fedgia only"},
     {"algorithm.rho", "fedgia", "a FedGiA setting, read by fedgia only"},
+    {"algorithm.q", "qffl", "q-FFL's fairness exponent, read by qffl only"},
+    {"algorithm.qffl_lipschitz", "qffl", "q-FFL's Lipschitz estimate, read by qffl only"},
+    {"algorithm.afl_lambda_lr", "afl", "AFL's step size on the mixture weights, read by afl only"},
     {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia",
      "storage of per-client state, which only feddyn, scaffold, fedsparse and fedgia keep"},
     {"privacy", "federated", "differential privacy of federated rounds; fedgan and the baselines have none"},
-    {"secure_aggregation", "fedavg fedsgd fedprox feddyn scaffold fedavgm fedadagrad fedadam fedyogi fedpara",
+    {"secure_aggregation", "fedavg fedsgd fedprox feddyn scaffold fedavgm fedadagrad fedadam fedyogi fedpara qffl",
      "secure aggregation, for the algorithms whose server needs only the sum of the uploads (fedavg, fedsgd, "
-     "fedprox, feddyn, scaffold, fedavgm, fedadagrad, fedadam, fedyogi, fedpara)"},
+     "fedprox, feddyn, scaffold, fedavgm, fedadagrad, fedadam, fedyogi, fedpara, qffl)"},
     {"encryption", "federated", "encryption of the uploads of federated rounds; fedgan and the baselines have none"},
     {"system", "federated fedgan baselines", "the simulated devices and network"},
     {"system.availability", "federated fedgan", "a client fault of federated rounds; the baselines have none"},
@@ -741,6 +744,10 @@ void ValidateConfig(const Config& c, const std::string& source) {
     fail(fmt::format("algorithm.clients_per_round: cohort of {} is larger than the {} clients left to train after "
                      "data.holdout_clients holds out {}",
                      c.algorithm.clients_per_round, c.data.num_clients - holdout, holdout));
+  }
+  if (holdout > 0 && c.algorithm.name == "afl") {
+    fail("data.holdout_clients: afl's domains are the training clients and its mixture weights cover the whole "
+         "population; held-out clients are not supported with afl");
   }
   if (c.personalization.finetune_steps > 0 && c.metrics.client_eval == "none") {
     fail("personalization.finetune_steps: fine-tuning happens before per-client evaluation; set "

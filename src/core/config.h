@@ -290,6 +290,9 @@ struct AlgorithmConfig {
   double r = 5.0;                 // FedGiA
   int k0 = 5;                     // FedGiA
   double rho = 0.5;               // FedGiA
+  double q = 1.0;                 // q-FFL
+  double qffl_lipschitz = 0.0;    // q-FFL; 0 = 1 / client lr
+  double afl_lambda_lr = 0.01;    // AFL
   std::string sampling = "fixed";  // fixed | poisson
   double sampling_rate = 0.1;      // poisson
   std::string state_precision = "float32";  // float32 | float16: storage of per-client state vectors
@@ -298,7 +301,7 @@ struct AlgorithmConfig {
   void Visit(V& v) {
     v.Choice("name", name,
              {"fedavg", "fedsgd", "fedprox", "feddyn", "scaffold", "fednova", "fedavgm", "fedadagrad", "fedadam",
-              "fedyogi", "fedsparse", "fedpara", "fedgia", "fedgan"},
+              "fedyogi", "fedsparse", "fedpara", "fedgia", "qffl", "afl", "fedgan"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement (sampling = fixed). Default 10.");
@@ -351,6 +354,15 @@ struct AlgorithmConfig {
     v.Real("r", r, 0.0, 1e9, false, "FedGiA proximal constant r_i (same for every client); ADMM clients step 1/(r + sigma). Default 5.");
     v.Int("k0", k0, 1, 1000000, "FedGiA local ADMM iterations per communication round. Default 5.");
     v.Real("rho", rho, 0.0, 1.0, true, "FedGiA fraction of clients running the ADMM steps each round. Default 0.5.");
+    v.Real("q", q, 0.0, 1e3, false,
+           "q-FFL fairness exponent q: the objective is sum_k p_k F_k^(q+1) / (q+1); 0 = the plain average loss "
+           "(q-FedAvg then averages the clients' models with equal weights). Default 1.");
+    v.Real("qffl_lipschitz", qffl_lipschitz, 0.0, 1e9, false,
+           "q-FFL Lipschitz estimate L of the clients' gradients in Delta w_k = L (w - w_bar_k) and h_k; 0 = 1/lr, "
+           "the round's client learning rate, as Li et al. set it. Default 0.");
+    v.Real("afl_lambda_lr", afl_lambda_lr, 0.0, 1e9, false,
+           "AFL step size gamma_lambda of the projected gradient ascent on the clients' mixture weights lambda; "
+           "0 keeps lambda uniform. Default 0.01.");
     v.Choice("state_precision", state_precision, {"float32", "float16"},
              "Storage of the per-client state vectors of feddyn, scaffold, fedsparse and fedgia: float32 (exact) or "
              "float16 (IEEE half, half the memory; values rounded to nearest, beyond +-65504 saturated; "

@@ -81,6 +81,7 @@ struct ClientReport {
   double update_norm = 0.0;     // the upload's norm before clipping (the clip transform; 0 = not clipped)
   int64_t raw_bytes_up = 0;     // the upload's size as the algorithm encoded it, before any upload transform
   double aux_loss_sum = 0.0;    // a second training loss (FedGAN: the generator's; loss_sum is the discriminator's)
+  double start_loss = 0.0;      // mean training loss at the model the client received, before training (q-FFL's and AFL's F_k(w)); 0 = not computed
   int client = -1;              // who reported (set by the round before the upload transforms)
 };
 

@@ -196,4 +196,69 @@ class FedGiA : public Algorithm {
   std::vector<char> admm_;    // this round's subset M
 };
 
+// q-FFL solved by q-FedAvg (Li, Sanjabi, Beirami, Smith, ICLR 2020,
+// Algorithm 2): clients with a larger loss at the global model get a larger
+// say in the step. The upload is [Delta_k / L ; h_k / L] (qffl.cpp), weight 1;
+// the server steps w <- w - sum_k Delta_k / sum_k h_k.
+class QFfl : public Algorithm {
+ public:
+  explicit QFfl(const AlgorithmConfig& cfg) : q_(cfg.q), lipschitz_(cfg.qffl_lipschitz) {}
+  std::string name() const override { return "qffl"; }
+  int64_t UploadSize() const override { return num_params_ + 1; }
+  // A scaled model delta and a scalar: linear (a sum is all the server needs), not one model delta.
+  UploadKind upload_kind() const override { return UploadKind::kComposite; }
+  bool uniform_weights() const override { return true; }
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+
+  // The upload of a client that started at w (p floats), ended its local
+  // training at w_bar, and had mean training loss `loss` at w:
+  // upload[0..p) = F^q (w - w_bar), upload[p] = F^q + q F^(q-1) L ||w - w_bar||^2,
+  // with F = loss + 1e-10. This is the paper's [Delta_k ; h_k] divided by L.
+  static void WriteUpload(const float* w, const float* w_bar, int64_t p, double loss, double q, double lipschitz,
+                          float* upload);
+
+ private:
+  double q_;          // algorithm.q
+  double lipschitz_;  // algorithm.qffl_lipschitz; 0 = 1 / (the round's client learning rate)
+};
+
+// Agnostic Federated Learning (Mohri, Sivek, Suresh, ICML 2019): min over w,
+// max over mixture weights lambda in the simplex of sum_k lambda_k F_k(w),
+// by stochastic gradient descent on w and projected gradient ascent on
+// lambda. Domains are the clients. lambda is server state (checkpointed);
+// each client scales its local-SGD delta by N lambda_k and reports F_k(w)
+// (afl.cpp has the estimators).
+class Afl : public Algorithm {
+ public:
+  explicit Afl(const AlgorithmConfig& cfg) : server_lr_(cfg.server_lr), lambda_lr_(cfg.afl_lambda_lr) {}
+  std::string name() const override { return "afl"; }
+  void Setup(int64_t num_params, int num_clients) override;
+  bool uniform_weights() const override { return true; }
+  // The lambda step reads each kept client's id and F_k(w) from its report.
+  bool server_reads_reports() const override { return true; }
+  // The model and the client's own lambda_k.
+  int64_t DownloadBytes(int) const override { return (num_params_ + 1) * static_cast<int64_t>(sizeof(float)); }
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  const std::vector<double>& lambda() const { return lambda_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
+
+  // Euclidean projection of v onto the probability simplex
+  // {x : x_i >= 0, sum_i x_i = 1}, in place (Duchi, Shalev-Shwartz, Singer,
+  // Chandra, ICML 2008, Figure 1: sort, find the threshold theta, clip).
+  // REQUIRES: v is not empty.
+  static void ProjectOntoSimplex(std::vector<double>& v);
+
+ private:
+  double server_lr_;
+  double lambda_lr_;            // algorithm.afl_lambda_lr, gamma_lambda
+  std::vector<double> lambda_;  // one mixture weight per client; uniform 1/N at the start
+};
+
 }  // namespace fedsim

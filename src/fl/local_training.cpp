@@ -37,6 +37,19 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
   return loss;
 }
 
+double MeanLoss(const TrainContext& ctx, const float* params, const std::vector<int>& rows, ClientScratch& s) {
+  const Dataset& data = *ctx.train;
+  const int n = static_cast<int>(rows.size());
+  double loss_sum = 0.0;
+  for (int begin = 0; begin < n; begin += ctx.max_chunk) {
+    const int b = std::min(ctx.max_chunk, n - begin);
+    data.Rows(rows.data() + begin, b, s.batch_x.data());
+    for (int i = 0; i < b; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[static_cast<size_t>(begin + i)])];
+    loss_sum += ctx.model->Evaluate(params, s.batch_x.data(), s.batch_y.data(), b, *s.ws).loss_sum;
+  }
+  return n > 0 ? loss_sum / n : 0.0;
+}
+
 namespace {
 
 // DP-SGD's noisy clipped gradient of one batch (Abadi et al. 2016, as Opacus

@@ -26,6 +26,12 @@ struct LocalHooks {
 double BatchGradient(const TrainContext& ctx, const float* params, const int* rows, int count,
                      ClientScratch& scratch, uint64_t noise_seed = 0);
 
+// Mean loss of the model `params` over `rows` (all of a client's training
+// rows, say) of ctx.train, evaluated as at test time (no dropout, no
+// augmentation) in chunks of at most ctx.max_chunk rows summed in order:
+// deterministic. 0 for no rows. q-FFL's and AFL's F_k(w).
+double MeanLoss(const TrainContext& ctx, const float* params, const std::vector<int>& rows, ClientScratch& scratch);
+
 // The Workspace::Noise seed of local step `step` of `client` in `round`,
 // from the stream (seed, kDropout, round, client): dropout masks depend on
 // these four numbers only, not on the thread or the order of clients.

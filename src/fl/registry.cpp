@@ -53,6 +53,8 @@ const Catalog& GetCatalog() {
           {"fedsparse", "top-k sparse updates with error feedback, optional STC ternary, sparse global model"},
           {"fedpara", "FedAvg on low-rank Hadamard-product layers W = (X1 Y1^T) o (X2 Y2^T) (Hyeon-Woo et al. 2022)"},
           {"fedgia", "gradient descent + inexact ADMM hybrid, all clients each round (Zhou & Li 2023)"},
+          {"qffl", "q-FFL by q-FedAvg: clients with a larger loss weigh more, step sum Delta_k / sum h_k (Li et al. 2020)"},
+          {"afl", "agnostic FL: min over w, max over client mixture lambda; SGD on w, projected ascent on lambda (Mohri et al. 2019)"},
           {"fedgan", "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)",
            true},
       },
@@ -74,6 +76,8 @@ std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg) {
   if (n == "fednova") return std::make_unique<FedNova>(cfg);
   if (n == "fedsparse") return std::make_unique<FedSparse>(cfg);
   if (n == "fedgia") return std::make_unique<FedGiA>(cfg);
+  if (n == "qffl") return std::make_unique<QFfl>(cfg);
+  if (n == "afl") return std::make_unique<Afl>(cfg);
   if (n == "fedgan") throw InputError("algorithm.name: fedgan trains a generator and a discriminator (round/gan_trainer.h), not an Algorithm");
   throw InputError("algorithm.name: unknown algorithm '" + cfg.name + "'");
 }

@@ -84,6 +84,8 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
       {"fedsparse", {"algorithm.sparse_download=true", "algorithm.model_density=0.5", "algorithm.update_density=0.1"}},
       {"fedadam", {"algorithm.server_lr=0.03"}},
       {"fedgia", {}},
+      {"qffl", {"algorithm.q=2"}},
+      {"afl", {"algorithm.afl_lambda_lr=0.05"}},  // lambda is server state
       // Simulated stragglers with partial work, dropouts and the simulated clock.
       {"fednova", {"system.deadline_s=0.02", "system.partial_work=true", "system.compute.gflops=0.1",
                    "system.compute.round_sigma=1.0", "system.dropout=0.2", "system.availability=0.9"}},

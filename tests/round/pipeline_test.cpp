@@ -177,8 +177,10 @@ TEST_CASE("what an algorithm declares about its upload decides DP, secure sums a
                                     "fedadagrad", "fedadam", "fedyogi", "fedpara"};
   std::set<std::string> secure = dp;
   secure.insert("scaffold");
+  secure.insert("qffl");  // [Delta_k ; h_k]: the server needs only the two sums
   std::set<std::string> compress = dp;
   compress.insert("fednova");
+  compress.insert("afl");  // a scaled model delta, though its server reads each report's loss
   for (const auto& e : fedsim::GetCatalog().algorithms) {
     if (e.generative) continue;
     INFO(e.name);
