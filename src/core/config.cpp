@@ -469,8 +469,7 @@ const KeyUse kKeyUses[] = {
     {"personalization.personal_layers", "fedper fedrep lgfedavg",
      "the layers kept on the client by fedper, fedrep and lgfedavg"},
     {"personalization.head_epochs", "fedrep", "FedRep's head-only epochs, read by fedrep only"},
-    {"data.holdout_clients", "federated",
-     "clients kept out of federated training; fedgan and the baselines have none"},
+    {"data.holdout_clients", "federated", "clients kept out of federated training; fedgan and the baselines have none"},
     {"data.client_test_fraction", "federated",
      "per-client test rows split off the clients' training rows, for federated runs; fedgan and the baselines "
      "train on every training row"},
@@ -778,8 +777,8 @@ void ValidateConfig(const Config& c, const std::string& source) {
       // Their local updates are the papers' plain gradient steps, written out
       // in their LocalUpdate rather than run by TrainLocalSgd.
       if (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0) {
-        fail("algorithm.momentum: " + a + "'s local updates are plain gradient steps; momentum and weight_decay "
-             "must be 0");
+        fail("algorithm.momentum: " + a + "'s local updates are plain gradient steps; set momentum and " +
+             "weight_decay to 0");
       }
       if (c.privacy.mode == "sample") fail("privacy.mode: sample-level DP-SGD is not implemented for " + a);
     }

@@ -296,10 +296,9 @@ struct AlgorithmConfig {
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("name", name,
-             {"fedavg", "fedsgd", "fedprox", "feddyn", "scaffold", "fednova", "fedavgm", "fedadagrad", "fedadam",
-              "fedyogi", "fedsparse", "fedpara", "fedgia", "ditto", "apfl", "pfedme", "perfedavg", "fedper", "fedrep",
-              "lgfedavg", "fedgan"},
+    v.Choice("name", name, {"fedavg",     "fedsgd",  "fedprox",   "feddyn",    "scaffold", "fednova",  "fedavgm",
+                            "fedadagrad", "fedadam", "fedyogi",   "fedsparse", "fedpara",  "fedgia",   "ditto",
+                            "apfl",       "pfedme",  "perfedavg", "fedper",    "fedrep",   "lgfedavg", "fedgan"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement (sampling = fixed). Default 10.");
@@ -618,16 +617,16 @@ struct MetricsConfig {
 struct PersonalizationConfig {
   int finetune_steps = 0;    // local SGD steps from the client's model before it is evaluated
   double finetune_lr = 0.0;  // their learning rate; 0 = the round's client learning rate
-  double lambda = 1.0;          // Ditto's and pFedMe's proximal weight lambda
-  double alpha = 0.25;          // APFL's mixing weight alpha of the personal model
-  double beta = 1.0;            // pFedMe's server step beta
-  int inner_steps = 5;          // pFedMe's K steps on the inner (personal) problem
-  double inner_lr = 0.01;       // pFedMe's personal learning rate
-  std::string perfedavg = "fo"; // Per-FedAvg's variant: fo (first-order) | hf (Hessian-free)
-  double adapt_lr = 0.01;       // Per-FedAvg's adaptation step alpha
-  double hf_delta = 0.001;      // Per-FedAvg HF's finite-difference step delta
-  int personal_layers = 1;      // FedPer/FedRep: last layers kept on the client; LG-FedAvg: first layers
-  int head_epochs = 10;         // FedRep: epochs of head-only training before the body's local training
+  double lambda = 1.0;       // Ditto's and pFedMe's proximal weight lambda
+  double alpha = 0.25;       // APFL's mixing weight alpha of the personal model
+  double beta = 1.0;         // pFedMe's server step beta
+  int inner_steps = 5;       // pFedMe's K steps on the inner (personal) problem
+  double inner_lr = 0.01;    // pFedMe's personal learning rate
+  std::string perfedavg = "fo";  // Per-FedAvg's variant: fo (first-order) | hf (Hessian-free)
+  double adapt_lr = 0.01;        // Per-FedAvg's adaptation step alpha
+  double hf_delta = 0.001;       // Per-FedAvg HF's finite-difference step delta
+  int personal_layers = 1;       // FedPer/FedRep: last layers kept on the client; LG-FedAvg: first layers
+  int head_epochs = 10;          // FedRep: epochs of head-only training before the body's local training
 
   template <class V>
   void Visit(V& v) {

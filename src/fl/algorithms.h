@@ -250,7 +250,10 @@ class PFedMe : public FedAvg {
  public:
   PFedMe(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
       : FedAvg(cfg, "pfedme", ServerOptimizer::Kind::kSgd),
-        lambda_(pers.lambda), beta_(pers.beta), inner_lr_(pers.inner_lr), inner_steps_(pers.inner_steps) {}
+        lambda_(pers.lambda),
+        beta_(pers.beta),
+        inner_lr_(pers.inner_lr),
+        inner_steps_(pers.inner_steps) {}
   bool uniform_weights() const override { return true; }
   void Setup(int64_t num_params, int num_clients) override;
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
@@ -277,7 +280,9 @@ class PerFedAvg : public FedAvg {
  public:
   PerFedAvg(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
       : FedAvg(cfg, "perfedavg", ServerOptimizer::Kind::kSgd),
-        hessian_free_(pers.perfedavg == "hf"), adapt_lr_(pers.adapt_lr), delta_(pers.hf_delta) {}
+        hessian_free_(pers.perfedavg == "hf"),
+        adapt_lr_(pers.adapt_lr),
+        delta_(pers.hf_delta) {}
   bool uniform_weights() const override { return true; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;

@@ -77,9 +77,10 @@ void LayerSplit::SetModel(const Model& model) {
   int64_t end = 0;
   for (const ParamRange& r : model.ParamRanges()) {
     if (r.offset != end) {
-      throw InputError(fmt::format("algorithm.name={}: model.kind={} does not name its parameters tensor by tensor "
-                                   "in layout order",
-                                   name_, model.kind()));
+      throw InputError(
+          fmt::format("algorithm.name={}: model.kind={} does not name its parameters tensor by tensor "
+                      "in layout order",
+                      name_, model.kind()));
     }
     const std::string layer = LayerOf(r.name);
     if (layers.empty() || layer != last) layers.push_back({r.offset, r.offset});
@@ -89,10 +90,11 @@ void LayerSplit::SetModel(const Model& model) {
   }
   const int count = static_cast<int>(layers.size());
   if (end != model.num_params() || personal_layers_ >= count) {
-    throw InputError(fmt::format("personalization.personal_layers: {} of the {} parameterised layers of model.kind={} "
-                                 "would leave no shared layer for {}; use a model with more layers or fewer personal "
-                                 "layers",
-                                 personal_layers_, count, model.kind(), name_));
+    throw InputError(
+        fmt::format("personalization.personal_layers: {} of the {} parameterised layers of model.kind={} "
+                    "would leave no shared layer for {}; use a model with more layers or fewer personal "
+                    "layers",
+                    personal_layers_, count, model.kind(), name_));
   }
   if (name_ == "lgfedavg") {
     personal_begin_ = 0;
@@ -149,8 +151,7 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
   return rep;
 }
 
-void LayerSplit::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
-                               ClientScratch& s) {
+void LayerSplit::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
   Algorithm::PersonalModel(ctx, task, global, s);
   if (state_.Has(task.client, 0)) {
     s.params.segment(personal_begin_, personal_size_) = state_.Open(task.client, 0, personal_size_, s.state);

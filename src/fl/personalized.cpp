@@ -224,8 +224,8 @@ ClientReport PFedMe::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   return rep;
 }
 
-void PFedMe::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
-                          const std::vector<ClientReport>&, int) {
+void PFedMe::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload, const std::vector<ClientReport>&,
+                          int) {
   global += static_cast<float>(beta_) * mean_upload;
 }
 
@@ -241,8 +241,8 @@ void PFedMe::LoadState(const CheckpointReader& r) { state_.Load(r, "pfedme/theta
 
 // ---- Per-FedAvg ----
 
-ClientReport PerFedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
-                                    float* upload, ClientScratch& s) {
+ClientReport PerFedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                                    ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
   Eigen::Map<const Eigen::VectorXf> w0(global, p);
   Eigen::Map<Eigen::VectorXf> up(upload, p);
@@ -284,8 +284,7 @@ ClientReport PerFedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& t
   return rep;
 }
 
-void PerFedAvg::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
-                              ClientScratch& s) {
+void PerFedAvg::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
   const int n = static_cast<int>(task.indices->size());
   Algorithm::PersonalModel(ctx, task, global, s);
   if (n == 0) return;

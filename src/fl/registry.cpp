@@ -53,17 +53,19 @@ const Catalog& GetCatalog() {
           {"fedsparse", "top-k sparse updates with error feedback, optional STC ternary, sparse global model"},
           {"fedpara", "FedAvg on low-rank Hadamard-product layers W = (X1 Y1^T) o (X2 Y2^T) (Hyeon-Woo et al. 2022)"},
           {"fedgia", "gradient descent + inexact ADMM hybrid, all clients each round (Zhou & Li 2023)"},
-          {"ditto", "FedAvg plus a personal model per client, trained with a proximal pull to the global model "
-                    "(Li et al. 2021)"},
-          {"apfl", "adaptive personalised FL: a personal model mixed with the global one, fixed alpha "
-                   "(Deng et al. 2020)"},
+          {"ditto",
+           "FedAvg plus a personal model per client, trained with a proximal pull to the global model "
+           "(Li et al. 2021)"},
+          {"apfl",
+           "adaptive personalised FL: a personal model mixed with the global one, fixed alpha "
+           "(Deng et al. 2020)"},
           {"pfedme", "personalised FL with Moreau envelopes: bi-level local steps (T. Dinh et al. 2020)"},
           {"perfedavg", "Per-FedAvg: MAML-style local steps, first-order or Hessian-free (Fallah et al. 2020)"},
           {"fedper", "FedAvg on the shared layers, the last layers (head) kept per client (Arivazhagan et al. 2019)"},
           {"fedrep", "shared representation, personal head: head epochs, then body epochs (Collins et al. 2021)"},
           {"lgfedavg", "LG-FedAvg: the first layers kept per client, the rest averaged (Liang et al. 2020)"},
-          {"fedgan", "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)",
-           true},
+          {"fedgan",
+           "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)", true},
       },
   };
   return catalog;

@@ -165,10 +165,10 @@ std::vector<std::string> Algorithms() {
 TEST_CASE("config: a key the run does not read is rejected, naming the key and the run", "[core][config]") {
   // The specification, written out independently of the table in config.cpp:
   // a key, a value other than its default, and the runs that read it.
-  const std::set<std::string> federated = {"fedavg",    "fedsgd",  "fedprox",    "feddyn",  "scaffold",
-                                           "fednova",   "fedavgm", "fedadagrad", "fedadam", "fedyogi",
-                                           "fedsparse", "fedpara", "fedgia",  "ditto",   "apfl",
-                                           "pfedme",    "perfedavg", "fedper", "fedrep", "lgfedavg"};
+  const std::set<std::string> federated = {"fedavg",    "fedsgd",    "fedprox",    "feddyn",  "scaffold",
+                                           "fednova",   "fedavgm",   "fedadagrad", "fedadam", "fedyogi",
+                                           "fedsparse", "fedpara",   "fedgia",     "ditto",   "apfl",
+                                           "pfedme",    "perfedavg", "fedper",     "fedrep",  "lgfedavg"};
   const std::initializer_list<const char*> personalized = {"ditto",  "apfl",   "pfedme",  "perfedavg",
                                                            "fedper", "fedrep", "lgfedavg"};
   auto all_but = [&](std::set<std::string> s, std::initializer_list<const char*> out, bool fedgan) {
@@ -195,7 +195,8 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"algorithm.fedpara_gamma", 0.5, {"fedpara"}},
       {"algorithm.sigma", 1.0, {"fedgia"}},
       {"algorithm.k0", 2, {"fedgia"}},
-      {"algorithm.state_precision", "float16",
+      {"algorithm.state_precision",
+       "float16",
        {"feddyn", "scaffold", "fedsparse", "fedgia", "ditto", "apfl", "pfedme", "fedper", "fedrep", "lgfedavg"}},
       {"algorithm.server_lr", 0.5, all_but(federated, {"feddyn", "fedgia", "pfedme"}, false)},
       {"personalization.lambda", 0.5, {"ditto", "pfedme"}},
@@ -219,8 +220,8 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"model.init_scale", 0.5, federated},
       {"privacy.input_perturbation.features", "gaussian", federated},
       {"privacy.clip_norm", 2.0, federated},
-      {"secure_aggregation.bits", 16, all_but(all_but(federated, {"fednova", "fedsparse", "fedgia"}, false),
-                                              personalized, false)},
+      {"secure_aggregation.bits", 16,
+       all_but(all_but(federated, {"fednova", "fedsparse", "fedgia"}, false), personalized, false)},
       {"encryption.key_bits", 1024, federated},
       {"system.compute.gflops", 5.0, all_but(federated, {}, true)},
       {"system.network.latency_ms", 5.0, all_but(federated, {}, true)},

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "fixture.h"
 #include "model/mlp.h"
 #include "run/experiment.h"
@@ -277,9 +278,13 @@ namespace {
 // take part and are scored each round.
 json SkewedRun(const std::string& algo, const std::vector<std::string>& sets) {
   json j = {{"experiment", {{"rounds", 15}}},
-            {"data", {{"dataset", "mnist_idx"}, {"path", std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample"},
-                      {"num_clients", 10}, {"standardize", true}, {"client_test_fraction", 0.25},
-                      {"partition", {{"kind", "dirichlet"}, {"alpha", 0.1}}}}},
+            {"data",
+             {{"dataset", "mnist_idx"},
+              {"path", std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample"},
+              {"num_clients", 10},
+              {"standardize", true},
+              {"client_test_fraction", 0.25},
+              {"partition", {{"kind", "dirichlet"}, {"alpha", 0.1}}}}},
             {"model", {{"kind", "mlp"}, {"hidden", {32}}}},
             {"algorithm", {{"name", algo}, {"clients_per_round", 10}, {"batch_size", 20}, {"lr", 0.05}}},
             {"metrics", {{"client_eval", "all"}, {"eval_every", 15}}}};
@@ -312,4 +317,25 @@ TEST_CASE("personalised models beat FedAvg's global model on label-skewed client
     INFO(c.name << " " << (c.sets.empty() ? "" : c.sets.back()) << ": " << acc << " vs fedavg " << fedavg);
     CHECK(acc > fedavg + 0.05);
   }
+}
+
+TEST_CASE("personalised algorithms: settings they cannot run are config errors", "[fl][pfl][config]") {
+  auto error = [](const std::string& algo, const std::string& set) {
+    json j = {{"algorithm", {{"name", algo}}}};
+    fedsim::ApplyOverride(j, set);
+    try {
+      fedsim::ParseConfig(j, "test");
+    } catch (const fedsim::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  for (const std::string algo : {"apfl", "pfedme", "perfedavg"}) {
+    INFO(algo);
+    CHECK_THAT(error(algo, "algorithm.momentum=0.9"), Catch::Contains("plain gradient steps"));
+    CHECK_THAT(error(algo, "privacy.mode=sample"), Catch::Contains("not implemented for " + algo));
+  }
+  CHECK(error("ditto", "algorithm.momentum=0.9") == "");
+  CHECK_THAT(error("ditto", "personalization.alpha=0.5"), Catch::Contains("not read by algorithm.name=ditto"));
+  CHECK_THAT(error("fedper", "secure_aggregation.enabled=true"), Catch::Contains("not read by"));
 }

@@ -174,9 +174,9 @@ TEST_CASE("what an algorithm declares about its upload decides DP, secure sums a
   // The algorithms each stage accepts, from their UploadKind and
   // server_reads_reports (no list of names in the stages).
   // The personalised algorithms upload model deltas of their shared part.
-  const std::set<std::string> dp = {"fedavg",  "fedsgd", "fedprox",   "feddyn", "fedavgm", "fedadagrad",
-                                    "fedadam", "fedyogi", "fedpara",  "ditto",  "apfl",    "pfedme",
-                                    "perfedavg", "fedper", "fedrep", "lgfedavg"};
+  const std::set<std::string> dp = {"fedavg",    "fedsgd",  "fedprox", "feddyn",  "fedavgm", "fedadagrad",
+                                    "fedadam",   "fedyogi", "fedpara", "ditto",   "apfl",    "pfedme",
+                                    "perfedavg", "fedper",  "fedrep",  "lgfedavg"};
   std::set<std::string> secure = dp;
   secure.insert("scaffold");
   std::set<std::string> compress = dp;
