@@ -407,8 +407,9 @@ const KeyUse kKeyUses[] = {
      "the decay of the client learning rate, which fedgia does not take"},
     {"algorithm.momentum", "federated -fedsgd -fedgia", "client SGD momentum, for the local-SGD algorithms"},
     {"algorithm.weight_decay", "federated -fedsgd -fedgia", "client SGD weight decay, for the local-SGD algorithms"},
-    {"algorithm.server_lr", "federated -feddyn -fedgia -qffl",
-     "the server learning rate; feddyn, fedgia and qffl compute the global model directly, fedgan averages it"},
+    {"algorithm.server_lr", "federated -feddyn -fedgia -qffl -pfedme",
+     "the server learning rate; feddyn, fedgia and qffl compute the global model directly, pfedme steps by "
+     "personalization.beta, fedgan averages it"},
     {"algorithm.mu", "fedprox", "FedProx's proximal weight, read by fedprox only"},
     {"algorithm.alpha", "feddyn", "FedDyn's regulariser, read by feddyn only"},
     {"algorithm.server_momentum", "fedavgm", "FedAvgM's server momentum, read by fedavgm only"},
@@ -430,8 +431,9 @@ const KeyUse kKeyUses[] = {
     {"algorithm.q", "qffl", "q-FFL's fairness exponent, read by qffl only"},
     {"algorithm.qffl_lipschitz", "qffl", "q-FFL's Lipschitz estimate, read by qffl only"},
     {"algorithm.afl_lambda_lr", "afl", "AFL's step size on the mixture weights, read by afl only"},
-    {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia",
-     "storage of per-client state, which only feddyn, scaffold, fedsparse and fedgia keep"},
+    {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia ditto apfl pfedme fedper fedrep lgfedavg",
+     "storage of per-client state, which only feddyn, scaffold, fedsparse, fedgia, ditto, apfl, pfedme, fedper, "
+     "fedrep and lgfedavg keep"},
     {"privacy", "federated", "differential privacy of federated rounds; fedgan and the baselines have none"},
     {"secure_aggregation", "fedavg fedsgd fedprox feddyn scaffold fedavgm fedadagrad fedadam fedyogi fedpara qffl",
      "secure aggregation, for the algorithms whose server needs only the sum of the uploads (fedavg, fedsgd, "
@@ -459,8 +461,18 @@ const KeyUse kKeyUses[] = {
     {"metrics.client_eval_fraction", "federated",
      "per-client evaluation of a classifier; fedgan and the baselines have none"},
     {"personalization", "federated", "personalisation of a classifier's clients; fedgan and the baselines have none"},
-    {"data.holdout_clients", "federated",
-     "clients kept out of federated training; fedgan and the baselines have none"},
+    {"personalization.lambda", "ditto pfedme", "the proximal weight of ditto and pfedme"},
+    {"personalization.alpha", "apfl", "APFL's mixing weight, read by apfl only"},
+    {"personalization.beta", "pfedme", "pFedMe's server step, read by pfedme only"},
+    {"personalization.inner_steps", "pfedme", "pFedMe's inner solver, read by pfedme only"},
+    {"personalization.inner_lr", "pfedme", "pFedMe's inner solver, read by pfedme only"},
+    {"personalization.perfedavg", "perfedavg", "a Per-FedAvg setting, read by perfedavg only"},
+    {"personalization.adapt_lr", "perfedavg", "a Per-FedAvg setting, read by perfedavg only"},
+    {"personalization.hf_delta", "perfedavg", "a Per-FedAvg setting, read by perfedavg only"},
+    {"personalization.personal_layers", "fedper fedrep lgfedavg",
+     "the layers kept on the client by fedper, fedrep and lgfedavg"},
+    {"personalization.head_epochs", "fedrep", "FedRep's head-only epochs, read by fedrep only"},
+    {"data.holdout_clients", "federated", "clients kept out of federated training; fedgan and the baselines have none"},
     {"data.client_test_fraction", "federated",
      "per-client test rows split off the clients' training rows, for federated runs; fedgan and the baselines "
      "train on every training row"},
@@ -765,6 +777,18 @@ void ValidateConfig(const Config& c, const std::string& source) {
       (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0)) {
     fail("algorithm.momentum: " + c.algorithm.name +
          " takes full-batch gradients, not local SGD; momentum and weight_decay must be 0");
+  }
+  {
+    const std::string& a = c.algorithm.name;
+    if (a == "apfl" || a == "pfedme" || a == "perfedavg") {
+      // Their local updates are the papers' plain gradient steps, written out
+      // in their LocalUpdate rather than run by TrainLocalSgd.
+      if (c.algorithm.momentum != 0.0 || c.algorithm.weight_decay != 0.0) {
+        fail("algorithm.momentum: " + a + "'s local updates are plain gradient steps; set momentum and " +
+             "weight_decay to 0");
+      }
+      if (c.privacy.mode == "sample") fail("privacy.mode: sample-level DP-SGD is not implemented for " + a);
+    }
   }
   if (c.algorithm.name == "scaffold" && c.algorithm.momentum != 0.0) {
     fail("algorithm.momentum: scaffold's option II control-variate update assumes plain local SGD; set momentum to 0");

@@ -301,7 +301,8 @@ struct AlgorithmConfig {
   void Visit(V& v) {
     v.Choice("name", name,
              {"fedavg", "fedsgd", "fedprox", "feddyn", "scaffold", "fednova", "fedavgm", "fedadagrad", "fedadam",
-              "fedyogi", "fedsparse", "fedpara", "fedgia", "qffl", "afl", "fedgan"},
+              "fedyogi", "fedsparse", "fedpara", "fedgia", "qffl", "afl", "ditto", "apfl", "pfedme", "perfedavg",
+              "fedper", "fedrep", "lgfedavg", "fedgan"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement (sampling = fixed). Default 10.");
@@ -629,6 +630,16 @@ struct MetricsConfig {
 struct PersonalizationConfig {
   int finetune_steps = 0;    // local SGD steps from the client's model before it is evaluated
   double finetune_lr = 0.0;  // their learning rate; 0 = the round's client learning rate
+  double lambda = 1.0;       // Ditto's and pFedMe's proximal weight lambda
+  double alpha = 0.25;       // APFL's mixing weight alpha of the personal model
+  double beta = 1.0;         // pFedMe's server step beta
+  int inner_steps = 5;       // pFedMe's K steps on the inner (personal) problem
+  double inner_lr = 0.01;    // pFedMe's personal learning rate
+  std::string perfedavg = "fo";  // Per-FedAvg's variant: fo (first-order) | hf (Hessian-free)
+  double adapt_lr = 0.01;        // Per-FedAvg's adaptation step alpha
+  double hf_delta = 0.001;       // Per-FedAvg HF's finite-difference step delta
+  int personal_layers = 1;       // FedPer/FedRep: last layers kept on the client; LG-FedAvg: first layers
+  int head_epochs = 10;          // FedRep: epochs of head-only training before the body's local training
 
   template <class V>
   void Visit(V& v) {
@@ -640,6 +651,33 @@ struct PersonalizationConfig {
     v.Real("finetune_lr", finetune_lr, 0.0, 1e6, false,
            "Learning rate of those steps; 0 = the round's client learning rate (algorithm.lr with its decay). "
            "Default 0.");
+    v.Real("lambda", lambda, 0.0, 1e6, false,
+           "Ditto: weight of the personal model's proximal term (lambda/2)||v - w||^2; pFedMe: weight lambda of the "
+           "Moreau envelope's (lambda/2)||theta - w||^2. Default 1.");
+    v.Real("alpha", alpha, 0.0, 1.0, false,
+           "APFL: fixed mixing weight of the personal model, v_bar = alpha v + (1 - alpha) w. Default 0.25.");
+    v.Real("beta", beta, 0.0, 1e6, true,
+           "pFedMe: server step, w <- (1 - beta) w + beta mean(w_k); replaces algorithm.server_lr. Default 1.");
+    v.Int("inner_steps", inner_steps, 1, 1000000,
+          "pFedMe: gradient steps K on the personal problem min F_k(theta) + (lambda/2)||theta - w||^2 per local "
+          "step, all on that step's minibatch. Default 5.");
+    v.Real("inner_lr", inner_lr, 0.0, 1e6, true, "pFedMe: learning rate of those K steps. Default 0.01.");
+    v.Choice("perfedavg", perfedavg, {"fo", "hf"},
+             "Per-FedAvg's meta-gradient: fo (first-order, the Hessian term dropped) or hf (Hessian-free, the "
+             "Hessian-vector product by a central difference of gradients). Default \"fo\".");
+    v.Real("adapt_lr", adapt_lr, 0.0, 1e6, true,
+           "Per-FedAvg: step size alpha of the one-step adaptation w - alpha grad F_k(w), in training and before "
+           "per-client evaluation (the outer step beta is algorithm.lr). Default 0.01.");
+    v.Real("hf_delta", hf_delta, 0.0, 1e6, true,
+           "Per-FedAvg hf: step delta of the central difference (grad(w + delta g) - grad(w - delta g)) / (2 delta). "
+           "Default 0.001.");
+    v.Int("personal_layers", personal_layers, 1, 1000000,
+          "FedPer and FedRep: the last this many layers (a layer = the tensors of one dense/conv layer, \"layers.N.\" "
+          "in the layer engine) stay on the client; LG-FedAvg: the first this many. At least one layer must be "
+          "shared. Default 1.");
+    v.Int("head_epochs", head_epochs, 0, 1000000,
+          "FedRep: epochs of head-only local training (body frozen) before the body's local training "
+          "(algorithm.local_epochs or local_steps, head frozen). Default 10 (the paper's).");
   }
 };
 

@@ -39,6 +39,7 @@ enum class Stream : uint64_t {
   kHoldout = 19,    // data.holdout_clients: which clients never train (static)
   kClientEval = 20, // metrics.client_eval = sample: the clients scored, per round
   kFinetune = 21,   // personalization.finetune_steps: the fine-tuning batches, per (round, client)
+  kPersonalize = 22, // Per-FedAvg's adaptation batch before per-client evaluation, per (round, client)
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -169,6 +169,10 @@ class Algorithm {
 
   // Called once before round 0 with the model size and the population.
   virtual void Setup(int64_t num_params, int num_clients) { num_params_ = num_params; }
+  // Called once after Setup with the model the run trains, for algorithms
+  // that address its layers (FedPer, FedRep, LG-FedAvg read ParamRanges).
+  // Throws InputError when the model does not suit the algorithm.
+  virtual void SetModel(const Model& model) {}
 
   // Floats per upload (default: one model-sized vector).
   virtual int64_t UploadSize() const { return num_params_; }
@@ -269,6 +273,7 @@ struct Catalog {
 
 // The registry: every selectable component by name (registry.cpp).
 const Catalog& GetCatalog();
-std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg);
+// pers: the personalised algorithms' settings (personalization.*).
+std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg, const PersonalizationConfig& pers = {});
 
 }  // namespace fedsim

@@ -261,4 +261,136 @@ class Afl : public Algorithm {
   std::vector<double> lambda_;  // one mixture weight per client; uniform 1/N at the start
 };
 
+// Personalised algorithms (docs/algorithms.md#personalised-fl). Each keeps
+// FedAvg's server side (the weighted or uniform mean of the uploads, a server
+// step of algorithm.server_lr; pFedMe: beta) and gives each client its own
+// model through PersonalModel, from per-client state in a ClientStateStore.
+
+// Ditto (Li et al., ICML 2021): FedAvg for the global model; each selected
+// client also trains its personal v_k on F_k(v) + (lambda/2)||v - w||^2.
+class Ditto : public FedAvg {
+ public:
+  Ditto(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
+      : FedAvg(cfg, "ditto", ServerOptimizer::Kind::kSgd), lambda_(pers.lambda) {}
+  void Setup(int64_t num_params, int num_clients) override;
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
+  bool personalized() const override { return true; }
+  const ClientStateStore* client_state() const override { return &state_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
+
+ private:
+  double lambda_;
+  ClientStateStore state_;  // slot 0: the personal model v_k
+};
+
+// APFL (Deng, Kamani & Mahdavi 2020, Algorithm 1) with a fixed alpha: local
+// steps on the shared w and the personal v through the mixture
+// alpha v + (1 - alpha) w; FedAvg averages w.
+class Apfl : public FedAvg {
+ public:
+  Apfl(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
+      : FedAvg(cfg, "apfl", ServerOptimizer::Kind::kSgd), alpha_(pers.alpha) {}
+  void Setup(int64_t num_params, int num_clients) override;
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
+  bool personalized() const override { return true; }
+  const ClientStateStore* client_state() const override { return &state_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
+
+ private:
+  double alpha_;
+  ClientStateStore state_;  // slot 0: the personal model v_k
+};
+
+// pFedMe (T. Dinh, Tran & Nguyen, NeurIPS 2020, Algorithm 1): bi-level
+// local steps through the Moreau envelope; server w <- (1-beta) w + beta mean.
+class PFedMe : public FedAvg {
+ public:
+  PFedMe(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
+      : FedAvg(cfg, "pfedme", ServerOptimizer::Kind::kSgd),
+        lambda_(pers.lambda),
+        beta_(pers.beta),
+        inner_lr_(pers.inner_lr),
+        inner_steps_(pers.inner_steps) {}
+  bool uniform_weights() const override { return true; }
+  void Setup(int64_t num_params, int num_clients) override;
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
+  bool personalized() const override { return true; }
+  const ClientStateStore* client_state() const override { return &state_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
+
+ private:
+  double lambda_, beta_, inner_lr_;
+  int inner_steps_;
+  ClientStateStore state_;  // slot 0: the client's last personal model theta_k
+};
+
+// Per-FedAvg (Fallah, Mokhtari & Ozdaglar, NeurIPS 2020, Algorithm 1):
+// MAML-style local steps, first-order or Hessian-free; the personal model is
+// one gradient step from the global model. Keeps no client state.
+class PerFedAvg : public FedAvg {
+ public:
+  PerFedAvg(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
+      : FedAvg(cfg, "perfedavg", ServerOptimizer::Kind::kSgd),
+        hessian_free_(pers.perfedavg == "hf"),
+        adapt_lr_(pers.adapt_lr),
+        delta_(pers.hf_delta) {}
+  bool uniform_weights() const override { return true; }
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
+  bool personalized() const override { return true; }
+
+ private:
+  bool hessian_free_;
+  double adapt_lr_, delta_;
+};
+
+// FedPer (Arivazhagan et al. 2019), FedRep (Collins et al., ICML 2021) and
+// LG-FedAvg (Liang et al. 2020): the model split into a shared part, averaged
+// as in FedAvg, and a personal part kept on the client (FedPer, FedRep: the
+// last personal_layers layers, the head; LG-FedAvg: the first, the local
+// representation). Only the shared part is uploaded (bytes_up) and
+// downloaded; the upload holds zeros on the personal part.
+class LayerSplit : public FedAvg {
+ public:
+  LayerSplit(const AlgorithmConfig& cfg, const PersonalizationConfig& pers, std::string name);
+  void Setup(int64_t num_params, int num_clients) override;
+  void SetModel(const Model& model) override;
+  int64_t PlannedUploadBytes() const override { return SharedBytes(); }
+  int64_t DownloadBytes(int) const override { return SharedBytes(); }
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
+  bool personalized() const override { return true; }
+  const ClientStateStore* client_state() const override { return &state_; }
+  void SaveState(CheckpointWriter& w) const override;
+  void LoadState(const CheckpointReader& r) override;
+
+  // The personal part [personal_begin, personal_begin + personal_size).
+  int64_t personal_begin() const { return personal_begin_; }
+  int64_t personal_size() const { return personal_size_; }
+
+ private:
+  int64_t SharedBytes() const { return (num_params_ - personal_size_) * static_cast<int64_t>(sizeof(float)); }
+  int personal_layers_, head_epochs_;
+  int64_t personal_begin_ = 0, personal_size_ = 0;
+  ClientStateStore state_;  // slot 0: the client's personal part
+};
+
 }  // namespace fedsim

@@ -83,6 +83,29 @@ double DpBatchGradient(const TrainContext& ctx, const float* params, const int* 
 
 }  // namespace
 
+MinibatchStream::MinibatchStream(const TrainContext& ctx, const ClientTask& task, std::vector<int>& order)
+    : rng_(DeriveStream(ctx.seed, Stream::kLocalTrain, static_cast<uint64_t>(task.round),
+                        static_cast<uint64_t>(task.client))),
+      order_(order),
+      n_(static_cast<int>(task.indices->size())) {
+  order_.assign(task.indices->begin(), task.indices->end());
+  batch_ = ctx.cfg->batch_size == 0 ? n_ : std::min(ctx.cfg->batch_size, n_);
+  pos_ = n_;  // forces a shuffle before the first batch
+  const int64_t planned = PlannedLocalSgdWork(n_, *ctx.cfg).steps;
+  steps_ = task.max_steps > 0 ? std::min(planned, task.max_steps) : planned;
+}
+
+const int* MinibatchStream::Next(int& size) {
+  if (pos_ >= n_) {
+    rng_.Shuffle(order_.begin(), order_.end());
+    pos_ = 0;
+  }
+  size = std::min(batch_, n_ - pos_);
+  const int* rows = order_.data() + pos_;
+  pos_ += size;
+  return rows;
+}
+
 LocalWork PlannedLocalSgdWork(int n, const AlgorithmConfig& cfg) {
   if (n <= 0) return {};
   const int64_t batch = cfg.batch_size == 0 ? n : std::min(cfg.batch_size, n);

@@ -3,6 +3,7 @@
 
 #include <functional>
 
+#include "core/rng.h"
 #include "fl/algorithm.h"
 #include "sim/system.h"
 
@@ -43,6 +44,27 @@ uint64_t StepNoiseSeed(uint64_t seed, int round, int client, int64_t step);
 // that is > 0 (partial work). Batch size 0 means the whole client data. The shuffle stream is (seed, kLocalTrain, round, client).
 ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, ClientScratch& scratch,
                            const LocalHooks* hooks = nullptr);
+
+// The minibatches TrainLocalSgd would draw, one at a time, for algorithms
+// that write their own local step (APFL, pFedMe, Per-FedAvg): the client's
+// rows reshuffled from (seed, kLocalTrain, round, client) whenever a pass
+// ends, batches of algorithm.batch_size rows (0: all), the last of a pass
+// possibly smaller. `order` is the caller's scratch (ClientScratch::order).
+// REQUIRES: the client has at least one row.
+class MinibatchStream {
+ public:
+  MinibatchStream(const TrainContext& ctx, const ClientTask& task, std::vector<int>& order);
+  // The next batch: its first row id in `order` and its size.
+  const int* Next(int& size);
+  // The number of local steps to run: the planned work cut to task.max_steps.
+  int64_t steps() const { return steps_; }
+
+ private:
+  Rng rng_;
+  std::vector<int>& order_;
+  int n_ = 0, batch_ = 0, pos_ = 0;
+  int64_t steps_ = 0;
+};
 
 // The steps and samples TrainLocalSgd runs on a client of n samples when
 // nothing cuts it short (task.max_steps = 0).

@@ -55,14 +55,25 @@ const Catalog& GetCatalog() {
           {"fedgia", "gradient descent + inexact ADMM hybrid, all clients each round (Zhou & Li 2023)"},
           {"qffl", "q-FFL by q-FedAvg: clients with a larger loss weigh more, step sum Delta_k / sum h_k (Li et al. 2020)"},
           {"afl", "agnostic FL: min over w, max over client mixture lambda; SGD on w, projected ascent on lambda (Mohri et al. 2019)"},
-          {"fedgan", "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)",
-           true},
+          {"ditto",
+           "FedAvg plus a personal model per client, trained with a proximal pull to the global model "
+           "(Li et al. 2021)"},
+          {"apfl",
+           "adaptive personalised FL: a personal model mixed with the global one, fixed alpha "
+           "(Deng et al. 2020)"},
+          {"pfedme", "personalised FL with Moreau envelopes: bi-level local steps (T. Dinh et al. 2020)"},
+          {"perfedavg", "Per-FedAvg: MAML-style local steps, first-order or Hessian-free (Fallah et al. 2020)"},
+          {"fedper", "FedAvg on the shared layers, the last layers (head) kept per client (Arivazhagan et al. 2019)"},
+          {"fedrep", "shared representation, personal head: head epochs, then body epochs (Collins et al. 2021)"},
+          {"lgfedavg", "LG-FedAvg: the first layers kept per client, the rest averaged (Liang et al. 2020)"},
+          {"fedgan",
+           "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)", true},
       },
   };
   return catalog;
 }
 
-std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg) {
+std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg, const PersonalizationConfig& pers) {
   using K = ServerOptimizer::Kind;
   const std::string& n = cfg.name;
   if (n == "fedavg" || n == "fedprox" || n == "fedpara") return std::make_unique<FedAvg>(cfg, n, K::kSgd);
@@ -78,6 +89,11 @@ std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg) {
   if (n == "fedgia") return std::make_unique<FedGiA>(cfg);
   if (n == "qffl") return std::make_unique<QFfl>(cfg);
   if (n == "afl") return std::make_unique<Afl>(cfg);
+  if (n == "ditto") return std::make_unique<Ditto>(cfg, pers);
+  if (n == "apfl") return std::make_unique<Apfl>(cfg, pers);
+  if (n == "pfedme") return std::make_unique<PFedMe>(cfg, pers);
+  if (n == "perfedavg") return std::make_unique<PerFedAvg>(cfg, pers);
+  if (n == "fedper" || n == "fedrep" || n == "lgfedavg") return std::make_unique<LayerSplit>(cfg, pers, n);
   if (n == "fedgan") throw InputError("algorithm.name: fedgan trains a generator and a discriminator (round/gan_trainer.h), not an Algorithm");
   throw InputError("algorithm.name: unknown algorithm '" + cfg.name + "'");
 }

@@ -142,6 +142,18 @@ Cnn::Cnn(int channels, int height, int width, std::vector<CnnLayer> layers, doub
                                : static_cast<int>(std::clamp<int64_t>(kColBudgetFloats / widest_cols, 1, 1 << 20));
 }
 
+std::vector<ParamRange> Cnn::ParamRanges() const {
+  std::vector<ParamRange> r;
+  for (const Op& op : ops_) {
+    if (op.type == CnnLayer::Type::kMaxPool) continue;
+    const std::string layer = "layers." + std::to_string(op.layer);
+    const int64_t begin = op.rank > 0 ? op.t1 : op.w_offset;
+    r.push_back({layer + ".weight", begin, op.b_offset - begin});
+    r.push_back({layer + ".bias", op.b_offset, op.out_c});
+  }
+  return r;
+}
+
 std::string Cnn::Describe() const {
   std::string s = fmt::format("{} {}x{}x{}", kind_, channels_, height_, width_);
   for (const Op& op : ops_) {

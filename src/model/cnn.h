@@ -95,6 +95,9 @@ class Cnn : public Model {
   double LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                          Workspace& ws) const override;
   EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const override;
+  // "layers.i.weight" and "layers.i.bias" for each Conv2D and Dense entry i
+  // of layers(), in layout order (FedPara: "weight" spans the factors).
+  std::vector<ParamRange> ParamRanges() const override;
 
   // Runs the forward pass on the b rows of x and returns the output of
   // layers()[layer] for the batch: b images in HWC order (b x out features

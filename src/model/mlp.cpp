@@ -43,6 +43,16 @@ Mlp::Mlp(std::vector<int> sizes, double init_scale, std::string kind)
   }
 }
 
+std::vector<ParamRange> Mlp::ParamRanges() const {
+  std::vector<ParamRange> r;
+  for (size_t l = 0; l + 1 < sizes_.size(); ++l) {
+    const std::string layer = "layers." + std::to_string(l);
+    r.push_back({layer + ".weight", w_offset_[l], b_offset_[l] - w_offset_[l]});
+    r.push_back({layer + ".bias", b_offset_[l], sizes_[l + 1]});
+  }
+  return r;
+}
+
 std::string Mlp::Describe() const {
   std::string s;
   for (size_t i = 0; i < sizes_.size(); ++i) s += (i ? "-" : "") + std::to_string(sizes_[i]);

@@ -24,6 +24,9 @@ class Mlp : public Model {
   double LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                          Workspace& ws) const override;
   EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const override;
+  // "layers.l.weight" and "layers.l.bias" for each dense layer l, in layout
+  // order (as the layer engine names a Dense layer's tensors).
+  std::vector<ParamRange> ParamRanges() const override;
 
   const std::vector<int>& sizes() const { return sizes_; }
 

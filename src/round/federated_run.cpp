@@ -150,8 +150,9 @@ struct Run {
                           cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
                                                           : std::nullopt,
                           data.train.shape, data.train.vocab_size);
-      algo = CreateAlgorithm(cfg.algorithm);
+      algo = CreateAlgorithm(cfg.algorithm, cfg.personalization);
       algo->Setup(model->num_params(), num_clients);
+      algo->SetModel(*model);
       if (ClientStateStore* st = algo->mutable_client_state()) {
         st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
       }

@@ -48,7 +48,7 @@ void CheckExperiment(const Config& cfg) {
                                  cfg.baseline.kind != "none" ? "baseline.kind=" + cfg.baseline.kind
                                                              : std::string("algorithm.name=fedgan")));
   }
-  if (federated) CheckUploadTransforms(cfg, *CreateAlgorithm(cfg.algorithm));
+  if (federated) CheckUploadTransforms(cfg, *CreateAlgorithm(cfg.algorithm, cfg.personalization));
 }
 
 json RunExperiment(const Config& cfg, const RunOptions& opt) {

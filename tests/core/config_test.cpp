@@ -165,9 +165,13 @@ std::vector<std::string> Algorithms() {
 TEST_CASE("config: a key the run does not read is rejected, naming the key and the run", "[core][config]") {
   // The specification, written out independently of the table in config.cpp:
   // a key, a value other than its default, and the runs that read it.
-  const std::set<std::string> federated = {"fedavg",    "fedsgd",  "fedprox",    "feddyn",  "scaffold",
-                                           "fednova",   "fedavgm", "fedadagrad", "fedadam", "fedyogi",
-                                           "fedsparse", "fedpara", "fedgia",  "qffl",    "afl"};
+  const std::set<std::string> federated = {"fedavg",    "fedsgd",    "fedprox",    "feddyn",  "scaffold",
+                                           "fednova",   "fedavgm",   "fedadagrad", "fedadam", "fedyogi",
+                                           "fedsparse", "fedpara",   "fedgia",     "qffl",    "afl",
+                                           "ditto",     "apfl",      "pfedme",     "perfedavg", "fedper",
+                                           "fedrep",    "lgfedavg"};
+  const std::initializer_list<const char*> personalized = {"ditto",  "apfl",   "pfedme",  "perfedavg",
+                                                           "fedper", "fedrep", "lgfedavg"};
   auto all_but = [&](std::set<std::string> s, std::initializer_list<const char*> out, bool fedgan) {
     for (const char* o : out) s.erase(o);
     if (fedgan) s.insert("fedgan");
@@ -192,11 +196,21 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"algorithm.fedpara_gamma", 0.5, {"fedpara"}},
       {"algorithm.sigma", 1.0, {"fedgia"}},
       {"algorithm.k0", 2, {"fedgia"}},
-      {"algorithm.state_precision", "float16", {"feddyn", "scaffold", "fedsparse", "fedgia"}},
+      {"algorithm.state_precision",
+       "float16",
+       {"feddyn", "scaffold", "fedsparse", "fedgia", "ditto", "apfl", "pfedme", "fedper", "fedrep", "lgfedavg"}},
       {"algorithm.q", 2.0, {"qffl"}},
       {"algorithm.qffl_lipschitz", 5.0, {"qffl"}},
       {"algorithm.afl_lambda_lr", 0.5, {"afl"}},
-      {"algorithm.server_lr", 0.5, all_but(federated, {"feddyn", "fedgia", "qffl"}, false)},
+      {"algorithm.server_lr", 0.5, all_but(federated, {"feddyn", "fedgia", "qffl", "pfedme"}, false)},
+      {"personalization.lambda", 0.5, {"ditto", "pfedme"}},
+      {"personalization.alpha", 0.5, {"apfl"}},
+      {"personalization.beta", 0.5, {"pfedme"}},
+      {"personalization.inner_steps", 2, {"pfedme"}},
+      {"personalization.perfedavg", "hf", {"perfedavg"}},
+      {"personalization.adapt_lr", 0.5, {"perfedavg"}},
+      {"personalization.personal_layers", 2, {"fedper", "fedrep", "lgfedavg"}},
+      {"personalization.head_epochs", 2, {"fedrep"}},
       {"algorithm.lr", 0.5, all_but(federated, {"fedgia"}, false)},
       {"algorithm.lr_decay", 0.5, all_but(federated, {"fedgia"}, true)},
       {"algorithm.local_epochs", 2, all_but(federated, {"fedsgd", "fedgia"}, true)},
@@ -210,7 +224,8 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"model.init_scale", 0.5, federated},
       {"privacy.input_perturbation.features", "gaussian", federated},
       {"privacy.clip_norm", 2.0, federated},
-      {"secure_aggregation.bits", 16, all_but(federated, {"fednova", "fedsparse", "fedgia", "afl"}, false)},
+      {"secure_aggregation.bits", 16,
+       all_but(all_but(federated, {"fednova", "fedsparse", "fedgia", "afl"}, false), personalized, false)},
       {"encryption.key_bits", 1024, federated},
       {"system.compute.gflops", 5.0, all_but(federated, {}, true)},
       {"system.network.latency_ms", 5.0, all_but(federated, {}, true)},
@@ -220,7 +235,8 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"gan.latent_dim", 8, {"fedgan"}},
       {"gan.grid", 2, {"fedgan"}},
       {"compression.density", 0.5, federated},
-      {"secure_aggregation.weighting", "uniform", all_but(federated, {"fednova", "fedsparse", "fedgia", "afl"}, false)},
+      {"secure_aggregation.weighting", "uniform",
+       all_but(all_but(federated, {"fednova", "fedsparse", "fedgia", "afl"}, false), personalized, false)},
   };
   const std::vector<std::string> algorithms = Algorithms();
   REQUIRE(algorithms.size() == federated.size() + 1);

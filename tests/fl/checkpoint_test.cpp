@@ -86,9 +86,19 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
       {"fedgia", {}},
       {"qffl", {"algorithm.q=2"}},
       {"afl", {"algorithm.afl_lambda_lr=0.05"}},  // lambda is server state
+      // Personalised algorithms, their personal models scored every round.
+      {"ditto", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "algorithm.state_precision=float16"}},
+      {"apfl", {"data.client_test_fraction=0.25", "metrics.client_eval=all"}},
+      {"pfedme", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "personalization.inner_steps=2"}},
+      {"perfedavg", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "personalization.perfedavg=hf"}},
+      {"fedrep",
+       {"data.client_test_fraction=0.25", "metrics.client_eval=all", "model.kind=mlp", "model.hidden=[8]",
+        "personalization.head_epochs=1", "algorithm.state_precision=float16"}},
+      {"lgfedavg", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "model.kind=mlp", "model.hidden=[8]"}},
       // Simulated stragglers with partial work, dropouts and the simulated clock.
-      {"fednova", {"system.deadline_s=0.02", "system.partial_work=true", "system.compute.gflops=0.1",
-                   "system.compute.round_sigma=1.0", "system.dropout=0.2", "system.availability=0.9"}},
+      {"fednova",
+       {"system.deadline_s=0.02", "system.partial_work=true", "system.compute.gflops=0.1",
+        "system.compute.round_sigma=1.0", "system.dropout=0.2", "system.availability=0.9"}},
   };
   for (const auto& c : cases) {
     INFO(c.algo);

@@ -104,6 +104,19 @@ TEST_CASE("distributed: 2 and 3 ranks give the single-process metrics bit for bi
          c.encryption.value_bits = 28;
        }},
       {"fedgia", [](Config&) {}},
+      // Personalised models scored on the rank that holds each client's state.
+      {"fedrep",
+       [](Config& c) {
+         c.data.client_test_fraction = 0.25;
+         c.metrics.client_eval = "all";
+         c.personalization.head_epochs = 1;
+       }},
+      {"ditto",
+       [](Config& c) {
+         c.data.client_test_fraction = 0.25;
+         c.metrics.client_eval = "all";
+         c.algorithm.state_precision = "float16";
+       }},
       {"fednova", [](Config& c) { c.algorithm.local_steps = 3; }},
       {"fedavg",  // local DP (Laplace): each client's noise drawn on its own rank
        [](Config& c) {

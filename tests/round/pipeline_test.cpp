@@ -173,8 +173,10 @@ TEST_CASE("a branch continues another run's checkpoint with changed settings", "
 TEST_CASE("what an algorithm declares about its upload decides DP, secure sums and compression", "[round][config]") {
   // The algorithms each stage accepts, from their UploadKind and
   // server_reads_reports (no list of names in the stages).
-  const std::set<std::string> dp = {"fedavg", "fedsgd",     "fedprox", "feddyn", "fedavgm",
-                                    "fedadagrad", "fedadam", "fedyogi", "fedpara"};
+  // The personalised algorithms upload model deltas of their shared part.
+  const std::set<std::string> dp = {"fedavg",    "fedsgd",  "fedprox", "feddyn",  "fedavgm", "fedadagrad",
+                                    "fedadam",   "fedyogi", "fedpara", "ditto",   "apfl",    "pfedme",
+                                    "perfedavg", "fedper",  "fedrep",  "lgfedavg"};
   std::set<std::string> secure = dp;
   secure.insert("scaffold");
   secure.insert("qffl");  // [Delta_k ; h_k]: the server needs only the two sums

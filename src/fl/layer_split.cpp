@@ -1,0 +1,171 @@
+// Personalised FL by splitting the model's layers into a shared part and a
+// personal part kept on the client. A layer is every tensor whose
+// ParamRanges name shares the prefix "layers.N." (one dense or conv layer:
+// its weight and bias); L = personalization.personal_layers.
+//
+// FedPer (Arivazhagan, Aggarwal, Singh & Choudhary, "Federated Learning with
+// Personalization Layers", 2019): the last L layers are the personal head
+// h_k, the rest the shared body phi. Client k trains [phi_t; h_k] jointly by
+// FedAvg's local SGD and uploads only the body delta phi_k - phi_t (weight
+// n_k); it keeps h_k. Server: FedAvg on the body.
+//
+// FedRep (Collins, Hassani, Mokhtari & Shakkottai, "Exploiting Shared
+// Representations for Personalized Federated Learning", ICML 2021,
+// Algorithm 1): as FedPer, but the local update alternates: first
+// personalization.head_epochs epochs of SGD on the head with the body fixed,
+//   h_k <- h_k - eta grad_h F_k(phi_t, h_k),
+// then algorithm.local_epochs (or local_steps) of SGD on the body with the
+// new head fixed,  phi <- phi - eta grad_phi F_k(phi, h_k).
+// Both phases draw their batches from (seed, kLocalTrain, t, k), so the body
+// phase starts with the head phase's first shuffle.
+//
+// LG-FedAvg (Liang, Liu, Ziyin, Allen, Auerbach, Brent, Salakhutdinov &
+// Morency, "Think Locally, Act Globally: Federated Learning with Local and
+// Global Representations", 2020): the opposite split, the first L layers are
+// the client's local representation, the rest the global layers averaged by
+// FedAvg; the whole model is trained jointly as in FedPer.
+//
+// The upload is model-sized with zeros on the personal part (so the
+// aggregate leaves the global copy of that part at its initial value, the
+// starting point of every newcomer); bytes_up, the planned upload and the
+// download count only the shared part. PersonalModel: the global shared part
+// with the client's own personal part (the initial one for a client that never
+// trained). Frozen parameters stay exactly fixed: their gradient is replaced by
+// -weight_decay * w, which cancels the optimizer's decay and leaves momentum 0.
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "fl/algorithms.h"
+
+namespace fedsim {
+namespace {
+
+// The hook that keeps [begin, begin + size) of the weights fixed.
+LocalHooks FreezeHook(int64_t begin, int64_t size, float weight_decay) {
+  LocalHooks h;
+  h.correct = [begin, size, weight_decay](const float* w, float* g) {
+    Eigen::Map<Eigen::VectorXf>(g + begin, size) = -weight_decay * Eigen::Map<const Eigen::VectorXf>(w + begin, size);
+  };
+  return h;
+}
+
+// "layers.3.weight" -> "layers.3."; any other name is its own layer.
+std::string LayerOf(const std::string& name) {
+  if (name.rfind("layers.", 0) == 0) {
+    const auto dot = name.find('.', 7);
+    if (dot != std::string::npos) return name.substr(0, dot + 1);
+  }
+  return name;
+}
+
+}  // namespace
+
+LayerSplit::LayerSplit(const AlgorithmConfig& cfg, const PersonalizationConfig& pers, std::string name)
+    : FedAvg(cfg, std::move(name), ServerOptimizer::Kind::kSgd),
+      personal_layers_(pers.personal_layers),
+      head_epochs_(pers.head_epochs) {}
+
+void LayerSplit::Setup(int64_t num_params, int num_clients) {
+  FedAvg::Setup(num_params, num_clients);
+  state_.Resize(num_clients, 1);
+}
+
+void LayerSplit::SetModel(const Model& model) {
+  // Layers as [begin, end) of the flat vector, in layout order.
+  std::vector<std::pair<int64_t, int64_t>> layers;
+  std::string last;
+  int64_t end = 0;
+  for (const ParamRange& r : model.ParamRanges()) {
+    if (r.offset != end) {
+      throw InputError(
+          fmt::format("algorithm.name={}: model.kind={} does not name its parameters tensor by tensor "
+                      "in layout order",
+                      name_, model.kind()));
+    }
+    const std::string layer = LayerOf(r.name);
+    if (layers.empty() || layer != last) layers.push_back({r.offset, r.offset});
+    layers.back().second = r.offset + r.size;
+    last = layer;
+    end = r.offset + r.size;
+  }
+  const int count = static_cast<int>(layers.size());
+  if (end != model.num_params() || personal_layers_ >= count) {
+    throw InputError(
+        fmt::format("personalization.personal_layers: {} of the {} parameterised layers of model.kind={} "
+                    "would leave no shared layer for {}; use a model with more layers or fewer personal "
+                    "layers",
+                    personal_layers_, count, model.kind(), name_));
+  }
+  if (name_ == "lgfedavg") {
+    personal_begin_ = 0;
+    personal_size_ = layers[static_cast<size_t>(personal_layers_ - 1)].second;
+  } else {
+    personal_begin_ = layers[static_cast<size_t>(count - personal_layers_)].first;
+    personal_size_ = model.num_params() - personal_begin_;
+  }
+}
+
+ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
+                                     float* upload, ClientScratch& s) {
+  const int64_t p = ctx.model->num_params();
+  if (personal_size_ == 0) throw std::logic_error(name_ + ": SetModel was not called");
+  Eigen::Map<const Eigen::VectorXf> w0(global, p);
+  Eigen::Map<Eigen::VectorXf> up(upload, p);
+  s.params = w0;
+  if (task.indices->empty()) {
+    up.setZero();
+    ClientReport rep;
+    rep.bytes_up = SharedBytes();
+    return rep;
+  }
+  // On first use the personal part starts as the global model's copy of it.
+  const bool fresh = !state_.Has(task.client, 0);
+  Eigen::Map<Eigen::VectorXf> mine = state_.Open(task.client, 0, personal_size_, s.state);
+  if (!fresh) s.params.segment(personal_begin_, personal_size_) = mine;
+  ClientReport rep;
+  if (name_ == "fedrep") {
+    const float wd = static_cast<float>(ctx.cfg->weight_decay);
+    const int64_t body_begin = personal_begin_ == 0 ? personal_size_ : 0;
+    const int64_t body_size = p - personal_size_;
+    if (head_epochs_ > 0) {
+      AlgorithmConfig head_cfg = *ctx.cfg;
+      head_cfg.local_epochs = head_epochs_;
+      head_cfg.local_steps = 0;
+      TrainContext head = ctx;  // the head never leaves the client: no sample-level DP noise on it
+      head.cfg = &head_cfg;
+      head.dp_clip = 0.0f;
+      head.dp_sigma = 0.0f;
+      const LocalHooks freeze_body = FreezeHook(body_begin, body_size, wd);
+      TrainLocalSgd(head, task, s, &freeze_body);
+    }
+    const LocalHooks freeze_head = FreezeHook(personal_begin_, personal_size_, wd);
+    rep = TrainLocalSgd(ctx, task, s, &freeze_head);
+  } else {
+    rep = TrainLocalSgd(ctx, task, s);
+  }
+  mine = s.params.segment(personal_begin_, personal_size_);
+  state_.Commit(task.client, 0, mine);
+  up = s.params - w0;
+  up.segment(personal_begin_, personal_size_).setZero();
+  rep.bytes_up = SharedBytes();
+  return rep;
+}
+
+void LayerSplit::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
+  Algorithm::PersonalModel(ctx, task, global, s);
+  if (state_.Has(task.client, 0)) {
+    s.params.segment(personal_begin_, personal_size_) = state_.Open(task.client, 0, personal_size_, s.state);
+  }
+}
+
+void LayerSplit::SaveState(CheckpointWriter& w) const {
+  FedAvg::SaveState(w);
+  state_.Save(w, name_ + "/personal");
+}
+
+void LayerSplit::LoadState(const CheckpointReader& r) {
+  FedAvg::LoadState(r);
+  state_.Load(r, name_ + "/personal");
+}
+
+}  // namespace fedsim
