@@ -48,6 +48,7 @@ rows=(
   "pfedme|--set algorithm.name=pfedme --set personalization.lambda=15 --set personalization.inner_steps=5 --set personalization.inner_lr=0.005"
   "perfedavg|--set algorithm.name=perfedavg --set personalization.perfedavg=fo --set personalization.adapt_lr=0.005"
   "perfedavg_hf|--set algorithm.name=perfedavg --set personalization.perfedavg=hf --set personalization.adapt_lr=0.005"
+  "perfedavg_a05|--set algorithm.name=perfedavg --set personalization.perfedavg=fo --set personalization.adapt_lr=0.05"
 )
 for seed in $seeds; do
   for row in "${rows[@]}"; do
@@ -74,7 +75,7 @@ out, rounds, seeds, only = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.ar
 # PFLlib's benchmark, practical label skew, FMNIST column (4-layer CNN, 2000 rounds, 5 runs).
 pfllib = {"fedavg": "85.85 ± 0.19", "ditto": "97.47 ± 0.04", "apfl": "97.25 ± 0.08", "pfedme": "97.25 ± 0.17",
           "perfedavg": "95.10 ± 0.10"}
-names = ["fedavg", "fedavg+ft", "fedper", "fedrep", "lgfedavg", "ditto", "apfl", "pfedme", "perfedavg", "perfedavg_hf"]
+names = ["fedavg", "fedavg+ft", "fedper", "fedrep", "lgfedavg", "ditto", "apfl", "pfedme", "perfedavg", "perfedavg_hf", "perfedavg_a05"]
 def cell(v):
     v = [x * 100 for x in v]
     return f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}"

@@ -262,8 +262,7 @@ def plot_clients(args, runs_by_group):
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, axis="y", alpha=0.3)
     if args.clients == "box":
-        ax.text(1.0, -0.13, "box: quartiles; whiskers: 10th-90th percentile; triangle: mean", transform=ax.transAxes,
-                ha="right", va="top", fontsize=8, color="0.35")
+        ax.set_xlabel(xlabel + "\n(box: quartiles; whiskers: 10th-90th percentile; triangle: mean)")
     ax.set_title(args.title or f"Per-client accuracy ({who})")
     return fig, ax
 

@@ -62,6 +62,8 @@ cases=(
   "qsgd_ef|--set compression.kind=qsgd --set compression.bits=4 --set compression.error_feedback=true"
   "backdoor_cclip|--set attack.kind=backdoor --set attack.fraction=0.3 --set attack.boost=2 --set robust.rule=centered_clipping --set robust.clip_norm=0.5"
   "alie_bulyan|--set attack.kind=alie --set attack.fraction=0.2 --set robust.rule=bulyan --set robust.byzantine=2"
+  "ditto_f16|--set algorithm.name=ditto --set algorithm.state_precision=float16 --set data.client_test_fraction=0.25 --set metrics.client_eval=all"
+  "qffl_secagg|--set algorithm.name=qffl --set secure_aggregation.enabled=true --set secure_aggregation.range=16"
   "client_eval|--set algorithm.name=scaffold --set data.client_test_fraction=0.25 --set metrics.client_eval=all --set data.holdout_clients=4 --set personalization.finetune_steps=3"
 )
 for c in "${cases[@]}"; do
