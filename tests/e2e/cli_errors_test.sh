@@ -83,6 +83,10 @@ expect_error 2 "/nonexistent" -- run --out "$TMP/d" --set data.dataset=mnist_idx
 expect_error 2 "" -- frobnicate
 expect_error 2 "" -- run --threads -1
 "$FEDSIM" validate "$SRC/configs/quickstart.json" >/dev/null || fail "validate quickstart.json"
-"$FEDSIM" list | grep -q "fedsgd" || fail "list lacks fedsgd"
+# Into a file first: `fedsim list | grep -q` under pipefail fails when grep
+# exits at its match while fedsim is still writing (SIGPIPE), which a longer
+# catalogue made happen.
+"$FEDSIM" list > "$TMP/list.txt" || fail "list failed"
+grep -q "fedsgd" "$TMP/list.txt" || fail "list lacks fedsgd"
 
 finish
