@@ -77,12 +77,5 @@ PY
 
 # The protocol's run (300 rounds, seeds 1 2 3) goes into docs/reproductions.md.
 if [ "$rounds" = 300 ] && [ "$seeds" = "1 2 3" ]; then
-  python3 - "$out/table.md" "$FEDSIM_ROOT/docs/reproductions.md" <<'PY'
-import re, sys
-table = open(sys.argv[1]).read().strip()
-page = open(sys.argv[2]).read()
-new = re.sub(r"(<!-- participation-gap-table -->\n).*?(\n<!-- /participation-gap-table -->)",
-             lambda m: m.group(1) + table + m.group(2), page, flags=re.S)
-open(sys.argv[2], "w").write(new)
-PY
+  python3 "$FEDSIM_ROOT/scripts/doc_table.py" "$FEDSIM_ROOT/docs/reproductions.md" participation-gap < "$out/table.md"
 fi

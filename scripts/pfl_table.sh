@@ -99,11 +99,5 @@ print(f"\nAccuracy in %; seeds {', '.join(seeds)}" + (" (mean ± std)" if len(se
 PY
 
 if [ "$rounds" = 100 ] && [ "$seeds" = "1" ] && [ -z "$only" ]; then
-  python3 - "$out/table.md" "$FEDSIM_ROOT/docs/reproductions.md" <<'PY'
-import re, sys
-table = open(sys.argv[1]).read().strip()
-page = open(sys.argv[2]).read()
-open(sys.argv[2], "w").write(re.sub(r"(<!-- pfl-table -->\n).*?(\n<!-- /pfl-table -->)",
-                                    lambda m: m.group(1) + table + m.group(2), page, flags=re.S))
-PY
+  python3 "$FEDSIM_ROOT/scripts/doc_table.py" "$FEDSIM_ROOT/docs/reproductions.md" pfl < "$out/table.md"
 fi
