@@ -266,76 +266,78 @@ class Afl : public Algorithm {
 // step of algorithm.server_lr; pFedMe: beta) and gives each client its own
 // model through PersonalModel, from per-client state in a ClientStateStore.
 
-// Ditto (Li et al., ICML 2021): FedAvg for the global model; each selected
-// client also trains its personal v_k on F_k(v) + (lambda/2)||v - w||^2.
-class Ditto : public FedAvg {
+// FedAvg with one personal vector per client (slot 0 of state_, saved in
+// checkpoints as "<name>/<state_key>"): Ditto's and APFL's v_k, pFedMe's
+// theta_k.
+class PersonalFedAvg : public FedAvg {
  public:
-  Ditto(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
-      : FedAvg(cfg, "ditto", ServerOptimizer::Kind::kSgd), lambda_(pers.lambda) {}
+  PersonalFedAvg(const AlgorithmConfig& cfg, std::string name, std::string state_key)
+      : FedAvg(cfg, std::move(name), ServerOptimizer::Kind::kSgd), state_key_(name_ + "/" + std::move(state_key)) {}
   void Setup(int64_t num_params, int num_clients) override;
-  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
-                           ClientScratch& scratch) override;
-  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
-                     ClientScratch& scratch) override;
   bool personalized() const override { return true; }
   const ClientStateStore* client_state() const override { return &state_; }
   void SaveState(CheckpointWriter& w) const override;
   void LoadState(const CheckpointReader& r) override;
 
+ protected:
+  ClientStateStore state_;  // slot 0: the client's personal vector
+
  private:
-  double lambda_;
-  ClientStateStore state_;  // slot 0: the personal model v_k
+  std::string state_key_;
+};
+
+// Ditto (Li et al., ICML 2021): FedAvg for the global model; each selected
+// client also trains its personal v_k on F_k(v) + (lambda/2)||v - w||^2.
+class Ditto : public PersonalFedAvg {
+ public:
+  Ditto(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
+      : PersonalFedAvg(cfg, "ditto", "v"), lambda_(pers.lambda) {}
+  ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
+                           ClientScratch& scratch) override;
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
+
+ private:
+  double lambda_;  // state_: the personal model v_k
 };
 
 // APFL (Deng, Kamani & Mahdavi 2020, Algorithm 1) with a fixed alpha: local
 // steps on the shared w and the personal v through the mixture
 // alpha v + (1 - alpha) w; FedAvg averages w.
-class Apfl : public FedAvg {
+class Apfl : public PersonalFedAvg {
  public:
   Apfl(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
-      : FedAvg(cfg, "apfl", ServerOptimizer::Kind::kSgd), alpha_(pers.alpha) {}
-  void Setup(int64_t num_params, int num_clients) override;
+      : PersonalFedAvg(cfg, "apfl", "v"), alpha_(pers.alpha) {}
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
                      ClientScratch& scratch) override;
-  bool personalized() const override { return true; }
-  const ClientStateStore* client_state() const override { return &state_; }
-  void SaveState(CheckpointWriter& w) const override;
-  void LoadState(const CheckpointReader& r) override;
 
  private:
-  double alpha_;
-  ClientStateStore state_;  // slot 0: the personal model v_k
+  double alpha_;  // state_: the personal model v_k
 };
 
 // pFedMe (T. Dinh, Tran & Nguyen, NeurIPS 2020, Algorithm 1): bi-level
 // local steps through the Moreau envelope; server w <- (1-beta) w + beta mean.
-class PFedMe : public FedAvg {
+class PFedMe : public PersonalFedAvg {
  public:
   PFedMe(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
-      : FedAvg(cfg, "pfedme", ServerOptimizer::Kind::kSgd),
+      : PersonalFedAvg(cfg, "pfedme", "theta"),
         lambda_(pers.lambda),
         beta_(pers.beta),
         inner_lr_(pers.inner_lr),
         inner_steps_(pers.inner_steps) {}
   bool uniform_weights() const override { return true; }
-  void Setup(int64_t num_params, int num_clients) override;
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
   void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
                      ClientScratch& scratch) override;
-  bool personalized() const override { return true; }
-  const ClientStateStore* client_state() const override { return &state_; }
-  void SaveState(CheckpointWriter& w) const override;
-  void LoadState(const CheckpointReader& r) override;
 
  private:
   double lambda_, beta_, inner_lr_;
-  int inner_steps_;
-  ClientStateStore state_;  // slot 0: the client's last personal model theta_k
+  int inner_steps_;  // state_: the client's last personal model theta_k
 };
 
 // Per-FedAvg (Fallah, Mokhtari & Ozdaglar, NeurIPS 2020, Algorithm 1):

@@ -77,12 +77,24 @@ uint64_t PrepareStep(const TrainContext& ctx, const ClientTask& task, int64_t st
 
 }  // namespace
 
-// ---- Ditto ----
+// ---- The personal vector of Ditto, APFL and pFedMe ----
 
-void Ditto::Setup(int64_t num_params, int num_clients) {
+void PersonalFedAvg::Setup(int64_t num_params, int num_clients) {
   FedAvg::Setup(num_params, num_clients);
   state_.Resize(num_clients, 1);
 }
+
+void PersonalFedAvg::SaveState(CheckpointWriter& w) const {
+  FedAvg::SaveState(w);
+  state_.Save(w, state_key_);
+}
+
+void PersonalFedAvg::LoadState(const CheckpointReader& r) {
+  FedAvg::LoadState(r);
+  state_.Load(r, state_key_);
+}
+
+// ---- Ditto ----
 
 ClientReport Ditto::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                                 ClientScratch& s) {
@@ -112,22 +124,7 @@ void Ditto::PersonalModel(const TrainContext& ctx, const ClientTask& task, const
   }
 }
 
-void Ditto::SaveState(CheckpointWriter& w) const {
-  FedAvg::SaveState(w);
-  state_.Save(w, "ditto/v");
-}
-
-void Ditto::LoadState(const CheckpointReader& r) {
-  FedAvg::LoadState(r);
-  state_.Load(r, "ditto/v");
-}
-
 // ---- APFL ----
-
-void Apfl::Setup(int64_t num_params, int num_clients) {
-  FedAvg::Setup(num_params, num_clients);
-  state_.Resize(num_clients, 1);
-}
 
 ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                                ClientScratch& s) {
@@ -172,22 +169,7 @@ void Apfl::PersonalModel(const TrainContext& ctx, const ClientTask& task, const 
   s.params = alpha * s.params + (1.0f - alpha) * Eigen::Map<const Eigen::VectorXf>(global, p);
 }
 
-void Apfl::SaveState(CheckpointWriter& w) const {
-  FedAvg::SaveState(w);
-  state_.Save(w, "apfl/v");
-}
-
-void Apfl::LoadState(const CheckpointReader& r) {
-  FedAvg::LoadState(r);
-  state_.Load(r, "apfl/v");
-}
-
 // ---- pFedMe ----
-
-void PFedMe::Setup(int64_t num_params, int num_clients) {
-  FedAvg::Setup(num_params, num_clients);
-  state_.Resize(num_clients, 1);
-}
 
 ClientReport PFedMe::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                                  ClientScratch& s) {
@@ -235,9 +217,7 @@ void PFedMe::PersonalModel(const TrainContext& ctx, const ClientTask& task, cons
   }
 }
 
-void PFedMe::SaveState(CheckpointWriter& w) const { state_.Save(w, "pfedme/theta"); }
 
-void PFedMe::LoadState(const CheckpointReader& r) { state_.Load(r, "pfedme/theta"); }
 
 // ---- Per-FedAvg ----
 
