@@ -431,6 +431,7 @@ const KeyUse kKeyUses[] = {
     {"algorithm.q", "qffl", "q-FFL's fairness exponent, read by qffl only"},
     {"algorithm.qffl_lipschitz", "qffl", "q-FFL's Lipschitz estimate, read by qffl only"},
     {"algorithm.afl_lambda_lr", "afl", "AFL's step size on the mixture weights, read by afl only"},
+    {"algorithm.afl_domains", "afl", "AFL's domains, read by afl only"},
     {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia ditto apfl pfedme fedper fedrep lgfedavg",
      "storage of per-client state, which only feddyn, scaffold, fedsparse, fedgia, ditto, apfl, pfedme, fedper, "
      "fedrep and lgfedavg keep"},

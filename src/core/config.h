@@ -293,6 +293,7 @@ struct AlgorithmConfig {
   double q = 1.0;                 // q-FFL
   double qffl_lipschitz = 0.0;    // q-FFL; 0 = 1 / client lr
   double afl_lambda_lr = 0.01;    // AFL
+  std::string afl_domains = "clients";  // AFL: clients | labels
   std::string sampling = "fixed";  // fixed | poisson
   double sampling_rate = 0.1;      // poisson
   std::string state_precision = "float32";  // float32 | float16: storage of per-client state vectors
@@ -364,6 +365,11 @@ struct AlgorithmConfig {
     v.Real("afl_lambda_lr", afl_lambda_lr, 0.0, 1e9, false,
            "AFL step size gamma_lambda of the projected gradient ascent on the clients' mixture weights lambda; "
            "0 keeps lambda uniform. Default 0.01.");
+    v.Choice("afl_domains", afl_domains, {"clients", "labels"},
+             "AFL's domains, the groups whose mixture lambda weighs: clients (each training client its own "
+             "domain) or labels (the clients grouped by their most frequent training label, ties to the smaller "
+             "label: the model is trained for the worst mixture of label-skewed client groups). Default "
+             "\"clients\".");
     v.Choice("state_precision", state_precision, {"float32", "float16"},
              "Storage of the per-client state vectors of feddyn, scaffold, fedsparse and fedgia: float32 (exact) or "
              "float16 (IEEE half, half the memory; values rounded to nearest, beyond +-65504 saturated; "

@@ -173,6 +173,11 @@ class Algorithm {
   // that address its layers (FedPer, FedRep, LG-FedAvg read ParamRanges).
   // Throws InputError when the model does not suit the algorithm.
   virtual void SetModel(const Model& model) {}
+  // Called once after Setup with the training data and every client's
+  // training rows, for algorithms whose server side groups the clients by
+  // their data (AFL's label domains). Not called by unit tests that drive an
+  // algorithm by hand; the default groups nothing.
+  virtual void SetClients(const Dataset& train, const std::vector<std::vector<int>>& partition) {}
 
   // Floats per upload (default: one model-sized vector).
   virtual int64_t UploadSize() const { return num_params_; }

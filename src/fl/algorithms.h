@@ -233,9 +233,14 @@ class QFfl : public Algorithm {
 // (afl.cpp has the estimators).
 class Afl : public Algorithm {
  public:
-  explicit Afl(const AlgorithmConfig& cfg) : server_lr_(cfg.server_lr), lambda_lr_(cfg.afl_lambda_lr) {}
+  explicit Afl(const AlgorithmConfig& cfg)
+      : server_lr_(cfg.server_lr), lambda_lr_(cfg.afl_lambda_lr), by_label_(cfg.afl_domains == "labels") {}
   std::string name() const override { return "afl"; }
   void Setup(int64_t num_params, int num_clients) override;
+  // afl_domains = labels: client k's domain is its most frequent training
+  // label (ties to the smaller); lambda gets one weight per domain that has
+  // clients.
+  void SetClients(const Dataset& train, const std::vector<std::vector<int>>& partition) override;
   bool uniform_weights() const override { return true; }
   // The lambda step reads each kept client's id and F_k(w) from its report.
   bool server_reads_reports() const override { return true; }
@@ -246,6 +251,9 @@ class Afl : public Algorithm {
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
   const std::vector<double>& lambda() const { return lambda_; }
+  // The domain of each client (index into lambda()) and each domain's client count.
+  const std::vector<int>& domain_of() const { return domain_of_; }
+  const std::vector<int>& domain_size() const { return domain_size_; }
   void SaveState(CheckpointWriter& w) const override;
   void LoadState(const CheckpointReader& r) override;
 
@@ -258,7 +266,10 @@ class Afl : public Algorithm {
  private:
   double server_lr_;
   double lambda_lr_;            // algorithm.afl_lambda_lr, gamma_lambda
-  std::vector<double> lambda_;  // one mixture weight per client; uniform 1/N at the start
+  bool by_label_;               // algorithm.afl_domains = labels
+  std::vector<double> lambda_;  // one mixture weight per domain; uniform 1/D at the start
+  std::vector<int> domain_of_;    // client -> domain (clients: the identity)
+  std::vector<int> domain_size_;  // N_g: clients in domain g
 };
 
 // Personalised algorithms (docs/algorithms.md#personalised-fl). Each keeps

@@ -153,6 +153,7 @@ struct Run {
       algo = CreateAlgorithm(cfg.algorithm, cfg.personalization);
       algo->Setup(model->num_params(), num_clients);
       algo->SetModel(*model);
+      algo->SetClients(train, partition);
       if (ClientStateStore* st = algo->mutable_client_state()) {
         st->Configure(ParseStatePrecision(cfg.algorithm.state_precision), &comm);
       }

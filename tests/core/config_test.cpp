@@ -202,6 +202,7 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"algorithm.q", 2.0, {"qffl"}},
       {"algorithm.qffl_lipschitz", 5.0, {"qffl"}},
       {"algorithm.afl_lambda_lr", 0.5, {"afl"}},
+      {"algorithm.afl_domains", "labels", {"afl"}},
       {"algorithm.server_lr", 0.5, all_but(federated, {"feddyn", "fedgia", "qffl", "pfedme"}, false)},
       {"personalization.lambda", 0.5, {"ditto", "pfedme"}},
       {"personalization.alpha", 0.5, {"apfl"}},

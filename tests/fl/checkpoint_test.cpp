@@ -86,6 +86,7 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
       {"fedgia", {}},
       {"qffl", {"algorithm.q=2"}},
       {"afl", {"algorithm.afl_lambda_lr=0.05"}},  // lambda is server state
+      {"afl", {"algorithm.afl_lambda_lr=0.05", "algorithm.afl_domains=labels"}},
       // Personalised algorithms, their personal models scored every round.
       {"ditto", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "algorithm.state_precision=float16"}},
       {"apfl", {"data.client_test_fraction=0.25", "metrics.client_eval=all"}},

@@ -71,6 +71,10 @@ TEST_CASE("distributed: 2 and 3 ranks give the single-process metrics bit for bi
       {"scaffold", [](Config&) {}},
       {"qffl", [](Config& c) { c.algorithm.q = 2.0; }},
       {"afl", [](Config& c) { c.algorithm.afl_lambda_lr = 0.05; }},  // lambda from the reports on every rank
+      {"afl", [](Config& c) {
+         c.algorithm.afl_lambda_lr = 0.05;
+         c.algorithm.afl_domains = "labels";
+       }},
       {"feddyn", [](Config& c) { c.algorithm.state_precision = "float16"; }},
       {"fedsparse",
        [](Config& c) {

@@ -3,6 +3,10 @@
 // independently of src/fl/qffl.cpp and src/fl/afl.cpp.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
+#include <set>
+
 #include <cmath>
 #include <numeric>
 
@@ -196,6 +200,66 @@ TEST_CASE("afl: two rounds of two clients, model and mixture weights by hand", "
   algo.LocalUpdate(f.ctx, f.Task(3, lr), global.data(), u.data(), f.s);
   const Eigen::VectorXf w3b = LocalSolution(f, 3, lr, global);
   RequireClose(u, static_cast<float>(n * lambda[3]) * (w3b - global), 1e-6);
+}
+
+TEST_CASE("afl: label domains group the clients by their most frequent label", "[fl][algorithms][fairness]") {
+  Fixture f("afl");
+  const double gamma = 0.001;
+  f.cfg.algorithm.afl_lambda_lr = gamma;
+  f.cfg.algorithm.afl_domains = "labels";
+  f.cfg.algorithm.server_lr = 1.0;
+  const int n = 30;
+  const float lr = 0.05f;
+  Afl algo(f.cfg.algorithm);
+  algo.Setup(f.p(), n);
+  algo.SetClients(f.data.train, f.part);
+  // The expected domains, counted here: each client's most frequent label
+  // (ties to the smaller), domains numbered in label order.
+  std::vector<int> top(n);
+  std::set<int> labels;
+  for (int k = 0; k < n; ++k) {
+    std::map<int, int> count;
+    for (int r : f.part[static_cast<size_t>(k)]) ++count[f.data.train.y[static_cast<size_t>(r)]];
+    int best = -1;
+    for (const auto& [label, c] : count) {
+      if (best < 0 || c > count[best]) best = label;
+    }
+    top[static_cast<size_t>(k)] = best;
+    labels.insert(best);
+  }
+  const std::vector<int> order(labels.begin(), labels.end());
+  const int d = static_cast<int>(order.size());
+  REQUIRE(d > 1);
+  REQUIRE(d < n);  // Synthetic(1,1)'s users share majority labels
+  REQUIRE(algo.lambda().size() == static_cast<size_t>(d));
+  std::vector<int> size(static_cast<size_t>(d), 0);
+  for (int k = 0; k < n; ++k) {
+    const int g = static_cast<int>(std::find(order.begin(), order.end(), top[static_cast<size_t>(k)]) - order.begin());
+    CHECK(algo.domain_of()[static_cast<size_t>(k)] == g);
+    ++size[static_cast<size_t>(g)];
+  }
+  CHECK(algo.domain_size() == size);
+
+  // One round with clients 3 and 7: u_k = (N lambda_g / N_g)(w_k - w) with
+  // lambda_g = 1/D; v_g = (N / (m N_g)) sum of the domain's sampled losses.
+  Eigen::VectorXf u3(f.p()), u7(f.p());
+  std::vector<ClientReport> reps;
+  reps.push_back(algo.LocalUpdate(f.ctx, f.Task(3, lr), f.w0.data(), u3.data(), f.s));
+  reps.push_back(algo.LocalUpdate(f.ctx, f.Task(7, lr), f.w0.data(), u7.data(), f.s));
+  reps[0].client = 3;
+  reps[1].client = 7;
+  const int g3 = algo.domain_of()[3], g7 = algo.domain_of()[7];
+  const double s3 = static_cast<double>(n) / d / size[static_cast<size_t>(g3)];
+  const double s7 = static_cast<double>(n) / d / size[static_cast<size_t>(g7)];
+  RequireClose(u3, static_cast<float>(s3) * (LocalSolution(f, 3, lr, f.w0) - f.w0), 1e-6);
+  RequireClose(u7, static_cast<float>(s7) * (LocalSolution(f, 7, lr, f.w0) - f.w0), 1e-6);
+  Eigen::VectorXf global = f.w0;
+  algo.ServerUpdate(global, 0.5f * (u3 + u7), reps, 0);
+  std::vector<double> want(static_cast<size_t>(d), 1.0 / d);
+  want[static_cast<size_t>(g3)] += gamma * n / 2.0 / size[static_cast<size_t>(g3)] * ClientLoss(f, 3, f.w0);
+  want[static_cast<size_t>(g7)] += gamma * n / 2.0 / size[static_cast<size_t>(g7)] * ClientLoss(f, 7, f.w0);
+  Afl::ProjectOntoSimplex(want);
+  for (int g = 0; g < d; ++g) CHECK(algo.lambda()[static_cast<size_t>(g)] == Approx(want[static_cast<size_t>(g)]));
 }
 
 TEST_CASE("afl: gamma_lambda = 0 keeps lambda uniform and the step is equal-weight FedAvg", "[fl][algorithms][fairness]") {
