@@ -83,6 +83,13 @@ struct ClientReport {
   double aux_loss_sum = 0.0;    // a second training loss (FedGAN: the generator's; loss_sum is the discriminator's)
   double start_loss = 0.0;      // mean training loss at the model the client received, before training (q-FFL's and AFL's F_k(w)); 0 = not computed
   int client = -1;              // who reported (set by the round before the upload transforms)
+  // Work beyond `samples` and `steps` that the client computed but whose loss
+  // is not the training loss: the personal model's steps (Ditto), a second
+  // gradient per step (APFL, Per-FedAvg), inner steps (pFedMe), head epochs
+  // (FedRep). Forward+backward samples and gradient batches; the simulated
+  // clock and train_gflop count them.
+  int64_t extra_samples = 0;
+  int64_t extra_steps = 0;
 };
 
 // What an upload is, so that the stages after the client know what they may
@@ -198,6 +205,12 @@ class Algorithm {
   // True when clients compute full-batch gradients (FedSGD, FedGiA), so
   // workspaces are sized for whole clients rather than for batch_size.
   virtual bool FullBatch() const { return false; }
+
+  // Gradient evaluations per local step relative to plain local SGD (Ditto
+  // and APFL 2, pFedMe K, Per-FedAvg 2 or 4, FedRep (head + body epochs) /
+  // body epochs): the simulated system plans a client's work and fits its
+  // partial work with it. Default 1.
+  virtual double WorkPerStep() const { return 1.0; }
 
   // Cohort size for this round given the configured one (FedGiA: everyone).
   virtual int CohortSize(int configured, int num_clients) const { return configured; }

@@ -303,6 +303,7 @@ class Ditto : public PersonalFedAvg {
  public:
   Ditto(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
       : PersonalFedAvg(cfg, "ditto", "v"), lambda_(pers.lambda) {}
+  double WorkPerStep() const override { return 2.0; }  // the global and the personal step
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
@@ -319,6 +320,7 @@ class Apfl : public PersonalFedAvg {
  public:
   Apfl(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
       : PersonalFedAvg(cfg, "apfl", "v"), alpha_(pers.alpha) {}
+  double WorkPerStep() const override { return 2.0; }  // gradients at w and at the mixture
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
@@ -339,6 +341,7 @@ class PFedMe : public PersonalFedAvg {
         inner_lr_(pers.inner_lr),
         inner_steps_(pers.inner_steps) {}
   bool uniform_weights() const override { return true; }
+  double WorkPerStep() const override { return inner_steps_; }  // K gradients per local step
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
@@ -362,6 +365,8 @@ class PerFedAvg : public FedAvg {
         adapt_lr_(pers.adapt_lr),
         delta_(pers.hf_delta) {}
   bool uniform_weights() const override { return true; }
+  // g(w; D) and g(w_tmp; D'); hf adds two gradients on D''.
+  double WorkPerStep() const override { return hessian_free_ ? 4.0 : 2.0; }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
   void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
@@ -382,6 +387,9 @@ class PerFedAvg : public FedAvg {
 class LayerSplit : public FedAvg {
  public:
   LayerSplit(const AlgorithmConfig& cfg, const PersonalizationConfig& pers, std::string name);
+  // FedRep: head epochs before the body's epochs (an estimate when the body
+  // runs algorithm.local_steps).
+  double WorkPerStep() const override { return work_per_step_; }
   void Setup(int64_t num_params, int num_clients) override;
   void SetModel(const Model& model) override;
   int64_t PlannedUploadBytes() const override { return SharedBytes(); }
@@ -402,6 +410,7 @@ class LayerSplit : public FedAvg {
  private:
   int64_t SharedBytes() const { return (num_params_ - personal_size_) * static_cast<int64_t>(sizeof(float)); }
   int personal_layers_, head_epochs_;
+  double work_per_step_ = 1.0;
   int64_t personal_begin_ = 0, personal_size_ = 0;
   ClientStateStore state_;  // slot 0: the client's personal part
 };

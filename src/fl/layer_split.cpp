@@ -63,7 +63,11 @@ std::string LayerOf(const std::string& name) {
 LayerSplit::LayerSplit(const AlgorithmConfig& cfg, const PersonalizationConfig& pers, std::string name)
     : FedAvg(cfg, std::move(name), ServerOptimizer::Kind::kSgd),
       personal_layers_(pers.personal_layers),
-      head_epochs_(pers.head_epochs) {}
+      head_epochs_(pers.head_epochs) {
+  if (name_ == "fedrep" && cfg.local_steps == 0 && cfg.local_epochs > 0) {
+    work_per_step_ = static_cast<double>(head_epochs_ + cfg.local_epochs) / cfg.local_epochs;
+  }
+}
 
 void LayerSplit::Setup(int64_t num_params, int num_clients) {
   FedAvg::Setup(num_params, num_clients);
@@ -136,10 +140,16 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
       head.dp_clip = 0.0f;
       head.dp_sigma = 0.0f;
       const LocalHooks freeze_body = FreezeHook(body_begin, body_size, wd);
-      TrainLocalSgd(head, task, s, &freeze_body);
+      const ClientReport head_rep = TrainLocalSgd(head, task, s, &freeze_body);
+      rep.extra_samples = head_rep.samples;
+      rep.extra_steps = head_rep.steps;
     }
     const LocalHooks freeze_head = FreezeHook(personal_begin_, personal_size_, wd);
-    rep = TrainLocalSgd(ctx, task, s, &freeze_head);
+    const ClientReport body_rep = TrainLocalSgd(ctx, task, s, &freeze_head);
+    const int64_t extra_samples = rep.extra_samples, extra_steps = rep.extra_steps;
+    rep = body_rep;
+    rep.extra_samples = extra_samples;
+    rep.extra_steps = extra_steps;
   } else {
     rep = TrainLocalSgd(ctx, task, s);
   }

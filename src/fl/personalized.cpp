@@ -112,10 +112,12 @@ ClientReport Ditto::LocalUpdate(const TrainContext& ctx, const ClientTask& task,
   TrainContext personal = ctx;  // v_k never leaves the client: no sample-level DP noise on it
   personal.dp_clip = 0.0f;
   personal.dp_sigma = 0.0f;
-  TrainLocalSgd(personal, task, s, &hooks);
+  const ClientReport personal_rep = TrainLocalSgd(personal, task, s, &hooks);
+  rep.extra_samples = personal_rep.samples;
+  rep.extra_steps = personal_rep.steps;
   v = s.params;
   state_.Commit(task.client, 0, v);
-  return rep;  // the global part's loss, samples and steps
+  return rep;  // the global part's loss, samples and steps; the personal part's as extra work
 }
 
 void Ditto::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
@@ -152,6 +154,8 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
     s.params -= lr * s.grad_acc;
     rep.loss_sum += loss * b;
     rep.samples += b;
+    rep.extra_samples += b;  // the gradient at the mixture
+    ++rep.extra_steps;
   }
   rep.steps = batches.steps();
   state_.Commit(task.client, 0, v);
@@ -197,6 +201,8 @@ ClientReport PFedMe::LocalUpdate(const TrainContext& ctx, const ClientTask& task
     }
     s.params -= (lr * lambda) * (s.params - s.extra);
     rep.samples += b;
+    rep.extra_samples += static_cast<int64_t>(inner_steps_ - 1) * b;  // K gradients per step in all
+    rep.extra_steps += inner_steps_ - 1;
   }
   rep.steps = batches.steps();
   Eigen::Map<Eigen::VectorXf> theta = state_.Open(task.client, 0, p, s.state);
@@ -245,6 +251,8 @@ ClientReport PerFedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& t
     s.extra = s.params - alpha * s.grad_acc;  // w_tmp
     rows = batches.Next(b);
     BatchGradient(ctx, s.extra.data(), rows, b, s, noise);  // g' = g(w_tmp; D')
+    rep.extra_samples += b;
+    ++rep.extra_steps;
     if (!hessian_free_) {
       s.params -= beta * s.grad_acc;
       continue;
@@ -256,6 +264,8 @@ ClientReport PerFedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& t
     s.state2 = s.grad_acc;  // g(w + delta g'; D'')
     s.state = s.params - delta * s.extra;
     BatchGradient(ctx, s.state.data(), rows, b, s, noise);
+    rep.extra_samples += 2 * static_cast<int64_t>(b);  // the two gradients on D''
+    rep.extra_steps += 2;
     // w <- w - beta (g' - alpha (g+ - g-) / (2 delta))
     s.params -= beta * (s.extra - (alpha / (2.0f * delta)) * (s.state2 - s.grad_acc));
   }

@@ -95,7 +95,14 @@ EvalSums AlgorithmTrainer::EvaluateClient(int round, int client, const float* gl
 
 LocalWork AlgorithmTrainer::PlannedWork(int client) const {
   const int n = static_cast<int>(partition_[static_cast<size_t>(client)].size());
-  return full_batch_ ? LocalWork{n, 1} : PlannedLocalSgdWork(n, cfg_.algorithm);
+  if (full_batch_) return LocalWork{n, 1};
+  LocalWork w = PlannedLocalSgdWork(n, cfg_.algorithm);
+  const double m = algo_->WorkPerStep();
+  if (m != 1.0) {
+    w.samples = static_cast<int64_t>(std::llround(static_cast<double>(w.samples) * m));
+    w.steps = static_cast<int64_t>(std::llround(static_cast<double>(w.steps) * m));
+  }
+  return w;
 }
 
 nlohmann::json AlgorithmTrainer::Describe() const { return DescribeModel(model_); }

@@ -2,6 +2,7 @@
 // the algorithm, the context its clients share and each thread's scratch.
 #pragma once
 
+#include <cmath>
 #include <memory>
 
 #include "core/config.h"
@@ -26,7 +27,11 @@ class AlgorithmTrainer : public ClientTrainer {
   int64_t PlannedUploadBytes() const override { return algo_->PlannedUploadBytes(); }
   int64_t DownloadBytes(int client) const override { return algo_->DownloadBytes(client); }
   LocalWork PlannedWork(int client) const override;
-  int batch() const override { return cfg_.algorithm.batch_size; }
+  // Samples per step, times the algorithm's WorkPerStep (the system fits
+  // partial work in these units).
+  int batch() const override {
+    return static_cast<int>(std::lround(cfg_.algorithm.batch_size * algo_->WorkPerStep()));
+  }
   bool uniform_weights() const override { return algo_->uniform_weights(); }
   nlohmann::json Describe() const override;
   double TrainFlopsPerSample() const override { return model_.TrainFlopsPerSample(); }

@@ -35,6 +35,7 @@ namespace fedsim {
 struct CohortTally {
   double loss_sum = 0.0, aux_loss_sum = 0.0;
   int64_t clients = 0, samples = 0, steps = 0;
+  int64_t extra_samples = 0, extra_steps = 0;  // ClientReport's: work beyond the training loss's samples
 };
 
 class ClientTrainer {

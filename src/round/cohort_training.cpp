@@ -25,6 +25,8 @@ CohortTally TallyKept(const CohortResult& c) {
     t.aux_loss_sum += c.reports[i].aux_loss_sum;
     t.samples += c.reports[i].samples;
     t.steps += c.reports[i].steps;
+    t.extra_samples += c.reports[i].extra_samples;
+    t.extra_steps += c.reports[i].extra_steps;
   }
   return t;
 }

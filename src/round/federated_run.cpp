@@ -69,6 +69,9 @@ struct Totals {
   double train_seconds = 0.0;
   double sim_time_s = 0.0;
   int64_t offline = 0, dropped = 0, late = 0, partial = 0, surplus = 0;
+  // ClientReport's extra work (personalised algorithms), for train_gflop;
+  // saved beside the others, absent (0) in checkpoints that predate it.
+  int64_t extra_samples = 0, extra_steps = 0;
 
   NLOHMANN_DEFINE_TYPE_INTRUSIVE(Totals, next_round, bytes_up, bytes_down, samples, steps, skipped_updates,
                                  train_seconds, sim_time_s, offline, dropped, late, partial, surplus)
@@ -81,8 +84,17 @@ struct Totals {
     partial += s.partial;
     surplus += s.surplus;
   }
-  json ToJson() const { return *this; }
-  void FromJson(const json& j) { j.get_to(*this); }
+  json ToJson() const {
+    json j = *this;
+    j["extra_samples"] = extra_samples;
+    j["extra_steps"] = extra_steps;
+    return j;
+  }
+  void FromJson(const json& j) {
+    j.get_to(*this);
+    extra_samples = j.value("extra_samples", int64_t{0});
+    extra_steps = j.value("extra_steps", int64_t{0});
+  }
 };
 
 // Everything a federated run is made of, built from the config in order.
@@ -338,6 +350,8 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
 
     tot.Add(plan.sys);
     tot.steps += kept.steps;
+    tot.extra_samples += kept.extra_samples;
+    tot.extra_steps += kept.extra_steps;
     tot.bytes_down += plan.bytes_down + agg.bytes_down;
     tot.bytes_up += agg.bytes_up;
     tot.samples += kept.samples;
@@ -417,8 +431,8 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
   run.recorder.Close(status, doc, save);
 
   const double wall = run.recorder.WallSeconds();
-  const double train_flops = static_cast<double>(tot.samples) * trainer.TrainFlopsPerSample() +
-                             static_cast<double>(tot.steps) * trainer.TrainFlopsPerBatch();
+  const double train_flops = static_cast<double>(tot.samples + tot.extra_samples) * trainer.TrainFlopsPerSample() +
+                             static_cast<double>(tot.steps + tot.extra_steps) * trainer.TrainFlopsPerBatch();
   json summary = run.recorder.SummaryHead(status, rounds, tot.next_round);
   run.evaluator->Summarize(summary);
   if (run.clients) run.clients->Summarize(summary);

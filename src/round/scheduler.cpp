@@ -37,7 +37,8 @@ double SyncScheduler::Finish(const ScheduledRound& round, const std::vector<Clie
   // someone is missing).
   std::vector<double> report_s(round.cohort.size());
   for (size_t i = 0; i < round.cohort.size(); ++i) {
-    report_s[i] = system_.ReportSeconds(round.plan(i), reports[i].samples, reports[i].steps, up_bytes[i], round_trips);
+    report_s[i] = system_.ReportSeconds(round.plan(i), reports[i].samples + reports[i].extra_samples,
+                                        reports[i].steps + reports[i].extra_steps, up_bytes[i], round_trips);
   }
   return system_.RoundSeconds(report_s, round.sys.dropped + round.sys.late > 0);
 }

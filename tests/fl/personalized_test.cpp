@@ -319,6 +319,44 @@ TEST_CASE("personalised models beat FedAvg's global model on label-skewed client
   }
 }
 
+TEST_CASE("personalised algorithms: their extra work counts in train_gflop and on the simulated clock",
+          "[fl][algorithms][pfl][system]") {
+  // Ditto's global part is FedAvg's training, bit for bit, and its personal
+  // part takes as many steps on as many samples: twice the FLOPs. pFedMe
+  // computes K = 3 gradients per local step; Per-FedAvg 2 (fo) or 4 (hf);
+  // FedRep 2 head epochs before its 1 body epoch. Every client computes
+  // longer, so the simulated round is longer too.
+  const std::vector<std::string> fast = {"experiment.rounds=3", "metrics.eval_every=3"};
+  const json fedavg = SkewedRun("fedavg", fast)["summary"];
+  const json ditto = SkewedRun("ditto", fast)["summary"];
+  CHECK(ditto["train_samples"] == fedavg["train_samples"]);
+  CHECK(ditto["train_gflop"].get<double>() == Approx(2.0 * fedavg["train_gflop"].get<double>()).epsilon(1e-12));
+  CHECK(ditto["sim_time_s"].get<double>() > fedavg["sim_time_s"].get<double>());
+  struct Case {
+    std::string name;
+    std::vector<std::string> sets;
+    double gradients_per_sample;  // gradient evaluations per training-loss sample
+  };
+  const std::vector<Case> cases = {
+      {"pfedme", {"personalization.inner_steps=3"}, 3.0},
+      {"perfedavg", {}, 2.0},
+      {"perfedavg", {"personalization.perfedavg=hf"}, 4.0},
+      {"fedrep", {"personalization.head_epochs=2"}, 3.0},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> sets = fast;
+    sets.insert(sets.end(), c.sets.begin(), c.sets.end());
+    const json m = SkewedRun(c.name, sets)["summary"];
+    INFO(c.name << " " << (c.sets.empty() ? "" : c.sets.back()));
+    const double flop_per_sample = m["train_gflop"].get<double>() / m["train_samples"].get<double>();
+    const double plain = fedavg["train_gflop"].get<double>() / fedavg["train_samples"].get<double>();
+    // Per-FedAvg's extra batches may be smaller at the end of a shuffle: at most the factor.
+    CHECK(flop_per_sample <= c.gradients_per_sample * plain * (1 + 1e-9));
+    CHECK(flop_per_sample > (c.gradients_per_sample - 0.5) * plain);
+    CHECK(m["sim_time_s"].get<double>() > fedavg["sim_time_s"].get<double>());
+  }
+}
+
 TEST_CASE("personalised algorithms: settings they cannot run are config errors", "[fl][pfl][config]") {
   auto error = [](const std::string& algo, const std::string& set) {
     json j = {{"algorithm", {{"name", algo}}}};
