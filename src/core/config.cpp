@@ -464,6 +464,7 @@ const KeyUse kKeyUses[] = {
     {"personalization", "federated", "personalisation of a classifier's clients; fedgan and the baselines have none"},
     {"personalization.lambda", "ditto pfedme", "the proximal weight of ditto and pfedme"},
     {"personalization.alpha", "apfl", "APFL's mixing weight, read by apfl only"},
+    {"personalization.alpha_lr", "apfl", "APFL's adaptive mixing weight, read by apfl only"},
     {"personalization.beta", "pfedme", "pFedMe's server step, read by pfedme only"},
     {"personalization.inner_steps", "pfedme", "pFedMe's inner solver, read by pfedme only"},
     {"personalization.inner_lr", "pfedme", "pFedMe's inner solver, read by pfedme only"},

@@ -638,6 +638,7 @@ struct PersonalizationConfig {
   double finetune_lr = 0.0;  // their learning rate; 0 = the round's client learning rate
   double lambda = 1.0;       // Ditto's and pFedMe's proximal weight lambda
   double alpha = 0.25;       // APFL's mixing weight alpha of the personal model
+  double alpha_lr = 0.0;     // APFL: step of the adaptive alpha (0: alpha fixed)
   double beta = 1.0;         // pFedMe's server step beta
   int inner_steps = 5;       // pFedMe's K steps on the inner (personal) problem
   double inner_lr = 0.01;    // pFedMe's personal learning rate
@@ -661,7 +662,12 @@ struct PersonalizationConfig {
            "Ditto: weight of the personal model's proximal term (lambda/2)||v - w||^2; pFedMe: weight lambda of the "
            "Moreau envelope's (lambda/2)||theta - w||^2. Default 1.");
     v.Real("alpha", alpha, 0.0, 1.0, false,
-           "APFL: fixed mixing weight of the personal model, v_bar = alpha v + (1 - alpha) w. Default 0.25.");
+           "APFL: mixing weight of the personal model, v_bar = alpha v + (1 - alpha) w: fixed, or each client's "
+           "starting value when personalization.alpha_lr > 0. Default 0.25.");
+    v.Real("alpha_lr", alpha_lr, 0.0, 1e6, false,
+           "APFL: step size of the adaptive mixing weight, alpha_k <- clip(alpha_k - alpha_lr <v - w, "
+           "grad F_k(v_bar)>, 0, 1) after each local step (Deng et al. 2020, Algorithm 1), each client's alpha_k "
+           "kept in its state; 0 keeps alpha fixed. Default 0.");
     v.Real("beta", beta, 0.0, 1e6, true,
            "pFedMe: server step, w <- (1 - beta) w + beta mean(w_k); replaces algorithm.server_lr. Default 1.");
     v.Int("inner_steps", inner_steps, 1, 1000000,

@@ -282,8 +282,11 @@ class Afl : public Algorithm {
 // theta_k.
 class PersonalFedAvg : public FedAvg {
  public:
-  PersonalFedAvg(const AlgorithmConfig& cfg, std::string name, std::string state_key)
-      : FedAvg(cfg, std::move(name), ServerOptimizer::Kind::kSgd), state_key_(name_ + "/" + std::move(state_key)) {}
+  // slots: state vectors per client (APFL's adaptive alpha_k is a second).
+  PersonalFedAvg(const AlgorithmConfig& cfg, std::string name, std::string state_key, int slots = 1)
+      : FedAvg(cfg, std::move(name), ServerOptimizer::Kind::kSgd),
+        state_key_(name_ + "/" + std::move(state_key)),
+        slots_(slots) {}
   void Setup(int64_t num_params, int num_clients) override;
   bool personalized() const override { return true; }
   const ClientStateStore* client_state() const override { return &state_; }
@@ -295,6 +298,7 @@ class PersonalFedAvg : public FedAvg {
 
  private:
   std::string state_key_;
+  int slots_;
 };
 
 // Ditto (Li et al., ICML 2021): FedAvg for the global model; each selected
@@ -319,7 +323,9 @@ class Ditto : public PersonalFedAvg {
 class Apfl : public PersonalFedAvg {
  public:
   Apfl(const AlgorithmConfig& cfg, const PersonalizationConfig& pers)
-      : PersonalFedAvg(cfg, "apfl", "v"), alpha_(pers.alpha) {}
+      : PersonalFedAvg(cfg, "apfl", "v", pers.alpha_lr > 0.0 ? 2 : 1),
+        alpha_(pers.alpha),
+        alpha_lr_(pers.alpha_lr) {}
   double WorkPerStep() const override { return 2.0; }  // gradients at w and at the mixture
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
@@ -327,7 +333,10 @@ class Apfl : public PersonalFedAvg {
                      ClientScratch& scratch) override;
 
  private:
-  double alpha_;  // state_: the personal model v_k
+  // The client's mixing weight: alpha_, or its adaptive alpha_k (slot 1).
+  float ClientAlpha(int client, ClientScratch& s);
+  double alpha_;     // state_ slot 0: the personal model v_k
+  double alpha_lr_;  // > 0: adaptive alpha, slot 1 holds alpha_k (one value)
 };
 
 // pFedMe (T. Dinh, Tran & Nguyen, NeurIPS 2020, Algorithm 1): bi-level

@@ -21,8 +21,10 @@
 // (both gradients at the values before the step), then uploads w - w_t with
 // weight n_k. PersonalModel: alpha v_k + (1 - alpha) w, with w the current
 // global model (the client's w is reset to it at each synchronisation).
-// The paper's adaptive alpha (alpha <- alpha - eta <v - w, g(v_bar)>) is not
-// implemented.
+// With personalization.alpha_lr > 0 alpha is the paper's adaptive one, per
+// client (state slot 1, starting at personalization.alpha): after each step
+//   alpha_k <- clip(alpha_k - alpha_lr <v_k - w, g(v_bar; D)>, 0, 1)
+// with v_k, w and g(v_bar; D) the values before the step.
 //
 // pFedMe (T. Dinh, Tran & Nguyen, "Personalized Federated Learning with
 // Moreau Envelopes", NeurIPS 2020, Algorithm 1). Client k, local w from w_t,
@@ -46,6 +48,8 @@
 // uploads w - w_t with weight 1 (the paper's plain mean). PersonalModel: one
 // step w_t - alpha g(w_t; B) on a batch B of the client's training rows drawn
 // from (seed, kPersonalize, t, k).
+#include <algorithm>
+
 #include "core/rng.h"
 #include "data/augment.h"
 #include "fl/algorithms.h"
@@ -81,7 +85,7 @@ uint64_t PrepareStep(const TrainContext& ctx, const ClientTask& task, int64_t st
 
 void PersonalFedAvg::Setup(int64_t num_params, int num_clients) {
   FedAvg::Setup(num_params, num_clients);
-  state_.Resize(num_clients, 1);
+  state_.Resize(num_clients, slots_);
 }
 
 void PersonalFedAvg::SaveState(CheckpointWriter& w) const {
@@ -139,9 +143,10 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
     up.setZero();
     return rep;
   }
+  float alpha = ClientAlpha(task.client, s);
   Eigen::Map<Eigen::VectorXf> v = OpenOrInit(state_, task.client, w0, s.state);
   s.params = w0;
-  const float alpha = static_cast<float>(alpha_), lr = task.lr;
+  const float lr = task.lr;
   MinibatchStream batches(ctx, task, s.order);
   for (int64_t step = 0; step < batches.steps(); ++step) {
     int b = 0;
@@ -149,6 +154,9 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
     const uint64_t noise = PrepareStep(ctx, task, step, s);
     s.extra = alpha * v + (1.0f - alpha) * s.params;
     BatchGradient(ctx, s.extra.data(), rows, b, s, noise);
+    // Adaptive alpha: d F(v_bar) / d alpha = <v - w, grad F(v_bar)>, at the
+    // values before this step's updates.
+    const double dalpha = alpha_lr_ > 0.0 ? (v - s.params).cast<double>().dot(s.grad_acc.cast<double>()) : 0.0;
     v -= (lr * alpha) * s.grad_acc;
     const double loss = BatchGradient(ctx, s.params.data(), rows, b, s, noise);
     s.params -= lr * s.grad_acc;
@@ -156,11 +164,24 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
     rep.samples += b;
     rep.extra_samples += b;  // the gradient at the mixture
     ++rep.extra_steps;
+    if (alpha_lr_ > 0.0) alpha = static_cast<float>(std::clamp(alpha - alpha_lr_ * dalpha, 0.0, 1.0));
   }
   rep.steps = batches.steps();
   state_.Commit(task.client, 0, v);
+  if (alpha_lr_ > 0.0) {
+    Eigen::VectorXf buffer(1);
+    Eigen::Map<Eigen::VectorXf> a = state_.Open(task.client, 1, 1, buffer);
+    a[0] = alpha;
+    state_.Commit(task.client, 1, a);
+  }
   up = s.params - w0;
   return rep;
+}
+
+float Apfl::ClientAlpha(int client, ClientScratch&) {
+  if (alpha_lr_ <= 0.0 || !state_.Has(client, 1)) return static_cast<float>(alpha_);
+  Eigen::VectorXf buffer(1);
+  return state_.Open(client, 1, 1, buffer)[0];
 }
 
 void Apfl::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
@@ -169,7 +190,7 @@ void Apfl::PersonalModel(const TrainContext& ctx, const ClientTask& task, const 
     Algorithm::PersonalModel(ctx, task, global, s);
     return;
   }
-  const float alpha = static_cast<float>(alpha_);
+  const float alpha = ClientAlpha(task.client, s);
   s.params = alpha * s.params + (1.0f - alpha) * Eigen::Map<const Eigen::VectorXf>(global, p);
 }
 

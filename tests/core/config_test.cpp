@@ -206,6 +206,7 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"algorithm.server_lr", 0.5, all_but(federated, {"feddyn", "fedgia", "qffl", "pfedme"}, false)},
       {"personalization.lambda", 0.5, {"ditto", "pfedme"}},
       {"personalization.alpha", 0.5, {"apfl"}},
+      {"personalization.alpha_lr", 0.5, {"apfl"}},
       {"personalization.beta", 0.5, {"pfedme"}},
       {"personalization.inner_steps", 2, {"pfedme"}},
       {"personalization.perfedavg", "hf", {"perfedavg"}},

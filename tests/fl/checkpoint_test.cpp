@@ -90,6 +90,8 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
       // Personalised algorithms, their personal models scored every round.
       {"ditto", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "algorithm.state_precision=float16"}},
       {"apfl", {"data.client_test_fraction=0.25", "metrics.client_eval=all"}},
+      {"apfl", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "personalization.alpha_lr=0.1",
+                "algorithm.state_precision=float16"}},
       {"pfedme", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "personalization.inner_steps=2"}},
       {"perfedavg", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "personalization.perfedavg=hf"}},
       {"fedrep",

@@ -4,6 +4,7 @@
 // client's personal model beats FedAvg's global model on its own test rows.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -130,6 +131,41 @@ TEST_CASE("apfl: v steps on the mixture, the upload is w's FedAvg delta", "[fl][
   // The personal model mixes v with the current global model.
   const Eigen::VectorXf g = f.w0 + up;
   RequireClose(Personal(*algo, f, 7, g), a * v + (1 - a) * g, 1e-6);
+}
+
+TEST_CASE("apfl: adaptive alpha follows <v - w, grad F(v_bar)> and is kept per client", "[fl][algorithms][pfl]") {
+  Fixture f("apfl");
+  FullBatch(f, 3);
+  f.cfg.personalization.alpha = 0.25;
+  f.cfg.personalization.alpha_lr = 0.5;
+  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
+  algo->Setup(f.p(), 30);
+  const float lr = 0.2f, eta_a = 0.5f;
+  // Two rounds from the same global model: the second starts from the first's
+  // v and alpha (v != w from its first step on).
+  Eigen::VectorXf up(f.p());
+  Eigen::VectorXf v = f.w0;
+  float a = 0.25f;
+  for (int round = 0; round < 2; ++round) {
+    algo->LocalUpdate(f.ctx, f.Task(7, lr, round), f.w0.data(), up.data(), f.s);
+    Eigen::VectorXf w = f.w0;
+    for (int step = 0; step < 3; ++step) {
+      const Eigen::VectorXf vbar = a * v + (1 - a) * w;
+      const Eigen::VectorXf gv = f.FullGradient(7, vbar), gw = f.FullGradient(7, w);
+      const double d = (v - w).cast<double>().dot(gv.cast<double>());
+      v -= lr * a * gv;
+      w -= lr * gw;
+      a = static_cast<float>(std::clamp(a - eta_a * d, 0.0, 1.0));
+    }
+    RequireClose(up, w - f.w0, 1e-6);
+  }
+  INFO("alpha after two rounds " << a);
+  CHECK(a != 0.25f);  // it moved
+  // The personal model mixes with the client's own alpha.
+  const Eigen::VectorXf g = f.w0 + up;
+  RequireClose(Personal(*algo, f, 7, g), a * v + (1 - a) * g, 1e-5);
+  // Another client that never trained: the global model.
+  RequireClose(Personal(*algo, f, 8, g), g, 0.0);
 }
 
 TEST_CASE("pfedme: K inner steps on theta, w pulled to theta, server step beta", "[fl][algorithms][pfl]") {
