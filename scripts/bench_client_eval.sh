@@ -5,7 +5,8 @@
 # client's rows as its own test rows, every client scored every round
 # (metrics.client_eval = all), with and without 10 fine-tuning steps; prints
 # the median time of one evaluation of all clients (stages.evaluation.
-# client_seconds), its GFLOP/s (the test rows' forward passes, 2 x
+# client_seconds) beside the rest of the round (10 clients' training, the
+# central evaluation, the record), its GFLOP/s (the test rows' forward passes, 2 x
 # multiply-adds each, plus the fine-tuning steps' training FLOPs) and the
 # share of the machine's GEMM rate (fedsim bench-gemm, same threads).
 # Usage: scripts/bench_client_eval.sh [--clients N] [--threads T] [--rounds R]
@@ -39,11 +40,12 @@ done
 python3 - "$out" "$gemm" "$threads" <<'PY'
 import json, statistics, sys
 out, gemm, threads = sys.argv[1], float(sys.argv[2] or "nan"), sys.argv[3]
-print(f"| fine-tuning steps | clients | test rows | median s per evaluation | GFLOP/s | share of the {threads}-thread GEMM ({gemm:.1f} GFLOP/s) |")
-print("|---|---|---|---|---|---|")
+print(f"| fine-tuning steps | clients | test rows | median s per evaluation | rest of the round, median s | GFLOP/s | share of the {threads}-thread GEMM ({gemm:.1f} GFLOP/s) |")
+print("|---|---|---|---|---|---|---|")
 for ft in (0, 10):
     m = json.load(open(f"{out}/ft{ft}/metrics.json"))
     secs = statistics.median(r["stages"]["evaluation"]["client_seconds"] for r in m["rounds"])
+    rest = statistics.median(r["wall_round_seconds"] - r["stages"]["evaluation"]["client_seconds"] for r in m["rounds"])
     rows = m["clients"]["test_rows"]
     clients = m["clients"]["clients_with_tests"]
     macs = sum(a * b for a, b in ((784, 200), (200, 200), (200, 10)))
@@ -53,5 +55,5 @@ for ft in (0, 10):
     assert ft == 0 or m["partition"]["samples_per_client"]["min"] >= 10
     flop += clients * ft * 10 * m["model"]["train_flops_per_sample"]
     gf = flop / secs / 1e9
-    print(f"| {ft} | {clients} | {rows} | {secs:.3f} | {gf:.1f} | {100 * gf / gemm:.0f}% |")
+    print(f"| {ft} | {clients} | {rows} | {secs:.3f} | {rest:.3f} | {gf:.1f} | {100 * gf / gemm:.0f}% |")
 PY

@@ -288,6 +288,10 @@ class PersonalFedAvg : public FedAvg {
         state_key_(name_ + "/" + std::move(state_key)),
         slots_(slots) {}
   void Setup(int64_t num_params, int num_clients) override;
+  // The personal vector itself (Ditto's v_k, pFedMe's theta_k); the global
+  // model for a client without one.
+  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                     ClientScratch& scratch) override;
   bool personalized() const override { return true; }
   const ClientStateStore* client_state() const override { return &state_; }
   void SaveState(CheckpointWriter& w) const override;
@@ -310,8 +314,6 @@ class Ditto : public PersonalFedAvg {
   double WorkPerStep() const override { return 2.0; }  // the global and the personal step
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
-  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
-                     ClientScratch& scratch) override;
 
  private:
   double lambda_;  // state_: the personal model v_k
@@ -355,8 +357,6 @@ class PFedMe : public PersonalFedAvg {
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
-  void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
-                     ClientScratch& scratch) override;
 
  private:
   double lambda_, beta_, inner_lr_;

@@ -88,6 +88,13 @@ void PersonalFedAvg::Setup(int64_t num_params, int num_clients) {
   state_.Resize(num_clients, slots_);
 }
 
+void PersonalFedAvg::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
+                                   ClientScratch& s) {
+  if (!ReadState(state_, task.client, ctx.model->num_params(), s.state, s.params)) {
+    Algorithm::PersonalModel(ctx, task, global, s);
+  }
+}
+
 void PersonalFedAvg::SaveState(CheckpointWriter& w) const {
   FedAvg::SaveState(w);
   state_.Save(w, state_key_);
@@ -122,12 +129,6 @@ ClientReport Ditto::LocalUpdate(const TrainContext& ctx, const ClientTask& task,
   v = s.params;
   state_.Commit(task.client, 0, v);
   return rep;  // the global part's loss, samples and steps; the personal part's as extra work
-}
-
-void Ditto::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
-  if (!ReadState(state_, task.client, ctx.model->num_params(), s.state, s.params)) {
-    Algorithm::PersonalModel(ctx, task, global, s);
-  }
 }
 
 // ---- APFL ----
@@ -169,8 +170,7 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
   rep.steps = batches.steps();
   state_.Commit(task.client, 0, v);
   if (alpha_lr_ > 0.0) {
-    Eigen::VectorXf buffer(1);
-    Eigen::Map<Eigen::VectorXf> a = state_.Open(task.client, 1, 1, buffer);
+    Eigen::Map<Eigen::VectorXf> a = state_.Open(task.client, 1, 1, s.state2);
     a[0] = alpha;
     state_.Commit(task.client, 1, a);
   }
@@ -178,10 +178,9 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
   return rep;
 }
 
-float Apfl::ClientAlpha(int client, ClientScratch&) {
+float Apfl::ClientAlpha(int client, ClientScratch& s) {
   if (alpha_lr_ <= 0.0 || !state_.Has(client, 1)) return static_cast<float>(alpha_);
-  Eigen::VectorXf buffer(1);
-  return state_.Open(client, 1, 1, buffer)[0];
+  return state_.Open(client, 1, 1, s.state2)[0];
 }
 
 void Apfl::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
@@ -237,13 +236,6 @@ void PFedMe::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_u
                           int) {
   global += static_cast<float>(beta_) * mean_upload;
 }
-
-void PFedMe::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
-  if (!ReadState(state_, task.client, ctx.model->num_params(), s.state, s.params)) {
-    Algorithm::PersonalModel(ctx, task, global, s);
-  }
-}
-
 
 
 // ---- Per-FedAvg ----

@@ -135,9 +135,7 @@ ClientEvaluator::ClientEvaluator(const Config& cfg, ClientTrainer& trainer, cons
   const int n = static_cast<int>(tests.rows.size());
   is_holdout_.assign(static_cast<size_t>(n), 0);
   for (int c : holdout_) is_holdout_[static_cast<size_t>(c)] = 1;
-  for (int c = 0; c < n; ++c) {
-    if (!is_holdout_[static_cast<size_t>(c)]) pool_.push_back(c);
-  }
+  pool_ = TrainingClients(holdout_, n);
   int64_t with_tests = 0;
   for (const auto& r : tests.rows) with_tests += r.empty() ? 0 : 1;
   if (with_tests == 0) {

@@ -34,6 +34,19 @@ std::vector<int> HoldoutClients(double holdout_clients, int num_clients, uint64_
   return SampleCohort(num_clients, h, rng);
 }
 
+std::vector<int> TrainingClients(const std::vector<int>& holdout, int num_clients) {
+  std::vector<int> pool;
+  size_t h = 0;
+  for (int c = 0; c < num_clients; ++c) {
+    if (h < holdout.size() && holdout[h] == c) {
+      ++h;
+    } else {
+      pool.push_back(c);
+    }
+  }
+  return pool;
+}
+
 CohortSampler::CohortSampler(const AlgorithmConfig& cfg, int num_clients, int cohort_size, double over_selection,
                              uint64_t seed, std::vector<int> pool)
     : num_clients_(pool.empty() ? num_clients : static_cast<int>(pool.size())),

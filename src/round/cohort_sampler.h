@@ -24,6 +24,9 @@ std::vector<int> SampleCohort(int n, int k, Rng& rng);
 // HoldoutCount of them drawn by SampleCohort from (seed, kHoldout).
 std::vector<int> HoldoutClients(double holdout_clients, int num_clients, uint64_t seed);
 
+// The clients of [0, num_clients) not in `holdout` (increasing; holdout sorted).
+std::vector<int> TrainingClients(const std::vector<int>& holdout, int num_clients);
+
 // Cohort size for the config: client_fraction if set, else clients_per_round.
 int CohortSize(const AlgorithmConfig& cfg, int num_clients);
 

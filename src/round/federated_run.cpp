@@ -144,14 +144,8 @@ struct Run {
     const bool gan = cfg.algorithm.name == "fedgan";
     std::unique_ptr<Algorithm> algo;
     holdout = HoldoutClients(cfg.data.holdout_clients, num_clients, seed);
-    std::vector<int> pool;  // the clients that train; empty = all
-    if (!holdout.empty()) {
-      std::vector<char> out(static_cast<size_t>(num_clients), 0);
-      for (int c : holdout) out[static_cast<size_t>(c)] = 1;
-      for (int c = 0; c < num_clients; ++c) {
-        if (!out[static_cast<size_t>(c)]) pool.push_back(c);
-      }
-    }
+    // The clients that train; empty = all (the sampler's identity).
+    std::vector<int> pool = holdout.empty() ? std::vector<int>() : TrainingClients(holdout, num_clients);
     const int trainers = pool.empty() ? num_clients : static_cast<int>(pool.size());
     int cohort_size = CohortSize(cfg.algorithm, trainers);  // ValidateConfig checked it against the population
     if (gan) {
