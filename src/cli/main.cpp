@@ -2,7 +2,8 @@
 // library, prints for people, and maps outcomes to exit codes:
 //   0 success, 1 run failure (I/O, internal error, secure aggregation that
 //   stops the run), 2 bad input (command line, config, data files, checkpoint),
-//   3 diverged (NaN/Inf), 128 + signal when interrupted (130 SIGINT, 143 SIGTERM).
+//   3 diverged (NaN/Inf), 4 stalled (an asynchronous run in which no client can
+//   report again), 128 + signal when interrupted (130 SIGINT, 143 SIGTERM).
 // This is the only place in fedsim that prints for people.
 #include <signal.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ using nlohmann::json;
 constexpr int kExitRunError = 1;
 constexpr int kExitInputError = 2;
 constexpr int kExitDiverged = 3;
+constexpr int kExitStalled = 4;
 
 // Set by SIGINT/SIGTERM; the round loop stops after the current round. A
 // second signal of the same kind kills the process (SA_RESETHAND).
@@ -207,7 +209,7 @@ int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::ve
     if (status == "interrupted") {
       return 128 + (m["summary"]["signal"].is_null() ? SIGINT : m["summary"]["signal"].get<int>());
     }
-    return status == "diverged" ? kExitDiverged : 0;
+    return status == "diverged" ? kExitDiverged : status == "stalled" ? kExitStalled : 0;
   }
   if (status == "interrupted") {
     if (g_line_open) std::fprintf(stderr, "\n");
@@ -217,6 +219,13 @@ int RunCommand(fedsim::Comm& comm, const std::string& config_path, const std::ve
                  cfg.baseline.kind != "none" ? "epoch" : "round", m["summary"]["rounds_completed"].get<int>(),
                  m["summary"]["rounds"].get<int>(), out.c_str(), out.c_str());
     return 128 + sig;
+  }
+  if (status == "stalled") {
+    if (g_line_open) std::fprintf(stderr, "\n");
+    std::fprintf(stderr, "fedsim: stalled after server step %d of %d: %s; metrics in %s\n",
+                 m["summary"]["rounds_completed"].get<int>(), m["summary"]["rounds"].get<int>(),
+                 m["summary"]["stall_reason"].get<std::string>().c_str(), out.c_str());
+    return kExitStalled;
   }
   if (status == "diverged") {
     if (g_line_open) std::fprintf(stderr, "\n");

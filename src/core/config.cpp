@@ -446,6 +446,15 @@ const KeyUse kKeyUses[] = {
     {"system.deadline_s", "federated fedgan", "the deadline of federated rounds; the baselines have none"},
     {"system.partial_work", "federated fedgan", "the deadline of federated rounds; the baselines have none"},
     {"system.over_selection", "federated fedgan", "cohort over-selection of federated rounds; the baselines have none"},
+    {"system.availability_model", "federated", "availability over simulated time, for federated runs"},
+    {"system.diurnal", "federated", "availability over simulated time, for federated runs"},
+    {"system.trace", "federated", "availability over simulated time, for federated runs"},
+    {"algorithm.mode", "fedavg fedsgd fedprox fedavgm fedadagrad fedadam fedyogi fedpara",
+     "the event-driven modes, for the algorithms whose server step takes the mean of stateless updates (fedavg, "
+     "fedsgd, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, fedpara)"},
+    {"async", "fedavg fedsgd fedprox fedavgm fedadagrad fedadam fedyogi fedpara",
+     "the event-driven modes (algorithm.mode = fedbuff | fedasync), for the algorithms whose server step takes "
+     "the mean of stateless updates"},
     {"baseline", "baselines", "a baseline's training, read only with baseline.kind=centralized or data_parallel"},
     {"baseline.workers", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
     {"baseline.topology", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
@@ -701,6 +710,79 @@ void ApplyOverride(json& j, const std::string& assignment) {
   }
 }
 
+namespace {
+
+// algorithm.mode = fedbuff | fedasync and availability over time.
+template <class Fail>
+void ValidateAsync(const Config& c, const Fail& fail) {
+  const SystemConfig& sys = c.system;
+  const std::string& mode = c.algorithm.mode;
+  if (sys.availability_model == "trace" && sys.trace.empty()) {
+    fail("system.trace: system.availability_model=trace needs a trace file (CSV: client,online_from,online_until)");
+  }
+  if (sys.availability_model != "trace" && !sys.trace.empty()) {
+    fail("system.trace: a trace is only read with system.availability_model=trace");
+  }
+  if (mode == "sync") {
+    if (sys.availability_model != "constant") {
+      fail("system.availability_model: " + sys.availability_model +
+           " availability follows the simulated clock and is implemented for the event-driven modes "
+           "(algorithm.mode = fedbuff | fedasync); synchronous rounds use system.availability");
+    }
+    return;
+  }
+  const std::string& a = c.algorithm.name;
+  const bool buffered_ok = a == "fedavg" || a == "fedsgd" || a == "fedprox" || a == "fedavgm" || a == "fedadagrad" ||
+                           a == "fedadam" || a == "fedyogi" || a == "fedpara";
+  if (!buffered_ok) {
+    fail("algorithm.mode: " + mode + " needs an algorithm whose clients keep no state and whose server step takes "
+         "the mean of the updates (fedavg, fedsgd, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, fedpara); " + a +
+         (a == "scaffold" || a == "feddyn" || a == "fedgia" || a == "fedsparse"
+              ? " keeps client or server state whose update assumes a synchronous cohort"
+              : a == "fedgan" ? " trains two networks with its own round"
+                              : " needs the whole cohort of a round (normalisation, fairness weights or "
+                                "personal models)"));
+  }
+  if (mode == "fedasync") {
+    if (a != "fedavg" && a != "fedprox" && a != "fedpara") {
+      fail("algorithm.mode: fedasync mixes the client's model into the global one (w <- (1 - alpha_s) w + alpha_s "
+           "w_client); it takes a local-SGD algorithm with a plain server step (fedavg, fedprox, fedpara), not " + a);
+    }
+    if (c.algorithm.server_lr != 1.0) {
+      fail("algorithm.server_lr: fedasync's step is async.alpha times the staleness weight; server_lr must be 1");
+    }
+    if (c.privacy.mode == "central" || c.secure_aggregation.enabled || c.encryption.scheme != "none") {
+      fail(std::string(c.privacy.mode == "central" ? "privacy.mode" : c.secure_aggregation.enabled
+                                                                           ? "secure_aggregation.enabled"
+                                                                           : "encryption.scheme") +
+           ": fedasync applies one client's model at a time, so there is no aggregate to noise or to sum securely; "
+           "use algorithm.mode=fedbuff (a buffer of async.buffer_size updates)");
+    }
+  }
+  if (c.attack.kind != "none") {
+    fail("attack.kind: attacks are implemented for synchronous rounds (algorithm.mode=sync)");
+  }
+  if (c.system.deadline_s > 0.0 || c.system.partial_work || c.system.over_selection > 0.0) {
+    fail(std::string(c.system.deadline_s > 0.0 ? "system.deadline_s"
+                     : c.system.partial_work   ? "system.partial_work"
+                                               : "system.over_selection") +
+         ": deadlines, partial work and over-selection belong to synchronous rounds; in " + mode +
+         " mode no client is waited for (use async.max_staleness to drop old updates)");
+  }
+  if (c.algorithm.sampling == "poisson") {
+    fail("algorithm.sampling: " + mode + " dispatches a client whenever a slot frees (async.concurrency); Poisson "
+         "cohort sampling does not apply");
+  }
+  const int holdout = HoldoutCount(c.data.holdout_clients, c.data.num_clients);
+  const int trainers = c.data.num_clients - holdout;
+  if (c.async.concurrency > trainers) {
+    fail(fmt::format("async.concurrency: {} clients at once is more than the {} clients that train", c.async.concurrency,
+                     trainers));
+  }
+}
+
+}  // namespace
+
 void ValidateConfig(const Config& c, const std::string& source) {
   auto fail = [&](const std::string& m) { throw InputError(source.empty() ? m : source + ": " + m); };
   if (c.model.kind == "mlp" && c.model.hidden.empty()) {
@@ -874,6 +956,7 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.system.over_selection > 0.0 && c.algorithm.sampling == "poisson") {
     fail("system.over_selection: only for fixed-size cohorts (algorithm.sampling=fixed)");
   }
+  ValidateAsync(c, fail);
   if (c.baseline.kind != "none") {
     if (c.privacy.mode != "none" || c.secure_aggregation.enabled || c.encryption.scheme != "none") {
       fail("baseline.kind: the baselines train without privacy; privacy.mode, secure_aggregation and encryption "

@@ -294,6 +294,7 @@ struct AlgorithmConfig {
   double qffl_lipschitz = 0.0;    // q-FFL; 0 = 1 / client lr
   double afl_lambda_lr = 0.01;    // AFL
   std::string afl_domains = "clients";  // AFL: clients | labels
+  std::string mode = "sync";       // sync | fedbuff | fedasync
   std::string sampling = "fixed";  // fixed | poisson
   double sampling_rate = 0.1;      // poisson
   std::string state_precision = "float32";  // float32 | float16: storage of per-client state vectors
@@ -305,6 +306,13 @@ struct AlgorithmConfig {
               "fedyogi", "fedsparse", "fedpara", "fedgia", "qffl", "afl", "ditto", "apfl", "pfedme", "perfedavg",
               "fedper", "fedrep", "lgfedavg", "fedgan"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
+    v.Choice("mode", mode, {"sync", "fedbuff", "fedasync"},
+             "How the server meets its clients: sync = rounds (a cohort trains, the server waits for it); fedbuff = "
+             "asynchronous, a server step each async.buffer_size updates (Nguyen et al. 2022); fedasync = "
+             "asynchronous, every update mixed in on arrival (Xie et al. 2019). The event-driven modes keep "
+             "async.concurrency clients training on the simulated clock, experiment.rounds counts server steps, "
+             "and the cohort keys (clients_per_round, client_fraction, sampling) are not used (docs/async.md). "
+             "Default \"sync\".");
     v.Int("clients_per_round", clients_per_round, 1, 100000000,
           "Cohort size drawn each round, without replacement (sampling = fixed). Default 10.");
     v.Choice("sampling", sampling, {"fixed", "poisson"},
@@ -545,6 +553,26 @@ struct ProfilesConfig {
   }
 };
 
+// system.availability_model = diurnal: client c is online at simulated time t
+// with probability availability * (1 - a + a (1 + cos(2 pi (h - peak) / 24)) / 2),
+// h = its local hour (t / 3600 + zone_c) mod 24.
+struct DiurnalConfig {
+  double amplitude = 0.8;         // a: 0 = flat, 1 = nobody online at the trough
+  double peak_hour = 20.0;        // local hour of the highest availability
+  double timezone_spread_h = 24.0;  // zones drawn uniformly in [0, spread) hours
+
+  template <class V>
+  void Visit(V& v) {
+    v.Real("amplitude", amplitude, 0.0, 1.0, false,
+           "Diurnal availability: depth of the daily curve a (availability x (1 - a) at the trough, availability "
+           "at the peak). Default 0.8.");
+    v.Real("peak_hour", peak_hour, 0.0, 24.0, false, "Diurnal availability: local hour of the peak. Default 20.");
+    v.Real("timezone_spread_h", timezone_spread_h, 0.0, 24.0, false,
+           "Diurnal availability: clients' time zones are drawn uniformly in [0, spread) hours from UTC (24: all "
+           "around the globe, 0: one zone). Default 24.");
+  }
+};
+
 struct SystemConfig {
   ComputeConfig compute;
   NetworkConfig network;
@@ -554,12 +582,26 @@ struct SystemConfig {
   double deadline_s = 0.0;      // round deadline in simulated seconds; 0 = none
   bool partial_work = false;    // late clients send the steps they finished in time
   double over_selection = 0.0;  // sample (1 + x) K clients, keep the first K to finish
+  std::string availability_model = "constant";  // constant | diurnal | trace
+  DiurnalConfig diurnal;
+  std::string trace;            // availability_model = trace: CSV of client,online_from,online_until
 
   template <class V>
   void Visit(V& v) {
     v.Section("compute", compute);
     v.Section("network", network);
     v.Section("profiles", profiles);
+    v.Choice("availability_model", availability_model, {"constant", "diurnal", "trace"},
+             "Whether a client is online: constant (probability system.availability, drawn per round or dispatch), "
+             "diurnal (system.availability times a daily curve in the client's time zone, system.diurnal.*) or "
+             "trace (the intervals of system.trace). diurnal and trace follow the simulated clock and are "
+             "implemented for the event-driven modes (algorithm.mode = fedbuff | fedasync); a client that goes "
+             "offline while it trains is lost. Default \"constant\".");
+    v.Section("diurnal", diurnal);
+    v.Str("trace", trace,
+          "availability_model = trace: a CSV file with the header client,online_from,online_until (simulated "
+          "seconds; several rows per client allowed, FedScale-style device traces). A client with no row is never "
+          "online. Default \"\".");
     v.Real("availability", availability, 0.0, 1.0, false,
            "Probability that a sampled client is online; offline clients neither download nor train. Default 1.");
     v.Real("dropout", dropout, 0.0, 1.0, false,
@@ -862,6 +904,51 @@ struct RobustConfig {
   }
 };
 
+// algorithm.mode = fedbuff | fedasync: the event-driven scheduler
+// (round/async_scheduler.h, docs/async.md).
+struct AsyncConfig {
+  int concurrency = 100;            // clients training at once
+  int buffer_size = 10;             // FedBuff's K (fedasync: 1)
+  std::string staleness = "polynomial";  // constant | polynomial | hinge
+  double staleness_a = 0.5;         // polynomial: (1 + s)^-a; hinge: slope a
+  double staleness_b = 4.0;         // hinge: staleness up to b weighs 1
+  double alpha = 0.6;               // FedAsync's mixing weight
+  int max_staleness = -1;           // updates staler than this are dropped; -1 = no limit
+  double retry_s = 60.0;            // a free slot with no client online tries again after this
+  std::string weighting = "uniform";  // uniform | samples: the buffered updates' weights
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("concurrency", concurrency, 1, 100000000,
+          "Event-driven modes: clients training at once; a slot is refilled as soon as its client reports or is "
+          "lost. Default 100.");
+    v.Int("buffer_size", buffer_size, 1, 100000000,
+          "FedBuff: the K updates aggregated into one server step (fedasync applies every update: K = 1). "
+          "Default 10.");
+    v.Choice("staleness", staleness, {"constant", "polynomial", "hinge"},
+             "Weight of an update of staleness s (server steps since its client was dispatched): constant 1, "
+             "polynomial (1 + s)^-a, hinge 1 for s <= b else 1 / (a (s - b) + 1) (Xie et al. 2019). FedBuff "
+             "multiplies each buffered update by it (polynomial with a = 0.5 is FedBuff's 1 / sqrt(1 + s)); "
+             "FedAsync multiplies its mixing weight alpha by it. Default \"polynomial\".");
+    v.Real("staleness_a", staleness_a, 0.0, 1e6, false, "Staleness function parameter a. Default 0.5.");
+    v.Real("staleness_b", staleness_b, 0.0, 1e9, false, "Hinge staleness function: staleness b up to which an update "
+           "weighs 1. Default 4.");
+    v.Real("alpha", alpha, 0.0, 1.0, true,
+           "FedAsync: mixing weight, w <- (1 - alpha_s) w + alpha_s w_client with alpha_s = alpha x staleness "
+           "weight. Default 0.6.");
+    v.Int("max_staleness", max_staleness, -1, 100000000,
+          "Updates with a larger staleness are dropped on arrival (counted in stale_updates); -1 = no limit. "
+          "Default -1.");
+    v.Real("retry_s", retry_s, 0.0, 1e12, true,
+           "When no client can be dispatched (all offline or busy), the free slot tries again after this many "
+           "simulated seconds. Default 60.");
+    v.Choice("weighting", weighting, {"uniform", "samples"},
+             "FedBuff: uniform averages the buffered updates with weight 1 each, as FedBuff's Algorithm 1 (the "
+             "staleness-weighted sum divided by K); samples keeps the algorithm's weights (FedAvg: n_k). Default "
+             "\"uniform\".");
+  }
+};
+
 struct Config {
   ExperimentConfig experiment;
   DataConfig data;
@@ -878,6 +965,7 @@ struct Config {
   AttackConfig attack;
   RobustConfig robust;
   PersonalizationConfig personalization;
+  AsyncConfig async;
 
   template <class V>
   void Visit(V& v) {
@@ -896,6 +984,7 @@ struct Config {
     v.Section("attack", attack);
     v.Section("robust", robust);
     v.Section("personalization", personalization);
+    v.Section("async", async);
   }
 };
 

@@ -40,6 +40,7 @@ enum class Stream : uint64_t {
   kClientEval = 20, // metrics.client_eval = sample: the clients scored, per round
   kFinetune = 21,   // personalization.finetune_steps: the fine-tuning batches, per (round, client)
   kPersonalize = 22, // Per-FedAvg's adaptation batch before per-client evaluation, per (round, client)
+  kAsync = 23,      // event-driven modes: the client drawn for dispatch attempt a (a, 0)
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

@@ -24,6 +24,8 @@
 #include "privacy/input_perturbation.h"
 #include "round/aggregator.h"
 #include "round/algorithm_trainer.h"
+#include "round/async_buffer.h"
+#include "round/async_scheduler.h"
 #include "round/attack.h"
 #include "round/client_evaluator.h"
 #include "round/cohort_sampler.h"
@@ -36,6 +38,7 @@
 #include "round/scheduler.h"
 #include "round/server_pipeline.h"
 #include "round/upload_transform.h"
+#include "sim/availability.h"
 #include "sim/system.h"
 
 namespace fedsim {
@@ -72,6 +75,9 @@ struct Totals {
   // ClientReport's extra work (personalised algorithms), for train_gflop;
   // saved beside the others, absent (0) in checkpoints that predate it.
   int64_t extra_samples = 0, extra_steps = 0;
+  // The event-driven modes' counts (absent, 0, in synchronous checkpoints):
+  // clients dispatched, lost while training, updates dropped as too stale.
+  int64_t dispatched = 0, left = 0, stale = 0;
 
   NLOHMANN_DEFINE_TYPE_INTRUSIVE(Totals, next_round, bytes_up, bytes_down, samples, steps, skipped_updates,
                                  train_seconds, sim_time_s, offline, dropped, late, partial, surplus)
@@ -88,12 +94,18 @@ struct Totals {
     json j = *this;
     j["extra_samples"] = extra_samples;
     j["extra_steps"] = extra_steps;
+    j["dispatched"] = dispatched;
+    j["left"] = left;
+    j["stale"] = stale;
     return j;
   }
   void FromJson(const json& j) {
     j.get_to(*this);
     extra_samples = j.value("extra_samples", int64_t{0});
     extra_steps = j.value("extra_steps", int64_t{0});
+    dispatched = j.value("dispatched", int64_t{0});
+    left = j.value("left", int64_t{0});
+    stale = j.value("stale", int64_t{0});
   }
 };
 
@@ -120,6 +132,10 @@ struct Run {
   std::unique_ptr<CohortSampler> sampler;
   std::unique_ptr<SystemModel> system;
   std::unique_ptr<SyncScheduler> scheduler;
+  std::unique_ptr<Availability> availability;
+  std::unique_ptr<AsyncScheduler> async;    // algorithm.mode = fedbuff | fedasync
+  std::unique_ptr<AsyncUploads> uploads;    // their updates in flight (rank 0)
+  int64_t planned_up = 0;                   // the upload size the simulated system plans with
   std::unique_ptr<PrivacyLedger> ledger;
   std::vector<std::unique_ptr<UploadTransform>> transforms;
   std::unique_ptr<Aggregator> aggregator;  // rank 0 only
@@ -165,11 +181,19 @@ struct Run {
       }
       cohort_size = algo->CohortSize(cohort_size, trainers);
     }
+    std::vector<int> training_pool = pool;  // kept for the event-driven scheduler (empty = all)
     sampler = std::make_unique<CohortSampler>(cfg.algorithm, num_clients, cohort_size, cfg.system.over_selection, seed,
                                               std::move(pool));
     std::vector<int64_t> sizes;
     for (const auto& c : partition) sizes.push_back(static_cast<int64_t>(c.size()));
-    ledger = std::make_unique<PrivacyLedger>(cfg, sampler->sampling_rate(), std::move(sizes));
+    // The event-driven modes release one aggregate of K updates per server
+    // step; the ledger treats it as a round of K of the training clients
+    // (docs/async.md states the assumption).
+    const bool event_driven = cfg.algorithm.mode != "sync";
+    const int buffer = cfg.algorithm.mode == "fedasync" ? 1 : cfg.async.buffer_size;
+    const double q = event_driven ? std::min(1.0, static_cast<double>(buffer) / trainers) : sampler->sampling_rate();
+    const int max_cohort = event_driven ? std::max(cfg.async.concurrency, buffer) : sampler->max_cohort();
+    ledger = std::make_unique<PrivacyLedger>(cfg, q, std::move(sizes));
     const double z = ledger->noise_multiplier();
     const bool dp_sample = cfg.privacy.mode == "sample";
     if (gan) {
@@ -182,6 +206,7 @@ struct Run {
     system = std::make_unique<SystemModel>(cfg.system, seed, trainer->TrainFlopsPerSample(),
                                            trainer->TrainFlopsPerBatch());
     scheduler = std::make_unique<SyncScheduler>(*system);
+    availability = std::make_unique<Availability>(cfg.system, seed, num_clients);
     const int64_t upload_size = trainer->upload_size();
     transforms =
         BuildUploadTransforms(cfg, trainer->upload_kind(), z, upload_size, num_clients, threads, &comm, attack.get());
@@ -197,10 +222,24 @@ struct Run {
     if (comm.root()) {
       aggregator = attack->active() || cfg.robust.rule != "mean"
                        ? MakeRobustAggregator(cfg, upload_size, threads, attack.get())
-                       : MakeAggregator(cfg, upload_size, sampler->max_cohort(), threads, weight_bound);
+                       : MakeAggregator(cfg, upload_size, max_cohort, threads, weight_bound);
     }
-    server = std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
-    training = std::make_unique<CohortTraining>(comm, *trainer, transforms, partition, threads, sampler->max_cohort());
+    server = event_driven ? std::make_unique<ServerPipeline>(cfg, z, q, trainers)
+                          : std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
+    training = std::make_unique<CohortTraining>(comm, *trainer, transforms, partition, threads, max_cohort);
+    planned_up = trainer->PlannedUploadBytes();
+    for (const auto& t : transforms) planned_up = t->PlannedBytes(planned_up);
+    if (event_driven) {
+      std::vector<int> async_pool = std::move(training_pool);
+      if (async_pool.empty()) {
+        for (int c = 0; c < num_clients; ++c) async_pool.push_back(c);
+      }
+      ClientTrainer* tr = trainer.get();
+      async = std::make_unique<AsyncScheduler>(
+          cfg, *system, *availability, std::move(async_pool), num_clients,
+          [tr](int c) { return tr->PlannedWork(c); }, [tr](int c) { return tr->DownloadBytes(c); }, planned_up);
+      if (comm.root()) uploads = std::make_unique<AsyncUploads>(upload_size, cfg.algorithm.mode == "fedasync");
+    }
     if (attack->poisons_data()) training->PoisonRows(attack.get(), &poisoned.partition);
     if (gan) {
       evaluator = std::make_unique<JudgeEvaluator>(cfg, *nets, data.train, data.test, threads, comm.root(),
@@ -238,6 +277,16 @@ struct Run {
       if (cfg.attack.kind == "backdoor") doc["attack"]["backdoor_test_samples"] = backdoor_test.size();
     }
     evaluator->Describe(doc);
+    if (async) {
+      const AsyncConfig& a = cfg.async;
+      doc["async"] = {{"mode", cfg.algorithm.mode},
+                      {"concurrency", a.concurrency},
+                      {"buffer_size", async->buffer_size()},
+                      {"staleness", a.staleness},
+                      {"max_staleness", a.max_staleness},
+                      {"weighting", cfg.algorithm.mode == "fedasync" ? std::string("uniform") : a.weighting}};
+    }
+    if (async || cfg.system.availability_model != "constant") doc["availability"] = availability->Describe();
     if (!holdout.empty()) doc["clients"] = {{"holdout", holdout.size()}, {"holdout_clients", holdout}};
     doc["rounds"] = json::array();
     return doc;
@@ -259,6 +308,7 @@ struct Run {
     for (const auto& t : transforms) t->Save(w);
     if (aggregator) aggregator->Save(w);
     ledger->Save(w);
+    if (uploads) uploads->Save(w);
   }
   void LoadState(const CheckpointReader& r) {
     global = r.F32("global", global.size());
@@ -266,50 +316,53 @@ struct Run {
     for (const auto& t : transforms) t->Load(r);
     if (aggregator) aggregator->Load(r);
     ledger->Load(r);
+    if (uploads) uploads->Load(r);
   }
 };
 
-}  // namespace
-
-json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup) {
-  ValidateConfig(cfg);
-  Run run(cfg, opt, comm, setup);
-  json doc = run.Describe();
-  Totals tot;
-  if (const json saved = run.recorder.Restore(doc, cfg.experiment.rounds); !saved.is_null()) {
-    try {
-      tot.FromJson(saved);
-      run.evaluator->LoadTotals(saved);
-      run.ledger->LoadTotals(saved);
-      run.StartClientEvaluation(doc, opt.resume ? tot.next_round : -1);
-      if (run.clients) run.clients->LoadTotals(saved);
-    } catch (const json::exception& e) {
-      throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", CheckpointPath(opt.out_dir), e.what()));
-    }
-    run.LoadState(*run.recorder.resume());
-    run.recorder.StartLoop(saved);
-  } else {
-    run.StartClientEvaluation(doc, -1);
-    run.recorder.StartLoop(nullptr);
+// What both loops record after the server step: the transforms' figures,
+// the aggregator's and the server's stages, privacy, client state and the
+// evaluation (`members`: the reports whose uploads the server saw).
+void RecordTail(Run& run, json& rec, json& stages, const CohortResult& members, const AggregateResult& agg,
+                const ServerPipeline::Outcome& upd, int64_t included, bool eval, double wall_client_eval) {
+  CohortExchange& exchange = run.training->exchange();
+  if (const ClientStateStore* st = run.trainer->client_state()) {
+    rec["clients_with_state"] = exchange.Sum(st->ClientsWithState());
+    rec["client_state_bytes"] = exchange.Sum(st->Bytes());
   }
-  // From here on a failure is one rank's alone.
-  setup.Close();
-  const bool root = comm.root();
+  if (!agg.record.is_null()) rec[agg.record_key] = agg.record;
+  if (run.ledger->active()) {
+    rec["epsilon"] = NullableNumber(run.ledger->epsilon());
+    rec["delta"] = run.ledger->delta();
+  }
+  for (const auto& t : run.transforms) {
+    json m = t->RoundMetrics(members.reports);
+    for (const std::string& k : t->flat_keys()) rec[k] = m[k];
+    stages[t->name()] = std::move(m);
+  }
+  if (run.comm.root()) {
+    stages["aggregator"] = {{"kind", run.aggregator->name()}, {"included", included},
+                            {"denominator", agg.denominator}, {"bytes_up", agg.bytes_up},
+                            {"bytes_down", agg.bytes_down},   {"round_trips", agg.round_trips},
+                            {"failed", agg.failed}};
+  }
+  stages["server"] = {{"released", upd.released}, {"applied", upd.applied}};
+  if (run.server->adds_noise()) stages["server"].update(run.server->NoiseRecord());
+  if (run.ledger->active()) {
+    stages["privacy"] = {{"epsilon", NullableNumber(run.ledger->epsilon())},
+                         {"round_epsilon", NullableNumber(run.ledger->round_epsilon())}};
+  }
+  stages["evaluation"] = {{"evaluated", eval}};
+  if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
+}
+
+// The synchronous rounds (algorithm.mode = sync).
+void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRecorder::SaveFn& save) {
+  const Config& cfg = run.cfg;
+  const bool root = run.comm.root();
   const int rounds = cfg.experiment.rounds;
   ClientTrainer& trainer = *run.trainer;
   CohortExchange& exchange = run.training->exchange();
-  int64_t planned_up = trainer.PlannedUploadBytes();
-  for (const auto& t : run.transforms) planned_up = t->PlannedBytes(planned_up);
-  std::string status = "completed";
-  const RunRecorder::SaveFn save{[&] {
-                                   json t = tot.ToJson();
-                                   run.evaluator->SaveTotals(t);
-                                   run.ledger->SaveTotals(t);
-                                   if (run.clients) run.clients->SaveTotals(t);
-                                   return t;
-                                 },
-                                 [&](CheckpointWriter& w) { run.SaveState(w); }};
-
   for (int r = tot.next_round; r < rounds; ++r) {
     const double wall_round0 = run.recorder.WallSeconds();
     // 1. Distribute: sample the cohort; the simulated system decides who is
@@ -320,7 +373,8 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     for (size_t i = 0; i < sampled.size(); ++i) {
       demand[i] = {trainer.PlannedWork(sampled[i]), trainer.DownloadBytes(sampled[i])};
     }
-    ScheduledRound plan = run.scheduler->Schedule(r, sampled, demand, planned_up, trainer.batch(), run.sampler->keep());
+    ScheduledRound plan =
+        run.scheduler->Schedule(r, sampled, demand, run.planned_up, trainer.batch(), run.sampler->keep());
     const double lr_round = trainer.LearningRate(r);
 
     // 2-3. Train locally, transform each upload, collect the aggregate.
@@ -377,53 +431,218 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     rec.update(SystemRecord(plan.sys));
     run.evaluator->Record(rec, eval);
     if (run.clients) run.clients->Record(rec, eval);
-    if (const ClientStateStore* st = trainer.client_state()) {
-      rec["clients_with_state"] = exchange.Sum(st->ClientsWithState());
-      rec["client_state_bytes"] = exchange.Sum(st->Bytes());
-    }
-    if (!agg.record.is_null()) rec[agg.record_key] = agg.record;
-    if (run.ledger->active()) {
-      rec["epsilon"] = NullableNumber(run.ledger->epsilon());
-      rec["delta"] = run.ledger->delta();
-    }
     json stages = {
         {"sampler", {{"sampled", plan.sys.sampled}, {"sampling_rate", run.sampler->sampling_rate()}}},
         {"scheduler", SchedulerRecord(plan)},
         {"train", {{"kept", kept.clients}, {"skipped", cohort.skipped}, {"samples", kept.samples},
                    {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
     };
-    for (const auto& t : run.transforms) {
-      json m = t->RoundMetrics(cohort.reports);
-      for (const std::string& k : t->flat_keys()) rec[k] = m[k];
-      stages[t->name()] = std::move(m);
-    }
-    if (root) {
-      stages["aggregator"] = {{"kind", run.aggregator->name()},     {"included", kept.clients},
-                              {"denominator", agg.denominator},     {"bytes_up", agg.bytes_up},
-                              {"bytes_down", agg.bytes_down},       {"round_trips", agg.round_trips},
-                              {"failed", agg.failed}};
-    }
-    stages["server"] = {{"released", upd.released}, {"applied", upd.applied}};
-    if (run.server->adds_noise()) stages["server"].update(run.server->NoiseRecord());
-    if (run.ledger->active()) {
-      stages["privacy"] = {{"epsilon", NullableNumber(run.ledger->epsilon())},
-                           {"round_epsilon", NullableNumber(run.ledger->round_epsilon())}};
-    }
-    stages["evaluation"] = {{"evaluated", eval}};
-    if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
+    RecordTail(run, rec, stages, cohort, agg, upd, kept.clients, eval, wall_client_eval);
     rec["stages"] = std::move(stages);
     const double wall_now = run.recorder.WallSeconds();
     rec["wall_round_seconds"] = wall_now - wall_round0;
     rec["wall_seconds"] = wall_now;
     run.recorder.Append(doc, rec, rounds);
     tot.next_round = r + 1;
-    int sig = opt.stop ? opt.stop->load() : 0;
+    int sig = run.opt.stop ? run.opt.stop->load() : 0;
     exchange.EndRound(status, sig);  // every rank stops together
     if (!run.recorder.Next(r + 1, rounds, status, sig, doc, save)) break;
   }
+}
+
+// Mean, 90th percentile (nearest rank) and maximum of the buffer's staleness.
+json StalenessRecord(const std::vector<AsyncArrival>& buffer) {
+  std::vector<int> s;
+  for (const AsyncArrival& a : buffer) s.push_back(a.staleness);
+  if (s.empty()) return {{"mean", nullptr}, {"p90", nullptr}, {"max", nullptr}};
+  std::sort(s.begin(), s.end());
+  double sum = 0.0;
+  for (int x : s) sum += x;
+  const size_t rank = static_cast<size_t>(std::ceil(0.9 * static_cast<double>(s.size())));
+  return {{"mean", sum / static_cast<double>(s.size())}, {"p90", s[std::max<size_t>(rank, 1) - 1]}, {"max", s.back()}};
+}
+
+// The event-driven modes (algorithm.mode = fedbuff | fedasync): one record
+// per server step (docs/async.md).
+void AsyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRecorder::SaveFn& save) {
+  const Config& cfg = run.cfg;
+  const bool root = run.comm.root();
+  const bool fedasync = cfg.algorithm.mode == "fedasync";
+  const int rounds = cfg.experiment.rounds;
+  ClientTrainer& trainer = *run.trainer;
+  CohortExchange& exchange = run.training->exchange();
+  for (int r = tot.next_round; r < rounds; ++r) {
+    const double wall_round0 = run.recorder.WallSeconds();
+    // 1. Events until the buffer is full: dispatches, arrivals, losses.
+    const AsyncStep step = run.async->Next();
+    if (step.stalled) {
+      status = "stalled";
+      doc["stall_reason"] = step.stall_reason;
+      break;
+    }
+    // 2. The clients dispatched under this version train together, on the
+    //    model they downloaded (the current one); their uploads wait for
+    //    their arrival in run.uploads.
+    ScheduledRound wave;
+    std::vector<int64_t> seqs;
+    for (const AsyncDispatch& d : step.train) {
+      wave.cohort_at.push_back(wave.cohort.size());
+      wave.cohort.push_back(d.client);
+      seqs.push_back(d.seq);
+    }
+    wave.plans.resize(wave.cohort.size());
+    trainer.BeginRound(run.global, r, wave.cohort);
+    if (root) run.uploads->StartWave(std::move(seqs), &run.global);
+    const CohortResult trained = run.training->Run(r, static_cast<float>(trainer.LearningRate(r)), wave, run.global,
+                                                   root ? run.uploads.get() : nullptr);
+    const CohortTally work = TallyKept(trained);
+
+    // 3. The buffer's updates (staleness-weighted) into the aggregate.
+    CohortResult buffer;
+    AggregateResult agg;
+    if (root) {
+      agg = run.uploads->Apply(step.buffer, cfg.async, fedasync, run.global, *run.aggregator, r, buffer.reports,
+                               buffer.keep);
+    }
+    const int64_t skipped = root ? run.uploads->skipped() : 0;  // buffered updates that were not finite
+    // Updates that arrived too stale were uploaded, then dropped.
+    int64_t stale_bytes = 0;
+    if (root) {
+      for (int64_t seq : step.discarded) stale_bytes += run.uploads->Discard(seq);
+    }
+    if (skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
+
+    // 4. The server step; privacy: central DP accounts each released
+    //    buffer, local and sample-level DP each trained client.
+    const ServerPipeline::Outcome upd =
+        run.server->Run(r, root ? &agg : nullptr, buffer, status == "diverged", trainer, exchange, run.global);
+    if (upd.diverged) status = "diverged";
+    if (root) run.ledger->Step(upd.released, wave.cohort, trained.reports);
+    const CohortTally applied = TallyKept(buffer);
+
+    const AsyncCounts& n = step.counts;
+    tot.sim_time_s = step.time_s;
+    tot.offline += n.offline;
+    tot.dropped += n.dropped;
+    tot.dispatched += n.dispatched;
+    tot.left += n.left;
+    tot.stale += n.stale;
+    tot.steps += work.steps;
+    tot.extra_samples += work.extra_samples;
+    tot.extra_steps += work.extra_steps;
+    tot.samples += work.samples;
+    tot.bytes_down += n.bytes_down + agg.bytes_down;
+    tot.bytes_up += agg.bytes_up + stale_bytes;
+    tot.skipped_updates += trained.skipped;
+    tot.train_seconds += trained.wall_seconds;
+
+    // 5. Evaluate; 6. record.
+    const bool eval_round = r + 1 == rounds || (r + 1) % cfg.metrics.eval_every == 0;
+    const bool eval = root && status == "completed" && eval_round;
+    const double wall_eval0 = run.recorder.WallSeconds();
+    std::vector<int> participants;
+    for (const AsyncArrival& a : step.buffer) participants.push_back(a.dispatch.client);
+    if (run.clients && eval_round && !upd.diverged) run.clients->Evaluate(r + 1, participants, run.global);
+    const double wall_client_eval = run.recorder.WallSeconds() - wall_eval0;
+    if (eval && !run.evaluator->Evaluate(r + 1, run.global)) status = "diverged";
+    json rec = {
+        {"round", r + 1},
+        {"sim_time_s", step.time_s},
+        {"cohort", static_cast<int64_t>(step.buffer.size())},
+        {"trained", static_cast<int64_t>(wave.cohort.size())},
+        {"train_samples", work.samples},
+        {"skipped_updates", trained.skipped},
+        {"bytes_up", tot.bytes_up},
+        {"bytes_down", tot.bytes_down},
+        {"round_bytes_up", agg.bytes_up + stale_bytes},
+        {"round_bytes_down", n.bytes_down + agg.bytes_down},
+        {"staleness", StalenessRecord(step.buffer)},
+        {"in_flight", step.in_flight},
+        {"dispatched", n.dispatched},
+        {"offline_clients", n.offline},
+        {"dropped_clients", n.dropped},
+        {"lost_clients", n.left},
+        {"stale_updates", n.stale},
+        {"retries", n.retries},
+    };
+    trainer.RecordRound(rec, r, applied);
+    run.evaluator->Record(rec, eval);
+    if (run.clients) run.clients->Record(rec, eval);
+    json stages = {
+        {"scheduler", {{"dispatched", n.dispatched}, {"in_flight", step.in_flight}, {"sim_seconds", step.time_s},
+                       {"bytes_down", n.bytes_down}, {"held_uploads", root ? run.uploads->held() : 0}}},
+        {"train", {{"clients", static_cast<int64_t>(wave.cohort.size())}, {"kept", work.clients},
+                   {"skipped", trained.skipped}, {"samples", work.samples}, {"steps", work.steps}}},
+    };
+    RecordTail(run, rec, stages, buffer, agg, upd, applied.clients, eval, wall_client_eval);
+    rec["stages"] = std::move(stages);
+    const double wall_now = run.recorder.WallSeconds();
+    rec["wall_round_seconds"] = wall_now - wall_round0;
+    rec["wall_seconds"] = wall_now;
+    run.recorder.Append(doc, rec, rounds);
+    tot.next_round = r + 1;
+    int sig = run.opt.stop ? run.opt.stop->load() : 0;
+    exchange.EndRound(status, sig);  // every rank stops together
+    if (!run.recorder.Next(r + 1, rounds, status, sig, doc, save)) break;
+  }
+}
+
+}  // namespace
+
+json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgreement& setup) {
+  ValidateConfig(cfg);
+  Run run(cfg, opt, comm, setup);
+  json doc = run.Describe();
+  Totals tot;
+  if (const json saved = run.recorder.Restore(doc, cfg.experiment.rounds); !saved.is_null()) {
+    try {
+      tot.FromJson(saved);
+      run.evaluator->LoadTotals(saved);
+      run.ledger->LoadTotals(saved);
+      run.StartClientEvaluation(doc, opt.resume ? tot.next_round : -1);
+      if (run.clients) run.clients->LoadTotals(saved);
+      if (run.async) {
+        run.async->Load(saved.at("async").at("scheduler"));
+        if (run.uploads) run.uploads->LoadReports(saved.at("async").at("uploads"));
+        if (run.async->version() != tot.next_round) {
+          throw InputError(fmt::format("{}: checkpoint: the scheduler is at model version {}, the run at round {}",
+                                       CheckpointPath(opt.out_dir), run.async->version(), tot.next_round));
+        }
+      }
+    } catch (const json::exception& e) {
+      throw InputError(fmt::format("{}: checkpoint totals are damaged: {}", CheckpointPath(opt.out_dir), e.what()));
+    }
+    run.LoadState(*run.recorder.resume());
+    run.recorder.StartLoop(saved);
+  } else {
+    run.StartClientEvaluation(doc, -1);
+    run.recorder.StartLoop(nullptr);
+  }
+  // From here on a failure is one rank's alone.
+  setup.Close();
+  const int rounds = cfg.experiment.rounds;
+  ClientTrainer& trainer = *run.trainer;
+  CohortExchange& exchange = run.training->exchange();
+  std::string status = "completed";
+  const RunRecorder::SaveFn save{[&] {
+                                   json t = tot.ToJson();
+                                   run.evaluator->SaveTotals(t);
+                                   run.ledger->SaveTotals(t);
+                                   if (run.clients) run.clients->SaveTotals(t);
+                                   if (run.async) {
+                                     t["async"] = {{"scheduler", run.async->Save()},
+                                                   {"uploads", run.uploads ? run.uploads->SaveReports() : json::array()}};
+                                   }
+                                   return t;
+                                 },
+                                 [&](CheckpointWriter& w) { run.SaveState(w); }};
+  if (run.async) {
+    AsyncLoop(run, doc, tot, status, save);
+  } else {
+    SyncLoop(run, doc, tot, status, save);
+  }
   // The last checkpoint holds the state after the last good round.
   run.recorder.Close(status, doc, save);
-
   const double wall = run.recorder.WallSeconds();
   const double train_flops = static_cast<double>(tot.samples + tot.extra_samples) * trainer.TrainFlopsPerSample() +
                              static_cast<double>(tot.steps + tot.extra_steps) * trainer.TrainFlopsPerBatch();
@@ -457,6 +676,15 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
   if (const ClientStateStore* st = trainer.client_state()) {
     summary["clients_with_state"] = exchange.Sum(st->ClientsWithState());
     summary["client_state_bytes"] = exchange.Sum(st->Bytes());
+  }
+  if (run.async) {
+    summary["dispatched_clients"] = tot.dispatched;
+    summary["lost_clients"] = tot.left;
+    summary["stale_updates"] = tot.stale;
+  }
+  if (status == "stalled") {
+    summary["stall_reason"] = doc["stall_reason"];
+    doc.erase("stall_reason");
   }
   doc["summary"] = summary;
   // Rank 0's traffic with the other ranks in the round loop (0 with one process).
