@@ -146,6 +146,7 @@ AsyncStep AsyncScheduler::Next() {
     }
     const Event ev = *events_.begin();
     events_.erase(events_.begin());
+    ++counts_.events;
     now_ = ev.time;
     if (ev.client < 0) {
       FillSlot(now_);
@@ -228,7 +229,8 @@ AsyncDispatch DispatchFromJson(const nlohmann::json& j) {
 namespace {
 
 nlohmann::json CountsJson(const AsyncCounts& c) {
-  return nlohmann::json::array({c.dispatched, c.offline, c.dropped, c.left, c.stale, c.retries, c.bytes_down});
+  return nlohmann::json::array(
+      {c.dispatched, c.offline, c.dropped, c.left, c.stale, c.retries, c.bytes_down, c.events});
 }
 
 AsyncCounts CountsFromJson(const nlohmann::json& j) {
@@ -240,6 +242,7 @@ AsyncCounts CountsFromJson(const nlohmann::json& j) {
   c.stale = j.at(4).get<int64_t>();
   c.retries = j.at(5).get<int64_t>();
   c.bytes_down = j.at(6).get<int64_t>();
+  c.events = j.at(7).get<int64_t>();
   return c;
 }
 

@@ -62,6 +62,7 @@ struct AsyncCounts {
   int64_t stale = 0;       // updates dropped for async.max_staleness
   int64_t retries = 0;     // free slots that found nobody to ask (tried again after async.retry_s)
   int64_t bytes_down = 0;  // model downloads of the dispatched clients
+  int64_t events = 0;      // events processed (reports, losses, retries)
 };
 
 struct AsyncStep {

@@ -475,6 +475,7 @@ void AsyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunR
     const double wall_round0 = run.recorder.WallSeconds();
     // 1. Events until the buffer is full: dispatches, arrivals, losses.
     const AsyncStep step = run.async->Next();
+    const double wall_events = run.recorder.WallSeconds() - wall_round0;
     if (step.stalled) {
       status = "stalled";
       doc["stall_reason"] = step.stall_reason;
@@ -570,9 +571,11 @@ void AsyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunR
     if (run.clients) run.clients->Record(rec, eval);
     json stages = {
         {"scheduler", {{"dispatched", n.dispatched}, {"in_flight", step.in_flight}, {"sim_seconds", step.time_s},
-                       {"bytes_down", n.bytes_down}, {"held_uploads", root ? run.uploads->held() : 0}}},
+                       {"bytes_down", n.bytes_down}, {"held_uploads", root ? run.uploads->held() : 0},
+                       {"events", n.events}, {"wall_seconds", wall_events}}},
         {"train", {{"clients", static_cast<int64_t>(wave.cohort.size())}, {"kept", work.clients},
-                   {"skipped", trained.skipped}, {"samples", work.samples}, {"steps", work.steps}}},
+                   {"skipped", trained.skipped}, {"samples", work.samples}, {"steps", work.steps},
+                   {"wall_seconds", trained.wall_seconds}}},
     };
     RecordTail(run, rec, stages, buffer, agg, upd, applied.clients, eval, wall_client_eval);
     rec["stages"] = std::move(stages);
