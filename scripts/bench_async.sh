@@ -4,11 +4,11 @@
 # sizes and min_samples 0, as bench_million.sh; most clients hold a few
 # images), 1,000 training at once, a server step every 100 updates, softmax,
 # E = 1, B = 10, lognormal devices with dropout 0.05 and diurnal availability,
-# 40 server steps, no evaluation before the end. Prints the events processed
+# 200 server steps, no evaluation before the end. Prints the events processed
 # per wall second of the event loop and the split of each step's wall time
 # between the event loop, training (with its GFLOP/s and share of the
 # machine's GEMM rate, fedsim bench-gemm at the same threads) and the rest
-# (aggregation, server step, records). A FedAsync row (1,000 at once, 400
+# (aggregation, server step, records). A FedAsync row (1,000 at once, 2,000
 # steps) shows the loop with one update per step.
 # Usage: scripts/bench_async.sh [--out DIR] [--threads N]
 set -euo pipefail
@@ -35,9 +35,9 @@ base=(run --quiet --set data.dataset=fashion_mnist --set data.standardize=true -
       --set system.compute.gflops=0.002 --set system.compute.sigma=1 --set system.dropout=0.05
       --set system.availability_model=diurnal --threads "$threads")
 rm -rf "$out/fedbuff" "$out/fedasync"
-"$fedsim" "${base[@]}" --set algorithm.mode=fedbuff --set async.buffer_size=100 --set experiment.rounds=40 \
-  --set metrics.eval_every=40 --out "$out/fedbuff"
-"$fedsim" "${base[@]}" --set algorithm.mode=fedasync --set experiment.rounds=400 --set metrics.eval_every=400 \
+"$fedsim" "${base[@]}" --set algorithm.mode=fedbuff --set async.buffer_size=100 --set experiment.rounds=200 \
+  --set metrics.eval_every=200 --out "$out/fedbuff"
+"$fedsim" "${base[@]}" --set algorithm.mode=fedasync --set experiment.rounds=2000 --set metrics.eval_every=2000 \
   --out "$out/fedasync"
 gemm="$("$fedsim" bench-gemm --threads "$threads" 2>/dev/null | grep -o '[0-9.]* GFLOP/s' | tail -1 | cut -d' ' -f1)"
 

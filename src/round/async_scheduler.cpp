@@ -132,6 +132,7 @@ void AsyncScheduler::FillSlot(double t) {
     }
   }
   events_.insert({t + cfg_.retry_s, -1, seq_++, AsyncDispatch()});
+  ++retry_events_;
 }
 
 AsyncStep AsyncScheduler::Next() {
@@ -149,6 +150,7 @@ AsyncStep AsyncScheduler::Next() {
     ++counts_.events;
     now_ = ev.time;
     if (ev.client < 0) {
+      --retry_events_;
       FillSlot(now_);
       continue;
     }
@@ -188,16 +190,18 @@ AsyncStep AsyncScheduler::Next() {
     FillSlot(now_);  // the freed slot gets the new version
     // Slots waiting for a retry try at once: the new version makes every
     // client that was asked under the old one available again.
-    std::vector<Event> retries;
-    for (auto it = events_.begin(); it != events_.end();) {
+    // (A scan of the queue, only when some slot is waiting.)
+    int64_t waiting = 0;
+    for (auto it = events_.begin(); retry_events_ > 0 && it != events_.end();) {
       if (it->client < 0) {
-        retries.push_back(*it);
+        ++waiting;
+        --retry_events_;
         it = events_.erase(it);
       } else {
         ++it;
       }
     }
-    for (size_t i = 0; i < retries.size() && !stalled_; ++i) FillSlot(now_);
+    for (int64_t i = 0; i < waiting && !stalled_; ++i) FillSlot(now_);
     step.in_flight = in_flight_;
     return step;
   }
@@ -275,10 +279,12 @@ void AsyncScheduler::Load(const nlohmann::json& j) {
   std::fill(busy_.begin(), busy_.end(), 0);
   std::fill(asked_now_.begin(), asked_now_.end(), 0);
   in_flight_ = 0;
+  retry_events_ = 0;
   std::map<int64_t, AsyncDispatch> by_seq;
   for (const auto& e : j.at("events")) {
     if (e.size() == 2) {
       events_.insert({e.at(0).get<double>(), -1, e.at(1).get<int64_t>(), AsyncDispatch()});
+      ++retry_events_;
       continue;
     }
     const AsyncDispatch d = DispatchFromJson(e);

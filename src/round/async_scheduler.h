@@ -142,6 +142,7 @@ class AsyncScheduler {
   std::vector<int> asked_;              // clients asked under version_ (in asking order)
   AsyncCounts counts_;
   int64_t idle_retries_ = 0;  // consecutive retries with nobody training
+  int64_t retry_events_ = 0;  // retry events in events_
   bool stalled_ = false;
   std::string stall_reason_;
 

@@ -356,6 +356,23 @@ void RecordTail(Run& run, json& rec, json& stages, const CohortResult& members, 
   if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
 }
 
+// Closes round (or server step) r's record: its stages and wall times,
+// rounds.jsonl, the stop policy and checkpoints (every rank stops
+// together). Returns false when the run stops.
+bool EndRecord(Run& run, json& doc, Totals& tot, json rec, json stages, int r, double wall_round0,
+               std::string& status, const RunRecorder::SaveFn& save) {
+  const int rounds = run.cfg.experiment.rounds;
+  rec["stages"] = std::move(stages);
+  const double wall_now = run.recorder.WallSeconds();
+  rec["wall_round_seconds"] = wall_now - wall_round0;
+  rec["wall_seconds"] = wall_now;
+  run.recorder.Append(doc, rec, rounds);
+  tot.next_round = r + 1;
+  int sig = run.opt.stop ? run.opt.stop->load() : 0;
+  run.training->exchange().EndRound(status, sig);
+  return run.recorder.Next(r + 1, rounds, status, sig, doc, save);
+}
+
 // The synchronous rounds (algorithm.mode = sync).
 void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRecorder::SaveFn& save) {
   const Config& cfg = run.cfg;
@@ -438,15 +455,7 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
                    {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
     };
     RecordTail(run, rec, stages, cohort, agg, upd, kept.clients, eval, wall_client_eval);
-    rec["stages"] = std::move(stages);
-    const double wall_now = run.recorder.WallSeconds();
-    rec["wall_round_seconds"] = wall_now - wall_round0;
-    rec["wall_seconds"] = wall_now;
-    run.recorder.Append(doc, rec, rounds);
-    tot.next_round = r + 1;
-    int sig = run.opt.stop ? run.opt.stop->load() : 0;
-    exchange.EndRound(status, sig);  // every rank stops together
-    if (!run.recorder.Next(r + 1, rounds, status, sig, doc, save)) break;
+    if (!EndRecord(run, doc, tot, std::move(rec), std::move(stages), r, wall_round0, status, save)) break;
   }
 }
 
@@ -578,15 +587,7 @@ void AsyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunR
                    {"wall_seconds", trained.wall_seconds}}},
     };
     RecordTail(run, rec, stages, buffer, agg, upd, applied.clients, eval, wall_client_eval);
-    rec["stages"] = std::move(stages);
-    const double wall_now = run.recorder.WallSeconds();
-    rec["wall_round_seconds"] = wall_now - wall_round0;
-    rec["wall_seconds"] = wall_now;
-    run.recorder.Append(doc, rec, rounds);
-    tot.next_round = r + 1;
-    int sig = run.opt.stop ? run.opt.stop->load() : 0;
-    exchange.EndRound(status, sig);  // every rank stops together
-    if (!run.recorder.Next(r + 1, rounds, status, sig, doc, save)) break;
+    if (!EndRecord(run, doc, tot, std::move(rec), std::move(stages), r, wall_round0, status, save)) break;
   }
 }
 
