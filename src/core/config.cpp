@@ -455,6 +455,7 @@ const KeyUse kKeyUses[] = {
     {"async", "fedavg fedsgd fedprox fedavgm fedadagrad fedadam fedyogi fedpara",
      "the event-driven modes (algorithm.mode = fedbuff | fedasync), for the algorithms whose server step takes "
      "the mean of stateless updates"},
+    {"audit", "federated", "privacy audits of a classifier's federated run; fedgan and the baselines have none"},
     {"baseline", "baselines", "a baseline's training, read only with baseline.kind=centralized or data_parallel"},
     {"baseline.workers", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
     {"baseline.topology", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
@@ -957,6 +958,16 @@ void ValidateConfig(const Config& c, const std::string& source) {
     fail("system.over_selection: only for fixed-size cohorts (algorithm.sampling=fixed)");
   }
   ValidateAsync(c, fail);
+  if (c.audit.canaries > 0) {
+    if (c.privacy.mode != "central") {
+      fail("audit.canaries: the canary audit measures central DP (privacy.mode=central: clipped updates, noise on "
+           "the sum); got privacy.mode=" + c.privacy.mode);
+    }
+    if (c.algorithm.mode != "sync") fail("audit.canaries: implemented for synchronous rounds (algorithm.mode=sync)");
+    if (c.secure_aggregation.enabled) {
+      fail("audit.canaries: canaries join the server's sum in the clear; turn secure_aggregation off for the audit");
+    }
+  }
   if (c.baseline.kind != "none") {
     if (c.privacy.mode != "none" || c.secure_aggregation.enabled || c.encryption.scheme != "none") {
       fail("baseline.kind: the baselines train without privacy; privacy.mode, secure_aggregation and encryption "

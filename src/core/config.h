@@ -904,6 +904,31 @@ struct RobustConfig {
   }
 };
 
+// audit.*: privacy measured by attacks on the run (src/round/privacy_audit.h).
+struct AuditConfig {
+  int canaries = 0;         // canary clients inserted (Andrew et al. 2024); 0 = off
+  int unobserved = -1;      // canaries drawn but never inserted; -1 = as many as canaries
+  bool membership = false;  // loss-threshold membership inference on the final model (Yeom et al. 2018)
+  int membership_samples = 2000;  // members and non-members scored (each)
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("canaries", canaries, 0, 1000000,
+          "Empirical epsilon audit (Andrew et al., ICLR 2024): this many canary clients, each a random unit "
+          "direction, join the sum of clipped updates with privacy.clip_norm times their direction, each round with "
+          "the real clients' sampling rate; the final model's cosines with them and with never-inserted canaries "
+          "give an epsilon estimate beside the accountant's. privacy.mode=central only. Default 0 (off).");
+    v.Int("unobserved", unobserved, -1, 1000000,
+          "Canaries drawn but never inserted (the null distribution of the cosine); -1 = as many as "
+          "audit.canaries. Default -1.");
+    v.Bool("membership", membership,
+           "Loss-threshold membership inference (Yeom et al. 2018) on the final global model: training clients' "
+           "samples against test samples; AUC and TPR at 1% and 0.1% FPR in the summary. Default false.");
+    v.Int("membership_samples", membership_samples, 10, 100000000,
+          "Members and non-members scored by audit.membership (each; fewer if the data has fewer). Default 2000.");
+  }
+};
+
 // algorithm.mode = fedbuff | fedasync: the event-driven scheduler
 // (round/async_scheduler.h, docs/async.md).
 struct AsyncConfig {
@@ -966,6 +991,7 @@ struct Config {
   RobustConfig robust;
   PersonalizationConfig personalization;
   AsyncConfig async;
+  AuditConfig audit;
 
   template <class V>
   void Visit(V& v) {
@@ -985,6 +1011,7 @@ struct Config {
     v.Section("robust", robust);
     v.Section("personalization", personalization);
     v.Section("async", async);
+    v.Section("audit", audit);
   }
 };
 

@@ -41,6 +41,7 @@ enum class Stream : uint64_t {
   kFinetune = 21,   // personalization.finetune_steps: the fine-tuning batches, per (round, client)
   kPersonalize = 22, // Per-FedAvg's adaptation batch before per-client evaluation, per (round, client)
   kAsync = 23,      // event-driven modes: the client drawn for dispatch attempt a (a, 0)
+  kAudit = 24,      // privacy audit: canary i's direction (~0, i), its participation in round t (t, i); membership samples (~0 - 1, 0)
 };
 
 inline uint64_t SplitMix64(uint64_t& state) {

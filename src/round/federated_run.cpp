@@ -33,6 +33,7 @@
 #include "round/evaluator.h"
 #include "round/gan_trainer.h"
 #include "round/judge_evaluator.h"
+#include "round/privacy_audit.h"
 #include "round/privacy_ledger.h"
 #include "round/run_recorder.h"
 #include "round/scheduler.h"
@@ -144,7 +145,9 @@ struct Run {
   std::unique_ptr<RoundEvaluator> evaluator;
   std::unique_ptr<ClientEvaluator> clients;  // metrics.client_eval (built once a resume's round is known)
   std::vector<int> holdout;                  // data.holdout_clients: never sampled
+  std::unique_ptr<PrivacyAudit> audit;       // audit.* (rank 0 computes it)
   Eigen::VectorXf global;
+  Eigen::VectorXf initial;                   // w_0, for the canary audit
 
   Run(const Config& c, const RunOptions& o, Comm& cm, SetupAgreement& setup)
       : cfg(c), opt(o), comm(cm), threads(ResolveThreads(o.threads)), recorder(c, o, cm, setup) {
@@ -260,6 +263,10 @@ struct Run {
       global.resize(model->num_params());
       Rng init = DeriveStream(seed, Stream::kModelInit);
       model->Init(global.data(), init);
+      if (cfg.audit.canaries > 0 || cfg.audit.membership) {
+        audit = std::make_unique<PrivacyAudit>(cfg, model->num_params(), sampler->sampling_rate());
+        if (audit->canaries()) initial = global;
+      }
     }
   }
 
@@ -399,6 +406,9 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
     CohortResult cohort = run.training->Run(r, static_cast<float>(lr_round), plan, run.global, run.aggregator.get());
     AggregateResult agg;
     if (root) agg = run.aggregator->Finish(cohort.reports, cohort.keep);
+    // The canary audit's canaries join the sum before the server's noise.
+    int canaries = 0;
+    if (root && run.audit && run.audit->canaries() && agg.sum && !agg.failed) canaries = run.audit->Insert(r, *agg.sum);
     if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
     if (root) plan.sys.seconds = run.scheduler->Finish(plan, cohort.reports, agg.member_bytes_up, agg.round_trips);
     const CohortTally kept = TallyKept(cohort);
@@ -455,6 +465,7 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
                    {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
     };
     RecordTail(run, rec, stages, cohort, agg, upd, kept.clients, eval, wall_client_eval);
+    if (run.audit && run.audit->canaries()) stages["audit"] = {{"canaries_inserted", canaries}};
     if (!EndRecord(run, doc, tot, std::move(rec), std::move(stages), r, wall_round0, status, save)) break;
   }
 }
@@ -680,6 +691,22 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
   if (const ClientStateStore* st = trainer.client_state()) {
     summary["clients_with_state"] = exchange.Sum(st->ClientsWithState());
     summary["client_state_bytes"] = exchange.Sum(st->Bytes());
+  }
+  if (run.audit && comm.root() && status != "diverged") {
+    json a;
+    if (run.audit->canaries()) {
+      a["canaries"] = run.audit->FinishCanaries(run.initial, run.global, run.ledger->epsilon(), run.threads);
+    }
+    if (run.audit->membership()) {
+      std::vector<int> members;
+      for (int c : TrainingClients(run.holdout, cfg.data.num_clients)) {
+        const auto& rows = run.partition[static_cast<size_t>(c)];
+        members.insert(members.end(), rows.begin(), rows.end());
+      }
+      a["membership"] = run.audit->FinishMembership(*run.model, run.global.data(), run.data.train, members,
+                                                    run.data.test, run.threads);
+    }
+    summary["audit"] = a;
   }
   if (run.async) {
     summary["dispatched_clients"] = tot.dispatched;

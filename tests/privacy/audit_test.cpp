@@ -1,0 +1,119 @@
+// Privacy audits (audit.*): the epsilon of two Gaussians against the analytic
+// Gaussian mechanism, the ROC summary by hand, the canary estimate on a single
+// Gaussian release of known epsilon, and real runs (threads, refusals).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "privacy/mechanisms.h"
+#include "round/privacy_audit.h"
+#include "run/experiment.h"
+
+using nlohmann::json;
+
+TEST_CASE("the epsilon of two equal-variance Gaussians is the analytic Gaussian mechanism's", "[audit]") {
+  for (double s : {0.5, 1.0, 2.0, 4.0}) {
+    for (double delta : {1e-5, 1e-3}) {
+      const double want = fedsim::GaussianMechanismEpsilon(1.0, s, delta);
+      CHECK(fedsim::EpsilonOfGaussians(0.0, s, 1.0, s, delta) == Approx(want).epsilon(1e-6));
+      // Shifted and scaled: only the standardised distance matters.
+      CHECK(fedsim::EpsilonOfGaussians(3.0, 2 * s, 5.0, 2 * s, delta) == Approx(want).epsilon(1e-6));
+    }
+  }
+  CHECK(fedsim::EpsilonOfGaussians(0.0, 1.0, 0.0, 1.0, 1e-5) == 0.0);
+  // Unequal variances: the wider one can be told apart in its tails, so
+  // epsilon grows with the ratio even at equal means.
+  const double e2 = fedsim::EpsilonOfGaussians(0.0, 1.0, 0.0, 2.0, 1e-5);
+  const double e3 = fedsim::EpsilonOfGaussians(0.0, 1.0, 0.0, 3.0, 1e-5);
+  CHECK(e2 > 0.0);
+  CHECK(e3 > e2);
+}
+
+TEST_CASE("ROC summary by hand", "[audit]") {
+  // Positives 3, 4, 5 against negatives 1, 2, 3: 3 beats two and ties one
+  // (2.5), 4 and 5 beat all three: AUC = 8.5 / 9. At FPR 0 the threshold is
+  // the largest negative (3): TPR = 2/3; at FPR 1/3 it is 2: TPR 1.
+  const auto r = fedsim::Roc({3, 4, 5}, {1, 2, 3}, {0.0, 1.0 / 3.0});
+  CHECK(r.auc == Approx(8.5 / 9.0));
+  CHECK(r.tpr_at[0] == Approx(2.0 / 3.0));
+  CHECK(r.tpr_at[1] == Approx(1.0));
+}
+
+TEST_CASE("the canary estimate of one Gaussian release is close to its epsilon", "[audit]") {
+  // 300 canaries all inserted (q = 1) into a sum in d = 30,000 dimensions,
+  // clip norm 1, plus N(0, sigma^2) noise per coordinate: each canary's
+  // cosine with the release is a Gaussian mechanism of sensitivity 1 and
+  // noise sigma, up to the other canaries' cross terms (variance k / d = 0.01).
+  const double sigma = 1.0, delta = 1e-5;
+  fedsim::Config cfg = fedsim::ParseConfig(
+      json{{"privacy", {{"mode", "central"}, {"clip_norm", 1.0}, {"delta", delta}, {"noise_multiplier", sigma}}},
+           {"audit", {{"canaries", 300}, {"unobserved", 300}}}},
+      "test");
+  const int64_t d = 30000;
+  fedsim::PrivacyAudit audit(cfg, d, 1.0);
+  Eigen::VectorXd sum = Eigen::VectorXd::Zero(d);
+  CHECK(audit.Insert(0, sum) == 300);
+  fedsim::Rng noise(7);
+  for (int64_t j = 0; j < d; ++j) sum[j] += sigma * noise.Normal();
+  const Eigen::VectorXf initial = Eigen::VectorXf::Zero(d), final_model = sum.cast<float>();
+  const json a = audit.FinishCanaries(initial, final_model, 1.0, 2);
+  const double want = fedsim::GaussianMechanismEpsilon(1.0, std::sqrt(sigma * sigma + 300.0 / d), delta);
+  const double got = a["epsilon_estimate"].get<double>();
+  INFO("estimate " << got << " against " << want << ": " << a.dump());
+  CHECK(std::abs(got - want) / want < 0.25);
+  CHECK(a["unobserved_cosine"]["std"].get<double>() == Approx(a["inserted_cosine"]["std"].get<double>()).epsilon(0.2));
+}
+
+namespace {
+
+json Run(const json& j, int threads) {
+  fedsim::RunOptions o;
+  o.threads = threads;
+  return fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o);
+}
+
+// Synthetic(1,1), 30 clients, softmax, central DP with canaries.
+json AuditBase() {
+  return {{"experiment", {{"rounds", 5}}},
+          {"algorithm", {{"clients_per_round", 10}, {"local_epochs", 5}}},
+          {"privacy", {{"mode", "central"}, {"noise_multiplier", 0.5}, {"clip_norm", 1.0}}},
+          {"audit", {{"canaries", 40}, {"membership", true}, {"membership_samples", 300}}}};
+}
+
+}  // namespace
+
+TEST_CASE("audits attach to a run, are the same for 1 and 2 threads and leave the clients' counts alone",
+          "[audit][run]") {
+  const json one = Run(AuditBase(), 1), two = Run(AuditBase(), 2);
+  const json& a = one["summary"]["audit"];
+  CHECK(a == two["summary"]["audit"]);
+  CHECK(a["canaries"]["canaries"] == 40);
+  CHECK(a["canaries"]["epsilon_estimate"].is_number());
+  CHECK(a["canaries"]["accountant_epsilon"] == one["summary"]["epsilon"]);
+  CHECK(a["membership"]["members"] == 300);
+  CHECK(a["membership"]["auc"].get<double>() > 0.0);
+  int inserted = 0;
+  for (const auto& r : one["rounds"]) {
+    inserted += r["stages"]["audit"]["canaries_inserted"].get<int>();
+    CHECK(r["cohort"] == 10);  // canaries are not clients
+  }
+  // About q k = 10/30 x 40 canaries a round.
+  CHECK(inserted > 25);
+  CHECK(inserted < 110);
+  // Without canaries the run's other figures keep their meaning: same cohort, bytes.
+  json plain = AuditBase();
+  plain.erase("audit");
+  const json p = Run(plain, 2);
+  CHECK(p["summary"]["bytes_up"] == one["summary"]["bytes_up"]);
+}
+
+TEST_CASE("the canary audit is refused where it cannot measure anything", "[audit][config]") {
+  json j = AuditBase();
+  j["privacy"] = {{"mode", "none"}};
+  CHECK_THROWS_WITH(Run(j, 1), Catch::Contains("audit.canaries"));
+  j = AuditBase();
+  j["secure_aggregation"] = {{"enabled", true}};
+  CHECK_THROWS_WITH(Run(j, 1), Catch::Contains("audit.canaries"));
+}
