@@ -150,6 +150,10 @@ class Handle {
   Handle& operator=(Handle&&) = delete;
   hid_t get() const { return id_; }
   bool ok() const { return id_ >= 0; }
+  void Reset(hid_t id) {
+    if (id_ >= 0) close_(id_);
+    id_ = id;
+  }
 
  private:
   hid_t id_;
@@ -175,18 +179,14 @@ class H5File {
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) throw InputError(fmt::format("{}: {}: no such file", key, path));
     if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: {}: not an HDF5 file", key, path));
-    file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file_ < 0) throw InputError(fmt::format("{}: {}: cannot open as HDF5", key, path));
-    if (H5Lexists(file_, "examples", H5P_DEFAULT) <= 0) {
+    file_.Reset(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    if (!file_.ok()) throw InputError(fmt::format("{}: {}: cannot open as HDF5", key, path));
+    if (H5Lexists(file_.get(), "examples", H5P_DEFAULT) <= 0) {
       throw InputError(fmt::format("{}: no group /examples (a TFF federated file holds /examples/<client>/<field>)",
                                    path));
     }
-    examples_ = H5Gopen2(file_, "examples", H5P_DEFAULT);
-    if (examples_ < 0) throw InputError(fmt::format("{}: /examples is not a group", path));
-  }
-  ~H5File() {
-    if (examples_ >= 0) H5Gclose(examples_);
-    if (file_ >= 0) H5Fclose(file_);
+    examples_.Reset(H5Gopen2(file_.get(), "examples", H5P_DEFAULT));
+    if (!examples_.ok()) throw InputError(fmt::format("{}: /examples is not a group", path));
   }
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;
@@ -196,14 +196,14 @@ class H5File {
   // The client ids under /examples, sorted as byte strings.
   std::vector<std::string> Clients() const {
     H5G_info_t info;
-    if (H5Gget_info(examples_, &info) < 0) throw InputError(fmt::format("{}: cannot list /examples", path_));
+    if (H5Gget_info(examples_.get(), &info) < 0) throw InputError(fmt::format("{}: cannot list /examples", path_));
     std::vector<std::string> names;
     names.reserve(info.nlinks);
     for (hsize_t i = 0; i < info.nlinks; ++i) {
-      const ssize_t len = H5Lget_name_by_idx(examples_, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      const ssize_t len = H5Lget_name_by_idx(examples_.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
       if (len < 0) throw InputError(fmt::format("{}: cannot read the name of client {} in /examples", path_, i));
       std::string name(static_cast<size_t>(len) + 1, '\0');
-      H5Lget_name_by_idx(examples_, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+      H5Lget_name_by_idx(examples_.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
       name.resize(static_cast<size_t>(len));
       names.push_back(std::move(name));
     }
@@ -215,7 +215,7 @@ class H5File {
   // Opens /examples/<client>/<field>; throws naming it when it is missing.
   Field Open(const std::string& client, const char* field) const {
     const std::string group_path = "/examples/" + client;
-    Handle group(H5Gopen2(examples_, client.c_str(), H5P_DEFAULT), H5Gclose);
+    Handle group(H5Gopen2(examples_.get(), client.c_str(), H5P_DEFAULT), H5Gclose);
     if (!group.ok()) throw InputError(fmt::format("{}: {} is not a group", path_, group_path));
     const std::string where = fmt::format("{}: {}/{}", path_, group_path, field);
     if (H5Lexists(group.get(), field, H5P_DEFAULT) <= 0) throw InputError(where + ": no such dataset");
@@ -231,8 +231,8 @@ class H5File {
 
  private:
   std::string path_;
-  hid_t file_ = -1;
-  hid_t examples_ = -1;
+  Handle file_{-1, H5Fclose};
+  Handle examples_{-1, H5Gclose};  // declared after file_: closed first
 };
 
 std::string ShapeText(const std::vector<hsize_t>& dims) {
