@@ -373,12 +373,23 @@ void ReadShakespeare(const H5File& file, const std::string& client, int user, Sp
   out.examples += static_cast<int64_t>(snippets.size());
 }
 
-// The number of examples a client holds (the first dimension of its main field).
+// The number of examples a client holds (the first dimension of its main field,
+// whose type and shape are checked).
 int64_t Examples(const H5File& file, const std::string& client, Task task) {
   const char* field = task == Task::kShakespeare ? "snippets" : task == Task::kCifar100 ? "image" : "pixels";
   const Field f = file.Open(client, field);
-  if (f.dims.empty()) throw InputError(f.where + ": a scalar, expected one entry per example");
-  return static_cast<int64_t>(f.dims[0]);
+  // The readers check the same; checked here too, so that a wrong field is
+  // named before data.num_clients is compared with the count.
+  if (task == Task::kShakespeare && f.cls != H5T_STRING) throw InputError(f.where + ": not strings");
+  if ((task == Task::kEmnist || task == Task::kEmnistDigits) && f.cls != H5T_FLOAT) {
+    throw InputError(f.where + ": not floating point (pixels are floats in [0, 1])");
+  }
+  if (task == Task::kCifar100 && f.cls != H5T_INTEGER) throw InputError(f.where + ": not uint8 (CIFAR-100's pixels are bytes)");
+  switch (task) {
+    case Task::kShakespeare: return CheckShape(f, {}, "one string per example");
+    case Task::kCifar100: return CheckShape(f, {32, 32, 3}, "32 x 32 RGB pixels per example");
+    default: return CheckShape(f, {28, 28}, "28 x 28 pixels per example");
+  }
 }
 
 void ReadClient(const H5File& file, const std::string& client, int user, Task task, bool coarse, SplitData& out) {

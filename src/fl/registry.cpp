@@ -15,10 +15,10 @@ const Catalog& GetCatalog() {
           {"synthetic", "FedProx Synthetic(alpha, beta) generator, natural users, or its IID variant"},
           {"csv", "a CSV file: an integer label column and numeric features, optionally a client column"},
           {"leaf", "LEAF's JSON files (femnist, shakespeare, sent140, synthetic): natural users, per-user test rows"},
-          {"tff_h5", "TFF/FedML federated HDF5 (emnist, emnist_digits, shakespeare, cifar100): natural clients, "
-                     "per-client test rows"},
           {"cifar10", "CIFAR-10 binary version (cifar-10-batches-bin): 32x32 RGB images, 10 classes"},
           {"cifar100", "CIFAR-100 binary version (cifar-100-binary): 32x32 RGB images, 100 fine or 20 coarse classes"},
+          {"tff_h5", "TFF/FedML federated HDF5 (emnist, emnist_digits, shakespeare, cifar100): natural clients, "
+                     "per-client test rows"},
       },
       {
           {"iid", "uniformly random, near-equal client sizes"},
