@@ -38,6 +38,12 @@ import json, sys
 m = json.load(open(f"{sys.argv[1]}/metrics.json"))
 assert m["data"]["train_samples"] == 119 and m["summary"]["status"] == "completed", m["summary"]
 PY
+# The binary cache holds tff_h5 data too.
+"$FEDSIM" data convert "$TMP/shakespeare.json" --out "$TMP/sh.cache" > /dev/null || fail "data convert exited $?"
+"$FEDSIM" data stats "$TMP/shakespeare.json" --set data.cache="$TMP/sh.cache" --json > "$TMP/cached.json" ||
+  fail "data stats from the cache exited $?"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["data"]; assert d["train_samples"] == 119 and d["vocab_size"] == 90, d' \
+  "$TMP/cached.json" || fail "data stats from the cache: content"
 "$FEDSIM" run "$TMP/emnist.json" --out "$TMP/run_emnist" --quiet --threads 2 || fail "emnist run exited $?"
 
 # Bad input: exit 2, the file and the dataset path named.
