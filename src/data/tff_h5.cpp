@@ -193,20 +193,21 @@ class H5File {
 
   const std::string& path() const { return path_; }
 
-  // The client ids under /examples, sorted as byte strings.
+  // The client ids under /examples, sorted as byte strings. H5Literate visits
+  // the links once each (looking each up by index would be quadratic in old-style
+  // groups); the unversioned names map to the same API version in HDF5 1.10
+  // and 1.12+.
   std::vector<std::string> Clients() const {
-    H5G_info_t info;
-    if (H5Gget_info(examples_.get(), &info) < 0) throw InputError(fmt::format("{}: cannot list /examples", path_));
     std::vector<std::string> names;
-    names.reserve(info.nlinks);
-    for (hsize_t i = 0; i < info.nlinks; ++i) {
-      const ssize_t len = H5Lget_name_by_idx(examples_.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-      if (len < 0) throw InputError(fmt::format("{}: cannot read the name of client {} in /examples", path_, i));
-      std::string name(static_cast<size_t>(len) + 1, '\0');
-      H5Lget_name_by_idx(examples_.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
-      name.resize(static_cast<size_t>(len));
-      names.push_back(std::move(name));
-    }
+    hsize_t next = 0;
+    const herr_t rc = H5Literate(
+        examples_.get(), H5_INDEX_NAME, H5_ITER_NATIVE, &next,
+        [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+          static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+          return 0;
+        },
+        &names);
+    if (rc < 0) throw InputError(fmt::format("{}: cannot list /examples", path_));
     if (names.empty()) throw InputError(fmt::format("{}: /examples holds no clients", path_));
     std::sort(names.begin(), names.end());
     return names;
