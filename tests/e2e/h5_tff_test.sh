@@ -32,11 +32,14 @@ assert p["num_clients"] == 3 and (n["min"], n["median"], n["max"]) == (5, 13.0, 
 assert p["test_samples_per_client"]["total"] == 5, p["test_samples_per_client"]
 PY
 
-"$FEDSIM" run "$TMP/shakespeare.json" --out "$TMP/run" --quiet --threads 2 || fail "shakespeare run exited $?"
+"$FEDSIM" run "$TMP/shakespeare.json" --out "$TMP/run" --quiet --threads 2 --set metrics.client_eval=all ||
+  fail "shakespeare run exited $?"
 python3 - "$TMP/run" <<'PY' || fail "shakespeare run content"
 import json, sys
 m = json.load(open(f"{sys.argv[1]}/metrics.json"))
 assert m["data"]["train_samples"] == 119 and m["summary"]["status"] == "completed", m["summary"]
+# Per-client evaluation on the clients' own test rows: a_role and c_role have some, b_role none.
+assert m["rounds"][-1]["client_accuracy"]["clients"] == 2, m["rounds"][-1]["client_accuracy"]
 PY
 # The binary cache holds tff_h5 data too.
 "$FEDSIM" data convert "$TMP/shakespeare.json" --out "$TMP/sh.cache" > /dev/null || fail "data convert exited $?"
