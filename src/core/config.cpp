@@ -728,8 +728,8 @@ void ValidateConfig(const Config& c, const std::string& source) {
       c.data.dataset == "synthetic" || c.data.dataset == "leaf" || c.data.dataset == "tff_h5" ||
       (c.data.dataset == "csv" && c.data.csv.client_column >= 0);
   if (c.data.partition.kind == "natural" && !own_users) {
-    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic, leaf or tff_h5, or csv "
-         "with data.csv.client_column), got data.dataset=" +
+    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic, leaf or tff_h5, "
+         "or csv with data.csv.client_column), got data.dataset=" +
          c.data.dataset);
   }
   if (c.data.client_test_fraction >= 1.0) {

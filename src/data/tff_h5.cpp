@@ -385,7 +385,9 @@ int64_t Examples(const H5File& file, const std::string& client, Task task) {
   if ((task == Task::kEmnist || task == Task::kEmnistDigits) && f.cls != H5T_FLOAT) {
     throw InputError(f.where + ": not floating point (pixels are floats in [0, 1])");
   }
-  if (task == Task::kCifar100 && f.cls != H5T_INTEGER) throw InputError(f.where + ": not uint8 (CIFAR-100's pixels are bytes)");
+  if (task == Task::kCifar100 && f.cls != H5T_INTEGER) {
+    throw InputError(f.where + ": not uint8 (CIFAR-100's pixels are bytes)");
+  }
   switch (task) {
     case Task::kShakespeare: return CheckShape(f, {}, "one string per example");
     case Task::kCifar100: return CheckShape(f, {32, 32, 3}, "32 x 32 RGB pixels per example");

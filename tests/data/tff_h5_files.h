@@ -153,7 +153,9 @@ inline void WriteEmnistFiles(const std::string& dir, const std::string& prefix =
 // its fine label 7 e mod 100 and coarse label 11 e mod 20. Training clients
 // "0" (examples 0, 1), "1" (2), "10" (3), "2" (4, 5) (sorted as strings);
 // test clients "0" (20) and "10" (21).
-inline uint8_t CifarPixel(int e, int h, int w, int c) { return static_cast<uint8_t>((5 * e + 96 * h + 3 * w + c) % 256); }
+inline uint8_t CifarPixel(int e, int h, int w, int c) {
+  return static_cast<uint8_t>((5 * e + 96 * h + 3 * w + c) % 256);
+}
 inline int CifarFine(int e) { return 7 * e % 100; }
 inline int CifarCoarse(int e) { return 11 * e % 20; }
 inline void WriteCifarClient(H5Writer& w, const std::string& client, const std::vector<int>& ids) {

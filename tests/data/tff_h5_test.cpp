@@ -205,7 +205,8 @@ TEST_CASE("tff_h5 cifar100: HWC bytes to CHW, fine and coarse labels, ids sorted
       for (int c = 0; c < 3; ++c) {
         for (int h = 0; h < 32; ++h) {
           for (int w = 0; w < 32; ++w) {
-            bad += tr.bytes[static_cast<size_t>(r) * 3072 + c * 1024 + h * 32 + w] != testing::CifarPixel(ids[r], h, w, c);
+            const size_t at = static_cast<size_t>(r) * 3072 + c * 1024 + h * 32 + w;
+            bad += tr.bytes[at] != testing::CifarPixel(ids[r], h, w, c);
           }
         }
       }
