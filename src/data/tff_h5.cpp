@@ -7,6 +7,8 @@
 //   shakespeare            snippets [n] strings (fixed-length or variable-length)
 //   cifar100               image [n, 32, 32, 3] uint8 (height, width, RGB);
 //                          label [n] (100 fine classes), coarse_label [n] (20)
+// (labels may also be [n, 1]). CIFAR-100's test file holds other clients than
+// its training file, so its rows are the central test set only.
 // Counts come from the datasets' shapes; no attribute is read. Clients are the
 // training file's client ids with at least one example, sorted as byte
 // strings; the test file gives each of them its own test rows.
@@ -299,7 +301,9 @@ std::vector<std::string> ReadStrings(const Field& f) {
 // Integer labels in [0, classes).
 std::vector<int> ReadLabels(const Field& f, int64_t n, int classes) {
   if (f.cls != H5T_INTEGER) throw InputError(f.where + ": not integers (labels are class indices)");
-  if (CheckShape(f, {}, "one label per example") != n) {
+  const int64_t count = f.dims.size() == 2 && f.dims[1] == 1 ? CheckShape(f, {1}, "one label per example")
+                                                             : CheckShape(f, {}, "one label per example");
+  if (count != n) {
     throw InputError(fmt::format("{}: {} labels for {} examples", f.where, f.dims[0], n));
   }
   std::vector<int64_t> v(static_cast<size_t>(n));
@@ -497,11 +501,15 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
 
   SplitData tr, te;
   for (int c = 0; c < kept; ++c) ReadClient(train, clients[static_cast<size_t>(c)], c, task, coarse, tr);
+  // CIFAR-100's test clients are another population (TFF: ids 0-99 against the
+  // training file's 0-499, sharing no data), so its test rows are the central
+  // test set only; the other tasks split each client's data into both files.
+  const bool same_clients = task != Task::kCifar100;
   int test_only = 0;
   for (const std::string& name : test.Clients()) {
     const auto it = std::lower_bound(clients.begin(), clients.end(), name);
-    const int user = it != clients.end() && *it == name ? static_cast<int>(it - clients.begin()) : -1;
-    if (user < 0) {
+    const int user = same_clients && it != clients.end() && *it == name ? static_cast<int>(it - clients.begin()) : -1;
+    if (user < 0 && same_clients) {
       ++test_only;
       if (kept != num_users) continue;  // a subset of the clients: only their test rows
     }
@@ -517,7 +525,9 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
   fd.description = fmt::format("TFF {}, {} of {} training clients, {} / {} {}", TaskName(task), kept, num_users,
                                train_examples, test_examples, task == Task::kShakespeare ? "snippets" : "examples");
   if (task == Task::kShakespeare) fd.description += fmt::format(", {} out-of-vocabulary bytes", oov);
-  if (test_only > 0) {
+  if (!same_clients) {
+    fd.description += ", test clients another population (central test set only)";
+  } else if (test_only > 0) {
     fd.description += fmt::format(kept == num_users ? ", {} test clients without training examples (no client)"
                                                     : ", {} other test clients left out",
                                   test_only);

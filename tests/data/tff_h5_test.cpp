@@ -184,7 +184,8 @@ TEST_CASE("tff_h5 emnist: pixels as bytes k/255, labels, shape; digits; a non-k/
   CHECK(fl.test.byte_storage);  // the test file's pixels are all k/255
 }
 
-TEST_CASE("tff_h5 cifar100: HWC bytes to CHW, fine and coarse labels, ids sorted as strings", "[data][tff_h5]") {
+TEST_CASE("tff_h5 cifar100: HWC bytes to CHW, fine and coarse labels, ids sorted as strings; test clients central",
+          "[data][tff_h5]") {
   TempDir t;
   testing::WriteCifar100Files(t.path());
   for (const std::string labels : {"fine", "coarse"}) {
@@ -212,9 +213,15 @@ TEST_CASE("tff_h5 cifar100: HWC bytes to CHW, fine and coarse labels, ids sorted
       }
       CHECK(bad == 0);
     }
-    CHECK(fd.test.user == std::vector<int>{0, 2});
+    // The test file's clients are another population: central test rows only,
+    // even where an id ("0", "10") is also a training id.
+    CHECK(fd.test.user == std::vector<int>{-1, -1});
     CHECK(fd.test.y[1] == (labels == "fine" ? testing::CifarFine(21) : testing::CifarCoarse(21)));
   }
+  // A subset of the training clients keeps the whole central test set.
+  const FederatedData sub = LoadData(TffConfig(t.path(), "cifar100", 2), 1);
+  CHECK(sub.train.size() == 3);
+  CHECK(sub.test.size() == 2);
 }
 
 TEST_CASE("tff_h5: bad files are errors naming the file and the dataset path", "[data][tff_h5]") {
@@ -275,6 +282,12 @@ TEST_CASE("tff_h5: bad files are errors naming the file and the dataset path", "
     }
     CHECK_THROWS_WITH(LoadData(TffConfig(e.path(), "emnist", 1), 1),
                       Contains(etrain + ": /examples/f/pixels: example 0, pixel 0: 2 is not in [0, 1]"));
+    {
+      H5Writer w(etrain);  // labels as [n, 1] are read too
+      w.Floats("f", "pixels", {1, 28, 28}, std::vector<float>(784, 0.0f));
+      w.Ints("f", "label", {1, 1}, {3});
+    }
+    CHECK(LoadData(TffConfig(e.path(), "emnist", 1), 1).train.y == std::vector<int>{3});
   }
   SECTION("stackoverflow is refused with what is missing") {
     CHECK_THROWS_WITH(LoadData(TffConfig(t.path(), "stackoverflow", 3), 1),
