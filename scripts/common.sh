@@ -7,8 +7,10 @@ FEDSIM_BUILD="${FEDSIM_BUILD:-$FEDSIM_ROOT/build}"
 # Debian packages fedsim builds and tests with. libopenmpi-dev and openmpi-bin
 # (mpirun) give the MPI backend (CMake's FEDSIM_MPI turns on when MPI is
 # found) and its test; without them fedsim builds and runs as one process.
+# libhdf5-dev reads TFF/FedML's federated HDF5 files (FEDSIM_HDF5 turns on when
+# pkg-config finds hdf5-serial); without it data.dataset = "tff_h5" is refused.
 FEDSIM_BUILD_DEPS=(g++ make cmake pkg-config libeigen3-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2
-  zlib1g-dev libsodium-dev libgmp-dev libopenmpi-dev openmpi-bin)
+  zlib1g-dev libsodium-dev libgmp-dev libopenmpi-dev openmpi-bin libhdf5-dev)
 
 # Installs the given Debian packages that are not installed yet.
 fedsim_install() {

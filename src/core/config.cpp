@@ -808,10 +808,11 @@ void ValidateConfig(const Config& c, const std::string& source) {
     fail("model.hidden: only read with model.kind=mlp; model.kind=" + c.model.kind + " has its own layers");
   }
   const bool own_users =
-      c.data.dataset == "synthetic" || c.data.dataset == "leaf" || (c.data.dataset == "csv" && c.data.csv.client_column >= 0);
+      c.data.dataset == "synthetic" || c.data.dataset == "leaf" || c.data.dataset == "tff_h5" ||
+      (c.data.dataset == "csv" && c.data.csv.client_column >= 0);
   if (c.data.partition.kind == "natural" && !own_users) {
-    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic or leaf, or csv "
-         "with data.csv.client_column), got data.dataset=" +
+    fail("data.partition.kind: 'natural' needs a dataset with its own users (data.dataset=synthetic, leaf or tff_h5, "
+         "or csv with data.csv.client_column), got data.dataset=" +
          c.data.dataset);
   }
   if (c.data.client_test_fraction >= 1.0) {
@@ -979,7 +980,8 @@ void ValidateConfig(const Config& c, const std::string& source) {
     if (c.baseline.kind == "data_parallel" && c.baseline.workers < 1) fail("baseline.workers: must be >= 1");
   }
   if ((c.data.dataset == "mnist_idx" || c.data.dataset == "csv" || c.data.dataset == "leaf" ||
-       c.data.dataset == "cifar10" || c.data.dataset == "cifar100") &&
+       c.data.dataset == "cifar10" || c.data.dataset == "cifar100" ||
+       (c.data.dataset == "tff_h5" && (c.data.tff_h5.train_file.empty() || c.data.tff_h5.test_file.empty()))) &&
       c.data.path.empty()) {
     fail("data.path: data.dataset=" + c.data.dataset + " needs a path");
   }

@@ -143,6 +143,30 @@ struct LeafConfig {
   }
 };
 
+// TFF's federated HDF5 files (as FedML also distributes them), read by src/data/tff_h5.cpp.
+struct TffH5Config {
+  std::string task = "emnist";  // emnist | emnist_digits | shakespeare | cifar100 | stackoverflow
+  std::string train_file;       // "" = the task's TFF file name in data.path
+  std::string test_file;        // "" = the task's TFF file name in data.path
+
+  template <class V>
+  void Visit(V& v) {
+    v.Choice("task", task, {"emnist", "emnist_digits", "shakespeare", "cifar100", "stackoverflow"},
+             "Which TFF task data.path holds: emnist (fed_emnist_train.h5 / fed_emnist_test.h5, 62 classes), "
+             "emnist_digits (fed_emnist_digitsonly_*.h5, 10 classes), shakespeare (shakespeare_*.h5: snippets "
+             "tokenised with TFF's 86-character vocabulary and pad/oov/bos/eos, one next-character sample per "
+             "token), cifar100 (fed_cifar100_*.h5; data.cifar100.labels picks fine or coarse); stackoverflow is "
+             "refused (not supported yet). Clients are the train file's client ids sorted as strings. Default "
+             "\"emnist\".");
+    v.Str("train_file", train_file,
+          "The training file, relative to data.path or absolute; \"\" = the task's TFF name (e.g. "
+          "shakespeare_train.h5) in data.path. Default \"\".");
+    v.Str("test_file", test_file,
+          "The test file, relative to data.path or absolute; \"\" = the task's TFF name (e.g. "
+          "shakespeare_test.h5) in data.path. Default \"\".");
+  }
+};
+
 // CIFAR-100's binary version: each record has a coarse and a fine label.
 struct Cifar100Config {
   std::string labels = "fine";  // fine (100 classes) | coarse (20 superclasses)
@@ -150,8 +174,9 @@ struct Cifar100Config {
   template <class V>
   void Visit(V& v) {
     v.Choice("labels", labels, {"fine", "coarse"},
-             "Which label of CIFAR-100's records is the class: fine (100 classes) or coarse (20 superclasses). "
-             "Default \"fine\".");
+             "Which label of CIFAR-100's records is the class: fine (100 classes) or coarse (20 superclasses); "
+             "also read by data.dataset = \"tff_h5\" with data.tff_h5.task = \"cifar100\" (its label or "
+             "coarse_label). Default \"fine\".");
   }
 };
 
@@ -174,7 +199,7 @@ struct AugmentConfig {
 };
 
 struct DataConfig {
-  std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv | leaf | cifar10 | cifar100
+  std::string dataset = "synthetic";  // fashion_mnist | mnist_idx | synthetic | csv | leaf | cifar10 | cifar100 | tff_h5
   std::string path;                   // directory (IDX) or file (CSV); "" = dataset default
   int num_clients = 30;               // population size
   bool standardize = false;           // z-score features with training-set mean/std
@@ -188,17 +213,20 @@ struct DataConfig {
   SyntheticConfig synthetic;
   CsvConfig csv;
   LeafConfig leaf;
+  TffH5Config tff_h5;
   Cifar100Config cifar100;
   AugmentConfig augment;
 
   template <class V>
   void Visit(V& v) {
-    v.Choice("dataset", dataset, {"fashion_mnist", "mnist_idx", "synthetic", "csv", "leaf", "cifar10", "cifar100"},
+    v.Choice("dataset", dataset, {"fashion_mnist", "mnist_idx", "synthetic", "csv", "leaf", "cifar10", "cifar100",
+                                         "tff_h5"},
              "Which data to load (datasets/README.md says where to get each). Default \"synthetic\" (FedProx "
              "Synthetic(alpha, beta)).");
     v.Str("path", path,
           "Directory of IDX files (fashion_mnist, mnist_idx), the CSV file (csv), a LEAF task's data/ folder "
-          "(leaf), or the extracted binary archive (cifar10: cifar-10-batches-bin, cifar100: cifar-100-binary). "
+          "(leaf), the extracted binary archive (cifar10: cifar-10-batches-bin, cifar100: cifar-100-binary), or the "
+          "folder of TFF's federated HDF5 files (tff_h5). "
           "Default \"\": /usr/share/datasets/fashion-mnist for fashion_mnist.");
     v.Int("num_clients", num_clients, 1, 100000000, "Number of clients in the population. Default 30.");
     v.Bool("standardize", standardize,
@@ -213,7 +241,7 @@ struct DataConfig {
     v.Real("client_test_fraction", client_test_fraction, 0.0, 1.0, false,
            "Share of each client's training rows held out as that client's own test rows (stratified by label, "
            "seeded; at least one row stays for training), for per-client evaluation; data that has its own "
-           "per-client test rows (leaf, natural partition) keeps them when this is 0. Default 0.");
+           "per-client test rows (leaf, tff_h5, natural partition) keeps them when this is 0. Default 0.");
     v.Real("holdout_clients", holdout_clients, 0.0, 1e8, false,
            "Clients kept out of training entirely (never sampled), to measure how the model serves clients it "
            "has never seen: below 1 a fraction of the population (rounded), from 1 up a count (a whole number). "
@@ -228,6 +256,7 @@ struct DataConfig {
     v.Section("synthetic", synthetic);
     v.Section("csv", csv);
     v.Section("leaf", leaf);
+    v.Section("tff_h5", tff_h5);
     v.Section("cifar100", cifar100);
     v.Section("augment", augment);
   }

@@ -59,6 +59,12 @@ json SourceFiles(const DataConfig& cfg) {
   if (!path.empty() && cfg.dataset != "synthetic") roots.push_back(path);
   if (cfg.dataset == "csv" && !cfg.csv.test_path.empty()) roots.push_back(cfg.csv.test_path);
   if (cfg.dataset == "leaf" && !cfg.leaf.vocab.empty()) roots.push_back(cfg.leaf.vocab);
+  if (cfg.dataset == "tff_h5") {
+    // Files named outside data.path.
+    for (const std::string* f : {&cfg.tff_h5.train_file, &cfg.tff_h5.test_file}) {
+      if (!f->empty() && (path.empty() || fs::path(*f).is_absolute())) roots.push_back(*f);
+    }
+  }
   for (const auto& r : roots) {
     std::error_code ec;
     if (fs::is_directory(r, ec)) {
@@ -238,7 +244,8 @@ nlohmann::json DataCacheSource(const DataConfig& cfg, uint64_t seed) {
   Config c;
   c.data = cfg;
   json d = ToJson(c)["data"];
-  const bool own_users = cfg.dataset == "leaf" || (cfg.dataset == "csv" && cfg.csv.client_column >= 0);
+  const bool own_users =
+      cfg.dataset == "leaf" || cfg.dataset == "tff_h5" || (cfg.dataset == "csv" && cfg.csv.client_column >= 0);
   // Keys that act after loading, or not at all on what LoadData returns.
   for (const char* k : {"partition", "client_test_fraction", "augment", "cache", "seed"}) d.erase(k);
   if (own_users) {

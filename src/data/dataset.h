@@ -97,6 +97,21 @@ FederatedData LoadLeaf(const LeafConfig& cfg, const std::string& dir, int max_us
 // file or a label out of range.
 FederatedData LoadCifar(const std::string& dataset, const std::string& dir, const std::string& labels);
 
+// TFF's federated HDF5 files (data.dataset = "tff_h5"; tff.simulation.datasets,
+// also distributed by FedML): in dir (or as cfg.train_file / cfg.test_file),
+// /examples/<client>/<field> per client. Clients are the training file's ids
+// with examples, sorted as strings; max_users > 0 keeps the first max_users
+// (their train and test rows only), 0 keeps all; train.user and test.user
+// hold the client index, test rows of a client without training examples
+// user -1 (only when every client is kept). cifar100_labels ("fine" or
+// "coarse") picks CIFAR-100's label field. See src/data/tff_h5.cpp for each
+// task's fields and Shakespeare's tokens. Throws InputError naming the file
+// and dataset path for a missing file, group or field, a wrong type or shape,
+// or a label out of range; and naming the dataset when fedsim was built
+// without HDF5.
+FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const std::string& cifar100_labels,
+                        int max_users);
+
 // The binary cache (data.cache; src/data/cache.cpp has the layout).
 // DataCacheSource: what a cache of cfg's data records as its source (the data
 // keys that change what LoadData returns, the data seed, each source file's

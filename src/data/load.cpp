@@ -248,6 +248,10 @@ FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
     // The natural partition's clients are the first num_clients users by name.
     fd = LoadLeaf(cfg.leaf, cfg.path, cfg.partition.kind == "natural" ? cfg.num_clients : 0);
     source = fmt::format(" from {} ({})", cfg.path, fd.description);
+  } else if (cfg.dataset == "tff_h5") {
+    // As for LEAF: the natural partition's clients are the first num_clients ids.
+    fd = LoadTffH5(cfg.tff_h5, cfg.path, cfg.cifar100.labels, cfg.partition.kind == "natural" ? cfg.num_clients : 0);
+    source = fmt::format(" from {} ({})", cfg.path, fd.description);
   } else if (cfg.dataset == "cifar10" || cfg.dataset == "cifar100") {
     fd = LoadCifar(cfg.dataset, cfg.path, cfg.cifar100.labels);
     source = " from " + cfg.path + (cfg.dataset == "cifar100" ? fmt::format(" ({} labels)", cfg.cifar100.labels) : "");

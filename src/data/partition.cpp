@@ -304,8 +304,8 @@ Partition Quantity(int n, int num_clients, const PartitionConfig& cfg, Rng& rng)
 Partition Natural(const Dataset& train, int num_clients) {
   if (train.user.empty()) {
     throw InputError(
-        "data.partition.kind: \"natural\" needs data with user ids (data.dataset = \"synthetic\" or \"leaf\", "
-        "or a CSV with data.csv.client_column); this dataset has none");
+        "data.partition.kind: \"natural\" needs data with user ids (data.dataset = \"synthetic\", \"leaf\" or "
+        "\"tff_h5\", or a CSV with data.csv.client_column); this dataset has none");
   }
   const int num_users = *std::max_element(train.user.begin(), train.user.end()) + 1;
   if (num_clients != num_users) {

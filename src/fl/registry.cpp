@@ -17,6 +17,8 @@ const Catalog& GetCatalog() {
           {"leaf", "LEAF's JSON files (femnist, shakespeare, sent140, synthetic): natural users, per-user test rows"},
           {"cifar10", "CIFAR-10 binary version (cifar-10-batches-bin): 32x32 RGB images, 10 classes"},
           {"cifar100", "CIFAR-100 binary version (cifar-100-binary): 32x32 RGB images, 100 fine or 20 coarse classes"},
+          {"tff_h5", "TFF/FedML federated HDF5 (emnist, emnist_digits, shakespeare, cifar100): natural clients, "
+                     "per-client test rows"},
       },
       {
           {"iid", "uniformly random, near-equal client sizes"},
@@ -24,7 +26,7 @@ const Catalog& GetCatalog() {
           {"shards", "sort by label, cut into shards, shards_per_client shards each (McMahan et al. 2017)"},
           {"quantity", "quantity skew: lognormal(0, quantity_sigma) client sizes, random samples"},
           {"labels", "label skew #C=k (NIID-Bench): labels_per_client labels per client, each label split evenly"},
-          {"natural", "the data's own users (synthetic, leaf, a CSV client column), one client each"},
+          {"natural", "the data's own users (synthetic, leaf, tff_h5, a CSV client column), one client each"},
       },
       {
           {"softmax", "multinomial logistic regression"},

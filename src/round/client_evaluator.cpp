@@ -141,7 +141,8 @@ ClientEvaluator::ClientEvaluator(const Config& cfg, ClientTrainer& trainer, cons
   if (with_tests == 0) {
     throw InputError(
         "metrics.client_eval: no client has test rows of its own; set data.client_test_fraction (e.g. 0.25) or "
-        "use data with per-client test files (leaf, a natural partition of data whose test rows name their user)");
+        "use data with per-client test files (leaf, tff_h5, a natural partition of data whose test rows name their "
+        "user)");
   }
   if (!out_dir.empty() && comm.root()) {
     path_ = (std::filesystem::path(out_dir) / "clients.jsonl").string();
