@@ -73,6 +73,8 @@ declare -A grid=(
   [e20b10]="0.0215 0.0464 0.1 0.215"
   [cnn]="0.1"
 )
+# At most this many rates are added at the grid's edges (the CNN's single rate is not widened).
+declare -A widen=([sgd]=3 [e1b10]=3 [e20b10]=3 [cnn]=0)
 declare -A horizon=([sgd]=200 [e1b10]=50 [e20b10]=20 [cnn]=40)
 declare -A cap=([sgd_iid]=3000 [sgd_shards]=4000 [e1b10_iid]=500 [e1b10_shards]=2000
                 [e20b10_iid]=150 [e20b10_shards]=500 [cnn_iid]=40)
@@ -101,7 +103,7 @@ run_to_target() {
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     sleep 2
-    if [ -f "$dir/rounds.jsonl" ] && tail -n 3 "$dir/rounds.jsonl" | grep -o '"test_accuracy":[0-9.eE+-]*' |
+    if [ -f "$dir/rounds.jsonl" ] && grep -o '"test_accuracy":[0-9.eE+-]*' "$dir/rounds.jsonl" |
       awk -F: -v t="$tgt" '$2 + 0 >= t { hit = 1 } END { exit !hit }'; then
       kill -INT "$pid" 2>/dev/null || true
       break
@@ -153,7 +155,7 @@ if [ "$table_only" = 0 ]; then
       done
       # As the paper checked, the best rate must lie inside the grid: while it
       # is the grid's largest (smallest) rate, add the next rate up (down) the ladder.
-      for _ in 1 2 3; do
+      for ((w = 0; w < widen[$r]; w++)); do
         # shellcheck disable=SC2086
         next=$(python3 - "$base" $tried <<'PY'
 import json, sys
@@ -265,7 +267,7 @@ for key, model, algo, e, b, u in rows:
             r = runs.setdefault(lr, {"seconds": 0.0})
             r["seconds"] += own_seconds(m)
             if d.endswith("_ext") or "rounds" not in r:
-                r.update(rounds=s.get("rounds"), rt=s.get("rounds_to_target"), best=s.get("best_test_accuracy"),
+                r.update(rounds=s.get("rounds_completed", s.get("rounds")), rt=s.get("rounds_to_target"), best=s.get("best_test_accuracy"),
                          status=s.get("status"), ext=d.endswith("_ext"))
         if not runs:
             continue
