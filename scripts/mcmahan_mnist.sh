@@ -77,7 +77,7 @@ declare -A grid=(
 declare -A widen=([sgd]=3 [e1b10]=3 [e20b10]=3 [cnn]=0)
 declare -A horizon=([sgd]=200 [e1b10]=50 [e20b10]=20 [cnn]=40)
 declare -A cap=([sgd_iid]=3000 [sgd_shards]=4000 [e1b10_iid]=500 [e1b10_shards]=2000
-                [e20b10_iid]=150 [e20b10_shards]=500 [cnn_iid]=40)
+                [e20b10_iid]=150 [e20b10_shards]=300 [cnn_iid]=40)
 declare -A parts=([sgd]="iid shards" [e1b10]="iid shards" [e20b10]="iid shards" [cnn]="iid")
 declare -A part=(
   [iid]="--set data.partition.kind=iid"
