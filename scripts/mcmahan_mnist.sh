@@ -341,7 +341,12 @@ def speedup(key, p, base="sgd"):
     rs, cap = result[(base, p)]
     if rt is None:
         return "–"
-    return f"{rs / rt:.1f}×" if rs is not None else f"> {cap / rt:.1f}×"
+    txt = f"{rs / rt:.1f}×" if rs is not None else f"> {cap / rt:.1f}×"
+    # With every seed of both rows at the target: the ratio of their mean rounds.
+    a, b = [rt] + seeds.get((key, p), []), [rs] + seeds.get((base, p), [])
+    if len(a) > 1 and len(b) > 1 and None not in a + b:
+        txt += f" (seeds' means: {sum(b) / len(b) / (sum(a) / len(a)):.1f}×)"
+    return txt
 # Estimated CNN costs: 72.4 MFLOP per training sample (docs/performance.md), 25 GFLOP/s on one thread.
 def est(samples_per_round, rounds):
     return f"{samples_per_round * 72.4e6 * rounds / 25e9 / 3600:.1f} h"
