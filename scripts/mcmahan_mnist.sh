@@ -363,7 +363,7 @@ print(f"| CNN (99%) | FedAvg | 5 | 10 | 300 | {cell('cnn', 'iid') if ('cnn', 'ii
       f"not run (est. {est(30000, 229)} per rate at 229 rounds) | – | – | {paper[('cnn', 'iid')]} | {paper[('cnn', 'shards')]} |")
 print()
 print("Learning rates tried per row (rounds to the target; `>` N: not reached in the N rounds run, with the best test accuracy; "
-      "\"extended\": run on from the short run to the row's cap) and the compute each row took:")
+      "\"extended\": run on from the short run to the row's cap) and the compute each row's grid took (the other seeds are in the total below):")
 print()
 print("| row | data | learning rate: rounds | compute |")
 print("|---|---|---|---:|")
