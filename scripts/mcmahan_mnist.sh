@@ -12,17 +12,19 @@
 # is the grid's largest (smallest) the next rate of the ladder 0.001, 0.00215,
 # ..., 10 above (below) it is added, as the paper checked that its best rates
 # lay inside its grids; the K best (fewest rounds to the target, else the
-# highest test accuracy within H rounds) are
-# then extended to the row's round cap by branching from the short run's
-# checkpoint (`fedsim run --from`, which equals the uninterrupted run). The
+# highest test accuracy within H rounds) are then extended to the row's round
+# cap by branching from the short run's checkpoint (`fedsim run --from`, which
+# equals the uninterrupted run). The
 # test set is evaluated after every round, and a run stops (SIGINT, status
 # "interrupted", rounds_to_target set) once it reaches the target.
 # Finished runs are skipped and an interrupted one continues from its
 # checkpoint, so the script resumes where it stopped; the table goes into
-# OUT/table.md and docs/reproductions.md (mcmahan-mnist markers).
+# OUT/table.md and docs/reproductions.md (mcmahan-mnist markers). The 2NN
+# rows take about 50 minutes of one thread (with --extend 2 --seeds 3 about
+# 95), the CNN row about 45; docs/reproductions.md has the measured times.
 #
 # Usage: scripts/mcmahan_mnist.sh --data DIR [--out DIR] [--threads N] [--extend K]
-#                                 [--only "ROW..."] [--cnn] [--table-only]
+#                                 [--seeds S] [--only "ROW..."] [--cnn] [--table-only]
 #   --data DIR   folder with MNIST's four IDX files (train-images-idx3-ubyte[.gz], ...)
 #   --extend K   extend the K best rates of each grid to the cap (default 1)
 #   --seeds S    also run the row's best rate with experiment.seed = 2..S (other
