@@ -20,8 +20,9 @@
 # Finished runs are skipped and an interrupted one continues from its
 # checkpoint, so the script resumes where it stopped; the table goes into
 # OUT/table.md and docs/reproductions.md (mcmahan-mnist markers). The 2NN
-# rows take about 50 minutes of one thread (with --extend 2 --seeds 3 about
-# 95), the CNN row about 45; docs/reproductions.md has the measured times.
+# rows took about 40 minutes of one thread beside other work (94 with the
+# runner-up rates and seeds of the published table), the CNN row 43;
+# docs/reproductions.md has the measured times.
 #
 # Usage: scripts/mcmahan_mnist.sh --data DIR [--out DIR] [--threads N] [--extend K]
 #                                 [--seeds S] [--only "ROW..."] [--cnn] [--table-only]
