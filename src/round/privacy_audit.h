@@ -7,10 +7,12 @@
 //   the real clients' sampling rate q (a Bernoulli draw from (seed, kAudit,
 //   t, i)) and add clip_norm x c_i to the sum of clipped updates before the
 //   server's noise. After the run, the cosines of the final model change
-//   rho = w_T - w_0 with the inserted canaries and with audit.unobserved
-//   canaries that never took part are fitted by two Gaussians, and the
-//   estimate is the epsilon (at privacy.delta) of telling those two Gaussians
-//   apart (EpsilonOfGaussians);
+//   rho = w_T - w_0 with the inserted canaries are fitted by a Gaussian, and
+//   the estimate is the epsilon (at privacy.delta) of telling it apart from
+//   the null N(0, 1/d), the cosine of a direction independent of rho
+//   (EpsilonOfGaussians); audit.unobserved canaries that never took part
+//   sample that null, and the estimate with their fitted Gaussian is
+//   reported beside as a check;
 // * loss-threshold membership inference (Yeom et al., CSF 2018) on the final
 //   global model: the per-sample losses of training clients' samples
 //   (members) against test samples (non-members); the ROC's AUC and the TPR
