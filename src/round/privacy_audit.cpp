@@ -191,6 +191,13 @@ nlohmann::json PrivacyAudit::FinishCanaries(const Eigen::VectorXf& initial, cons
   const double null_std = 1.0 / std::sqrt(static_cast<double>(dim_));
   j["epsilon_estimate"] =
       canaries_ > 1 && s1 > 0 ? nlohmann::json(EpsilonOfGaussians(0.0, null_std, m1, s1, delta_)) : nlohmann::json(nullptr);
+  // The estimate's spread from fitting k cosines: the estimate again with
+  // the inserted mean moved by two standard errors each way.
+  if (canaries_ > 1 && s1 > 0) {
+    const double se = 2.0 * s1 / std::sqrt(static_cast<double>(canaries_));
+    j["epsilon_estimate_range"] = {EpsilonOfGaussians(0.0, null_std, std::max(0.0, m1 - se), s1, delta_),
+                                   EpsilonOfGaussians(0.0, null_std, m1 + se, s1, delta_)};
+  }
   j["epsilon_estimate_empirical_null"] = unobserved_ > 1 && canaries_ > 1 && s0 > 0 && s1 > 0
                                              ? nlohmann::json(EpsilonOfGaussians(m0, s0, m1, s1, delta_))
                                              : nlohmann::json(nullptr);
