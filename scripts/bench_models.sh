@@ -40,7 +40,11 @@ while [ $# -gt 0 ]; do
 done
 
 deps=("${FEDSIM_BUILD_DEPS[@]}" python3 time)
-[ "$pytorch" = 1 ] && deps+=(python3-torch)
+# PyTorch: Debian's python3-torch is built against the generic libblas.so.3,
+# which is the slow reference BLAS unless an optimised alternative is
+# installed; OpenBLAS (OpenMP build, so torch.set_num_threads governs it) is
+# what a user who cares about speed would have.
+[ "$pytorch" = 1 ] && deps+=(python3-torch libopenblas0-openmp)
 fedsim_install "${deps[@]}"
 fedsim_build >/dev/null
 fedsim="$FEDSIM_BUILD/fedsim"
@@ -80,8 +84,15 @@ for row in "${rows[@]}"; do
       --samples "$samples" --seconds "$seconds" --json > "$out/fedsim.json"
     torch_json="null"; torch_rss="null"
     if [ "$pytorch" = 1 ]; then
-      /usr/bin/time -f "%M" -o "$out/rss_torch.txt" \
-        python3 "$FEDSIM_ROOT/scripts/bench_torch_models.py" --model "$kind" --hidden "${hidden:-200,200}" \
+      # Debian's python (python3-torch is installed for it, not for a python3
+      # earlier on PATH). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, where this
+      # machine sets them to work around old OpenBLAS builds, would pin
+      # OpenBLAS to its Haswell kernel (2.5x slower here): unset for this
+      # command alone, OpenBLAS picks its kernel for the CPU (printed in the
+      # JSON; results checked against float64 when this was written).
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
+        /usr/bin/time -f "%M" -o "$out/rss_torch.txt" \
+        /usr/bin/python3 "$FEDSIM_ROOT/scripts/bench_torch_models.py" --model "$kind" --hidden "${hidden:-200,200}" \
         --batch "$batch" --threads "$t" --samples "$samples" --seconds "$seconds" > "$out/torch.json"
       torch_json="$(cat "$out/torch.json")"; torch_rss="$(tail -1 "$out/rss_torch.txt")"
     fi

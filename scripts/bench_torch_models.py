@@ -13,6 +13,7 @@ LSTMs: PyTorch's nn.LSTM has two biases per gate (b_ih, b_hh); fedsim has one
 count equals fedsim's and the maths is the same.
 """
 import argparse
+import ctypes
 import json
 import math
 import time
@@ -110,6 +111,17 @@ def build(kind, vocab, hidden):
     raise SystemExit(f"bench_torch_models.py: unknown model {kind}")
 
 
+def blas_name():
+    """The BLAS that torch's dense layers and LSTMs call (Debian's torch is built
+    against the generic libblas.so.3, i.e. whichever alternative is installed)."""
+    try:
+        lib = ctypes.CDLL("libblas.so.3")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return "OpenBLAS " + lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "not OpenBLAS (reference BLAS?)"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -155,7 +167,7 @@ def main():
     print(json.dumps({"model": a.model, "num_params": sum(p.numel() for p in params), "batch": a.batch,
                       "threads": torch.get_num_threads(), "epochs": epochs, "samples": epochs * a.samples,
                       "seconds": s, "samples_per_second": epochs * a.samples / s, "final_loss": float(loss),
-                      "torch": torch.__version__}))
+                      "torch": torch.__version__, "blas": blas_name()}))
 
 
 if __name__ == "__main__":

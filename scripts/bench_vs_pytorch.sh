@@ -12,5 +12,5 @@
 #                                    [--models "kind ..."] [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-fedsim_install python3-torch
+fedsim_install python3-torch libopenblas0-openmp
 exec "$FEDSIM_ROOT/scripts/bench_models.sh" --pytorch --out "$FEDSIM_ROOT/runs/bench_vs_pytorch" "$@"

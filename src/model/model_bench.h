@@ -55,8 +55,9 @@ void SetBenchInput(ModelBenchSpec& spec);
 // pixels or features, uniform token ids, uniform labels), trained with plain
 // SGD (LossAndGradient then w -= lr g, as FedAvg's local step) over whole
 // local epochs of spec.batch samples per step, in order. One warm-up epoch
-// is untimed; then all threads run the same number of epochs, doubled until
-// the timed part lasts at least spec.min_seconds. The data is generated
+// sizes the timed run; all threads then run the same number of epochs,
+// together, timed as one (rerun with more epochs, up to 3 times, while it
+// lasts less than spec.min_seconds). The data is generated
 // before timing, as floats (fedsim's batch decode from bytes is not timed,
 // as PyTorch's data "already in tensors"). Throws InputError for a model
 // that does not fit the shape.
