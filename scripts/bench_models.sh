@@ -90,7 +90,11 @@ for row in "${rows[@]}"; do
       # OpenBLAS to its Haswell kernel (2.5x slower here): unset for this
       # command alone, OpenBLAS picks its kernel for the CPU (printed in the
       # JSON; results checked against float64 when this was written).
-      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" \
+      # With several threads, OMP_WAIT_POLICY=PASSIVE: on a loaded machine
+      # GNU OpenMP's spinning threads made PyTorch's 2-thread runs up to 20x
+      # slower than 1 thread; passive waiting is PyTorch's better case here.
+      wait_policy=(); [ "$t" -gt 1 ] && wait_policy=(OMP_WAIT_POLICY=PASSIVE)
+      env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$t" OPENBLAS_NUM_THREADS="$t" "${wait_policy[@]}" \
         /usr/bin/time -f "%M" -o "$out/rss_torch.txt" \
         /usr/bin/python3 "$FEDSIM_ROOT/scripts/bench_torch_models.py" --model "$kind" --hidden "${hidden:-200,200}" \
         --batch "$batch" --threads "$t" --samples "$samples" --seconds "$seconds" > "$out/torch.json"
