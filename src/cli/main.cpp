@@ -26,6 +26,7 @@
 #include "run/experiment.h"
 #include "metrics/compare.h"
 #include "model/gemm_bench.h"
+#include "model/model_bench.h"
 #include "privacy/rdp_accountant.h"
 #include "secure/he_cost.h"
 
@@ -372,6 +373,21 @@ int main(int argc, char** argv) {
   bench->add_option("--seconds", gemm_seconds, "Minimum timed duration")->check(CLI::Range(0.01, 600.0));
   bench->add_flag("--json", print, "Print a JSON object instead of text");
 
+  auto* bench_model = app.add_subcommand(
+      "bench-model", "Time local SGD epochs of a model on generated data of its input shape (samples/s, GFLOP/s)");
+  fedsim::ModelBenchSpec mb;
+  std::vector<int> mb_hidden;
+  bench_model->add_option("--model", mb.model.kind, "model.kind: a preset, cnn_mcmahan, cnn_lenet, mlp or softmax")
+      ->required();
+  bench_model->add_option("--hidden", mb_hidden, "model.hidden for --model mlp, e.g. 200,200")->delimiter(',');
+  bench_model->add_option("--batch", mb.batch, "Local batch size")->check(CLI::Range(1, 100000));
+  bench_model->add_option("--samples", mb.samples, "Samples per client (one local epoch)")->check(CLI::Range(1, 10000000));
+  bench_model->add_option("--threads", mb.threads, "Clients trained at once, one per thread")->check(CLI::Range(1, 1024));
+  bench_model->add_option("--seconds", mb.min_seconds, "Minimum timed duration")->check(CLI::Range(0.0, 600.0));
+  bench_model->add_option("--vocab", mb.vocab_size, "Vocabulary of token models (sent140_lstm: default 10001)")
+      ->check(CLI::Range(1, 100000000));
+  bench_model->add_flag("--json", print, "Print a JSON object instead of text");
+
   auto* privacy = app.add_subcommand("privacy", "RDP accountant for the sampled Gaussian mechanism");
   privacy->require_subcommand(1);
   double pq = 0, psigma = 0, pdelta = 1e-5, peps = 0;
@@ -453,6 +469,34 @@ int main(int argc, char** argv) {
                                   {"seconds", r.seconds}}).dump().c_str());
       } else {
         std::printf("float32 GEMM %dx%d, %d thread(s): %.1f GFLOP/s\n", r.size, r.size, r.threads, r.gflops);
+      }
+      return 0;
+    }
+    if (*bench_model) {
+      const int vocab = mb.vocab_size;
+      mb.model.hidden = mb_hidden;
+      fedsim::SetBenchInput(mb);
+      if (vocab > 0 && mb.vocab_size > 0) mb.vocab_size = vocab;
+      const auto r = fedsim::MeasureModelTraining(mb);
+      if (print) {
+        std::printf("%s\n", json({{"model", r.kind},
+                                  {"description", r.description},
+                                  {"num_params", r.num_params},
+                                  {"train_flops_per_sample", r.train_flops_per_sample},
+                                  {"batch", mb.batch},
+                                  {"threads", r.threads},
+                                  {"epochs", r.epochs},
+                                  {"samples", r.samples},
+                                  {"seconds", r.seconds},
+                                  {"samples_per_second", r.samples_per_second},
+                                  {"gflops", r.gflops},
+                                  {"final_loss", r.final_loss}})
+                                .dump()
+                                .c_str());
+      } else {
+        std::printf("%s, batch %d, %d thread(s): %.0f samples/s, %.2f GFLOP/s (%lld epochs of %d samples in %.2f s)\n",
+                    r.description.c_str(), mb.batch, r.threads, r.samples_per_second, r.gflops,
+                    static_cast<long long>(r.epochs), mb.samples, r.seconds);
       }
       return 0;
     }
