@@ -969,6 +969,19 @@ void ValidateConfig(const Config& c, const std::string& source) {
       fail("audit.canaries: canaries join the server's sum in the clear; turn secure_aggregation off for the audit");
     }
   }
+  if (c.audit.reconstruction) {
+    if (c.model.kind != "softmax" && c.model.kind != "mlp") {
+      fail("audit.reconstruction: inverts a first dense layer with bias; model.kind must be softmax or mlp, got " +
+           c.model.kind);
+    }
+    if (c.algorithm.name != "fedavg" && c.algorithm.name != "fedsgd" && c.algorithm.name != "fedprox") {
+      fail("audit.reconstruction: reads each upload as the model's update or gradient (fedavg, fedprox, fedsgd); "
+           "got algorithm.name=" + c.algorithm.name);
+    }
+    if (c.compression.kind != "none") {
+      fail("audit.reconstruction: a compressed upload is not the layer's gradient; set compression.kind=none");
+    }
+  }
   if (c.baseline.kind != "none") {
     if (c.privacy.mode != "none" || c.secure_aggregation.enabled || c.encryption.scheme != "none") {
       fail("baseline.kind: the baselines train without privacy; privacy.mode, secure_aggregation and encryption "

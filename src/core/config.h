@@ -939,6 +939,7 @@ struct AuditConfig {
   int unobserved = -1;      // canaries drawn but never inserted; -1 = as many as canaries
   bool membership = false;  // loss-threshold membership inference on the final model (Yeom et al. 2018)
   int membership_samples = 2000;  // members and non-members scored (each)
+  bool reconstruction = false;    // the server inverts the first dense layer of each upload
 
   template <class V>
   void Visit(V& v) {
@@ -955,6 +956,12 @@ struct AuditConfig {
            "samples against test samples; AUC and TPR at 1% and 0.1% FPR in the summary. Default false.");
     v.Int("membership_samples", membership_samples, 10, 100000000,
           "Members and non-members scored by audit.membership (each; fewer if the data has fewer). Default 2000.");
+    v.Bool("reconstruction", reconstruction,
+           "Input reconstruction by an honest-but-curious server: the first dense layer's weight and bias "
+           "gradients (or update) of each upload it sees give x = dW[:, j] / db[j] (exact for one sample's "
+           "gradient); scored against the client's own samples (exact matches, PSNR) per round, and on the "
+           "cohort's sum under secure aggregation; reconstructions.pgm shows them. model.kind softmax or mlp. "
+           "Default false.");
   }
 };
 

@@ -146,6 +146,7 @@ struct Run {
   std::unique_ptr<ClientEvaluator> clients;  // metrics.client_eval (built once a resume's round is known)
   std::vector<int> holdout;                  // data.holdout_clients: never sampled
   std::unique_ptr<PrivacyAudit> audit;       // audit.* (rank 0 computes it)
+  ReconstructionTap* recon = nullptr;        // audit.reconstruction: wraps the aggregator (rank 0)
   Eigen::VectorXf global;
   Eigen::VectorXf initial;                   // w_0, for the canary audit
 
@@ -226,6 +227,12 @@ struct Run {
       aggregator = attack->active() || cfg.robust.rule != "mean"
                        ? MakeRobustAggregator(cfg, upload_size, threads, attack.get())
                        : MakeAggregator(cfg, upload_size, max_cohort, threads, weight_bound);
+    }
+    if (aggregator && cfg.audit.reconstruction) {
+      auto tap = std::make_unique<ReconstructionTap>(std::move(aggregator), *model, train, partition,
+                                                     SecureAggregation(cfg));
+      recon = tap.get();
+      aggregator = std::move(tap);
     }
     server = event_driven ? std::make_unique<ServerPipeline>(cfg, z, q, trainers)
                           : std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
@@ -361,6 +368,7 @@ void RecordTail(Run& run, json& rec, json& stages, const CohortResult& members, 
   }
   stages["evaluation"] = {{"evaluated", eval}};
   if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
+  if (run.recon) stages["audit"]["reconstruction"] = run.recon->RoundRecord();
 }
 
 // Closes round (or server step) r's record: its stages and wall times,
@@ -465,7 +473,7 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
                    {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
     };
     RecordTail(run, rec, stages, cohort, agg, upd, kept.clients, eval, wall_client_eval);
-    if (run.audit && run.audit->canaries()) stages["audit"] = {{"canaries_inserted", canaries}};
+    if (run.audit && run.audit->canaries()) stages["audit"]["canaries_inserted"] = canaries;
     if (!EndRecord(run, doc, tot, std::move(rec), std::move(stages), r, wall_round0, status, save)) break;
   }
 }
@@ -707,6 +715,12 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
                                                     run.data.test, run.threads);
     }
     summary["audit"] = a;
+  }
+  if (run.recon) {
+    summary["audit"]["reconstruction"] = run.recon->Summary();
+    if (run.recorder.writes() && run.recon->WriteGrid(opt.out_dir + "/reconstructions.pgm")) {
+      summary["audit"]["reconstruction"]["grid"] = "reconstructions.pgm";
+    }
   }
   if (run.async) {
     summary["dispatched_clients"] = tot.dispatched;

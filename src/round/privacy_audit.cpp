@@ -4,7 +4,9 @@
 #include <cmath>
 #include <limits>
 
+#include "core/error.h"
 #include "core/parallel.h"
+#include "metrics/image.h"
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "model/model.h"
@@ -240,6 +242,160 @@ nlohmann::json PrivacyAudit::FinishMembership(const Model& model, const float* p
           {"tpr_at_fpr_0.001", roc.tpr_at[1]},
           {"member_loss", n_in ? mean_in / n_in : 0.0},
           {"nonmember_loss", n_out ? mean_out / n_out : 0.0}};
+}
+
+}  // namespace fedsim
+
+namespace fedsim {
+
+ReconstructionTap::ReconstructionTap(std::unique_ptr<Aggregator> inner, const Model& model, const Dataset& train,
+                                     const std::vector<std::vector<int>>& partition, bool secure)
+    : inner_(std::move(inner)), train_(train), partition_(partition), secure_(secure) {
+  const std::vector<ParamRange> r = model.ParamRanges();
+  // Mlp / softmax: layers.0.weight (in x out, column-major), layers.0.bias.
+  if (r.size() < 2 || r[1].size <= 0 || r[0].size % r[1].size != 0) {
+    throw InputError("audit.reconstruction: the model's first layer is not a dense layer with bias");
+  }
+  w_offset_ = r[0].offset;
+  b_offset_ = r[1].offset;
+  out_ = static_cast<int>(r[1].size);
+  in_ = static_cast<int>(r[0].size / r[1].size);
+  if (in_ != train.dim()) throw InputError("audit.reconstruction: the first layer does not read the input");
+}
+
+void ReconstructionTap::Begin(int round, int cohort) {
+  inner_->Begin(round, cohort);
+  round_clients_.clear();
+  attacked_ = exact_ = 0;
+  psnr_sum_ = 0.0;
+  psnr_max_ = -1e300;
+  sum_score_ = nullptr;
+  shown_.clear();
+}
+
+ReconstructionTap::Score ReconstructionTap::Attack(const float* u, const std::vector<int>& rows,
+                                                   Eigen::VectorXf& x_hat) const {
+  Score s;
+  Eigen::Map<const Eigen::VectorXf> db(u + b_offset_, out_);
+  int j = 0;
+  db.cwiseAbs().maxCoeff(&j);
+  x_hat.setZero(in_);
+  if (!(std::abs(db[j]) > 0.0f) || rows.empty()) return s;
+  x_hat = Eigen::Map<const Eigen::VectorXf>(u + w_offset_ + static_cast<int64_t>(j) * in_, in_) / db[j];
+  std::vector<float> x(static_cast<size_t>(in_));
+  double best = std::numeric_limits<double>::infinity();
+  const size_t cap = std::min<size_t>(rows.size(), 2000);
+  for (size_t k = 0; k < cap; ++k) {
+    train_.Rows(&rows[k], 1, x.data());
+    Eigen::Map<const Eigen::VectorXf> xv(x.data(), in_);
+    const double mse = (x_hat - xv).squaredNorm() / in_;
+    if (mse < best) {
+      best = mse;
+      s.best_row = rows[k];
+      const double range = std::max(1e-12, static_cast<double>(xv.maxCoeff() - xv.minCoeff()));
+      s.psnr = mse > 0.0 ? 10.0 * std::log10(range * range / mse) : 200.0;
+      s.exact = (x_hat - xv).cwiseAbs().maxCoeff() <= 1e-3 * range;
+    }
+  }
+  s.psnr = std::min(s.psnr, 200.0);
+  return s;
+}
+
+void ReconstructionTap::AddBlock(const Eigen::MatrixXf& uploads, int b0, int nb,
+                                 const std::vector<ClientReport>& reports, const std::vector<char>& keep) {
+  for (int i = 0; i < nb; ++i) {
+    const size_t at = static_cast<size_t>(b0 + i);
+    if (!keep[at]) continue;
+    const int client = reports[at].client;
+    round_clients_.push_back(client);
+    if (secure_) continue;  // the server never sees this upload
+    Eigen::VectorXf x_hat;
+    const Score s = Attack(uploads.col(i).data(), partition_[static_cast<size_t>(client)], x_hat);
+    ++attacked_;
+    exact_ += s.exact;
+    psnr_sum_ += s.psnr;
+    psnr_max_ = std::max(psnr_max_, s.psnr);
+    if (shown_.size() < 32 && s.best_row >= 0) {
+      shown_.push_back(x_hat);
+      Eigen::VectorXf x(in_);
+      train_.Rows(&s.best_row, 1, x.data());
+      shown_.push_back(x);
+    }
+  }
+  inner_->AddBlock(uploads, b0, nb, reports, keep);
+}
+
+AggregateResult ReconstructionTap::Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) {
+  AggregateResult res = inner_->Finish(reports, keep);
+  if (secure_ && res.sum && res.denominator > 0.0 && !res.failed) {
+    // The server's view: the cohort's sum, inverted like one upload and
+    // scored against every row of the round's clients.
+    const Eigen::VectorXf sum = res.sum->cast<float>();
+    std::vector<int> rows;
+    for (int c : round_clients_) {
+      const auto& r = partition_[static_cast<size_t>(c)];
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    Eigen::VectorXf x_hat;
+    const Score s = Attack(sum.data(), rows, x_hat);
+    sum_score_ = {{"psnr", s.psnr}, {"exact", s.exact}};
+    if (s.best_row >= 0) {
+      shown_.push_back(x_hat);
+      Eigen::VectorXf x(in_);
+      train_.Rows(&s.best_row, 1, x.data());
+      shown_.push_back(x);
+    }
+    ++attacked_;
+    exact_ += s.exact;
+    psnr_sum_ += s.psnr;
+    psnr_max_ = std::max(psnr_max_, s.psnr);
+  }
+  if (attacked_ > 0) {
+    ++rounds_;
+    total_attacked_ += attacked_;
+    total_exact_ += exact_;
+    total_psnr_ += psnr_sum_;
+    last_shown_ = shown_;
+  }
+  return res;
+}
+
+nlohmann::json ReconstructionTap::RoundRecord() const {
+  nlohmann::json j = {{"attacked", attacked_},
+                      {"exact", exact_},
+                      {"mean_psnr", attacked_ ? nlohmann::json(psnr_sum_ / attacked_) : nlohmann::json(nullptr)},
+                      {"max_psnr", attacked_ ? nlohmann::json(psnr_max_) : nlohmann::json(nullptr)},
+                      {"view", secure_ ? "sum" : "each upload"}};
+  return j;
+}
+
+nlohmann::json ReconstructionTap::Summary() const {
+  return {{"view", secure_ ? "the cohort's sum (secure aggregation)" : "each client's upload"},
+          {"rounds", rounds_},
+          {"attacked", total_attacked_},
+          {"exact", total_exact_},
+          {"exact_fraction", total_attacked_ ? nlohmann::json(static_cast<double>(total_exact_) / total_attacked_)
+                                             : nlohmann::json(nullptr)},
+          {"mean_psnr", total_attacked_ ? nlohmann::json(total_psnr_ / total_attacked_) : nlohmann::json(nullptr)}};
+}
+
+bool ReconstructionTap::WriteGrid(const std::string& path) const {
+  if (train_.shape.size() != 3 || train_.shape[0] != 1 || last_shown_.empty()) return false;
+  const int h = train_.shape[1], w = train_.shape[2];
+  const int pairs = static_cast<int>(last_shown_.size() / 2);
+  // Row 1: reconstructions; row 2: their best matches; each image scaled to
+  // [0, 1] by its own range.
+  std::vector<float> cells(static_cast<size_t>(2 * pairs) * h * w);
+  for (int r = 0; r < 2; ++r) {
+    for (int p = 0; p < pairs; ++p) {
+      const Eigen::VectorXf& v = last_shown_[static_cast<size_t>(2 * p + r)];
+      const float lo = v.minCoeff(), span = std::max(1e-12f, v.maxCoeff() - lo);
+      float* dst = cells.data() + (static_cast<size_t>(r) * pairs + p) * h * w;
+      for (int k = 0; k < h * w; ++k) dst[k] = (v[k] - lo) / span;
+    }
+  }
+  WritePgm(path, TileImages(cells.data(), 2 * pairs, h, w, pairs, 2));
+  return true;
 }
 
 }  // namespace fedsim

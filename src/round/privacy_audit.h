@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
+#include "round/aggregator.h"
 
 namespace fedsim {
 
@@ -55,6 +56,62 @@ struct RocSummary {
   std::vector<double> tpr_at;  // one per requested FPR
 };
 RocSummary Roc(std::vector<double> positives, std::vector<double> negatives, const std::vector<double>& fprs);
+
+// The honest-but-curious server's input reconstruction (audit.reconstruction):
+// wraps the round's aggregator and, before passing each block on, inverts the
+// first dense layer of every upload it sees. For one sample's gradient the
+// weight gradient's column j is g_j x and the bias gradient g_j, so
+// x = dW[:, j] / db[j] exactly (j = the largest |db_j|); a gradient or update
+// over several samples or steps gives a mixture of them. Each reconstruction
+// is scored against the client's own training rows (the best match's PSNR
+// over that sample's range; exact when every value is within 1e-3 of the
+// range); under secure aggregation the server holds only the sum, which is
+// inverted and scored against every row of the round's clients.
+class ReconstructionTap : public Aggregator {
+ public:
+  ReconstructionTap(std::unique_ptr<Aggregator> inner, const Model& model, const Dataset& train,
+                    const std::vector<std::vector<int>>& partition, bool secure);
+  std::string name() const override { return inner_->name(); }
+  void Begin(int round, int cohort) override;
+  void AddBlock(const Eigen::MatrixXf& uploads, int b0, int nb, const std::vector<ClientReport>& reports,
+                const std::vector<char>& keep) override;
+  AggregateResult Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) override;
+  void Save(CheckpointWriter& w) const override { inner_->Save(w); }
+  void Load(const CheckpointReader& r) override { inner_->Load(r); }
+
+  // The last round's figures (stages.audit.reconstruction) and the run's.
+  nlohmann::json RoundRecord() const;
+  nlohmann::json Summary() const;
+  // Up to 16 reconstructions of the last attacked round above their best
+  // matches, as a PGM grid (image data only; false otherwise).
+  bool WriteGrid(const std::string& path) const;
+
+ private:
+  struct Score {
+    double psnr = 0.0;
+    bool exact = false;
+    int best_row = -1;
+  };
+  // Inverts `u` and scores it against `rows`; fills x_hat.
+  Score Attack(const float* u, const std::vector<int>& rows, Eigen::VectorXf& x_hat) const;
+
+  std::unique_ptr<Aggregator> inner_;
+  const Dataset& train_;
+  const std::vector<std::vector<int>>& partition_;
+  bool secure_;
+  int64_t w_offset_ = 0, b_offset_ = 0;
+  int in_ = 0, out_ = 0;
+  // This round.
+  std::vector<int> round_clients_;
+  int64_t attacked_ = 0, exact_ = 0;
+  double psnr_sum_ = 0.0, psnr_max_ = -1e300;
+  nlohmann::json sum_score_ = nullptr;
+  std::vector<Eigen::VectorXf> shown_;  // pairs (reconstruction, best match) of the round
+  // The run.
+  int64_t total_attacked_ = 0, total_exact_ = 0, rounds_ = 0;
+  double total_psnr_ = 0.0;
+  std::vector<Eigen::VectorXf> last_shown_;
+};
 
 class PrivacyAudit {
  public:

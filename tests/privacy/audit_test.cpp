@@ -122,3 +122,38 @@ TEST_CASE("the canary audit is refused where it cannot measure anything", "[audi
   j["secure_aggregation"] = {{"enabled", true}};
   CHECK_THROWS_WITH(Run(j, 1), Catch::Contains("audit.canaries"));
 }
+
+TEST_CASE("reconstruction: one sample's gradient gives the sample back; a sum or noise does not", "[audit][run]") {
+  // FedSGD on Fashion-MNIST's sample with one image per client: each upload
+  // is one sample's gradient, so the server recovers every image exactly.
+  json j = {{"experiment", {{"rounds", 2}}},
+            {"data", {{"dataset", "mnist_idx"}, {"path", FEDSIM_SOURCE_DIR "/datasets/fmnist-sample"},
+                      {"num_clients", 40}, {"max_train_samples", 40}, {"partition", {{"kind", "iid"}}}}},
+            {"model", {{"kind", "mlp"}, {"hidden", {32}}}},
+            {"algorithm", {{"name", "fedsgd"}, {"clients_per_round", 8}, {"lr", 0.1}}},
+            {"audit", {{"reconstruction", true}}}};
+  const json exact = Run(j, 2);
+  const json& r = exact["summary"]["audit"]["reconstruction"];
+  CHECK(r["attacked"] == 16);
+  CHECK(r["exact"] == 16);
+  CHECK(r["mean_psnr"].get<double>() > 60.0);
+  CHECK(Run(j, 1)["summary"]["audit"] == exact["summary"]["audit"]);
+  // Local DP noise on each upload: nothing exact any more.
+  json noisy = j;
+  noisy["privacy"] = {{"mode", "local"}, {"noise_multiplier", 1.0}, {"clip_norm", 1.0}};
+  const json noisy_run = Run(noisy, 2);
+  const json& rn = noisy_run["summary"]["audit"]["reconstruction"];
+  CHECK(rn["exact"] == 0);
+  CHECK(rn["mean_psnr"].get<double>() < r["mean_psnr"].get<double>() - 20.0);
+  // Secure aggregation: the server inverts the cohort's sum, a mixture of 8 images.
+  json secure = j;
+  secure["secure_aggregation"] = {{"enabled", true}, {"range", 8.0}};
+  const json secure_run = Run(secure, 2);
+  const json& rs = secure_run["summary"]["audit"]["reconstruction"];
+  CHECK(rs["attacked"] == 2);  // one sum a round
+  CHECK(rs["exact"] == 0);
+  // Refused where the first layer is not a dense layer with bias.
+  json cnn = j;
+  cnn["model"] = {{"kind", "cnn_lenet"}};
+  CHECK_THROWS_WITH(Run(cnn, 1), Catch::Contains("audit.reconstruction"));
+}
