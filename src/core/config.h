@@ -623,9 +623,9 @@ struct SystemConfig {
     v.Choice("availability_model", availability_model, {"constant", "diurnal", "trace"},
              "Whether a client is online: constant (probability system.availability, drawn per round or dispatch), "
              "diurnal (system.availability times a daily curve in the client's time zone, system.diurnal.*) or "
-             "trace (the intervals of system.trace). diurnal and trace follow the simulated clock and are "
-             "implemented for the event-driven modes (algorithm.mode = fedbuff | fedasync); a client that goes "
-             "offline while it trains is lost. Default \"constant\".");
+             "trace (the intervals of system.trace). diurnal and trace follow the simulated clock: a synchronous "
+             "round asks at its start time, the event-driven modes at each dispatch; a client that goes offline "
+             "before it reports is lost (dropped). Default \"constant\".");
     v.Section("diurnal", diurnal);
     v.Str("trace", trace,
           "availability_model = trace: a CSV file with the header client,online_from,online_until (simulated "
@@ -1002,7 +1002,8 @@ struct AsyncConfig {
           "Default -1.");
     v.Real("retry_s", retry_s, 0.0, 1e12, true,
            "When no client can be dispatched (all offline or busy), the free slot tries again after this many "
-           "simulated seconds. Default 60.");
+           "simulated seconds; with diurnal or trace availability a synchronous round in which no sampled client "
+           "is online lasts this long. Default 60.");
     v.Choice("weighting", weighting, {"uniform", "samples"},
              "FedBuff: uniform averages the buffered updates with weight 1 each, as FedBuff's Algorithm 1 (the "
              "staleness-weighted sum divided by K); samples keeps the algorithm's weights (FedAvg: n_k). Default "

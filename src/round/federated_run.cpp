@@ -209,8 +209,9 @@ struct Run {
     }
     system = std::make_unique<SystemModel>(cfg.system, seed, trainer->TrainFlopsPerSample(),
                                            trainer->TrainFlopsPerBatch());
-    scheduler = std::make_unique<SyncScheduler>(*system);
     availability = std::make_unique<Availability>(cfg.system, seed, num_clients);
+    scheduler = std::make_unique<SyncScheduler>(
+        *system, cfg.system.availability_model == "constant" ? nullptr : availability.get(), cfg.async.retry_s);
     const int64_t upload_size = trainer->upload_size();
     transforms =
         BuildUploadTransforms(cfg, trainer->upload_kind(), z, upload_size, num_clients, threads, &comm, attack.get());
@@ -405,8 +406,8 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
     for (size_t i = 0; i < sampled.size(); ++i) {
       demand[i] = {trainer.PlannedWork(sampled[i]), trainer.DownloadBytes(sampled[i])};
     }
-    ScheduledRound plan =
-        run.scheduler->Schedule(r, sampled, demand, run.planned_up, trainer.batch(), run.sampler->keep());
+    ScheduledRound plan = run.scheduler->Schedule(r, sampled, demand, run.planned_up, trainer.batch(),
+                                                  run.sampler->keep(), tot.sim_time_s);
     const double lr_round = trainer.LearningRate(r);
 
     // 2-3. Train locally, transform each upload, collect the aggregate.
@@ -419,6 +420,9 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
     if (root && run.audit && run.audit->canaries() && agg.sum && !agg.failed) canaries = run.audit->Insert(r, *agg.sum);
     if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
     if (root) plan.sys.seconds = run.scheduler->Finish(plan, cohort.reports, agg.member_bytes_up, agg.round_trips);
+    // Time-dependent availability plans the next round at the simulated
+    // time, so every process needs the round's duration (rank 0 has it).
+    if (cfg.system.availability_model != "constant") BroadcastValue(run.comm, plan.sys.seconds);
     const CohortTally kept = TallyKept(cohort);
     // What the members' uploads would weigh before any transform (the
     // algorithm's own encoding), for the compression ratio.

@@ -1,10 +1,12 @@
 #include "round/scheduler.h"
 
+#include <algorithm>
+
 namespace fedsim {
 
 ScheduledRound SyncScheduler::Schedule(int round, const std::vector<int>& sampled,
                                        const std::vector<ClientDemand>& demand, int64_t up_bytes, int batch,
-                                       int keep) const {
+                                       int keep, double start_s) const {
   ScheduledRound s;
   std::vector<LocalWork> work(sampled.size());
   std::vector<int64_t> down(sampled.size());
@@ -12,7 +14,7 @@ ScheduledRound SyncScheduler::Schedule(int round, const std::vector<int>& sample
     work[i] = demand[i].work;
     down[i] = demand[i].down_bytes;
   }
-  s.plans = system_.Plan(round, sampled, work, down, up_bytes, batch, keep);
+  s.plans = system_.Plan(round, sampled, work, down, up_bytes, batch, keep, availability_, start_s);
   s.sys.sampled = static_cast<int>(sampled.size());
   for (size_t i = 0; i < sampled.size(); ++i) {
     const ClientPlan& pl = s.plans[i];
@@ -40,7 +42,14 @@ double SyncScheduler::Finish(const ScheduledRound& round, const std::vector<Clie
     report_s[i] = system_.ReportSeconds(round.plan(i), reports[i].samples + reports[i].extra_samples,
                                         reports[i].steps + reports[i].extra_steps, up_bytes[i], round_trips);
   }
-  return system_.RoundSeconds(report_s, round.sys.dropped + round.sys.late > 0);
+  double seconds = system_.RoundSeconds(report_s, round.sys.dropped + round.sys.late > 0);
+  if (availability_) {
+    // The server notices a client leaving when it goes offline; a round with
+    // nobody online waits retry_s for clients to come back.
+    for (const ClientPlan& p : round.plans) seconds = std::max(seconds, p.leave_s);
+    if (seconds == 0.0 && round.cohort.empty()) seconds = retry_s_;
+  }
+  return seconds;
 }
 
 namespace {

@@ -40,8 +40,9 @@ class Scheduler {
   virtual ~Scheduler() = default;
   // Plans round `round` for the sampled clients. up_bytes: the upload size
   // plans assume; batch: samples per step; keep: K for over-selection or -1.
+  // start_s: the round's start on the simulated clock.
   virtual ScheduledRound Schedule(int round, const std::vector<int>& sampled, const std::vector<ClientDemand>& demand,
-                                  int64_t up_bytes, int batch, int keep) const = 0;
+                                  int64_t up_bytes, int batch, int keep, double start_s) const = 0;
   // The round's simulated duration once every cohort member has reported:
   // member i did the work of reports[i] (samples, steps) and uploaded
   // up_bytes[i]; round_trips: extra round trips of the aggregation protocol.
@@ -51,14 +52,20 @@ class Scheduler {
 
 class SyncScheduler : public Scheduler {
  public:
-  explicit SyncScheduler(const SystemModel& system) : system_(system) {}
+  // availability: a time-dependent availability model, or null (system.availability).
+  // retry_s: with it, a round in which no client reports or leaves lasts
+  // this long (the server waits for clients to come online).
+  SyncScheduler(const SystemModel& system, const class Availability* availability, double retry_s)
+      : system_(system), availability_(availability), retry_s_(retry_s) {}
   ScheduledRound Schedule(int round, const std::vector<int>& sampled, const std::vector<ClientDemand>& demand,
-                          int64_t up_bytes, int batch, int keep) const override;
+                          int64_t up_bytes, int batch, int keep, double start_s) const override;
   double Finish(const ScheduledRound& round, const std::vector<ClientReport>& reports,
                 const std::vector<int64_t>& up_bytes, int round_trips) const override;
 
  private:
   const SystemModel& system_;
+  const class Availability* availability_;
+  double retry_s_;
 };
 
 // The round's system counts as a record's flat keys (offline_clients, ...).

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/rng.h"
+#include "sim/availability.h"
 
 namespace fedsim {
 namespace {
@@ -60,7 +61,7 @@ double SystemModel::ComputeSeconds(double flops_per_s, int64_t samples, int64_t 
 
 std::vector<ClientPlan> SystemModel::Plan(int round, const std::vector<int>& sampled, const std::vector<LocalWork>& work,
                                           const std::vector<int64_t>& down_bytes, int64_t up_bytes, int batch,
-                                          int keep) const {
+                                          int keep, const Availability* availability, double start_s) const {
   std::vector<ClientPlan> plan(sampled.size());
   const double deadline = cfg_.deadline_s;
   for (size_t i = 0; i < sampled.size(); ++i) {
@@ -74,10 +75,16 @@ std::vector<ClientPlan> SystemModel::Plan(int round, const std::vector<int>& sam
     p.download_s = TransferSeconds(down_bytes[i], d.down_bps, d.latency_s);
     const double upload_s = TransferSeconds(up_bytes, d.up_bps, d.latency_s);
     p.expected_s = p.download_s + ComputeSeconds(p.flops, work[i].samples, work[i].steps) + upload_s;
-    if (u_online >= cfg_.availability) {
+    const bool online = availability ? availability->Online(c, start_s, u_online) : u_online < cfg_.availability;
+    if (!online) {
       p.fate = Fate::kOffline;
     } else if (u_drop < cfg_.dropout) {
       p.fate = Fate::kDropped;
+    } else if (const double leaves = availability ? availability->LeavesAt(c, start_s, start_s + p.expected_s, u_online)
+                                                   : Availability::kInf;
+               leaves < start_s + p.expected_s) {
+      p.fate = Fate::kDropped;  // went offline before its report
+      p.leave_s = leaves - start_s;
     } else if (deadline > 0.0 && p.expected_s > deadline) {
       p.fate = Fate::kLate;
       if (cfg_.partial_work && work[i].steps > 1) {

@@ -47,6 +47,7 @@ struct ClientPlan {
   double flops = 0.0;        // this round's compute speed, FLOP/s
   double download_s = 0.0;   // time to receive the model
   double expected_s = 0.0;   // planned report time (full or partial work, planned upload size)
+  double leave_s = 0.0;      // time-dependent availability: when a dropped client went offline (0: n/a)
 };
 
 // Per-round counts for the metrics.
@@ -74,9 +75,14 @@ class SystemModel {
   // size the plan assumes; batch: samples per step (for partial work);
   // keep: K for over-selection (the first K planned reports are kept), or
   // -1 to keep every client that reports in time.
+  // availability, start_s: with a time-dependent availability model
+  // (system.availability_model = diurnal | trace), whether a client is online
+  // at the round's start time and stays online until its planned report (a
+  // client that leaves earlier is dropped); null: system.availability.
   std::vector<ClientPlan> Plan(int round, const std::vector<int>& sampled, const std::vector<LocalWork>& work,
                                const std::vector<int64_t>& down_bytes, int64_t up_bytes, int batch,
-                               int keep) const;
+                               int keep, const class Availability* availability = nullptr,
+                               double start_s = 0.0) const;
 
   // When a client that trained reports: download + compute (the work it
   // really did) + upload (its real message size) + `round_trips` extra

@@ -354,10 +354,6 @@ TEST_CASE("the event-driven modes refuse what they cannot do, naming the key", "
   j = AsyncBase("fedbuff");
   j["async"]["concurrency"] = 31;
   refuse(j, "async.concurrency");
-  j = AsyncBase("sync");
-  j.erase("async");
-  j["system"]["availability_model"] = "diurnal";
-  refuse(j, "system.availability_model");
   j = AsyncBase("fedbuff");
   j["system"]["availability_model"] = "trace";
   refuse(j, "system.trace");
@@ -373,4 +369,39 @@ TEST_CASE("the event-driven modes refuse what they cannot do, naming the key", "
   j = AsyncBase("fedbuff");
   j["system"]["deadline_s"] = 10.0;
   refuse(j, "system.deadline_s");
+}
+
+TEST_CASE("synchronous rounds follow a trace on the simulated clock", "[async][run]") {
+  // Clients 0-14 are online for the first 1,000 simulated seconds only,
+  // 15-29 from 1,000 s on: the first rounds see only the first half, the
+  // rounds after 1,000 s only the second, and a round straddling the switch
+  // loses its clients that leave before they report.
+  const std::string dir = TempDir("sync_trace");
+  const std::string trace = dir + "/trace.csv";
+  {
+    std::ofstream f(trace);
+    f << "client,online_from,online_until\n";
+    for (int c = 0; c < 30; ++c) f << c << "," << (c < 15 ? 0 : 1000) << "," << (c < 15 ? 1000 : 1e9) << "\n";
+  }
+  json cfg = AsyncBase("sync");
+  cfg.erase("async");
+  cfg["experiment"]["rounds"] = 12;
+  cfg["system"] = {{"compute", {{"gflops", 0.0002}, {"sigma", 0.5}}}, {"availability_model", "trace"},
+                   {"trace", trace}};
+  const json one = Run(cfg, 1), two = Run(cfg, 2);
+  CHECK(Losses(one) == Losses(two));
+  int64_t offline = 0, dropped = 0;
+  bool before = false, after = false;
+  for (const auto& r : one["rounds"]) {
+    offline += r["offline_clients"].get<int64_t>();
+    dropped += r["dropped_clients"].get<int64_t>();
+    const double end = r["sim_time_s"].get<double>();
+    before = before || end < 1000.0;
+    after = after || end - r["sim_round_s"].get<double>() >= 1000.0;
+  }
+  REQUIRE(before);
+  REQUIRE(after);
+  CHECK(offline > 0);
+  CHECK(one["summary"]["status"] == "completed");
+  CHECK(one["availability"]["clients_in_trace"] == 30);
 }
