@@ -213,8 +213,10 @@ nlohmann::json PrivacyAudit::FinishMembership(const Model& model, const float* p
   const int n_in = std::min<int>(membership_samples_, static_cast<int>(member_rows.size()));
   const int n_out = std::min<int>(membership_samples_, test.size());
   std::vector<int> members, nonmembers;
-  for (int k : SampleCohort(static_cast<int>(member_rows.size()), n_in, rng)) members.push_back(member_rows[k]);
-  nonmembers = SampleCohort(test.size(), n_out, rng);
+  if (n_in > 0) {
+    for (int k : SampleCohort(static_cast<int>(member_rows.size()), n_in, rng)) members.push_back(member_rows[k]);
+  }
+  if (n_out > 0) nonmembers = SampleCohort(test.size(), n_out, rng);
   auto losses = [&](const Dataset& d, const std::vector<int>& rows) {
     std::vector<double> out(rows.size());
     std::vector<std::unique_ptr<Workspace>> ws(static_cast<size_t>(threads));
