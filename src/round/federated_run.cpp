@@ -147,6 +147,7 @@ struct Run {
   std::vector<int> holdout;                  // data.holdout_clients: never sampled
   std::unique_ptr<PrivacyAudit> audit;       // audit.* (rank 0 computes it)
   ReconstructionTap* recon = nullptr;        // audit.reconstruction: wraps the aggregator (rank 0)
+  CanaryTap* canaries = nullptr;             // audit.canaries: wraps the aggregator (rank 0)
   Eigen::VectorXf global;
   Eigen::VectorXf initial;                   // w_0, for the canary audit
 
@@ -273,7 +274,14 @@ struct Run {
       model->Init(global.data(), init);
       if (cfg.audit.canaries > 0 || cfg.audit.membership) {
         audit = std::make_unique<PrivacyAudit>(cfg, model->num_params(), sampler->sampling_rate());
-        if (audit->canaries()) initial = global;
+        if (audit->canaries()) {
+          initial = global;
+          if (aggregator) {
+            auto tap = std::make_unique<CanaryTap>(std::move(aggregator), *audit);
+            canaries = tap.get();
+            aggregator = std::move(tap);
+          }
+        }
       }
     }
   }
@@ -370,6 +378,7 @@ void RecordTail(Run& run, json& rec, json& stages, const CohortResult& members, 
   stages["evaluation"] = {{"evaluated", eval}};
   if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
   if (run.recon) stages["audit"]["reconstruction"] = run.recon->RoundRecord();
+  if (run.canaries) stages["audit"]["canaries_inserted"] = run.canaries->inserted();
 }
 
 // Closes round (or server step) r's record: its stages and wall times,
@@ -415,9 +424,6 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
     CohortResult cohort = run.training->Run(r, static_cast<float>(lr_round), plan, run.global, run.aggregator.get());
     AggregateResult agg;
     if (root) agg = run.aggregator->Finish(cohort.reports, cohort.keep);
-    // The canary audit's canaries join the sum before the server's noise.
-    int canaries = 0;
-    if (root && run.audit && run.audit->canaries() && agg.sum && !agg.failed) canaries = run.audit->Insert(r, *agg.sum);
     if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
     if (root) plan.sys.seconds = run.scheduler->Finish(plan, cohort.reports, agg.member_bytes_up, agg.round_trips);
     // Time-dependent availability plans the next round at the simulated
@@ -477,7 +483,6 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
                    {"steps", kept.steps}, {"upload_bytes", cohort_raw_bytes}}},
     };
     RecordTail(run, rec, stages, cohort, agg, upd, kept.clients, eval, wall_client_eval);
-    if (run.audit && run.audit->canaries()) stages["audit"]["canaries_inserted"] = canaries;
     if (!EndRecord(run, doc, tot, std::move(rec), std::move(stages), r, wall_round0, status, save)) break;
   }
 }

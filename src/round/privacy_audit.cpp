@@ -150,6 +150,12 @@ int PrivacyAudit::Insert(int round, Eigen::VectorXd& sum) const {
   return inserted;
 }
 
+AggregateResult CanaryTap::Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) {
+  AggregateResult res = inner_->Finish(reports, keep);
+  if (res.sum && !res.failed) inserted_ = audit_.Insert(round_, *res.sum);
+  return res;
+}
+
 namespace {
 
 void MeanStd(const std::vector<double>& v, double& mean, double& sd) {
@@ -284,7 +290,8 @@ ReconstructionTap::Score ReconstructionTap::Attack(const float* u, const std::ve
   x_hat.setZero(in_);
   if (!(std::abs(db[j]) > 0.0f) || rows.empty()) return s;
   x_hat = Eigen::Map<const Eigen::VectorXf>(u + w_offset_ + static_cast<int64_t>(j) * in_, in_) / db[j];
-  std::vector<float> x(static_cast<size_t>(in_));
+  std::vector<float>& x = row_;
+  x.resize(static_cast<size_t>(in_));
   double best = std::numeric_limits<double>::infinity();
   const size_t cap = std::min<size_t>(rows.size(), 2000);
   for (size_t k = 0; k < cap; ++k) {

@@ -111,6 +111,37 @@ class ReconstructionTap : public Aggregator {
   int64_t total_attacked_ = 0, total_exact_ = 0, rounds_ = 0;
   double total_psnr_ = 0.0;
   std::vector<Eigen::VectorXf> last_shown_;
+  mutable std::vector<float> row_;  // Attack's row buffer (root, one thread)
+};
+
+class PrivacyAudit;
+
+// The canary audit's place in the round: wraps the round's aggregator and
+// adds the round's canaries (PrivacyAudit::Insert) to the sum it returns,
+// before the server's noise. Root process only.
+class CanaryTap : public Aggregator {
+ public:
+  CanaryTap(std::unique_ptr<Aggregator> inner, const PrivacyAudit& audit) : inner_(std::move(inner)), audit_(audit) {}
+  std::string name() const override { return inner_->name(); }
+  void Begin(int round, int cohort) override {
+    round_ = round;
+    inserted_ = 0;
+    inner_->Begin(round, cohort);
+  }
+  void AddBlock(const Eigen::MatrixXf& uploads, int b0, int nb, const std::vector<ClientReport>& reports,
+                const std::vector<char>& keep) override {
+    inner_->AddBlock(uploads, b0, nb, reports, keep);
+  }
+  AggregateResult Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) override;
+  void Save(CheckpointWriter& w) const override { inner_->Save(w); }
+  void Load(const CheckpointReader& r) override { inner_->Load(r); }
+  // Canaries added in the last round (stages.audit.canaries_inserted).
+  int inserted() const { return inserted_; }
+
+ private:
+  std::unique_ptr<Aggregator> inner_;
+  const PrivacyAudit& audit_;
+  int round_ = 0, inserted_ = 0;
 };
 
 class PrivacyAudit {

@@ -10,6 +10,7 @@
 #include "privacy/mechanisms.h"
 #include "round/privacy_audit.h"
 #include "run/experiment.h"
+#include "../run_helpers.h"
 
 using nlohmann::json;
 
@@ -73,11 +74,7 @@ TEST_CASE("the canary estimate of one Gaussian release is close to its epsilon",
 
 namespace {
 
-json Run(const json& j, int threads) {
-  fedsim::RunOptions o;
-  o.threads = threads;
-  return fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o);
-}
+json Run(const json& j, int threads) { return fedsim::testing::RunJson(j, threads); }
 
 // Synthetic(1,1), 30 clients, softmax, central DP with canaries.
 json AuditBase() {

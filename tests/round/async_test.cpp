@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "round/async_scheduler.h"
 #include "run/experiment.h"
+#include "../run_helpers.h"
 #include "sim/availability.h"
 #include "sim/system.h"
 
@@ -27,20 +28,10 @@ using fedsim::SystemModel;
 namespace {
 
 json Run(const json& j, int threads = 2, const std::string& out = "", int stop_after = 0, bool resume = false) {
-  fedsim::RunOptions o;
-  o.threads = threads;
-  o.out_dir = out;
-  o.stop_after_round = stop_after;
-  o.resume = resume;
-  return fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o);
+  return fedsim::testing::RunJson(j, threads, out, stop_after, resume);
 }
 
-std::string TempDir(const std::string& name) {
-  const auto d = std::filesystem::temp_directory_path() / ("fedsim_async_" + name);
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d.string();
-}
+std::string TempDir(const std::string& name) { return fedsim::testing::FreshTempDir("fedsim_async_", name); }
 
 // A system where client c takes exactly c + 1 seconds: 1 GFLOP/s, no spread,
 // 100 samples of 1e7 FLOP per second of work, nothing to transfer, no latency.
