@@ -24,6 +24,7 @@
 #include "data/partition.h"
 #include "fl/algorithm.h"
 #include "run/experiment.h"
+#include "core/numerics.h"
 #include "metrics/compare.h"
 #include "model/gemm_bench.h"
 #include "model/model_bench.h"
@@ -335,6 +336,7 @@ void PrintConfigKeys() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fedsim::InitNumerics();
   CLI::App app{"fedsim: a federated-learning simulator"};
   app.require_subcommand(1);
   app.set_version_flag("--version", FEDSIM_VERSION);

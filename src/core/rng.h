@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/fmath.h"
+
 namespace fedsim {
 
 // Purposes of random streams. Adding one: append, never renumber (renumbering
@@ -104,13 +106,13 @@ class Rng {
       v = 2.0 * Uniform() - 1.0;
       s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
-    const double f = std::sqrt(-2.0 * std::log(s) / s);
+    const double f = std::sqrt(-2.0 * fm::Log(s) / s);
     spare_ = v * f;
     has_spare_ = true;
     return u * f;
   }
   double Normal(double mean, double stddev) { return mean + stddev * Normal(); }
-  double LogNormal(double mu, double sigma) { return std::exp(Normal(mu, sigma)); }
+  double LogNormal(double mu, double sigma) { return fm::Exp(Normal(mu, sigma)); }
 
   // Gamma(shape, 1) by Marsaglia & Tsang (2000); shape < 1 via the boost
   // Gamma(a) = Gamma(a + 1) * U^(1/a).
@@ -118,7 +120,7 @@ class Rng {
     if (shape < 1.0) {
       double u;
       do u = Uniform(); while (u == 0.0);
-      return Gamma(shape + 1.0) * std::pow(u, 1.0 / shape);
+      return Gamma(shape + 1.0) * fm::Pow(u, 1.0 / shape);
     }
     const double d = shape - 1.0 / 3.0;
     const double c = 1.0 / std::sqrt(9.0 * d);
@@ -131,7 +133,7 @@ class Rng {
       v = v * v * v;
       const double u = Uniform();
       if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
-      if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v;
+      if (fm::Log(u) < 0.5 * x * x + d * (1.0 - v + fm::Log(v))) return d * v;
     }
   }
 

@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/rng.h"
 #include "data/dataset.h"
 
@@ -90,7 +91,7 @@ FederatedData GenerateSynthetic(const SyntheticConfig& cfg, uint64_t seed) {
   }
 
   Eigen::VectorXd sd(d);
-  for (int j = 0; j < d; ++j) sd[j] = std::sqrt(std::pow(static_cast<double>(j + 1), -1.2));
+  for (int j = 0; j < d; ++j) sd[j] = std::sqrt(fm::Pow(static_cast<double>(j + 1), -1.2));
 
   FederatedData out;
   out.num_users = users;

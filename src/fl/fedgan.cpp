@@ -3,6 +3,7 @@
 // The round itself runs on the federated driver (round/gan_trainer.h,
 // round/judge_evaluator.h).
 #include "fl/fedgan.h"
+#include "core/fmath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,8 +17,8 @@ void AdamStep(float* w, const float* g, float* m, float* v, int64_t n, int64_t t
   Eigen::Map<const Eigen::ArrayXf> ga(g, n);
   ma = s.beta1 * ma + (1.0f - s.beta1) * ga;
   va = s.beta2 * va + (1.0f - s.beta2) * ga.square();
-  const float c1 = static_cast<float>(1.0 - std::pow(static_cast<double>(s.beta1), static_cast<double>(t)));
-  const float c2 = static_cast<float>(1.0 - std::pow(static_cast<double>(s.beta2), static_cast<double>(t)));
+  const float c1 = static_cast<float>(1.0 - fm::Pow(static_cast<double>(s.beta1), static_cast<double>(t)));
+  const float c2 = static_cast<float>(1.0 - fm::Pow(static_cast<double>(s.beta2), static_cast<double>(t)));
   wa -= (lr / c1) * ma / ((va / c2).sqrt() + s.eps);
 }
 

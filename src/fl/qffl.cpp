@@ -26,6 +26,7 @@
 // sample-weighted FedAvg in expectation; fedsim samples uniformly.
 #include <cmath>
 
+#include "core/fmath.h"
 #include "fl/algorithms.h"
 
 namespace fedsim {
@@ -35,12 +36,12 @@ void QFfl::WriteUpload(const float* w, const float* w_bar, int64_t p, double los
   Eigen::Map<const Eigen::VectorXf> w0(w, p), w1(w_bar, p);
   Eigen::Map<Eigen::VectorXf> delta(upload, p);
   const double f = loss + 1e-10;
-  const double fq = std::pow(f, q);
+  const double fq = fm::Pow(f, q);
   delta = w0 - w1;
   const double sq = delta.cast<double>().squaredNorm();
   delta *= static_cast<float>(fq);
   // h_k / L = F^q + q F^(q-1) L ||w - w_bar||^2  (= (q F^(q-1) ||L (w - w_bar)||^2 + L F^q) / L)
-  const double h = fq + (q == 0.0 ? 0.0 : q * std::pow(f, q - 1.0) * lipschitz * sq);
+  const double h = fq + (q == 0.0 ? 0.0 : q * fm::Pow(f, q - 1.0) * lipschitz * sq);
   upload[p] = static_cast<float>(h);
 }
 

@@ -14,6 +14,7 @@
 
 #include "core/comm.h"
 #include "core/error.h"
+#include "core/numerics.h"
 
 namespace fedsim {
 
@@ -73,6 +74,8 @@ nlohmann::json RunEnvironment(int threads, int ranks) {
       {"compiler", fmt::format("g++-compatible {}", __VERSION__)},
       {"eigen", fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION)},
       {"simd", Eigen::SimdInstructionSetsInUse()},
+      {"portable", PortableBuild()},
+      {"isa", InstructionSetBaseline()},
       {"threads", threads},
       {"ranks", ranks},
       {"mpi", HaveMpi()},

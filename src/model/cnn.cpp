@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "model/fedpara.h"
 
 namespace fedsim {
@@ -232,8 +233,8 @@ void Cnn::Init(float* params, Rng& rng) const {
     double factor_bound = bound;
     if (op.rank > 0) {
       const double r = op.rank, target = bound * bound / 3.0;
-      const double s2 = op.type == CnnLayer::Type::kConv ? std::pow(target / (r * r * r * r), 1.0 / 6.0)
-                                                         : std::pow(target / (r * r), 0.25);
+      const double s2 = op.type == CnnLayer::Type::kConv ? fm::Pow(target / (r * r * r * r), 1.0 / 6.0)
+                                                         : fm::Pow(target / (r * r), 0.25);
       begin = op.t1;
       factor_bound = std::sqrt(3.0 * s2);
     }
@@ -363,9 +364,8 @@ double Cnn::LossAndGradient(const float* params, const float* x, const int* y, i
     auto col = g.col(i);
     const float m = col.maxCoeff();
     const float zy = col(y[i]);
-    col.array() = (col.array() - m).exp();
-    const float sum = col.sum();
-    loss += std::log(static_cast<double>(sum)) + m - zy;
+    const float sum = fm::ExpShiftedInPlace(col, m);
+    loss += fm::Log(static_cast<double>(sum)) + m - zy;
     col *= inv_b / sum;
     col(y[i]) -= inv_b;
   }
@@ -459,7 +459,7 @@ EvalSums Cnn::Evaluate(const float* params, const float* x, const int* y, int b,
   for (int i = 0; i < b; ++i) {
     Eigen::Index arg;
     const float m = z.col(i).maxCoeff(&arg);
-    const double lse = std::log(static_cast<double>((z.col(i).array() - m).exp().sum())) + m;
+    const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.col(i), m))) + m;
     s.loss_sum += lse - z(y[i], i);
     s.correct += (arg == y[i]);
   }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "core/fmath.h"
 #include "data/dataset.h"
 
 namespace fedsim {
@@ -58,9 +59,8 @@ double SoftmaxCrossEntropyGrad(Mat&& g, const int* y) {
   for (int i = 0; i < b; ++i) {
     const float m = g.row(i).maxCoeff();
     const float zy = g(i, y[i]);
-    g.row(i).array() = (g.row(i).array() - m).exp();
-    const float sum = g.row(i).sum();
-    loss += std::log(static_cast<double>(sum)) + m - zy;
+    const float sum = fm::ExpShiftedInPlace(g.row(i), m);
+    loss += fm::Log(static_cast<double>(sum)) + m - zy;
     g.row(i) *= inv_b / sum;
     g(i, y[i]) -= inv_b;
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "model/dense_ops.h"
 
 namespace fedsim {
@@ -194,7 +195,7 @@ void FedParaMlp::Init(float* params, Rng& rng) const {
       for (int64_t i = lay.w; i < lay.b; ++i) params[i] = static_cast<float>(rng.Uniform(-bound, bound));
     } else {
       const double r = ranks_[l];
-      const double s2 = std::pow(bound * bound / (3.0 * r * r), 0.25);
+      const double s2 = fm::Pow(bound * bound / (3.0 * r * r), 0.25);
       const double factor_bound = std::sqrt(3.0 * s2);
       for (int64_t i = lay.x1; i < lay.b; ++i) {
         params[i] = static_cast<float>(rng.Uniform(-factor_bound, factor_bound));
@@ -275,7 +276,7 @@ EvalSums FedParaMlp::Evaluate(const float* params, const float* x, const int* y,
   for (int i = 0; i < b; ++i) {
     Eigen::Index arg;
     const float m = z.row(i).maxCoeff(&arg);
-    const double lse = std::log(static_cast<double>((z.row(i).array() - m).exp().sum())) + m;
+    const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.row(i), m))) + m;
     const int yi = y[i];
     s.loss_sum += lse - z(i, yi);
     s.correct += (arg == yi);

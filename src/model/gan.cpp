@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/fmath.h"
 #include "data/dataset.h"
 #include "model/dense_ops.h"
 
@@ -15,9 +16,9 @@ using MatMap = Eigen::Map<Eigen::MatrixXf>;
 using ConstMatMap = Eigen::Map<const Eigen::MatrixXf>;
 
 // log(1 + e^x) without overflow.
-double Softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+double Softplus(double x) { return std::max(x, 0.0) + fm::Log1p(fm::Exp(-std::abs(x))); }
 // 1 / (1 + e^-x).
-double Sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
+double Sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + fm::Exp(-x)) : fm::Exp(x) / (1.0 + fm::Exp(x)); }
 
 }  // namespace
 
@@ -77,7 +78,7 @@ const float* DenseNet::Forward(const float* params, const float* x, bool x_row_m
     if (l + 1 < layers) {
       zm = zm.cwiseMax(slope_ * zm);  // LeakyReLU for 0 <= slope < 1
     } else if (output_ == Output::kTanh) {
-      zm = zm.array().tanh();
+      fm::TanhSpan(z, zm.size());
     }
   }
   return ws.act.back().data();
@@ -194,7 +195,7 @@ void SampleQualitySums::Add(const double* p, double confidence) {
   for (int y = 0; y < c; ++y) {
     if (p[y] > p[arg]) arg = y;
     prob_sum[y] += p[y];
-    if (p[y] > 0.0) plogp_sum += p[y] * std::log(p[y]);
+    if (p[y] > 0.0) plogp_sum += p[y] * fm::Log(p[y]);
   }
   ++histogram[static_cast<size_t>(arg)];
   confident += p[arg] > confidence;
@@ -217,7 +218,7 @@ double HistogramEntropy(const std::vector<int64_t>& counts) {
   for (int64_t c : counts) {
     if (c == 0) continue;
     const double q = static_cast<double>(c) / static_cast<double>(total);
-    h -= q * std::log(q);
+    h -= q * fm::Log(q);
   }
   return h;
 }
@@ -236,15 +237,15 @@ SampleQuality Summarize(const SampleQualitySums& s, double class_share) {
   const double n = static_cast<double>(s.count);
   q.confident_share = static_cast<double>(s.confident) / n;
   q.class_entropy = HistogramEntropy(s.histogram);
-  q.effective_classes = std::exp(q.class_entropy);
+  q.effective_classes = fm::Exp(q.class_entropy);
   q.classes_covered = ClassesCovered(s.histogram, class_share);
   // E_x KL(p(.|x) || p) = (1/n) sum_x sum_y p(y|x) log p(y|x) - sum_y p(y) log p(y).
   double marginal = 0.0;
   for (Eigen::Index y = 0; y < s.prob_sum.size(); ++y) {
     const double py = s.prob_sum[y] / n;
-    if (py > 0.0) marginal += py * std::log(py);
+    if (py > 0.0) marginal += py * fm::Log(py);
   }
-  q.inception_score = std::exp(s.plogp_sum / n - marginal);
+  q.inception_score = fm::Exp(s.plogp_sum / n - marginal);
   return q;
 }
 

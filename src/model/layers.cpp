@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/fmath.h"
 #include "model/conv_ops.h"
 
 namespace fedsim::seq {
@@ -113,8 +114,8 @@ void ApplyAct(Act a, float* y, int64_t n) {
   ArrMap v(y, n);
   switch (a) {
     case Act::kRelu: v = v.max(0.0f); break;
-    case Act::kTanh: v = v.tanh(); break;
-    case Act::kSigmoid: v = (1.0f + (-v).exp()).inverse(); break;
+    case Act::kTanh: fm::TanhSpan(y, n); break;
+    case Act::kSigmoid: fm::SigmoidSpan(y, n); break;
     default: break;
   }
 }
@@ -839,17 +840,19 @@ class Lstm : public GatedRecurrent {
       auto f = zt.middleRows(H, H).array();
       auto g = zt.middleRows(2 * H, H).array();
       auto o = zt.bottomRows(H).array();
-      i = (1.0f + (-i).exp()).inverse();
-      f = (1.0f + (-f).exp()).inverse();
-      g = g.tanh();
-      o = (1.0f + (-o).exp()).inverse();
+      fm::ForEachColumn(zt.topRows(2 * H), fm::SigmoidSpan);  // i, f
+      fm::ForEachColumn(zt.middleRows(2 * H, H), fm::TanhSpan);  // g
+      fm::ForEachColumn(zt.bottomRows(H), fm::SigmoidSpan);  // o
       MatMap c(buf.saved2.data() + static_cast<int64_t>(t) * b * H, H, b);
       if (t == 0) {
         c = (i * g).matrix();
       } else {
         c = (f * ConstMatMap(buf.saved2.data() + static_cast<int64_t>(t - 1) * b * H, H, b).array() + i * g).matrix();
       }
-      MatMap(hs + static_cast<int64_t>(t) * b * H, H, b) = (o * c.array().tanh()).matrix();
+      MatMap ht(hs + static_cast<int64_t>(t) * b * H, H, b);
+      ht = c;
+      fm::TanhSpan(ht.data(), static_cast<int64_t>(H) * b);
+      ht.array() *= o;
     }
     if (!seqs_) std::copy(hs + static_cast<int64_t>(T - 1) * b * H, hs + cols * H, buf.out.data());
   }
@@ -875,7 +878,8 @@ class Lstm : public GatedRecurrent {
       auto g = zt.middleRows(2 * H, H).array();
       auto o = zt.bottomRows(H).array();
       const ConstMatMap c(buf.saved2.data() + static_cast<int64_t>(t) * hb, H, b);
-      tm = c.array().tanh();
+      tm = c.array();
+      fm::TanhSpan(tm.data(), hb);
       dcm += dhm * o * (1.0f - tm.square());
       o = dhm * tm * o * (1.0f - o);  // dz_o
       tm = i;
@@ -929,16 +933,15 @@ class Gru : public GatedRecurrent {
       auto at = a.middleCols(static_cast<int64_t>(t) * b, b);
       MatMap rh(buf.saved2.data() + t * hb, H, b);
       if (t > 0) at.topRows(2 * H).noalias() += u.topRows(2 * H) * ConstMatMap(hs + (t - 1) * hb, H, b);
-      auto zr = at.topRows(2 * H).array();
-      zr = (1.0f + (-zr).exp()).inverse();
+      fm::ForEachColumn(at.topRows(2 * H), fm::SigmoidSpan);  // z, r
       if (t > 0) {
         rh = (at.middleRows(H, H).array() * ConstMatMap(hs + (t - 1) * hb, H, b).array()).matrix();
         at.bottomRows(H).noalias() += u.bottomRows(H) * rh;
       } else {
         rh.setZero();
       }
+      fm::ForEachColumn(at.bottomRows(H), fm::TanhSpan);
       auto n = at.bottomRows(H).array();
-      n = n.tanh();
       const auto z = at.topRows(H).array();
       MatMap ht(hs + t * hb, H, b);
       if (t > 0) {

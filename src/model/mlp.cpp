@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "model/dense_ops.h"
 
 namespace fedsim {
@@ -132,7 +133,7 @@ EvalSums Mlp::Evaluate(const float* params, const float* x, const int* y, int b,
   for (int i = 0; i < b; ++i) {
     Eigen::Index arg;
     const float m = z.row(i).maxCoeff(&arg);
-    const double lse = std::log(static_cast<double>((z.row(i).array() - m).exp().sum())) + m;
+    const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.row(i), m))) + m;
     const int yi = y[i];
     s.loss_sum += lse - z(i, yi);
     s.correct += (arg == yi);

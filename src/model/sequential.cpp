@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "model/conv_ops.h"
 #include "model/dense_ops.h"
 #include "model/layers.h"
@@ -207,7 +208,7 @@ EvalSums Sequential::Evaluate(const float* params, const float* x, const int* y,
     for (int i = 0; i < nb; ++i) {
       Eigen::Index arg;
       const float m = z.col(i).maxCoeff(&arg);
-      const double lse = std::log(static_cast<double>((z.col(i).array() - m).exp().sum())) + m;
+      const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.col(i), m))) + m;
       s.loss_sum += lse - z(y[begin + i], i);
       s.correct += (arg == y[begin + i]);
     }

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/fmath.h"
 
 namespace fedsim {
 namespace log_math {
@@ -37,7 +38,7 @@ inline double LogAdd(double log_x, double log_y) {
   const double a = std::fmin(log_x, log_y);
   const double b = std::fmax(log_x, log_y);
   if (a == -std::numeric_limits<double>::infinity()) return b;
-  return std::log1p(std::exp(a - b)) + b;
+  return fm::Log1p(fm::Exp(a - b)) + b;
 }
 
 // log(exp(log_x) - exp(log_y)). REQUIRES: log_x >= log_y (RunError otherwise:
@@ -49,24 +50,24 @@ inline double LogSub(double log_x, double log_y) {
   const double d = log_x - log_y;
   // For large d, expm1(d) overflows while the result is log_x to within rounding.
   if (d > 700.0) return log_x;
-  return std::log(std::expm1(d)) + log_y;
+  return fm::Log(fm::Expm1(d)) + log_y;
 }
 
 // log(erfc(x)), accurate in the far right tail where erfc underflows.
 inline double LogErfc(double x) {
-  if (x < 25.0) return std::log(std::erfc(x));
+  if (x < 25.0) return fm::Log(fm::Erfc(x));
   // Asymptotic (Laurent) series of log(erfc(x)) + x^2 + log(x sqrt(pi)) at
   // infinity; at x >= 25 the first omitted term, -4881/(160 x^10), is below 4e-13.
   const double r = 1.0 / (x * x);
   constexpr double kLogSqrtPi = 0.57236494292470008707;  // log(sqrt(pi))
-  return -kLogSqrtPi - std::log(x) - x * x +
+  return -kLogSqrtPi - fm::Log(x) - x * x +
          r * (-0.5 + r * (0.625 + r * (-37.0 / 24.0 + r * (353.0 / 64.0))));
 }
 
 // log(Phi(x)) for the standard normal CDF Phi, accurate in both tails.
 inline double LogNormalCdf(double x) {
-  if (x > 0.0) return std::log1p(-0.5 * std::erfc(x / std::sqrt(2.0)));
-  return std::log(0.5) + LogErfc(-x / std::sqrt(2.0));
+  if (x > 0.0) return fm::Log1p(-0.5 * fm::Erfc(x / std::sqrt(2.0)));
+  return fm::Log(0.5) + LogErfc(-x / std::sqrt(2.0));
 }
 
 }  // namespace log_math

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "privacy/log_math.h"
 
 namespace fedsim {
@@ -46,7 +47,7 @@ double AnalyticGaussianLogDelta(double s, double eps) {
   const double x = log_math::LogNormalCdf(half_inv - eps * s);
   const double y = eps + log_math::LogNormalCdf(-half_inv - eps * s);
   if (!(y < x)) return -kInf;
-  return x + std::log1p(-std::exp(y - x));
+  return x + fm::Log1p(-fm::Exp(y - x));
 }
 
 // Laplace(0, scale) by inverting its CDF; 2u and 2(1 - u) are formed without
@@ -54,7 +55,7 @@ double AnalyticGaussianLogDelta(double s, double eps) {
 double LaplaceDraw(double scale, Rng& rng) {
   double u = rng.Uniform();
   while (u == 0.0) u = rng.Uniform();
-  return u < 0.5 ? scale * std::log(2.0 * u) : -scale * std::log(2.0 * (1.0 - u));
+  return u < 0.5 ? scale * fm::Log(2.0 * u) : -scale * fm::Log(2.0 * (1.0 - u));
 }
 
 }  // namespace
@@ -115,7 +116,7 @@ double GaussianMechanismEpsilon(double l2_sensitivity, double sigma_abs, double 
   if (l2_sensitivity == 0.0 || std::isinf(sigma_abs)) return 0.0;
   if (sigma_abs == 0.0 || std::isinf(l2_sensitivity)) return kInf;
   const double s = sigma_abs / l2_sensitivity;
-  const double log_delta = std::log(delta);
+  const double log_delta = fm::Log(delta);
   auto meets = [&](double eps) { return AnalyticGaussianLogDelta(s, eps) <= log_delta; };
 
   if (meets(0.0)) return 0.0;
@@ -128,7 +129,7 @@ double GaussianMechanismSigma(double l2_sensitivity, double epsilon, double delt
   CheckDelta("GaussianMechanismSigma", delta);
   if (l2_sensitivity == 0.0 || std::isinf(epsilon)) return 0.0;
   if (std::isinf(l2_sensitivity)) return kInf;
-  const double log_delta = std::log(delta);
+  const double log_delta = fm::Log(delta);
   // delta(s) falls as the noise multiplier s grows, from 1 at s -> 0.
   auto meets = [&](double s) { return AnalyticGaussianLogDelta(s, epsilon) <= log_delta; };
 
@@ -155,7 +156,7 @@ double RandomizedResponseKeepProbability(int num_classes, double epsilon) {
     throw InputError("RandomizedResponse: num_classes must be >= 2, got " + Num(num_classes));
   CheckNonNegative("RandomizedResponse", "epsilon", epsilon);
   // e^eps / (e^eps + C - 1), written so that large epsilon does not overflow.
-  return 1.0 / (1.0 + (num_classes - 1) * std::exp(-epsilon));
+  return 1.0 / (1.0 + (num_classes - 1) * fm::Exp(-epsilon));
 }
 
 int RandomizedResponse(int label, int num_classes, double epsilon, Rng& rng) {
@@ -176,7 +177,7 @@ double RandomizedResponseEpsilon(int num_classes, double keep_probability) {
     throw InputError("RandomizedResponseEpsilon: keep_probability must be in (0, 1], got " +
                      Num(keep_probability));
   if (keep_probability == 1.0) return kInf;
-  return std::fabs(std::log(keep_probability * (num_classes - 1) / (1.0 - keep_probability)));
+  return std::fabs(fm::Log(keep_probability * (num_classes - 1) / (1.0 - keep_probability)));
 }
 
 }  // namespace fedsim

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "privacy/log_math.h"
 
 namespace fedsim {
@@ -71,14 +72,14 @@ void CheckDelta(const char* fn, double delta) {
 // log(A_alpha) for integer alpha >= 2 and 0 < q < 1 (Mironov et al. 2019,
 // Sec. 3.3): A_alpha = sum_i C(alpha, i) q^i (1-q)^(alpha-i) exp((i^2 - i) / (2 sigma^2)).
 double LogAIntegerOrder(double q, double sigma, int64_t alpha) {
-  const double log_q = std::log(q);
-  const double log_1mq = std::log1p(-q);
+  const double log_q = fm::Log(q);
+  const double log_1mq = fm::Log1p(-q);
   const double two_var = 2.0 * sigma * sigma;
   double log_a = -kInf;
   double log_binom = 0.0;  // log C(alpha, i), by the product recurrence
   for (int64_t i = 0; i <= alpha; ++i) {
     if (i > 0)
-      log_binom += std::log(static_cast<double>(alpha - i + 1)) - std::log(static_cast<double>(i));
+      log_binom += fm::Log(static_cast<double>(alpha - i + 1)) - fm::Log(static_cast<double>(i));
     const double di = static_cast<double>(i);
     const double term = log_binom + di * log_q + static_cast<double>(alpha - i) * log_1mq +
                         (di * di - di) / two_var;
@@ -92,19 +93,19 @@ double LogAIntegerOrder(double q, double sigma, int64_t alpha) {
 // exponent alpha, each term weighted by a Gaussian tail (Mironov et al. 2019,
 // Sec. 3.3). Terms are added until both fall below exp(kSeriesCutoff).
 double LogAFractionalOrder(double q, double sigma, double alpha) {
-  const double log_q = std::log(q);
-  const double log_1mq = std::log1p(-q);
+  const double log_q = fm::Log(q);
+  const double log_1mq = fm::Log1p(-q);
   const double two_var = 2.0 * sigma * sigma;
-  const double z0 = sigma * sigma * std::log(1.0 / q - 1.0) + 0.5;
+  const double z0 = sigma * sigma * fm::Log(1.0 / q - 1.0) + 0.5;
   const double erfc_scale = std::sqrt(2.0) * sigma;
-  const double log_half = std::log(0.5);
+  const double log_half = fm::Log(0.5);
   double log_a0 = -kInf, log_a1 = -kInf;
   double log_abs_binom = 0.0;  // log |C(alpha, i)|
   bool binom_positive = true;
   for (int64_t i = 0;; ++i) {
     if (i > 0) {
       const double factor = alpha - static_cast<double>(i - 1);
-      log_abs_binom += std::log(std::fabs(factor)) - std::log(static_cast<double>(i));
+      log_abs_binom += fm::Log(std::fabs(factor)) - fm::Log(static_cast<double>(i));
       if (factor < 0.0) binom_positive = !binom_positive;
     }
     const double di = static_cast<double>(i);
@@ -177,19 +178,19 @@ EpsilonResult GetEpsilon(const std::vector<double>& orders, const std::vector<do
     if (r < 0.0) throw InputError("GetEpsilon: every rdp value must be >= 0, got " + Num(r));
   CheckDelta("GetEpsilon", delta);
 
-  const double log_delta = std::log(delta);
+  const double log_delta = fm::Log(delta);
   EpsilonResult best{kInf, kNaN};
   bool found = false;
   for (size_t k = 0; k < orders.size(); ++k) {
     const double a = orders[k];
     const double r = rdp[k];
     double eps;
-    if (delta * delta + std::expm1(-r) >= 0.0) {
+    if (delta * delta + fm::Expm1(-r) >= 0.0) {
       eps = 0.0;
     } else if (conversion == Conversion::kClassic) {
       eps = r - log_delta / (a - 1.0);
     } else {
-      eps = r + std::log1p(-1.0 / a) - (log_delta + std::log(a)) / (a - 1.0);
+      eps = r + fm::Log1p(-1.0 / a) - (log_delta + fm::Log(a)) / (a - 1.0);
     }
     if (std::isnan(eps)) continue;
     if (!found || eps < best.epsilon) {

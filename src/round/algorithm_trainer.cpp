@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/fmath.h"
 #include "core/rng.h"
 #include "fl/local_training.h"
 #include "metrics/writer.h"
@@ -108,7 +109,7 @@ LocalWork AlgorithmTrainer::PlannedWork(int client) const {
 nlohmann::json AlgorithmTrainer::Describe() const { return DescribeModel(model_); }
 
 double AlgorithmTrainer::LearningRate(int round) const {
-  return cfg_.algorithm.lr * std::pow(cfg_.algorithm.lr_decay, round);
+  return cfg_.algorithm.lr * fm::Pow(cfg_.algorithm.lr_decay, round);
 }
 
 void AlgorithmTrainer::RecordRound(nlohmann::json& rec, int round, const CohortTally& kept) const {

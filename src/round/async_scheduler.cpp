@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/rng.h"
 
 namespace fedsim {
@@ -24,7 +25,7 @@ constexpr int64_t kMaxIdleRetries = 1000000;
 double StalenessWeight(const AsyncConfig& cfg, int staleness) {
   const double s = staleness;
   if (cfg.staleness == "constant") return 1.0;
-  if (cfg.staleness == "polynomial") return std::pow(1.0 + s, -cfg.staleness_a);
+  if (cfg.staleness == "polynomial") return fm::Pow(1.0 + s, -cfg.staleness_a);
   return s <= cfg.staleness_b ? 1.0 : 1.0 / (cfg.staleness_a * (s - cfg.staleness_b) + 1.0);  // hinge
 }
 
@@ -84,7 +85,7 @@ void AsyncScheduler::FillSlot(double t) {
       continue;
     }
     const Device dev = system_.DeviceOf(c);
-    const double flops = dev.flops * std::exp(sys_.compute.round_sigma * z_speed);
+    const double flops = dev.flops * fm::Exp(sys_.compute.round_sigma * z_speed);
     const LocalWork w = work_(c);
     const int64_t down = down_bytes_(c);
     const double total = SystemModel::TransferSeconds(down, dev.down_bps, dev.latency_s) +

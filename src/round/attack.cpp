@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "round/cohort_sampler.h"
@@ -235,7 +236,7 @@ class AttackTransform : public UploadTransform {
 };
 
 // Phi(x), the standard normal CDF.
-double NormalCdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+double NormalCdf(double x) { return 0.5 * fm::Erfc(-x / std::sqrt(2.0)); }
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/rng.h"
 #include "fl/checkpoint.h"
 #include "fl/local_training.h"
@@ -66,7 +67,7 @@ double GanTrainer::TrainFlopsPerSample() const {
   return 8.0 * g + 18.0 * d;
 }
 
-double GanTrainer::Decay(int round) const { return std::pow(cfg_.algorithm.lr_decay, round); }
+double GanTrainer::Decay(int round) const { return fm::Pow(cfg_.algorithm.lr_decay, round); }
 
 double GanTrainer::LearningRate(int round) const { return cfg_.gan.generator_lr * Decay(round); }
 

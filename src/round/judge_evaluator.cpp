@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "metrics/image.h"
@@ -173,7 +174,7 @@ bool JudgeEvaluator::Evaluate(int round, const Eigen::VectorXf& global) {
     for (int i = 0; i < b; ++i) {
       const double mx = z.row(i).maxCoeff();
       double sum = 0.0;
-      for (int y = 0; y < classes_; ++y) sum += e.prob[y] = std::exp(static_cast<double>(z(i, y)) - mx);
+      for (int y = 0; y < classes_; ++y) sum += e.prob[y] = fm::Exp(static_cast<double>(z(i, y)) - mx);
       e.prob /= sum;
       part[static_cast<size_t>(c)].Add(e.prob.data(), gc_.confidence);
     }

@@ -5,10 +5,11 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/parallel.h"
-#include "metrics/image.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "metrics/image.h"
 #include "model/model.h"
 #include "round/cohort_sampler.h"
 
@@ -23,8 +24,8 @@ constexpr uint64_t kMembershipStream = ~uint64_t{0} - 1;
 // that small probabilities keep their digits.
 double IntervalProb(double m, double s, double a, double b) {
   const double k = 1.0 / (s * std::sqrt(2.0));
-  auto lower = [&](double x) { return x == -kInf ? 0.0 : x == kInf ? 1.0 : 0.5 * std::erfc(-(x - m) * k); };
-  auto upper = [&](double x) { return x == kInf ? 0.0 : x == -kInf ? 1.0 : 0.5 * std::erfc((x - m) * k); };
+  auto lower = [&](double x) { return x == -kInf ? 0.0 : x == kInf ? 1.0 : 0.5 * fm::Erfc(-(x - m) * k); };
+  auto upper = [&](double x) { return x == kInf ? 0.0 : x == -kInf ? 1.0 : 0.5 * fm::Erfc((x - m) * k); };
   if (a >= b) return 0.0;
   if (a > m) return upper(a) - upper(b);
   return lower(b) - lower(a);
@@ -36,7 +37,7 @@ double IntervalProb(double m, double s, double a, double b) {
 double HockeyStick(double m1, double s1, double m0, double s0, double eps) {
   const double A = -0.5 / (s1 * s1) + 0.5 / (s0 * s0);
   const double B = m1 / (s1 * s1) - m0 / (s0 * s0);
-  const double C = -0.5 * m1 * m1 / (s1 * s1) + 0.5 * m0 * m0 / (s0 * s0) - std::log(s1) + std::log(s0) - eps;
+  const double C = -0.5 * m1 * m1 / (s1 * s1) + 0.5 * m0 * m0 / (s0 * s0) - fm::Log(s1) + fm::Log(s0) - eps;
   std::vector<std::pair<double, double>> set;
   // A relative test: variances equal up to rounding make the set linear.
   if (std::abs(A) <= 1e-12 * (0.5 / (s1 * s1) + 0.5 / (s0 * s0))) {
@@ -68,7 +69,7 @@ double HockeyStick(double m1, double s1, double m0, double s0, double eps) {
     p += IntervalProb(m1, s1, a, b);
     q += IntervalProb(m0, s0, a, b);
   }
-  return std::max(0.0, p - std::exp(eps) * q);
+  return std::max(0.0, p - fm::Exp(eps) * q);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "secure/paillier.h"
 
 namespace fedsim {
@@ -45,7 +46,7 @@ template <size_t K>
 const SealPoint& Nearest(const SealPoint (&table)[K], int n) {
   const SealPoint* best = &table[0];
   for (const SealPoint& p : table)
-    if (std::fabs(std::log2(static_cast<double>(p.n) / n)) < std::fabs(std::log2(static_cast<double>(best->n) / n)))
+    if (std::fabs(fm::Log(static_cast<double>(p.n) / n)) < std::fabs(fm::Log(static_cast<double>(best->n) / n)))
       best = &p;
   return *best;
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fmath.h"
 #include "core/rng.h"
 
 namespace fedsim {
@@ -120,7 +121,7 @@ double Availability::Probability(int client, double t) const {
   if (model_ == "trace") return IntervalAt(client, t) ? 1.0 : 0.0;
   const double h = std::fmod(t / 3600.0 + ZoneHours(client), 24.0);
   const double a = diurnal_.amplitude;
-  return availability_ * (1.0 - a + a * 0.5 * (1.0 + std::cos(2.0 * kPi * (h - diurnal_.peak_hour) / 24.0)));
+  return availability_ * (1.0 - a + a * 0.5 * (1.0 + fm::Cos(2.0 * kPi * (h - diurnal_.peak_hour) / 24.0)));
 }
 
 double Availability::LeavesAt(int client, double t0, double t1, double u) const {

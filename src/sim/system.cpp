@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/fmath.h"
 #include "core/rng.h"
 #include "sim/availability.h"
 
@@ -42,8 +43,8 @@ Device SystemModel::DeviceOf(int client) const {
   // Draws are taken whether or not a spread is configured, so changing one
   // sigma does not reshuffle the other quantities.
   const double z_compute = rng.Normal(), z_net = rng.Normal();
-  d.flops = gflops * 1e9 * std::exp(cfg_.compute.sigma * z_compute);
-  const double net = std::exp(cfg_.network.sigma * z_net);
+  d.flops = gflops * 1e9 * fm::Exp(cfg_.compute.sigma * z_compute);
+  const double net = fm::Exp(cfg_.network.sigma * z_net);
   d.up_bps = up * 1e6 * net;
   d.down_bps = down * 1e6 * net;
   d.latency_s = latency_ms * 1e-3;
@@ -71,7 +72,7 @@ std::vector<ClientPlan> SystemModel::Plan(int round, const std::vector<int>& sam
     const Device& d = p.device;
     Rng rng = DeriveStream(seed_, Stream::kSystem, static_cast<uint64_t>(round), static_cast<uint64_t>(c));
     const double u_online = rng.Uniform(), u_drop = rng.Uniform(), z_speed = rng.Normal();
-    p.flops = d.flops * std::exp(cfg_.compute.round_sigma * z_speed);
+    p.flops = d.flops * fm::Exp(cfg_.compute.round_sigma * z_speed);
     p.download_s = TransferSeconds(down_bytes[i], d.down_bps, d.latency_s);
     const double upload_s = TransferSeconds(up_bytes, d.up_bps, d.latency_s);
     p.expected_s = p.download_s + ComputeSeconds(p.flops, work[i].samples, work[i].steps) + upload_s;

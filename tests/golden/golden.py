@@ -5,6 +5,9 @@ results stored from an earlier commit.
 
   golden.py make  FEDSIM SRC [NAME...]   write expected/NAME.json
   golden.py check FEDSIM SRC [NAME...]   run and compare (exit 1 on a difference)
+  --expected DIR   read and write the expected files in DIR instead of
+                   expected/ (scripts/portable_check.sh compares a native
+                   build with itself this way)
 
 The cases are in cases.txt. changes.json says what may differ and why:
   "added":   key paths the newer code may add (new metrics, new config keys);
@@ -12,12 +15,13 @@ The cases are in cases.txt. changes.json says what may differ and why:
              changed on purpose]}.
 A path is dot-separated; "*" matches any key or array index.
 
-Bits depend on the machine and the build (the instruction set -march=native
-picks, -O2 against -O3: docs/scaling.md). The expected files record the
-build type, SIMD and compiler they were made with; a run whose environment
-matches is compared bit for bit, any other (the sanitizer build, another
-CPU) with a tolerance of 0.01 absolute or 1e-3 relative on non-integer
-numbers, integers still exact.
+The expected files are made with the portable build (FEDSIM_PORTABLE, the
+default), whose bits are the same on every x86-64-v3 machine
+(docs/metrics.md#determinism). They record the build type, SIMD, compiler and
+portability they were made with; a run whose build matches is compared bit for
+bit, on whatever CPU it runs; any other build (native, the sanitizer build,
+another compiler) with a tolerance of 0.01 absolute or 1e-3 relative on
+non-integer numbers, integers still exact.
 """
 import json
 import os
@@ -64,7 +68,7 @@ def run_case(fedsim, src, common, name, config, args, tmp):
     metrics = strip(raw)
     metrics["exit_code"] = p.returncode
     env = raw.get("environment", {})
-    metrics["_build"] = {k: env.get(k) for k in ("build_type", "simd", "compiler")}
+    metrics["_build"] = {k: env.get(k) for k in ("build_type", "simd", "compiler", "portable")}
     with open(os.path.join(out, "rounds.jsonl")) as f:
         rounds = [strip(json.loads(l)) for l in f if l.strip()]
     # rounds.jsonl must say what metrics.json says, round for round.
@@ -112,7 +116,13 @@ def diff(exp, act, path, added, changed, out, tolerant=False):
 def main():
     if len(sys.argv) < 4 or sys.argv[1] not in ("make", "check"):
         sys.exit(__doc__)
-    mode, fedsim, src, only = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3]), sys.argv[4:]
+    argv = sys.argv[1:]
+    expected_dir = os.path.join(HERE, "expected")
+    if "--expected" in argv:
+        i = argv.index("--expected")
+        expected_dir = os.path.abspath(argv[i + 1])
+        del argv[i:i + 2]
+    mode, fedsim, src, only = argv[0], os.path.abspath(argv[1]), os.path.abspath(argv[2]), argv[3:]
     common, cases = read_cases(only)
     with open(os.path.join(HERE, "changes.json")) as f:
         changes = json.load(f)
@@ -125,7 +135,7 @@ def main():
                 print(f"FAIL {e}")
                 failures += 1
                 continue
-            path = os.path.join(HERE, "expected", name + ".json")
+            path = os.path.join(expected_dir, name + ".json")
             if mode == "make":
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "w") as f:
