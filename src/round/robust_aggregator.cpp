@@ -15,8 +15,11 @@
 //   norm_bound         each update scaled to norm <= M, the weighted mean, + N(0, sigma^2)
 //                      per coordinate (Sun et al. 2019)
 //
-// Per-coordinate work is split over threads in spans; distances and norms
-// are one sum per member or pair, in coordinate order: the result does not
+// Per-coordinate work is split over threads in spans, and within a span in
+// tiles copied member-minor so that each coordinate's n values are
+// contiguous; norms are one sum per member in coordinate order; the Krum
+// family's distances come from a float64 Gram matrix with the ranking
+// checked against its error bound (krum_selection.h): the result does not
 // depend on the thread count. The rules other than mean, rfa and norm_bound
 // ignore the reports' weights. The "robust" record reports the attackers in
 // the cohort, those the rule kept (selection rules: selected), the mean L2
@@ -36,11 +39,14 @@
 #include "metrics/writer.h"
 #include "round/aggregator.h"
 #include "round/attack.h"
+#include "round/krum_selection.h"
 
 namespace fedsim {
 namespace {
 
 constexpr int64_t kSpan = 1 << 14;
+// Coordinates per tile of the coordinate-wise rules (64 x 100 members' floats: 25 KB).
+constexpr int kTile = 64;
 
 // |z - u|^2 in double, one sum in coordinate order.
 double SquaredDistance(const float* u, const Eigen::VectorXd& z) {
@@ -98,10 +104,15 @@ class RobustAggregator : public Aggregator {
   void Coordinates(Fn fn) const {
     ParallelFor((p_ + kSpan - 1) / kSpan, threads_, [&](int64_t s, int) { fn(s * kSpan, std::min(p_, (s + 1) * kSpan)); });
   }
-  // Squared distances between the members' uploads (members x members).
-  Eigen::MatrixXd Distances(const std::vector<int>& m) const;
-  // Krum scores of `set` (indices into m) from the distance matrix d.
-  std::vector<double> KrumScores(const Eigen::MatrixXd& d, const std::vector<int>& set, int f) const;
+  // Copies coordinates [c0, c0 + w) of the uploads of members `m` into
+  // `tile`, member-minor: tile[j * n + k] = coordinate c0 + j of m[k].
+  void Gather(int64_t c0, int w, const std::vector<int>& m, std::vector<float>& tile) const {
+    const size_t n = m.size();
+    for (size_t k = 0; k < n; ++k) {
+      const float* src = buffer_.col(m[k]).data() + c0;
+      for (int j = 0; j < w; ++j) tile[static_cast<size_t>(j) * n + k] = src[j];
+    }
+  }
   double L2(const Eigen::Ref<const Eigen::VectorXd>& v) const { return std::sqrt(v.squaredNorm()); }
   void NeedAtLeast(int n, int need, const char* why) const {
     if (n < need) {
@@ -122,43 +133,6 @@ class RobustAggregator : public Aggregator {
   Eigen::VectorXd acc_;
   Eigen::VectorXd center_;  // centered_clipping: the last aggregate
 };
-
-Eigen::MatrixXd RobustAggregator::Distances(const std::vector<int>& m) const {
-  const int n = static_cast<int>(m.size());
-  Eigen::MatrixXd d = Eigen::MatrixXd::Zero(n, n);
-  std::vector<std::pair<int, int>> pairs;
-  for (int i = 0; i < n; ++i) {
-    for (int j = i + 1; j < n; ++j) pairs.emplace_back(i, j);
-  }
-  ParallelFor(static_cast<int64_t>(pairs.size()), threads_, [&](int64_t k, int) {
-    const auto [i, j] = pairs[static_cast<size_t>(k)];
-    const float* a = buffer_.col(m[static_cast<size_t>(i)]).data();
-    const float* b = buffer_.col(m[static_cast<size_t>(j)]).data();
-    double s = 0.0;
-    for (int64_t c = 0; c < p_; ++c) {
-      const double x = static_cast<double>(a[c]) - static_cast<double>(b[c]);
-      s += x * x;
-    }
-    d(i, j) = d(j, i) = s;
-  });
-  return d;
-}
-
-std::vector<double> RobustAggregator::KrumScores(const Eigen::MatrixXd& d, const std::vector<int>& set, int f) const {
-  const int n = static_cast<int>(set.size());
-  const int neighbours = std::max(1, n - f - 2);
-  std::vector<double> scores(static_cast<size_t>(n)), row;
-  for (int a = 0; a < n; ++a) {
-    row.clear();
-    for (int b = 0; b < n; ++b) {
-      if (b != a) row.push_back(d(set[static_cast<size_t>(a)], set[static_cast<size_t>(b)]));
-    }
-    const int k = std::min(neighbours, static_cast<int>(row.size()));
-    std::partial_sort(row.begin(), row.begin() + k, row.end());
-    scores[static_cast<size_t>(a)] = std::accumulate(row.begin(), row.begin() + k, 0.0);
-  }
-  return scores;
-}
 
 AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -183,6 +157,7 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
   const int n = static_cast<int>(m.size());
   acc_.setZero();
   std::vector<char> included(reports.size(), 0);  // what the rule's aggregate draws on
+  int64_t direct_pairs = -1;                       // Krum family: distances taken as direct sums
   for (int i : m) included[static_cast<size_t>(i)] = 1;
   const std::string& rule = cfg_.rule;
   // Members' norms (after any attack), one sum each in coordinate order.
@@ -217,19 +192,31 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
     const int cut = rule == "median" ? 0 : static_cast<int>(std::floor(cfg_.trim * n));
     if (n - 2 * cut < 1) NeedAtLeast(n, 2 * cut + 1, "trimmed_mean keeps at least one value per coordinate");
     Coordinates([&](int64_t lo, int64_t hi) {
-      std::vector<float> v(static_cast<size_t>(n));
-      for (int64_t c = lo; c < hi; ++c) {
-        for (int k = 0; k < n; ++k) v[static_cast<size_t>(k)] = buffer_(c, m[static_cast<size_t>(k)]);
-        if (rule == "median") {
-          // The middle order statistics without a full sort (the same values a sort gives).
-          const auto mid = v.begin() + n / 2;
-          std::nth_element(v.begin(), mid, v.end());
-          acc_[c] = n % 2 ? *mid : 0.5 * (static_cast<double>(*std::max_element(v.begin(), mid)) + *mid);
-        } else {
-          std::sort(v.begin(), v.end());
-          double s = 0.0;
-          for (int k = cut; k < n - cut; ++k) s += v[static_cast<size_t>(k)];
-          acc_[c] = s / (n - 2 * cut);
+      std::vector<float> tile(static_cast<size_t>(kTile) * static_cast<size_t>(n));
+      for (int64_t c0 = lo; c0 < hi; c0 += kTile) {
+        const int w = static_cast<int>(std::min<int64_t>(kTile, hi - c0));
+        Gather(c0, w, m, tile);
+        for (int j = 0; j < w; ++j) {
+          float* v = tile.data() + static_cast<size_t>(j) * static_cast<size_t>(n);
+          if (rule == "median") {
+            // The middle order statistics without a full sort (the same values a sort gives).
+            float* mid = v + n / 2;
+            std::nth_element(v, mid, v + n);
+            acc_[c0 + j] = n % 2 ? *mid : 0.5 * (static_cast<double>(*std::max_element(v, mid)) + *mid);
+          } else {
+            // The cut smallest to the front and the cut largest to the back by
+            // two partial selections, no sort: [cut, n - cut) holds the kept
+            // values (the multiset a sort keeps), summed in the order the
+            // selections leave them, which depends only on the values and the
+            // cohort order.
+            if (cut > 0) {
+              std::nth_element(v, v + cut, v + n);
+              std::nth_element(v + cut, v + (n - cut), v + n);
+            }
+            double s = 0.0;
+            for (int k = cut; k < n - cut; ++k) s += v[k];
+            acc_[c0 + j] = s / (n - 2 * cut);
+          }
         }
       }
     });
@@ -241,33 +228,10 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
     } else {
       NeedAtLeast(n, f + 3, "krum scores n - f - 2 >= 1 neighbours");
     }
-    const Eigen::MatrixXd d = Distances(m);
-    std::vector<int> chosen;  // indices into m
-    std::vector<int> all(static_cast<size_t>(n));
-    std::iota(all.begin(), all.end(), 0);
-    auto ranked = [&](const std::vector<int>& set) {
-      const std::vector<double> s = KrumScores(d, set, f);
-      std::vector<int> order(set.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int a, int b) { return s[static_cast<size_t>(a)] < s[static_cast<size_t>(b)]; });
-      return order;  // positions in set, best first
-    };
-    if (rule == "krum") {
-      chosen.push_back(ranked(all)[0]);
-    } else if (rule == "multikrum") {
-      const int sel = cfg_.selected > 0 ? std::min(cfg_.selected, n) : n - f;
-      const std::vector<int> order = ranked(all);
-      chosen.assign(order.begin(), order.begin() + sel);
-    } else {
-      std::vector<int> left = all;
-      for (int t = 0; t < n - 2 * f; ++t) {
-        const int best = ranked(left)[0];
-        chosen.push_back(left[static_cast<size_t>(best)]);
-        left.erase(left.begin() + best);
-      }
-    }
-    std::sort(chosen.begin(), chosen.end());
+    std::vector<int> cols(m.begin(), m.end());
+    UploadDistances d(buffer_, cols, threads_, UploadDistances::Method::kGram);
+    const std::vector<int> chosen = KrumSelect(d, rule, f, cfg_.selected);  // indices into m, ascending
+    direct_pairs = d.direct_pairs();
     std::fill(included.begin(), included.end(), 0);
     for (int k : chosen) included[static_cast<size_t>(m[static_cast<size_t>(k)])] = 1;
     const int theta = static_cast<int>(chosen.size());
@@ -278,22 +242,37 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
       res.denominator = theta;
     } else {
       const int beta = theta - 2 * f;
+      std::vector<int> members(static_cast<size_t>(theta));
+      for (int t = 0; t < theta; ++t) members[static_cast<size_t>(t)] = m[static_cast<size_t>(chosen[static_cast<size_t>(t)])];
       Coordinates([&](int64_t lo, int64_t hi) {
-        std::vector<float> v(static_cast<size_t>(theta));
-        std::vector<int> idx(static_cast<size_t>(theta));
-        for (int64_t c = lo; c < hi; ++c) {
-          for (int t = 0; t < theta; ++t) v[static_cast<size_t>(t)] = buffer_(c, m[static_cast<size_t>(chosen[static_cast<size_t>(t)])]);
-          std::sort(v.begin(), v.end());
-          const double med = theta % 2 ? v[static_cast<size_t>(theta / 2)]
-                                       : 0.5 * (static_cast<double>(v[static_cast<size_t>(theta / 2 - 1)]) + v[static_cast<size_t>(theta / 2)]);
-          std::iota(idx.begin(), idx.end(), 0);
-          // The beta values nearest the median (ties: the smaller value, which comes first).
-          std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
-            return std::abs(v[static_cast<size_t>(a)] - med) < std::abs(v[static_cast<size_t>(b)] - med);
-          });
-          double s = 0.0;
-          for (int t = 0; t < beta; ++t) s += v[static_cast<size_t>(idx[static_cast<size_t>(t)])];
-          acc_[c] = s / beta;
+        std::vector<float> tile(static_cast<size_t>(kTile) * static_cast<size_t>(theta));
+        for (int64_t c0 = lo; c0 < hi; c0 += kTile) {
+          const int w = static_cast<int>(std::min<int64_t>(kTile, hi - c0));
+          Gather(c0, w, members, tile);
+          for (int j = 0; j < w; ++j) {
+            float* v = tile.data() + static_cast<size_t>(j) * static_cast<size_t>(theta);
+            std::sort(v, v + theta);
+            const double med = theta % 2 ? v[theta / 2] : 0.5 * (static_cast<double>(v[theta / 2 - 1]) + v[theta / 2]);
+            // The beta values nearest the median, nearest first, ties to the
+            // smaller value (the order a stable sort by |v - med| gives): the
+            // sorted values merged outward from the median.
+            auto dist = [&](int i) { return std::abs(v[i] - med); };
+            int left = static_cast<int>(std::lower_bound(v, v + theta, med) - v) - 1, right = left + 1, taken = 0;
+            double s = 0.0;
+            while (taken < beta) {
+              if (left >= 0 && (right >= theta || dist(left) <= dist(right))) {
+                // Equal distances on the left are equal in the sort's order: lowest index first.
+                int first = left;
+                while (first > 0 && dist(first - 1) == dist(left)) --first;
+                for (int i = first; i <= left && taken < beta; ++i, ++taken) s += v[i];
+                left = first - 1;
+              } else {
+                s += v[right++];
+                ++taken;
+              }
+            }
+            acc_[c0 + j] = s / beta;
+          }
         }
       });
       res.denominator = 1.0;
@@ -371,6 +350,7 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
                 {"malicious_included", bad_in},
                 {"benign_norm", NullableNumber(good_n ? good_norm / good_n : NAN)},
                 {"malicious_norm", NullableNumber(bad_n ? bad_norm / bad_n : NAN)}};
+  if (direct_pairs >= 0) res.record["direct_distances"] = direct_pairs;
   if (plan_ && attack_.kind == "alie") res.record["alie_z"] = alie_z;
   // The rule's own time (the attack's replacement included), for the benchmark.
   res.record["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
