@@ -10,22 +10,25 @@
 # --attack KIND: 20 of the 100 clients attack (e.g. alie: 20 identical
 # uploads, the case where the Krum family's Gram distances need direct sums).
 # --binary PATH: time that fedsim binary (e.g. a build of an older commit)
-# instead of building this checkout.
-# Usage: scripts/bench_robust.sh [--threads N] [--out DIR] [--attack KIND] [--binary PATH]
+# instead of building this checkout. --rounds N: N rounds (default 3), so N - 1
+# timed rounds for the median on a noisy machine.
+# Usage: scripts/bench_robust.sh [--threads N] [--out DIR] [--attack KIND] [--binary PATH] [--rounds N]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 threads="$(nproc)"
 out="$FEDSIM_ROOT/runs/bench_robust"
 attack=(--set attack.kind=none --set attack.fraction=0)
 fedsim=""
+rounds=3
 while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || { echo "usage: $0 [--threads N] [--out DIR] [--attack KIND] [--binary PATH]" >&2; exit 2; }
+  [ $# -ge 2 ] || { echo "usage: $0 [--threads N] [--out DIR] [--attack KIND] [--binary PATH] [--rounds N]" >&2; exit 2; }
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --attack) attack=(--set attack.kind="$2" --set attack.fraction=0.2); shift 2 ;;
     --binary) fedsim="$2"; shift 2 ;;
-    *) echo "usage: $0 [--threads N] [--out DIR] [--attack KIND] [--binary PATH]" >&2; exit 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    *) echo "usage: $0 [--threads N] [--out DIR] [--attack KIND] [--binary PATH] [--rounds N]" >&2; exit 2 ;;
   esac
 done
 fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
@@ -37,7 +40,7 @@ mkdir -p "$out"
 for rule in median trimmed_mean krum multikrum bulyan rfa centered_clipping norm_bound; do
   "$fedsim" run "$FEDSIM_ROOT/configs/robustness_fmnist.json" "${attack[@]}" \
     --set robust.rule="$rule" --set robust.byzantine=20 --set algorithm.clients_per_round=100 \
-    --set experiment.rounds=3 --set metrics.eval_every=100 --set data.max_train_samples=0 \
+    --set experiment.rounds="$rounds" --set metrics.eval_every=100 --set data.max_train_samples=0 \
     --threads "$threads" --quiet --out "$out/$rule" >/dev/null
 done
 python3 - "$out" <<'PY'
