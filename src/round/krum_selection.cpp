@@ -193,7 +193,9 @@ std::vector<int> TopByKrumScore(UploadDistances& d, const std::vector<int>& set,
         const int b = order[static_cast<size_t>(j)];
         const double ba = bound[static_cast<size_t>(a)], bb = bound[static_cast<size_t>(b)];
         if (ba + bb == 0.0) continue;
-        if (group[static_cast<size_t>(set[static_cast<size_t>(a)])] == group[static_cast<size_t>(set[static_cast<size_t>(b)])]) continue;
+        if (group[static_cast<size_t>(set[static_cast<size_t>(a)])] ==
+            group[static_cast<size_t>(set[static_cast<size_t>(b)])])
+          continue;
         if (score[static_cast<size_t>(b)] - score[static_cast<size_t>(a)] > ba + bb) continue;
         if (ba > 0.0) unsure.push_back(a);
         if (bb > 0.0) unsure.push_back(b);

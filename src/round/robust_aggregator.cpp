@@ -17,14 +17,15 @@
 //
 // Per-coordinate work is split over threads in spans; the median, the
 // trimmed mean and Bulyan sort kLanes coordinates at once with a sorting
-// network (the values a sort gives, summed in ascending order); norms are one sum per member in coordinate order; the Krum
-// family's distances come from a float64 Gram matrix with the ranking
-// checked against its error bound (krum_selection.h): the result does not
-// depend on the thread count. The rules other than mean, rfa and norm_bound
-// ignore the reports' weights. The "robust" record reports the attackers in
-// the cohort, those the rule kept (selection rules: selected), the mean L2
-// norm of benign and malicious updates as the server received them, and the
-// rule's wall time.
+// network (the values a sort gives, summed in ascending order); norms are
+// one sum per member in coordinate order; the Krum family's distances come
+// from a float64 Gram matrix with the ranking checked against its error
+// bound (krum_selection.h): the result does not depend on the thread count.
+// The rules other than mean, rfa and norm_bound ignore the reports'
+// weights. The "robust" record reports the attackers in the cohort, those
+// the rule kept (selection rules: selected), the mean L2 norm of benign and
+// malicious updates as the server received them, the Krum family's direct
+// sums, and the rule's wall time.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -204,7 +205,7 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
   const int n = static_cast<int>(m.size());
   acc_.setZero();
   std::vector<char> included(reports.size(), 0);  // what the rule's aggregate draws on
-  int64_t direct_pairs = -1;                       // Krum family: distances taken as direct sums
+  int64_t direct_pairs = -1;                      // Krum family: distances taken as direct sums
   for (int i : m) included[static_cast<size_t>(i)] = 1;
   const std::string& rule = cfg_.rule;
   // Members' norms (after any attack), one sum each in coordinate order.
@@ -283,7 +284,8 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
     } else {
       const int beta = theta - 2 * f;
       std::vector<int> members(static_cast<size_t>(theta));
-      for (int t = 0; t < theta; ++t) members[static_cast<size_t>(t)] = m[static_cast<size_t>(chosen[static_cast<size_t>(t)])];
+      for (int t = 0; t < theta; ++t)
+        members[static_cast<size_t>(t)] = m[static_cast<size_t>(chosen[static_cast<size_t>(t)])];
       const std::vector<std::pair<int, int>> net = SortingNetwork(theta);
       Coordinates([&](int64_t lo, int64_t hi) {
         std::vector<float> a(static_cast<size_t>(theta) * kLanes), v(static_cast<size_t>(theta));
@@ -292,9 +294,11 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
           Load(c0, w, members, a);
           SortLanes(a.data(), net);
           for (int l = 0; l < w; ++l) {
-            for (int t = 0; t < theta; ++t) v[static_cast<size_t>(t)] = a[static_cast<size_t>(t) * kLanes + static_cast<size_t>(l)];
+            for (int t = 0; t < theta; ++t)
+              v[static_cast<size_t>(t)] = a[static_cast<size_t>(t) * kLanes + static_cast<size_t>(l)];
             const double med = theta % 2 ? v[static_cast<size_t>(theta / 2)]
-                                         : 0.5 * (static_cast<double>(v[static_cast<size_t>(theta / 2 - 1)]) + v[static_cast<size_t>(theta / 2)]);
+                                         : 0.5 * (static_cast<double>(v[static_cast<size_t>(theta / 2 - 1)]) +
+                                                  v[static_cast<size_t>(theta / 2)]);
             // The beta values nearest the median, nearest first, ties to the
             // smaller value (the order a stable sort by |v - med| gives): the
             // sorted values merged outward from the median.

@@ -126,8 +126,9 @@ TEST_CASE("robust: the median, trimmed mean and Bulyan's coordinate step equal t
       std::vector<float> v;
       for (int k = 0; k < n; ++k) v.push_back(u(c, k));
       std::sort(v.begin(), v.end());
-      const double m = n % 2 ? v[static_cast<size_t>(n / 2)]
-                             : 0.5 * (static_cast<double>(v[static_cast<size_t>(n / 2 - 1)]) + v[static_cast<size_t>(n / 2)]);
+      const double m =
+          n % 2 ? v[static_cast<size_t>(n / 2)]
+                : 0.5 * (static_cast<double>(v[static_cast<size_t>(n / 2 - 1)]) + v[static_cast<size_t>(n / 2)]);
       CHECK(med.mean[c] == m);
       double s = 0.0;
       for (int k = cut; k < n - cut; ++k) s += v[static_cast<size_t>(k)];
