@@ -3,8 +3,11 @@
 // across threads, checkpoint and resume.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
+#include <random>
 
 #include "core/error.h"
 #include "round/aggregator.h"
@@ -102,6 +105,47 @@ TEST_CASE("robust: trimmed mean cuts floor(trim n) values at each end", "[round]
   CHECK(t.mean[1] == Approx(10.0 / 3.0));
   // trim = 0.1 of 5 cuts nothing: the plain (unweighted) mean.
   CHECK(RunRule({{"rule", "trimmed_mean"}, {"trim", 0.1}}, Cols({{1, 9, 3, 7, 5}})).mean[0] == Approx(5.0));
+}
+
+TEST_CASE("robust: the median, trimmed mean and Bulyan's coordinate step equal their sort-based definitions",
+          "[round][robust]") {
+  // Random values with ties (a grid of 7 levels), every n from 1 to 40 and
+  // 100, 37 coordinates (two full sorting batches of 16 and a partial one).
+  std::mt19937 gen(3);
+  std::uniform_int_distribution<int> level(-3, 3);
+  std::normal_distribution<float> z;
+  for (int n : {1, 2, 3, 4, 5, 8, 16, 17, 31, 32, 33, 40, 100}) {
+    Eigen::MatrixXf u(37, n);
+    for (int c = 0; c < 37; ++c) {
+      for (int k = 0; k < n; ++k) u(c, k) = c % 2 ? static_cast<float>(level(gen)) : z(gen);
+    }
+    const Aggregate med = RunRule({{"rule", "median"}}, u);
+    const Aggregate trim = RunRule({{"rule", "trimmed_mean"}, {"trim", 0.2}}, u);
+    const int cut = static_cast<int>(std::floor(0.2 * n));
+    for (int c = 0; c < 37; ++c) {
+      std::vector<float> v;
+      for (int k = 0; k < n; ++k) v.push_back(u(c, k));
+      std::sort(v.begin(), v.end());
+      const double m =
+          n % 2 ? v[static_cast<size_t>(n / 2)]
+                : 0.5 * (static_cast<double>(v[static_cast<size_t>(n / 2 - 1)]) + v[static_cast<size_t>(n / 2)]);
+      CHECK(med.mean[c] == m);
+      double s = 0.0;
+      for (int k = cut; k < n - cut; ++k) s += v[static_cast<size_t>(k)];
+      CHECK(trim.mean[c] == s / (n - 2 * cut));
+      if (n < 3) continue;
+      // Bulyan with f = 0 keeps every update, then the n values nearest the
+      // median, summed nearest first (a stable sort by distance).
+      std::vector<int> idx(static_cast<size_t>(n));
+      std::iota(idx.begin(), idx.end(), 0);
+      std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
+        return std::abs(v[static_cast<size_t>(a)] - m) < std::abs(v[static_cast<size_t>(b)] - m);
+      });
+      double b = 0.0;
+      for (int k : idx) b += v[static_cast<size_t>(k)];
+      CHECK(RunRule({{"rule", "bulyan"}, {"byzantine", 0}}, u.row(c)).mean[0] == b / n);
+    }
+  }
 }
 
 TEST_CASE("robust: Krum and Multi-Krum pick by the sum of the n - f - 2 nearest squared distances",
