@@ -125,6 +125,7 @@ struct Run {
   Partition partition;
   ClientTests client_tests;  // each client's own test rows (data.client_test_fraction or the data's own)
   Dataset raw_train;         // the clients' rows before input perturbation, when an attack is scored on them
+                             // (empty otherwise)
   json input_guarantee;
   std::unique_ptr<Model> model;   // classifiers
   std::unique_ptr<GanNets> nets;  // FedGAN
@@ -164,7 +165,9 @@ struct Run {
     client_tests = SplitClientTests(data, partition, cfg.data, seed);
     const bool perturbs = cfg.privacy.input_perturbation.features != "none" ||
                           cfg.privacy.input_perturbation.label_epsilon.has_value();
-    if (perturbs && (cfg.audit.reconstruction || cfg.audit.imprint.bins > 0)) raw_train = data.train;
+    if (perturbs && (cfg.audit.reconstruction || cfg.audit.imprint.bins > 0 || cfg.audit.membership)) {
+      raw_train = data.train;
+    }
     input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
     attack = std::make_unique<AttackPlan>(cfg.attack, num_clients, seed);
     if (attack->poisons_data()) poisoned = PoisonTraining(data.train, partition, *attack, seed);
@@ -749,7 +752,10 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
         const auto& rows = run.partition[static_cast<size_t>(c)];
         members.insert(members.end(), rows.begin(), rows.end());
       }
-      a["membership"] = run.audit->FinishMembership(*run.model, run.global.data(), run.data.train, members,
+      // Members are the clients' examples as they were before any input
+      // perturbation: what the attacker asks about.
+      const Dataset& rows = run.raw_train.size() > 0 ? run.raw_train : run.data.train;
+      a["membership"] = run.audit->FinishMembership(*run.model, run.global.data(), rows, members,
                                                     run.data.test, run.threads);
     }
     summary["audit"] = a;
