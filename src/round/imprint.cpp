@@ -152,7 +152,7 @@ ImprintTap::ImprintTap(std::unique_ptr<Aggregator> inner, const ImprintAttack& a
 void ImprintTap::Begin(int round, int cohort) {
   inner_->Begin(round, cohort);
   active_ = attack_.Attacks(round);
-  views_ = samples_ = candidates_ = recovered_ = 0;
+  views_ = samples_ = candidates_ = recovered_ = within_30db_ = 0;
   psnr_sum_ = 0.0;
   shown_.clear();
 }
@@ -165,7 +165,7 @@ void ImprintTap::Score(const float* upload, const std::vector<int>& rows) {
   if (n == 0) return;
   Eigen::MatrixXf x(d, n);
   train_.Rows(rows.data(), n, x.data());
-  std::set<int> exact_rows;
+  std::set<int> exact_rows, close_rows;
   for (const ImprintAttack::Candidate& c : attack_.Invert(upload)) {
     ++candidates_;
     int best = 0;
@@ -176,12 +176,14 @@ void ImprintTap::Score(const float* upload, const std::vector<int>& rows) {
                                            : 0.0;
     psnr_sum_ += psnr;
     if (std::isfinite(mse) && (c.x - col).cwiseAbs().maxCoeff() <= 1e-3 * range) exact_rows.insert(best);
+    if (psnr >= 30.0) close_rows.insert(best);
     if (shown_.size() < 32) {
       shown_.push_back(c.x);
       shown_.push_back(col);
     }
   }
   recovered_ += static_cast<int64_t>(exact_rows.size());
+  within_30db_ += static_cast<int64_t>(close_rows.size());
 }
 
 void ImprintTap::AddBlock(const Eigen::MatrixXf& uploads, int b0, int nb, const std::vector<ClientReport>& reports,
@@ -215,6 +217,7 @@ AggregateResult ImprintTap::Finish(std::vector<ClientReport>& reports, std::vect
     total_samples_ += samples_;
     total_candidates_ += candidates_;
     total_recovered_ += recovered_;
+    total_within_30db_ += within_30db_;
     total_psnr_ += psnr_sum_;
     last_shown_ = shown_;
   }
@@ -227,6 +230,7 @@ nlohmann::json ImprintTap::RoundRecord() const {
           {"samples", samples_},
           {"candidates", candidates_},
           {"recovered", recovered_},
+          {"within_30db", within_30db_},
           {"mean_psnr", candidates_ ? nlohmann::json(psnr_sum_ / candidates_) : nlohmann::json(nullptr)}};
 }
 
@@ -238,6 +242,7 @@ nlohmann::json ImprintTap::Summary() const {
             {"samples", total_samples_},
             {"candidates", total_candidates_},
             {"recovered", total_recovered_},
+            {"within_30db", total_within_30db_},
             {"recovered_fraction",
              total_samples_ ? nlohmann::json(static_cast<double>(total_recovered_) / total_samples_) : nlohmann::json(nullptr)},
             {"mean_psnr", total_candidates_ ? nlohmann::json(total_psnr_ / total_candidates_) : nlohmann::json(nullptr)}});

@@ -106,7 +106,9 @@ class ImprintAttack {
 // match's PSNR over that row's range, exact when every value is within 1e-3
 // of the range (the criterion of ReconstructionTap). A row counts as
 // recovered once, however many bins match it exactly; a bin holding two or
-// more samples gives a mixture, which matches no row exactly. Root process
+// more samples gives a mixture, which matches no row exactly. Rows whose
+// best-matching bin reaches 30 dB PSNR are counted apart (recognisable, not
+// exact: e.g. a sum rounded by secure aggregation's fixed point). Root process
 // only, in cohort order (so the same for any thread count).
 class ImprintTap : public Aggregator {
  public:
@@ -139,11 +141,12 @@ class ImprintTap : public Aggregator {
   bool sum_view_;
   bool active_ = false;
   // This round.
-  int64_t views_ = 0, samples_ = 0, candidates_ = 0, recovered_ = 0;
+  int64_t views_ = 0, samples_ = 0, candidates_ = 0, recovered_ = 0, within_30db_ = 0;
   double psnr_sum_ = 0.0;
   std::vector<Eigen::VectorXf> shown_;  // pairs (reconstruction, best match)
   // The run.
-  int64_t rounds_ = 0, total_views_ = 0, total_samples_ = 0, total_candidates_ = 0, total_recovered_ = 0;
+  int64_t rounds_ = 0, total_views_ = 0, total_samples_ = 0, total_candidates_ = 0, total_recovered_ = 0,
+          total_within_30db_ = 0;
   double total_psnr_ = 0.0;
   std::vector<Eigen::VectorXf> last_shown_;
 };

@@ -131,6 +131,7 @@ TEST_CASE("imprint: a bin holding two samples recovers neither, and the tap does
   const json r = tap.RoundRecord();
   CHECK(r["candidates"] == 2);
   CHECK(r["recovered"] == 1);
+  CHECK(r["within_30db"] == 1);  // the mixture is far from both
   CHECK(r["samples"] == 3);
 }
 
@@ -162,6 +163,7 @@ TEST_CASE("imprint: a real run recovers samples, is the same for 1 and 2 threads
   // 10 images in 32 bins: about 10 (31/32)^9 = 7.5 of them alone in a bin.
   CHECK(a["recovered"].get<int>() > 60);
   CHECK(a["recovered"].get<int>() <= 150);
+  CHECK(a["within_30db"].get<int>() >= a["recovered"].get<int>());
   // Every round attacks, so the honest model never moves.
   const json& rounds = one["rounds"];
   CHECK(rounds[0]["test_loss"] == rounds[2]["test_loss"]);
