@@ -458,6 +458,8 @@ const KeyUse kKeyUses[] = {
      "the event-driven modes (algorithm.mode = fedbuff | fedasync), for the algorithms whose server step takes "
      "the mean of stateless updates"},
     {"audit", "federated", "privacy audits of a classifier's federated run; fedgan and the baselines have none"},
+    {"audit.imprint", "fedavg fedsgd fedprox",
+     "the imprint attack, which reads each upload as the model's update or gradient (fedavg, fedprox, fedsgd)"},
     {"baseline", "baselines", "a baseline's training, read only with baseline.kind=centralized or data_parallel"},
     {"baseline.workers", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
     {"baseline.topology", "data_parallel", "data-parallel training, read only with baseline.kind=data_parallel"},
@@ -975,6 +977,38 @@ void ValidateConfig(const Config& c, const std::string& source) {
     }
     if (c.compression.kind != "none") {
       fail("audit.reconstruction: a compressed upload is not the layer's gradient; set compression.kind=none");
+    }
+  }
+  if (c.audit.imprint.bins > 0) {
+    const ImprintConfig& im = c.audit.imprint;
+    if (c.model.kind != "mlp" || c.model.hidden.empty()) {
+      fail("audit.imprint.bins: the imprint layer is the first dense layer with bias followed by a ReLU; "
+           "model.kind must be mlp with model.hidden set, got model.kind=" + c.model.kind);
+    }
+    if (im.bins < 2) fail("audit.imprint.bins: needs at least 2 bins, got " + std::to_string(im.bins));
+    if (im.bins > c.model.hidden[0]) {
+      fail("audit.imprint.bins: " + std::to_string(im.bins) + " bins need as many units in the first hidden layer; "
+           "model.hidden[0] = " + std::to_string(c.model.hidden[0]));
+    }
+    if (c.algorithm.name != "fedavg" && c.algorithm.name != "fedsgd" && c.algorithm.name != "fedprox") {
+      fail("audit.imprint.bins: reads each upload as the model's update or gradient (fedavg, fedprox, fedsgd); "
+           "got algorithm.name=" + c.algorithm.name);
+    }
+    if (c.algorithm.mode != "sync") fail("audit.imprint.bins: implemented for synchronous rounds (algorithm.mode=sync)");
+    if (c.compression.kind != "none") {
+      fail("audit.imprint.bins: a compressed upload is not the layer's gradient; set compression.kind=none");
+    }
+    if (c.attack.kind != "none" || c.robust.rule != "mean") {
+      fail("audit.imprint.bins: the attack rounds discard their aggregate; run it without attack.kind and with "
+           "robust.rule=mean");
+    }
+    if (c.audit.canaries > 0) {
+      fail("audit.imprint.bins: attack rounds discard their aggregate, so canaries inserted there would never reach "
+           "the model; run audit.canaries in a separate run");
+    }
+    if (c.audit.reconstruction) {
+      fail("audit.imprint.bins: audit.reconstruction would invert the crafted model's uploads; run the two attacks "
+           "in separate runs");
     }
   }
   if (c.baseline.kind != "none") {

@@ -933,6 +933,31 @@ struct RobustConfig {
   }
 };
 
+// audit.imprint.*: the malicious server's imprint layer (src/round/imprint.h).
+struct ImprintConfig {
+  int bins = 0;                            // imprint bins = first-layer units overwritten; 0 = off
+  std::string measurement = "brightness";  // brightness | random: the direction m every bin unit measures
+  int every = 1;                           // attack rounds: 0, every, 2 every, ...
+
+  template <class V>
+  void Visit(V& v) {
+    v.Int("bins", bins, 0, 1000000,
+          "The malicious server's imprint attack (Fowl et al., ICLR 2022, \"Robbing the Fed\"): on attack rounds "
+          "it broadcasts the global model with its first dense layer's first `bins` units overwritten to measure "
+          "m.x against cut points at quantiles of a Gaussian fitted to m.x over the test set (the server's public "
+          "data), and the next layer's weights from those units made equal; it recovers each sample that falls "
+          "alone in a bin from the upload (or, under secure aggregation or encryption, from the cohort's sum), and "
+          "keeps its honest model (an attack round does not train). model.kind=mlp, bins <= model.hidden[0]. "
+          "Default 0 (off).");
+    v.Choice("measurement", measurement, {"brightness", "random"},
+             "audit.imprint: the measurement m.x the bins cut: brightness = the mean of the input's values; random "
+             "= a fixed Gaussian direction drawn from the seed. Default \"brightness\".");
+    v.Int("every", every, 1, 1000000,
+          "audit.imprint: attack rounds 0, every, 2 every, ... (the others train honestly). Default 1 (every "
+          "round).");
+  }
+};
+
 // audit.*: privacy measured by attacks on the run (src/round/privacy_audit.h).
 struct AuditConfig {
   int canaries = 0;         // canary clients inserted (Andrew et al. 2024); 0 = off
@@ -940,6 +965,7 @@ struct AuditConfig {
   bool membership = false;  // loss-threshold membership inference on the final model (Yeom et al. 2018)
   int membership_samples = 2000;  // members and non-members scored (each)
   bool reconstruction = false;    // the server inverts the first dense layer of each upload
+  ImprintConfig imprint;          // the malicious server's imprint layer
 
   template <class V>
   void Visit(V& v) {
@@ -962,6 +988,7 @@ struct AuditConfig {
            "gradient); scored against the client's own samples (exact matches, PSNR) per round, and on the "
            "cohort's sum under secure aggregation; reconstructions.pgm shows them. model.kind softmax or mlp. "
            "Default false.");
+    v.Section("imprint", imprint);
   }
 };
 

@@ -88,5 +88,9 @@ std::unique_ptr<Aggregator> MakeSecureAggregator(const Config& cfg, int64_t uplo
 
 // True when the config sums uploads through a secure protocol.
 bool SecureAggregation(const Config& cfg);
+// True when the server learns only the cohort's sum: a secure protocol, or a
+// modelled encryption scheme (paillier_model, bfv, ckks) whose sum fedsim
+// takes in the clear (what the attacks in audit.* may look at).
+bool ServerSeesOnlySum(const Config& cfg);
 
 }  // namespace fedsim

@@ -33,6 +33,7 @@
 #include "round/evaluator.h"
 #include "round/gan_trainer.h"
 #include "round/judge_evaluator.h"
+#include "round/imprint.h"
 #include "round/privacy_audit.h"
 #include "round/privacy_ledger.h"
 #include "round/run_recorder.h"
@@ -123,6 +124,8 @@ struct Run {
   FederatedData data;
   Partition partition;
   ClientTests client_tests;  // each client's own test rows (data.client_test_fraction or the data's own)
+  Dataset raw_train;         // the clients' rows before input perturbation, when an attack is scored on them
+                             // (empty otherwise)
   json input_guarantee;
   std::unique_ptr<Model> model;   // classifiers
   std::unique_ptr<GanNets> nets;  // FedGAN
@@ -148,6 +151,8 @@ struct Run {
   std::unique_ptr<PrivacyAudit> audit;       // audit.* (rank 0 computes it)
   ReconstructionTap* recon = nullptr;        // audit.reconstruction: wraps the aggregator (rank 0)
   CanaryTap* canaries = nullptr;             // audit.canaries: wraps the aggregator (rank 0)
+  std::unique_ptr<ImprintAttack> imprint;    // audit.imprint: crafts attack rounds' models (every rank)
+  ImprintTap* imprint_tap = nullptr;         // audit.imprint: wraps the aggregator (rank 0)
   Eigen::VectorXf global;
   Eigen::VectorXf initial;                   // w_0, for the canary audit
 
@@ -158,6 +163,11 @@ struct Run {
     data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
     partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
     client_tests = SplitClientTests(data, partition, cfg.data, seed);
+    const bool perturbs = cfg.privacy.input_perturbation.features != "none" ||
+                          cfg.privacy.input_perturbation.label_epsilon.has_value();
+    if (perturbs && (cfg.audit.reconstruction || cfg.audit.imprint.bins > 0 || cfg.audit.membership)) {
+      raw_train = data.train;
+    }
     input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
     attack = std::make_unique<AttackPlan>(cfg.attack, num_clients, seed);
     if (attack->poisons_data()) poisoned = PoisonTraining(data.train, partition, *attack, seed);
@@ -230,11 +240,25 @@ struct Run {
                        ? MakeRobustAggregator(cfg, upload_size, threads, attack.get())
                        : MakeAggregator(cfg, upload_size, max_cohort, threads, weight_bound);
     }
+    // The input attacks score reconstructions against the clients' own data
+    // as it was before any input perturbation.
+    const Dataset& truth = raw_train.size() > 0 ? raw_train : train;
     if (aggregator && cfg.audit.reconstruction) {
-      auto tap = std::make_unique<ReconstructionTap>(std::move(aggregator), *model, train, partition,
-                                                     SecureAggregation(cfg));
+      auto tap = std::make_unique<ReconstructionTap>(std::move(aggregator), *model, truth, partition,
+                                                     ServerSeesOnlySum(cfg));
       recon = tap.get();
       aggregator = std::move(tap);
+    }
+    if (cfg.audit.imprint.bins > 0) {
+      // The server's public data is the test set; every process crafts the
+      // same model from it.
+      imprint = std::make_unique<ImprintAttack>(cfg.audit.imprint, *model, data.test, seed);
+      if (aggregator) {
+        auto tap = std::make_unique<ImprintTap>(std::move(aggregator), *imprint, truth, partition,
+                                                ServerSeesOnlySum(cfg));
+        imprint_tap = tap.get();
+        aggregator = std::move(tap);
+      }
     }
     server = event_driven ? std::make_unique<ServerPipeline>(cfg, z, q, trainers)
                           : std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
@@ -379,6 +403,7 @@ void RecordTail(Run& run, json& rec, json& stages, const CohortResult& members, 
   if (run.clients) stages["evaluation"]["client_seconds"] = wall_client_eval;
   if (run.recon) stages["audit"]["reconstruction"] = run.recon->RoundRecord();
   if (run.canaries) stages["audit"]["canaries_inserted"] = run.canaries->inserted();
+  if (run.imprint_tap) stages["audit"]["imprint"] = run.imprint_tap->RoundRecord();
 }
 
 // Closes round (or server step) r's record: its stages and wall times,
@@ -410,7 +435,14 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
     // 1. Distribute: sample the cohort; the simulated system decides who is
     //    online, drops out, is too late or is not waited for.
     const std::vector<int> sampled = run.sampler->Sample(r);
-    trainer.BeginRound(run.global, r, sampled);
+    // audit.imprint: on an attack round the malicious server sends a crafted
+    // model, and the round's server step lands in that copy, which is then
+    // dropped: the honest global model does not move.
+    const bool imprint_round = run.imprint && run.imprint->Attacks(r);
+    Eigen::VectorXf crafted;
+    if (imprint_round) run.imprint->Craft(run.global, crafted);
+    Eigen::VectorXf& sent = imprint_round ? crafted : run.global;
+    trainer.BeginRound(sent, r, sampled);
     std::vector<ClientDemand> demand(sampled.size());
     for (size_t i = 0; i < sampled.size(); ++i) {
       demand[i] = {trainer.PlannedWork(sampled[i]), trainer.DownloadBytes(sampled[i])};
@@ -421,7 +453,7 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
 
     // 2-3. Train locally, transform each upload, collect the aggregate.
     if (root) run.aggregator->Begin(r, static_cast<int>(plan.cohort.size()));
-    CohortResult cohort = run.training->Run(r, static_cast<float>(lr_round), plan, run.global, run.aggregator.get());
+    CohortResult cohort = run.training->Run(r, static_cast<float>(lr_round), plan, sent, run.aggregator.get());
     AggregateResult agg;
     if (root) agg = run.aggregator->Finish(cohort.reports, cohort.keep);
     if (cohort.skipped > 0 && cfg.experiment.on_divergence == "stop") status = "diverged";
@@ -437,7 +469,7 @@ void SyncLoop(Run& run, json& doc, Totals& tot, std::string& status, const RunRe
 
     // 4. Update the global model; account the privacy spent.
     const ServerPipeline::Outcome upd =
-        run.server->Run(r, root ? &agg : nullptr, cohort, status == "diverged", trainer, exchange, run.global);
+        run.server->Run(r, root ? &agg : nullptr, cohort, status == "diverged", trainer, exchange, sent);
     if (upd.diverged) status = "diverged";
     if (root) run.ledger->Step(upd.released, plan.cohort, cohort.reports);
 
@@ -720,7 +752,10 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
         const auto& rows = run.partition[static_cast<size_t>(c)];
         members.insert(members.end(), rows.begin(), rows.end());
       }
-      a["membership"] = run.audit->FinishMembership(*run.model, run.global.data(), run.data.train, members,
+      // Members are the clients' examples as they were before any input
+      // perturbation: what the attacker asks about.
+      const Dataset& rows = run.raw_train.size() > 0 ? run.raw_train : run.data.train;
+      a["membership"] = run.audit->FinishMembership(*run.model, run.global.data(), rows, members,
                                                     run.data.test, run.threads);
     }
     summary["audit"] = a;
@@ -729,6 +764,12 @@ json RunFederated(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgr
     summary["audit"]["reconstruction"] = run.recon->Summary();
     if (run.recorder.writes() && run.recon->WriteGrid(opt.out_dir + "/reconstructions.pgm")) {
       summary["audit"]["reconstruction"]["grid"] = "reconstructions.pgm";
+    }
+  }
+  if (run.imprint_tap) {
+    summary["audit"]["imprint"] = run.imprint_tap->Summary();
+    if (run.recorder.writes() && run.imprint_tap->WriteGrid(opt.out_dir + "/imprint.pgm")) {
+      summary["audit"]["imprint"]["grid"] = "imprint.pgm";
     }
   }
   if (run.async) {

@@ -70,6 +70,7 @@ std::unique_ptr<Aggregator> MakePlainAggregator(const Config& cfg, int64_t uploa
 }
 
 bool SecureAggregation(const Config& cfg) { return SecureSum::Protocol(cfg.secure_aggregation, cfg.encryption); }
+bool ServerSeesOnlySum(const Config& cfg) { return SecureAggregation(cfg) || cfg.encryption.scheme != "none"; }
 
 std::unique_ptr<Aggregator> MakeAggregator(const Config& cfg, int64_t upload_size, int max_cohort, int threads,
                                            double weight_bound) {

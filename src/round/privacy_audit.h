@@ -65,8 +65,9 @@ RocSummary Roc(std::vector<double> positives, std::vector<double> negatives, con
 // over several samples or steps gives a mixture of them. Each reconstruction
 // is scored against the client's own training rows (the best match's PSNR
 // over that sample's range; exact when every value is within 1e-3 of the
-// range); under secure aggregation the server holds only the sum, which is
-// inverted and scored against every row of the round's clients.
+// range); under secure aggregation or encryption (ServerSeesOnlySum) the
+// server holds only the sum, which is inverted and scored against every row
+// of the round's clients.
 class ReconstructionTap : public Aggregator {
  public:
   ReconstructionTap(std::unique_ptr<Aggregator> inner, const Model& model, const Dataset& train,

@@ -1,7 +1,7 @@
 # MPI backend (docs/scaling.md): `mpirun -np R fedsim run` gives metrics
 # identical, bit for bit, to the single-process run with the same seed
 # (wall-clock fields aside; clients.jsonl of per-client evaluation too), for a plain, a stateful, a sparse, a DP, a
-# secure-aggregation, a straggler (simulated system), an asynchronous (FedBuff, FedAsync) and a baseline config; R = 3
+# secure-aggregation, a straggler (simulated system), an asynchronous (FedBuff, FedAsync), an imprint-attack and a baseline config; R = 3
 # splits unevenly; a run interrupted under
 # MPI resumes on a different number of ranks; failures end every rank with
 # the single-process exit code. Registered only when fedsim is built with MPI.
@@ -68,6 +68,8 @@ cases=(
   "client_eval|--set algorithm.name=scaffold --set data.client_test_fraction=0.25 --set metrics.client_eval=all --set data.holdout_clients=4 --set personalization.finetune_steps=3"
   "fedbuff_diurnal|--set algorithm.mode=fedbuff --set async.concurrency=8 --set async.buffer_size=3 --set system.availability_model=diurnal --set system.dropout=0.1 --set compression.kind=topk --set compression.density=0.1 --set privacy.mode=central --set privacy.noise_multiplier=0.3 --set privacy.clip_norm=1.0"
   "sync_trace_diurnal|--set system.availability_model=diurnal --set system.availability=0.9 --set system.diurnal.amplitude=0.9 --set system.compute.gflops=0.0001"
+  "imprint|--set audit.imprint.bins=32 --set audit.imprint.every=2 --set algorithm.batch_size=50"
+  "imprint_secagg|--set audit.imprint.bins=32 --set audit.imprint.measurement=random --set secure_aggregation.enabled=true --set secure_aggregation.range=8"
   "fedasync|--set algorithm.mode=fedasync --set async.concurrency=6 --set async.max_staleness=3 --set system.compute.sigma=1 --set metrics.client_eval=participants --set data.client_test_fraction=0.25"
 )
 for c in "${cases[@]}"; do
