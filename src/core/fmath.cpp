@@ -86,7 +86,8 @@ constexpr float kLog2eF = 1.44269504088896341f;
 // remainder from fusing differently.
 inline float ExpClamped(float x) {
   constexpr float kShift = 12582912.0f;  // 1.5 * 2^23
-  const float n = (x * kLog2eF + kShift) - kShift;
+  const float t = x * kLog2eF + kShift;    // n sits in t's low mantissa bits
+  const float n = t - kShift;
   const float r = (x - n * kLn2HiF) - n * kLn2LoF;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
@@ -96,8 +97,11 @@ inline float ExpClamped(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * __builtin_bit_cast(float, bits);
+  // 2^n from t's bits, in unsigned arithmetic: no float-to-int conversion
+  // (undefined for a NaN input, which a diverged model gives) and no
+  // signed overflow whatever the input.
+  const uint32_t biased = __builtin_bit_cast(uint32_t, t) - __builtin_bit_cast(uint32_t, kShift) + 127u;
+  return p * __builtin_bit_cast(float, biased << 23);
 }
 
 inline float Clamp(float x) { return std::min(std::max(x, -87.0f), 88.0f); }
