@@ -1,6 +1,7 @@
 #include "core/fmath.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -253,15 +254,19 @@ double Cos(double x) {
   const double k = RoundNearest(x * kInvTwoPi);
   const double y = (x - k * kTwoPi) - k * kTwoPiLo;  // |y| <= pi (plus rounding)
   const double z = y * y;
-  // cos y = sum_n (-1)^n z^n / (2n)!, to n = 16 (pi^34 / 34! < 1e-20).
+  // cos y = sum_n (-1)^n z^n / (2n)!, to n = 16 (pi^34 / 34! < 1e-20); the
+  // coefficients built once, in a fixed order.
+  static const std::array<double, 17> kCoef = [] {
+    std::array<double, 17> c{};
+    double inv = 1.0;
+    for (int n = 0; n <= 16; ++n) {
+      if (n > 0) inv /= static_cast<double>((2 * n - 1) * (2 * n));
+      c[static_cast<size_t>(n)] = (n % 2 == 0) ? inv : -inv;
+    }
+    return c;
+  }();
   double p = 0.0;
-  double inv = 1.0;  // 1 / (2n)!, built up front in a fixed order
-  double coef[17];
-  for (int n = 0; n <= 16; ++n) {
-    if (n > 0) inv /= static_cast<double>((2 * n - 1) * (2 * n));
-    coef[n] = (n % 2 == 0) ? inv : -inv;
-  }
-  for (int n = 16; n >= 0; --n) p = p * z + coef[n];
+  for (int n = 16; n >= 0; --n) p = p * z + kCoef[static_cast<size_t>(n)];
   return p;
 }
 
@@ -277,22 +282,6 @@ void SigmoidSpan(float* v, int64_t n) {
 
 void TanhSpan(float* v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) v[i] = TanhOne(v[i]);
-}
-
-float SumExpShifted(const float* v, int64_t n, int64_t stride, float shift) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += ExpOne(v[i * stride] - shift);
-  return sum;
-}
-
-float ExpShiftedInPlace(float* v, int64_t n, int64_t stride, float shift) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    const float e = ExpOne(v[i * stride] - shift);
-    v[i * stride] = e;
-    sum += e;
-  }
-  return sum;
 }
 
 }  // namespace fedsim::fm

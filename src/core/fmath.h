@@ -39,15 +39,10 @@ void SigmoidSpan(float* v, int64_t n);
 void TanhSpan(float* v, int64_t n);
 float ExpF(float x);
 
-// sum_k exp(v[k] - shift) in float, summed in index order, over n floats
-// stride apart (the softmax's denominator). v is left unchanged.
-float SumExpShifted(const float* v, int64_t n, int64_t stride, float shift);
-// v[k] = exp(v[k] - shift) over n floats stride apart; returns their sum in
-// index order (the softmax's numerators and denominator in one pass).
-float ExpShiftedInPlace(float* v, int64_t n, int64_t stride, float shift);
-
-// The same two over any Eigen vector expression (a matrix's row or column),
-// by coefficient, in index order.
+// The softmax's pieces over any Eigen vector expression (a matrix's row or
+// column), by coefficient, summed in index order in float:
+// SumExpShifted = sum_k exp(v(k) - shift), v unchanged;
+// ExpShiftedInPlace sets v(k) = exp(v(k) - shift) and returns their sum.
 template <class Vec>
 float SumExpShifted(const Vec& v, float shift) {
   float sum = 0.0f;

@@ -8,8 +8,8 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/dataset.h"
-#include "metrics/image.h"
 #include "model/model.h"
+#include "round/reconstruction_score.h"
 
 namespace fedsim {
 namespace {
@@ -171,12 +171,10 @@ void ImprintTap::Score(const float* upload, const std::vector<int>& rows) {
     int best = 0;
     const double mse = static_cast<double>((x.colwise() - c.x).colwise().squaredNorm().minCoeff(&best)) / d;
     const auto col = x.col(best);
-    const double range = std::max(1e-12, static_cast<double>(col.maxCoeff() - col.minCoeff()));
-    const double psnr = std::isfinite(mse) ? (mse > 0.0 ? std::min(200.0, 10.0 * std::log10(range * range / mse)) : 200.0)
-                                           : 0.0;
-    psnr_sum_ += psnr;
-    if (std::isfinite(mse) && (c.x - col).cwiseAbs().maxCoeff() <= 1e-3 * range) exact_rows.insert(best);
-    if (psnr >= 30.0) close_rows.insert(best);
+    const RowMatch m = MatchRow(mse, c.x, col);
+    psnr_sum_ += m.psnr;
+    if (m.exact) exact_rows.insert(best);
+    if (m.psnr >= 30.0) close_rows.insert(best);
     if (shown_.size() < 32) {
       shown_.push_back(c.x);
       shown_.push_back(col);
@@ -250,23 +248,7 @@ nlohmann::json ImprintTap::Summary() const {
 }
 
 bool ImprintTap::WriteGrid(const std::string& path) const {
-  if (train_.shape.size() != 3 || train_.shape[0] != 1 || last_shown_.empty()) return false;
-  const int h = train_.shape[1], w = train_.shape[2];
-  if (static_cast<int64_t>(h) * w != last_shown_[0].size()) return false;
-  const int pairs = static_cast<int>(std::min<size_t>(last_shown_.size() / 2, 16));
-  // Row 1: the bins' reconstructions; row 2: their best matches; each image
-  // scaled to [0, 1] by its own range.
-  std::vector<float> cells(static_cast<size_t>(2 * pairs) * h * w);
-  for (int r = 0; r < 2; ++r) {
-    for (int p = 0; p < pairs; ++p) {
-      const Eigen::VectorXf& v = last_shown_[static_cast<size_t>(2 * p + r)];
-      const float lo = v.minCoeff(), span = std::max(1e-12f, v.maxCoeff() - lo);
-      float* dst = cells.data() + (static_cast<size_t>(r) * pairs + p) * h * w;
-      for (int k = 0; k < h * w; ++k) dst[k] = std::isfinite(v[k]) ? (v[k] - lo) / span : 0.0f;
-    }
-  }
-  WritePgm(path, TileImages(cells.data(), 2 * pairs, h, w, pairs, 2));
-  return true;
+  return WriteReconstructionGrid(train_, last_shown_, path);
 }
 
 }  // namespace fedsim

@@ -9,9 +9,9 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "data/dataset.h"
-#include "metrics/image.h"
 #include "model/model.h"
 #include "round/cohort_sampler.h"
+#include "round/reconstruction_score.h"
 
 namespace fedsim {
 namespace {
@@ -302,12 +302,11 @@ ReconstructionTap::Score ReconstructionTap::Attack(const float* u, const std::ve
     if (mse < best) {
       best = mse;
       s.best_row = rows[k];
-      const double range = std::max(1e-12, static_cast<double>(xv.maxCoeff() - xv.minCoeff()));
-      s.psnr = mse > 0.0 ? 10.0 * std::log10(range * range / mse) : 200.0;
-      s.exact = (x_hat - xv).cwiseAbs().maxCoeff() <= 1e-3 * range;
+      const RowMatch m = MatchRow(mse, x_hat, xv);
+      s.psnr = m.psnr;
+      s.exact = m.exact;
     }
   }
-  s.psnr = std::min(s.psnr, 200.0);
   return s;
 }
 
@@ -390,22 +389,7 @@ nlohmann::json ReconstructionTap::Summary() const {
 }
 
 bool ReconstructionTap::WriteGrid(const std::string& path) const {
-  if (train_.shape.size() != 3 || train_.shape[0] != 1 || last_shown_.empty()) return false;
-  const int h = train_.shape[1], w = train_.shape[2];
-  const int pairs = static_cast<int>(last_shown_.size() / 2);
-  // Row 1: reconstructions; row 2: their best matches; each image scaled to
-  // [0, 1] by its own range.
-  std::vector<float> cells(static_cast<size_t>(2 * pairs) * h * w);
-  for (int r = 0; r < 2; ++r) {
-    for (int p = 0; p < pairs; ++p) {
-      const Eigen::VectorXf& v = last_shown_[static_cast<size_t>(2 * p + r)];
-      const float lo = v.minCoeff(), span = std::max(1e-12f, v.maxCoeff() - lo);
-      float* dst = cells.data() + (static_cast<size_t>(r) * pairs + p) * h * w;
-      for (int k = 0; k < h * w; ++k) dst[k] = (v[k] - lo) / span;
-    }
-  }
-  WritePgm(path, TileImages(cells.data(), 2 * pairs, h, w, pairs, 2));
-  return true;
+  return WriteReconstructionGrid(train_, last_shown_, path);
 }
 
 }  // namespace fedsim

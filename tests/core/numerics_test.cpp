@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <vector>
 
 namespace {
@@ -49,7 +48,6 @@ TEST_CASE("a matrix product's bits follow the cache sizes Eigen is told; InitNum
   const Eigen::MatrixXf again = a * b;
 #ifdef FEDSIM_PORTABLE
   // The portable build's fixed sizes, whatever this machine's caches are.
-  CHECK(Eigen::l1CacheSize() == l1);
   fedsim::InitNumerics();
   CHECK(Eigen::l1CacheSize() == 32 * 1024);
   CHECK(Eigen::l2CacheSize() == 1024 * 1024);
@@ -68,8 +66,6 @@ TEST_CASE("the portable build's operator new returns 64-byte aligned memory", "[
     std::unique_ptr<double[]> d(new double[n]);
     CHECK(reinterpret_cast<uintptr_t>(d.get()) % 64 == 0);
   }
-  CHECK(fedsim::PortableBuild());
-  CHECK(std::string(fedsim::InstructionSetBaseline()) == "x86-64-v3");
 }
 #endif
 

@@ -1,0 +1,31 @@
+#pragma once
+// What the input-reconstruction audits (ReconstructionTap, ImprintTap) share:
+// how a reconstruction is scored against a client's row, and the image grid
+// of reconstructions above their best matches.
+#include <Eigen/Core>
+
+#include <string>
+#include <vector>
+
+namespace fedsim {
+
+struct Dataset;
+
+struct RowMatch {
+  double psnr = 0.0;  // dB over the row's value range, at most 200; 0 when mse is not finite
+  bool exact = false;  // every value within 1e-3 of the row's range
+};
+
+// Scores x_hat against `row`, given their mean squared error (the caller
+// has it from its search for the best row).
+RowMatch MatchRow(double mse, const Eigen::Ref<const Eigen::VectorXf>& x_hat,
+                  const Eigen::Ref<const Eigen::VectorXf>& row);
+
+// shown = [x_hat, row, x_hat, row, ...]: up to 16 pairs as a PGM grid, the
+// reconstructions in the first row of tiles and their best matches in the
+// second, each image scaled to [0, 1] by its own range (non-finite values
+// drawn as 0). False (nothing written) unless the data are 1 x H x W images.
+bool WriteReconstructionGrid(const Dataset& train, const std::vector<Eigen::VectorXf>& shown,
+                             const std::string& path);
+
+}  // namespace fedsim
