@@ -67,6 +67,7 @@ rows=(
   "cnn_mcmahan_b64 cnn_mcmahan 64"
   "leaf_shakespeare_lstm leaf_shakespeare_lstm 10"
   "sent140_lstm sent140_lstm 10"
+  "tff_stackoverflow_lstm tff_stackoverflow_lstm 16"
   "2nn mlp 10 200,200"
   "mlp200 mlp 10 200"
 )

@@ -42,6 +42,15 @@ class LastStepLSTM(nn.Module):
         return self.head(out[:, -1, :])
 
 
+class EveryStepLSTM(LastStepLSTM):
+    """As LastStepLSTM, but the head runs on every step (next-token prediction):
+    logits of shape (batch, steps, classes)."""
+
+    def forward(self, x):
+        out, _ = self.lstm(self.emb(x))
+        return self.head(out)
+
+
 class BasicBlock(nn.Module):
     """conv 3x3 (stride), GroupNorm(2), ReLU, conv 3x3, GroupNorm(2), plus the
     identity or a 1x1 projection (no bias, no norm); ReLU after the sum."""
@@ -72,7 +81,8 @@ def resnet20_gn(classes):
 
 
 def build(kind, vocab, hidden):
-    """(model, input shape per sample, classes, token vocabulary or 0)."""
+    """(model, input shape per sample, classes, token vocabulary or 0); next-token
+    models' samples are rows of steps + 1 ids (see main)."""
     R = nn.ReLU
     if kind == "leaf_femnist_cnn":
         m = nn.Sequential(nn.Conv2d(1, 32, 5, padding=2), R(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 5, padding=2), R(),
@@ -97,6 +107,10 @@ def build(kind, vocab, hidden):
         return resnet20_gn(10), (3, 32, 32), 10, 0
     if kind == "leaf_shakespeare_lstm":
         return LastStepLSTM(80, 8, 256, 2, nn.Linear(256, 80)), (80,), 80, 80
+    if kind == "tff_stackoverflow_lstm":
+        # TFF's next-word model: embedding 96, LSTM 670 over every step, dense 96, dense 10,004.
+        head = nn.Sequential(nn.Linear(670, 96), nn.Linear(96, 10004))
+        return EveryStepLSTM(10004, 96, 670, 1, head), (21,), 10004, 10004
     if kind == "sent140_lstm":
         head = nn.Sequential(nn.Linear(100, 128), nn.Linear(128, 2))
         return LastStepLSTM(vocab, 100, 100, 2, head), (25,), 2, vocab
@@ -139,11 +153,18 @@ def main():
     hidden = [int(v) for v in a.hidden.split(",") if v]
     model, shape, classes, vocab = build(a.model, a.vocab, hidden)
     model.train()
-    if vocab:
+    every_step = isinstance(model, EveryStepLSTM)
+    if every_step:
+        # Rows of steps + 1 ids without pad (id 0), as fedsim's bench-model draws them: the model reads the first
+        # steps ids and predicts the next id at every step.
+        rows = torch.randint(1, vocab, (a.samples,) + shape)
+        x, y = rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
+    elif vocab:
         x = torch.randint(vocab, (a.samples,) + shape)
+        y = torch.randint(classes, (a.samples,))
     else:
         x = torch.rand((a.samples,) + shape)
-    y = torch.randint(classes, (a.samples,))
+        y = torch.randint(classes, (a.samples,))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=a.lr)
 
@@ -151,7 +172,11 @@ def main():
         loss = None
         for i in range(0, a.samples, a.batch):
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x[i:i + a.batch]), y[i:i + a.batch])
+            out = model(x[i:i + a.batch])
+            if every_step:
+                loss = F.cross_entropy(out.reshape(-1, classes), y[i:i + a.batch].reshape(-1))
+            else:
+                loss = F.cross_entropy(out, y[i:i + a.batch])
             loss.backward()
             opt.step()
         return loss

@@ -110,7 +110,7 @@ json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgre
   }
   const std::unique_ptr<Model> model =
       CreateModel(cfg.model, data.train.dim(), data.train.num_classes, std::nullopt, data.train.shape,
-                  data.train.vocab_size);
+                  data.train.vocab_size, data.train.next_token);
   const int64_t p = model->num_params();
 
   // IID shards: one shuffle of the training rows, cut into W near-equal

@@ -478,7 +478,10 @@ int main(int argc, char** argv) {
       const int vocab = mb.vocab_size;
       mb.model.hidden = mb_hidden;
       fedsim::SetBenchInput(mb);
-      if (vocab > 0 && mb.vocab_size > 0) mb.vocab_size = vocab;
+      if (vocab > 0 && mb.vocab_size > 0) {
+        mb.vocab_size = vocab;
+        if (mb.next_token) mb.num_classes = vocab;  // next-token models predict the ids
+      }
       const auto r = fedsim::MeasureModelTraining(mb);
       if (print) {
         std::printf("%s\n", json({{"model", r.kind},

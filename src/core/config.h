@@ -148,22 +148,44 @@ struct TffH5Config {
   std::string task = "emnist";  // emnist | emnist_digits | shakespeare | cifar100 | stackoverflow
   std::string train_file;       // "" = the task's TFF file name in data.path
   std::string test_file;        // "" = the task's TFF file name in data.path
+  std::string targets = "auto";  // auto | last | every_step (token tasks)
+  int sequence_length = 0;       // 0 = the task's (shakespeare 80, stackoverflow 20)
+  int vocab_size = 10000;        // stackoverflow: the most frequent words kept
+  std::string vocab;             // stackoverflow: TFF's word-count file; "" = counted from the training file
 
   template <class V>
   void Visit(V& v) {
     v.Choice("task", task, {"emnist", "emnist_digits", "shakespeare", "cifar100", "stackoverflow"},
              "Which TFF task data.path holds: emnist (fed_emnist_train.h5 / fed_emnist_test.h5, 62 classes), "
              "emnist_digits (fed_emnist_digitsonly_*.h5, 10 classes), shakespeare (shakespeare_*.h5: snippets "
-             "tokenised with TFF's 86-character vocabulary and pad/oov/bos/eos, one next-character sample per "
-             "token), cifar100 (fed_cifar100_*.h5; data.cifar100.labels picks fine or coarse); stackoverflow is "
-             "refused (not supported yet). Clients are the train file's client ids sorted as strings. Default "
-             "\"emnist\".");
+             "tokenised with TFF's 86-character vocabulary and pad/oov/bos/eos), cifar100 (fed_cifar100_*.h5; "
+             "data.cifar100.labels picks fine or coarse), stackoverflow (stackoverflow_*.h5: the tokens field, "
+             "words looked up in a vocabulary of data.tff_h5.vocab_size words plus pad/oov/bos/eos, for next-word "
+             "prediction). Clients are the train file's client ids sorted as strings. Default \"emnist\".");
     v.Str("train_file", train_file,
           "The training file, relative to data.path or absolute; \"\" = the task's TFF name (e.g. "
           "shakespeare_train.h5) in data.path. Default \"\".");
     v.Str("test_file", test_file,
           "The test file, relative to data.path or absolute; \"\" = the task's TFF name (e.g. "
           "shakespeare_test.h5) in data.path. Default \"\".");
+    v.Choice("targets", targets, {"auto", "last", "every_step"},
+             "What a token sample predicts: last (one sample per token after bos: the sequence_length tokens "
+             "before it, left-padded, and the token as its label; LEAF's framing) or every_step (TFF's own: "
+             "[bos, tokens, eos] cut into windows of sequence_length + 1 ids, padded with pad, and every one of "
+             "a window's sequence_length shifted targets predicted, pad targets not scored; a model must then "
+             "output a sequence). auto = last for shakespeare, every_step for stackoverflow (which has no last "
+             "mode). Default \"auto\".");
+    v.Int("sequence_length", sequence_length, 0, 4096,
+          "Input tokens per sample; 0 = the task's TFF default (shakespeare 80, stackoverflow 20: a sentence's "
+          "first 20 words). Default 0.");
+    v.Int("vocab_size", vocab_size, 1, 1000000,
+          "stackoverflow: the number of most frequent words in the vocabulary (TFF's baseline: 10000); ids: pad 0, "
+          "words 1..vocab_size, oov vocab_size + 1, bos vocab_size + 2, eos vocab_size + 3. Default 10000.");
+    v.Str("vocab", vocab,
+          "stackoverflow: TFF's word-count file (stackoverflow.word_count: one 'word count' line per word, most "
+          "frequent first), relative to data.path or absolute; its first vocab_size words are the vocabulary. "
+          "\"\" = built from the training file: every client's words, ranked by the number of clients using "
+          "them (TFF's count), ties in byte order. Default \"\".");
   }
 };
 
@@ -273,7 +295,7 @@ struct ModelConfig {
   void Visit(V& v) {
     v.Choice("kind", kind,
              {"softmax", "mlp", "cnn_mcmahan", "cnn_lenet", "sequential", "leaf_femnist_cnn", "leaf_shakespeare_lstm",
-              "tff_emnist_cnn", "niid_cifar_cnn", "sent140_lstm", "resnet20_gn"},
+              "tff_emnist_cnn", "niid_cifar_cnn", "sent140_lstm", "tff_stackoverflow_lstm", "resnet20_gn"},
              "Model: softmax (multinomial logistic) regression, a ReLU MLP, the CNN of McMahan et al. 2017, the "
              "LeNet-style CNN of NIID-Bench, sequential (the layer engine with model.layers), or one of the "
              "engine's presets of the literature's benchmark models (docs/models.md). Default \"softmax\".");

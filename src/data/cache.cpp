@@ -5,7 +5,7 @@
 //   fedsim_version, source, description, num_users)
 //   train dataset, test dataset, each:
 //     i64 rows, i64 dim, u8 byte storage, i32 num_classes, i32 vocab_size,
-//     i32 shape length, i32 shape[...],
+//     u8 next_token, i32 pad_id, i32 shape length, i32 shape[...],
 //     byte storage: f32 scale[dim], f32 shift[dim], u8 features[rows * dim]
 //     else:         f32 features[rows * dim]
 //     i32 y[rows], u8 has users, i32 user[rows] if so
@@ -39,7 +39,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr char kMagic[8] = {'F', 'E', 'D', 'S', 'I', 'M', 'D', 'C'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: next_token and pad_id
 
 json FileEntry(const fs::path& p) {
   std::error_code ec;
@@ -61,7 +61,7 @@ json SourceFiles(const DataConfig& cfg) {
   if (cfg.dataset == "leaf" && !cfg.leaf.vocab.empty()) roots.push_back(cfg.leaf.vocab);
   if (cfg.dataset == "tff_h5") {
     // Files named outside data.path.
-    for (const std::string* f : {&cfg.tff_h5.train_file, &cfg.tff_h5.test_file}) {
+    for (const std::string* f : {&cfg.tff_h5.train_file, &cfg.tff_h5.test_file, &cfg.tff_h5.vocab}) {
       if (!f->empty() && (path.empty() || fs::path(*f).is_absolute())) roots.push_back(*f);
     }
   }
@@ -167,6 +167,8 @@ void PutDataset(Writer& w, const Dataset& ds) {
   w.Put(static_cast<uint8_t>(ds.byte_storage));
   w.Put(static_cast<int32_t>(ds.num_classes));
   w.Put(static_cast<int32_t>(ds.vocab_size));
+  w.Put(static_cast<uint8_t>(ds.next_token));
+  w.Put(static_cast<int32_t>(ds.pad_id));
   w.Put(static_cast<int32_t>(ds.shape.size()));
   for (int s : ds.shape) w.Put(static_cast<int32_t>(s));
   if (ds.byte_storage) {
@@ -188,6 +190,8 @@ Dataset GetDataset(Reader& r, const std::string& path) {
   ds.byte_storage = r.Get<uint8_t>("dataset header") != 0;
   ds.num_classes = r.Get<int32_t>("dataset header");
   ds.vocab_size = r.Get<int32_t>("dataset header");
+  ds.next_token = r.Get<uint8_t>("dataset header") != 0;
+  ds.pad_id = r.Get<int32_t>("dataset header");
   const auto shape_len = r.Get<int32_t>("dataset header");
   const uint64_t elem = ds.byte_storage ? 1 : sizeof(float);
   // Checked against what is left of the file before anything is allocated.

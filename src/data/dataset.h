@@ -34,6 +34,14 @@ struct Dataset {
                             // empty otherwise
   int vocab_size = 0;       // token data: each feature is a token id in [0, vocab_size), stored exactly
                             // (ids as floats, or bytes with scale 1 and shift 0); 0 = not token data
+  // Next-token data (token data predicted at every step): a row holds T + 1
+  // ids (shape = {T + 1}); a model reads ids [0, T) and predicts ids [1, T],
+  // one target per step; a target equal to pad_id is not scored (no loss, no
+  // accuracy). The classes are the ids (num_classes = vocab_size). y holds
+  // each row's first target, so that label-free tools (splits, statistics)
+  // have a value; what needs a per-sample label refuses next-token data.
+  bool next_token = false;
+  int pad_id = 0;
 
   int size() const { return static_cast<int>(y.size()); }
   int dim() const { return static_cast<int>(byte_storage ? byte_scale.size() : x.cols()); }

@@ -396,6 +396,12 @@ Partition MakePartition(const Dataset& train, int num_clients, const PartitionCo
                                  "partition)",
                                  num_clients, n));
   }
+  if (train.next_token && (cfg.kind == "dirichlet" || cfg.kind == "shards" || cfg.kind == "labels")) {
+    throw InputError(fmt::format("data.partition.kind: {} splits the data by label, but next-token data has a label "
+                                 "per step, not per sample (data.tff_h5.targets = every_step); use natural, iid or "
+                                 "quantity",
+                                 cfg.kind));
+  }
   Rng rng = DeriveStream(seed, Stream::kPartition);
   Partition p;
   if (cfg.kind == "iid") {
@@ -515,6 +521,7 @@ nlohmann::json DataStats(const DataConfig& cfg, uint64_t data_seed, uint64_t see
                       {"num_classes", data.train.num_classes},
                       {"shape", data.train.shape},
                       {"vocab_size", data.train.vocab_size},
+                      {"next_token", data.train.next_token},
                       {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
   return {{"data", d}, {"partition", PartitionStats(data.train, p, &tests)}};
 }

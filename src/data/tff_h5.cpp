@@ -16,17 +16,37 @@
 // Shakespeare follows TFF's char_prediction_preprocessing (tff.simulation.
 // baselines.shakespeare): a snippet's bytes are looked up in TFF's 86-character
 // vocabulary as ids 1..86 (pad = 0, oov = 87, bos = 88, eos = 89, 90 ids in
-// all), framed as [bos, chars..., eos]. TFF then cuts the token stream into
-// 81-token windows and predicts all 80 shifted targets of each; fedsim's
-// models predict one label per sample, so each token after bos becomes one
-// sample: x = the 80 tokens before it (left-padded with pad inside the
-// snippet), y = the token (LEAF's convention of 80 characters -> the next).
+// all), framed as [bos, chars..., eos]. data.tff_h5.targets picks what a
+// sample predicts:
+//   every_step  TFF's own framing: the framed snippet is padded with pad to a
+//               multiple of L + 1 ids (L = sequence_length, 80) and cut into
+//               rows of L + 1; a model reads ids [0, L) of a row and predicts
+//               ids [1, L] (next-token data, Dataset::next_token);
+//   last        each token after bos becomes one sample: x = the L tokens
+//               before it (left-padded with pad inside the snippet), y = the
+//               token (LEAF's convention of 80 characters -> the next); the
+//               default for shakespeare (auto).
+//
+// StackOverflow follows TFF's word_prediction_preprocessing (tff.simulation.
+// baselines.stackoverflow): an example's `tokens` string is split at every
+// space (as tf.strings.split with sep ' ', so two spaces make an empty word),
+// its first L words (L = 20) looked up in the vocabulary (pad = 0, words
+// 1..V, oov V + 1, bos V + 2, eos V + 3), framed as [bos, ids..., eos] (no eos
+// when the sentence was cut at L words) and padded with pad to L + 1 ids:
+// one next-token row per sentence (every_step only). The vocabulary is the
+// first V words of TFF's word-count file (data.tff_h5.vocab), or, without
+// one, every word of the training file ranked by the number of clients using
+// it (what TFF's file counts), ties in byte order.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -44,19 +64,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class Task { kEmnist, kEmnistDigits, kShakespeare, kCifar100 };
+enum class Task { kEmnist, kEmnistDigits, kShakespeare, kCifar100, kStackOverflow };
 
 Task ParseTask(const std::string& task) {
   if (task == "emnist") return Task::kEmnist;
   if (task == "emnist_digits") return Task::kEmnistDigits;
   if (task == "shakespeare") return Task::kShakespeare;
   if (task == "cifar100") return Task::kCifar100;
-  if (task == "stackoverflow") {
-    throw InputError(
-        "data.tff_h5.task: \"stackoverflow\" is not supported yet: fedsim does not read its fields (tokens, title, "
-        "tags) nor build TFF's word vocabulary (the 10,000 most frequent words plus pad, oov, bos and eos) for "
-        "next-word prediction; use emnist, emnist_digits, shakespeare or cifar100");
-  }
+  if (task == "stackoverflow") return Task::kStackOverflow;
   throw InputError(fmt::format("data.tff_h5.task: unknown TFF task \"{}\"", task));
 }
 
@@ -66,9 +81,13 @@ const char* TaskName(Task t) {
     case Task::kEmnistDigits: return "emnist_digits";
     case Task::kShakespeare: return "shakespeare";
     case Task::kCifar100: return "cifar100";
+    case Task::kStackOverflow: return "stackoverflow";
   }
   return "?";
 }
+
+constexpr int kShakespeareLen = 80;    // TFF's DEFAULT_SEQUENCE_LENGTH, LEAF's seq_len
+constexpr int kStackOverflowLen = 20;  // TFF's word_prediction_preprocessing default
 
 #ifdef FEDSIM_HDF5
 
@@ -80,6 +99,7 @@ std::string DefaultFile(Task t, bool train) {
     case Task::kEmnistDigits: return fmt::format("fed_emnist_digitsonly_{}.h5", split);
     case Task::kShakespeare: return fmt::format("shakespeare_{}.h5", split);
     case Task::kCifar100: return fmt::format("fed_cifar100_{}.h5", split);
+    case Task::kStackOverflow: return fmt::format("stackoverflow_{}.h5", split);
   }
   return "";
 }
@@ -95,7 +115,6 @@ constexpr int kOov = kNumChars + 1;    // 87
 constexpr int kBos = kNumChars + 2;    // 88
 constexpr int kEos = kNumChars + 3;    // 89
 constexpr int kShakespeareVocab = kNumChars + 4;  // 90
-constexpr int kSeqLen = 80;            // TFF's DEFAULT_SEQUENCE_LENGTH, LEAF's seq_len
 
 // The token id of a byte of a snippet.
 int CharId(unsigned char c) {
@@ -108,19 +127,36 @@ int CharId(unsigned char c) {
   return table[c];
 }
 
+// How token tasks frame their samples (data.tff_h5.targets, sequence_length).
+struct Framing {
+  bool every_step = false;
+  int len = kShakespeareLen;  // L: input tokens per sample
+};
+
+// StackOverflow's word ids: pad 0, words 1..V, oov V + 1, bos V + 2, eos V + 3.
+struct WordVocab {
+  std::unordered_map<std::string, int> id;  // word -> 1..V
+  int words = 0;                            // V
+  int oov() const { return words + 1; }
+  int bos() const { return words + 2; }
+  int eos() const { return words + 3; }
+  int size() const { return words + 4; }
+};
+
 // One split as it is read: rows client by client.
 struct SplitData {
   Chunked<uint8_t> bytes;  // pixels k of k/255, CIFAR pixels, Shakespeare token ids
-  Chunked<float> floats;   // EMNIST pixels once one of them is not k/255
+  Chunked<float> floats;   // EMNIST pixels once one of them is not k/255; StackOverflow token ids
   bool float_pixels = false;
   Chunked<int> y;
   Chunked<int> user;
-  int64_t oov = 0;         // Shakespeare bytes outside TFF's vocabulary
-  int64_t examples = 0;    // examples (snippets, images) read
+  int64_t oov = 0;         // Shakespeare bytes / StackOverflow words outside the vocabulary
+  int64_t words = 0;       // StackOverflow words kept (after the cut at L)
+  int64_t examples = 0;    // examples (snippets, images, sentences) read
 };
 
 // Appends the Shakespeare samples of one snippet.
-void AddSnippet(const std::string& s, int user, SplitData& out) {
+void AddSnippet(const std::string& s, int user, const Framing& f, SplitData& out) {
   std::vector<int> tokens;
   tokens.reserve(s.size() + 2);
   tokens.push_back(kBos);
@@ -130,13 +166,68 @@ void AddSnippet(const std::string& s, int user, SplitData& out) {
     tokens.push_back(id);
   }
   tokens.push_back(kEos);
+  if (f.every_step) {
+    // Rows of L + 1 ids, the last one padded (TFF's to_tokens_and_pad).
+    const size_t row = static_cast<size_t>(f.len) + 1;
+    for (size_t begin = 0; begin < tokens.size(); begin += row) {
+      for (size_t k = begin; k < begin + row; ++k) {
+        out.bytes.push_back(static_cast<uint8_t>(k < tokens.size() ? tokens[k] : kPad));
+      }
+      // A row's first target: a row starts at a token with one after it, or is bos's.
+      out.y.push_back(begin + 1 < tokens.size() ? tokens[begin + 1] : kPad);
+      out.user.push_back(user);
+    }
+    return;
+  }
   for (size_t j = 1; j < tokens.size(); ++j) {
-    for (int k = static_cast<int>(j) - kSeqLen; k < static_cast<int>(j); ++k) {
+    for (int k = static_cast<int>(j) - f.len; k < static_cast<int>(j); ++k) {
       out.bytes.push_back(static_cast<uint8_t>(k < 0 ? kPad : tokens[static_cast<size_t>(k)]));
     }
     out.y.push_back(tokens[j]);
     out.user.push_back(user);
   }
+}
+
+// Calls fn(word) for each word of a sentence split at every space (an empty
+// sentence has none; two spaces in a row make an empty word).
+template <class Fn>
+void ForEachWord(const std::string& sentence, Fn&& fn) {
+  if (sentence.empty()) return;
+  size_t begin = 0;
+  for (;;) {
+    const size_t end = sentence.find(' ', begin);
+    const std::string_view w(sentence.data() + begin, (end == std::string::npos ? sentence.size() : end) - begin);
+    if (!fn(w)) return;
+    if (end == std::string::npos) return;
+    begin = end + 1;
+  }
+}
+
+// Appends the next-token row of one StackOverflow sentence.
+void AddSentence(const std::string& sentence, int user, const Framing& f, const WordVocab& v, SplitData& out) {
+  const size_t row = static_cast<size_t>(f.len) + 1;
+  std::vector<int> ids;
+  ids.reserve(row);
+  ids.push_back(v.bos());
+  int kept = 0;
+  std::string key;
+  ForEachWord(sentence, [&](std::string_view w) {
+    if (kept == f.len) return false;
+    key.assign(w.data(), w.size());
+    const auto it = v.id.find(key);
+    const int id = it == v.id.end() ? v.oov() : it->second;
+    out.oov += id == v.oov();
+    ids.push_back(id);
+    ++kept;
+    return true;
+  });
+  // TFF appends eos only to a sentence of fewer than L words (so one of exactly
+  // L words gets none, as one that was cut).
+  if (kept < f.len) ids.push_back(v.eos());
+  out.words += kept;
+  for (size_t k = 0; k < row; ++k) out.floats.push_back(static_cast<float>(k < ids.size() ? ids[k] : kPad));
+  out.y.push_back(ids[1]);
+  out.user.push_back(user);
 }
 
 // An HDF5 identifier closed on scope exit.
@@ -372,20 +463,31 @@ void ReadCifar100(const H5File& file, const std::string& client, int user, bool 
   out.examples += n;
 }
 
-void ReadShakespeare(const H5File& file, const std::string& client, int user, SplitData& out) {
-  const std::vector<std::string> snippets = ReadStrings(file.Open(client, "snippets"));
-  for (const std::string& s : snippets) AddSnippet(s, user, out);
-  out.examples += static_cast<int64_t>(snippets.size());
+// What every client's reader needs besides its file.
+struct Reading {
+  Task task = Task::kEmnist;
+  bool coarse = false;          // CIFAR-100's coarse labels
+  Framing framing;              // token tasks
+  const WordVocab* vocab = nullptr;  // StackOverflow
+};
+
+bool TokenTask(Task t) { return t == Task::kShakespeare || t == Task::kStackOverflow; }
+const char* MainField(Task t) {
+  switch (t) {
+    case Task::kShakespeare: return "snippets";
+    case Task::kStackOverflow: return "tokens";
+    case Task::kCifar100: return "image";
+    default: return "pixels";
+  }
 }
 
 // The number of examples a client holds (the first dimension of its main field,
 // whose type and shape are checked).
 int64_t Examples(const H5File& file, const std::string& client, Task task) {
-  const char* field = task == Task::kShakespeare ? "snippets" : task == Task::kCifar100 ? "image" : "pixels";
-  const Field f = file.Open(client, field);
+  const Field f = file.Open(client, MainField(task));
   // The readers check the same; checked here too, so that a wrong field is
   // named before data.num_clients is compared with the count.
-  if (task == Task::kShakespeare && f.cls != H5T_STRING) throw InputError(f.where + ": not strings");
+  if (TokenTask(task) && f.cls != H5T_STRING) throw InputError(f.where + ": not strings");
   if ((task == Task::kEmnist || task == Task::kEmnistDigits) && f.cls != H5T_FLOAT) {
     throw InputError(f.where + ": not floating point (pixels are floats in [0, 1])");
   }
@@ -393,37 +495,110 @@ int64_t Examples(const H5File& file, const std::string& client, Task task) {
     throw InputError(f.where + ": not uint8 (CIFAR-100's pixels are bytes)");
   }
   switch (task) {
-    case Task::kShakespeare: return CheckShape(f, {}, "one string per example");
+    case Task::kShakespeare:
+    case Task::kStackOverflow: return CheckShape(f, {}, "one string per example");
     case Task::kCifar100: return CheckShape(f, {32, 32, 3}, "32 x 32 RGB pixels per example");
     default: return CheckShape(f, {28, 28}, "28 x 28 pixels per example");
   }
 }
 
-void ReadClient(const H5File& file, const std::string& client, int user, Task task, bool coarse, SplitData& out) {
-  switch (task) {
+void ReadClient(const H5File& file, const std::string& client, int user, const Reading& how, SplitData& out) {
+  switch (how.task) {
     case Task::kEmnist: ReadEmnist(file, client, user, 62, out); break;
     case Task::kEmnistDigits: ReadEmnist(file, client, user, 10, out); break;
-    case Task::kShakespeare: ReadShakespeare(file, client, user, out); break;
-    case Task::kCifar100: ReadCifar100(file, client, user, coarse, out); break;
+    case Task::kCifar100: ReadCifar100(file, client, user, how.coarse, out); break;
+    case Task::kShakespeare:
+    case Task::kStackOverflow: {
+      const std::vector<std::string> text = ReadStrings(file.Open(client, MainField(how.task)));
+      for (const std::string& t : text) {
+        if (how.task == Task::kShakespeare) {
+          AddSnippet(t, user, how.framing, out);
+        } else {
+          AddSentence(t, user, how.framing, *how.vocab, out);
+        }
+      }
+      out.examples += static_cast<int64_t>(text.size());
+      break;
+    }
   }
 }
 
-std::string FilePath(const std::string& dir, const std::string& file, Task task, bool train) {
-  const std::string name = file.empty() ? DefaultFile(task, train) : file;
+std::string FilePath(const std::string& dir, const std::string& file, const std::string& default_name) {
+  const std::string name = file.empty() ? default_name : file;
   if (fs::path(name).is_absolute() || dir.empty()) return name;
   return (fs::path(dir) / name).string();
 }
 
-Dataset Finish(Task task, SplitData& s) {
+// TFF's word-count file: "word count" per line, most frequent first; the
+// first `words` of them.
+WordVocab ReadWordCounts(const std::string& path, int words) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("data.tff_h5.vocab: {}: cannot open", path));
+  WordVocab v;
+  std::string line;
+  int64_t line_no = 0;
+  while (v.words < words && std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t sep = line.find_first_of(" \t");
+    const size_t count_at = sep == std::string::npos ? sep : line.find_first_not_of(" \t", sep);
+    const bool digits = count_at != std::string::npos &&
+                        line.find_first_not_of("0123456789", count_at) == std::string::npos;
+    if (sep == 0 || !digits) {
+      throw InputError(fmt::format("data.tff_h5.vocab: {}: line {}: expected 'word count', got \"{}\"", path, line_no,
+                                   line.substr(0, 80)));
+    }
+    const std::string word = line.substr(0, sep);
+    if (!v.id.emplace(word, v.words + 1).second) {
+      throw InputError(fmt::format("data.tff_h5.vocab: {}: line {}: \"{}\" is listed twice", path, line_no, word));
+    }
+    ++v.words;
+  }
+  if (v.words < words) {
+    throw InputError(fmt::format("data.tff_h5.vocab: {}: {} words, fewer than data.tff_h5.vocab_size = {}", path,
+                                 v.words, words));
+  }
+  return v;
+}
+
+// The vocabulary counted from the training file: every word ranked by the
+// number of clients using it (TFF's word counts count users), ties in byte
+// order; the first `words` of them (all of them when there are fewer).
+WordVocab CountWords(const H5File& train, const std::vector<std::string>& clients, int words) {
+  std::unordered_map<std::string, int64_t> users;
+  std::unordered_set<std::string> seen;
+  for (const std::string& c : clients) {
+    seen.clear();
+    for (const std::string& sentence : ReadStrings(train.Open(c, "tokens"))) {
+      ForEachWord(sentence, [&](std::string_view w) {
+        seen.emplace(w);
+        return true;
+      });
+    }
+    for (const std::string& w : seen) ++users[w];
+  }
+  std::vector<std::pair<std::string, int64_t>> ranked(users.begin(), users.end());
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  WordVocab v;
+  for (const auto& [w, n] : ranked) {
+    if (v.words == words) break;
+    v.id.emplace(w, ++v.words);
+  }
+  return v;
+}
+
+Dataset Finish(const Reading& how, SplitData& s) {
   Dataset ds;
   s.y.MoveAppend(ds.y);
   s.user.MoveAppend(ds.user);
   const size_t n = ds.y.size();
-  switch (task) {
+  const int row = how.framing.len + (how.framing.every_step ? 1 : 0);
+  switch (how.task) {
     case Task::kEmnist:
     case Task::kEmnistDigits:
       ds.shape = {1, 28, 28};
-      ds.num_classes = task == Task::kEmnist ? 62 : 10;
+      ds.num_classes = how.task == Task::kEmnist ? 62 : 10;
       if (s.float_pixels) {
         ds.x.resize(static_cast<Eigen::Index>(n), 784);
         s.floats.MoveInto(ds.x.data());
@@ -442,14 +617,23 @@ Dataset Finish(Task task, SplitData& s) {
       ds.byte_shift = Eigen::RowVectorXf::Zero(3072);
       break;
     case Task::kShakespeare:
-      ds.shape = {kSeqLen};
       ds.vocab_size = kShakespeareVocab;
-      ds.num_classes = kShakespeareVocab;
       ds.byte_storage = true;
       s.bytes.MoveAppend(ds.bytes);
-      ds.byte_scale = Eigen::RowVectorXf::Constant(kSeqLen, 1.0f);
-      ds.byte_shift = Eigen::RowVectorXf::Zero(kSeqLen);
+      ds.byte_scale = Eigen::RowVectorXf::Constant(row, 1.0f);
+      ds.byte_shift = Eigen::RowVectorXf::Zero(row);
       break;
+    case Task::kStackOverflow:
+      ds.vocab_size = how.vocab->size();
+      ds.x.resize(static_cast<Eigen::Index>(n), row);
+      s.floats.MoveInto(ds.x.data());
+      break;
+  }
+  if (TokenTask(how.task)) {
+    ds.shape = {row};
+    ds.num_classes = ds.vocab_size;
+    ds.next_token = how.framing.every_step;
+    ds.pad_id = kPad;
   }
   return ds;
 }
@@ -461,6 +645,24 @@ Dataset Finish(Task task, SplitData& s) {
 FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const std::string& cifar100_labels,
                         int max_users) {
   const Task task = ParseTask(cfg.task);
+  // Checked in every build, HDF5 or not.
+  const bool token_task = task == Task::kShakespeare || task == Task::kStackOverflow;
+  const bool so = task == Task::kStackOverflow;
+  if (so && cfg.targets == "last") {
+    throw InputError(
+        "data.tff_h5.targets: \"last\" is not a framing of stackoverflow (TFF predicts every word of a sentence); "
+        "use every_step (or auto)");
+  }
+  if (!token_task && (cfg.targets != "auto" || cfg.sequence_length != 0)) {
+    throw InputError(fmt::format("data.tff_h5.{}: only the token tasks (shakespeare, stackoverflow) have it, not {}",
+                                 cfg.targets != "auto" ? "targets" : "sequence_length", TaskName(task)));
+  }
+  if (!so && (cfg.vocab_size != TffH5Config().vocab_size || !cfg.vocab.empty())) {
+    throw InputError(fmt::format("data.tff_h5.{}: only stackoverflow has a word vocabulary, not {}",
+                                 cfg.vocab.empty() ? "vocab_size" : "vocab", TaskName(task)));
+  }
+  const bool every_step = cfg.targets == "every_step" || (cfg.targets == "auto" && so);
+  const int seq_len = cfg.sequence_length > 0 ? cfg.sequence_length : so ? kStackOverflowLen : kShakespeareLen;
 #ifndef FEDSIM_HDF5
   (void)dir;
   (void)cifar100_labels;
@@ -470,8 +672,12 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
       "rebuild (CMake turns FEDSIM_HDF5 on when it finds the library)",
       TaskName(task)));
 #else
-  const bool coarse = cifar100_labels == "coarse";
-  if (!coarse && cifar100_labels != "fine") {
+  Reading how;
+  how.task = task;
+  how.framing.every_step = every_step;
+  how.framing.len = seq_len;
+  how.coarse = cifar100_labels == "coarse";
+  if (!how.coarse && cifar100_labels != "fine") {
     throw InputError(fmt::format("data.cifar100.labels: \"{}\" is neither fine nor coarse", cifar100_labels));
   }
   std::error_code ec;
@@ -481,8 +687,8 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
                                  dir, DefaultFile(task, true), DefaultFile(task, false)));
   }
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5 prints its error stack unless told not to
-  const H5File train(FilePath(dir, cfg.train_file, task, true), "data.tff_h5.train_file");
-  const H5File test(FilePath(dir, cfg.test_file, task, false), "data.tff_h5.test_file");
+  const H5File train(FilePath(dir, cfg.train_file, DefaultFile(task, true)), "data.tff_h5.train_file");
+  const H5File test(FilePath(dir, cfg.test_file, DefaultFile(task, false)), "data.tff_h5.test_file");
 
   // Clients: the training file's ids with at least one example, sorted.
   std::vector<std::string> clients;
@@ -496,11 +702,19 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
                                  "data.num_clients to {}, or fewer to take the first clients by id)",
                                  max_users, train.path(), num_users, num_users));
   }
+  WordVocab vocab;
+  if (task == Task::kStackOverflow) {
+    // Counted over every training client, whatever data.num_clients keeps, so
+    // that a subset sees the ids the full data would give it.
+    vocab = cfg.vocab.empty() ? CountWords(train, clients, cfg.vocab_size)
+                              : ReadWordCounts(FilePath(dir, cfg.vocab, ""), cfg.vocab_size);
+    how.vocab = &vocab;
+  }
   const int kept = max_users > 0 ? max_users : num_users;
   clients.resize(static_cast<size_t>(kept));
 
   SplitData tr, te;
-  for (int c = 0; c < kept; ++c) ReadClient(train, clients[static_cast<size_t>(c)], c, task, coarse, tr);
+  for (int c = 0; c < kept; ++c) ReadClient(train, clients[static_cast<size_t>(c)], c, how, tr);
   // CIFAR-100's test clients are another population (TFF: ids 0-99 against the
   // training file's 0-499, sharing no data), so its test rows are the central
   // test set only; the other tasks split each client's data into both files.
@@ -513,18 +727,33 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
       ++test_only;
       if (kept != num_users) continue;  // a subset of the clients: only their test rows
     }
-    ReadClient(test, name, user, task, coarse, te);
+    ReadClient(test, name, user, how, te);
   }
   const int64_t train_examples = tr.examples, test_examples = te.examples, oov = tr.oov + te.oov;
+  const int64_t train_words = tr.words, train_oov = tr.oov;
 
   FederatedData fd;
-  fd.train = Finish(task, tr);
-  fd.test = Finish(task, te);
-  if (task == Task::kCifar100) fd.train.num_classes = fd.test.num_classes = coarse ? 20 : 100;
+  fd.train = Finish(how, tr);
+  fd.test = Finish(how, te);
+  if (task == Task::kCifar100) fd.train.num_classes = fd.test.num_classes = how.coarse ? 20 : 100;
   fd.num_users = kept;
+  const char* unit = task == Task::kShakespeare     ? "snippets"
+                     : task == Task::kStackOverflow ? "sentences"
+                                                    : "examples";
   fd.description = fmt::format("TFF {}, {} of {} training clients, {} / {} {}", TaskName(task), kept, num_users,
-                               train_examples, test_examples, task == Task::kShakespeare ? "snippets" : "examples");
+                               train_examples, test_examples, unit);
   if (task == Task::kShakespeare) fd.description += fmt::format(", {} out-of-vocabulary bytes", oov);
+  if (task == Task::kStackOverflow) {
+    fd.description += fmt::format(
+        ", vocabulary of {} words ({}), {:.2f}% of the kept training words out of it", vocab.words,
+        cfg.vocab.empty() ? fmt::format("counted over {} clients", num_users) : "from " + cfg.vocab,
+        train_words > 0 ? 100.0 * static_cast<double>(train_oov) / static_cast<double>(train_words) : 0.0);
+  }
+  if (TokenTask(task)) {
+    fd.description += how.framing.every_step
+                          ? fmt::format(", rows of {} + 1 ids, every step predicted", how.framing.len)
+                          : fmt::format(", {} tokens -> the next", how.framing.len);
+  }
   if (!same_clients) {
     fd.description += ", test clients another population (central test set only)";
   } else if (test_only > 0) {

@@ -39,6 +39,8 @@ const Catalog& GetCatalog() {
           {"tff_emnist_cnn", "TFF's EMNIST CNN: conv3x3x32-conv3x3x64-pool-dropout-128-dropout (1,206,590 params)"},
           {"niid_cifar_cnn", "NIID-Bench's CIFAR simple-cnn: conv5x5x6-pool-conv5x5x16-pool-120-84 (62,006 params)"},
           {"sent140_lstm", "LEAF's Sent140 model: embedding 100, two LSTM 100, dense 128, dense classes"},
+          {"tff_stackoverflow_lstm",
+           "TFF's StackOverflow next-word model: embedding 96, LSTM 670, dense 96, dense vocabulary (4,050,748 params)"},
           {"resnet20_gn", "He et al. 2016's CIFAR ResNet-20 with GroupNorm and 1x1 projection shortcuts"},
       },
       {

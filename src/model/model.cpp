@@ -13,13 +13,20 @@ namespace fedsim {
 
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
                                    std::optional<double> fedpara_gamma, const std::vector<int>& shape,
-                                   int vocab_size) {
+                                   int vocab_size, bool next_token) {
   if (cfg.kind == "sequential" || IsPreset(cfg.kind)) {
     if (fedpara_gamma) {
       throw InputError("algorithm.name: fedpara re-parameterises softmax, mlp, cnn_mcmahan and cnn_lenet; model.kind=" +
                        cfg.kind + " (the layer engine) has no FedPara layers yet");
     }
-    return MakeSequential(cfg, ModelInput{input_dim, shape, vocab_size}, num_classes);
+    return MakeSequential(cfg, ModelInput{input_dim, shape, vocab_size, next_token}, num_classes);
+  }
+  if (next_token) {
+    throw InputError("model.kind: " + cfg.kind +
+                     " predicts one class per sample, but this data asks for a prediction at every step "
+                     "(data.tff_h5.targets = every_step): use a recurrent preset (leaf_shakespeare_lstm, "
+                     "tff_stackoverflow_lstm) or model.kind = sequential ending in an lstm or gru with "
+                     "\"return_sequences\": true and a dense");
   }
   if (cfg.kind == "cnn_mcmahan" || cfg.kind == "cnn_lenet") {
     const std::vector<int>& s = cfg.input_shape.empty() ? shape : cfg.input_shape;

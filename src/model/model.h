@@ -107,9 +107,11 @@ class Model {
 // the layer engine (sequential.h), which refuses a model that does not fit
 // the data (an image layer on flat data, an embedding on non-token data) with
 // an InputError naming the model key and the data.
+// next_token (Dataset::next_token) asks for a prediction at every step: only
+// the layer engine's models that output a sequence accept it.
 std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int num_classes,
                                    std::optional<double> fedpara_gamma = std::nullopt,
-                                   const std::vector<int>& shape = {}, int vocab_size = 0);
+                                   const std::vector<int>& shape = {}, int vocab_size = 0, bool next_token = false);
 
 // Evaluates the whole dataset in fixed chunks on `threads` threads; sums are
 // reduced in chunk order, so the result does not depend on the thread count.

@@ -66,6 +66,7 @@ void OnEachThread(int threads, Fn&& fn) {
 void SetBenchInput(ModelBenchSpec& spec) {
   const std::string& k = spec.model.kind;
   spec.vocab_size = 0;
+  spec.next_token = false;
   if (k == "leaf_femnist_cnn" || k == "tff_emnist_cnn") {
     spec.shape = {1, 28, 28};
     spec.num_classes = 62;
@@ -79,6 +80,12 @@ void SetBenchInput(ModelBenchSpec& spec) {
     spec.shape = {80};
     spec.vocab_size = 80;
     spec.num_classes = 80;
+  } else if (k == "tff_stackoverflow_lstm") {
+    // TFF's next-word rows: 20 + 1 word ids of 10,000 words and pad, oov, bos, eos.
+    spec.shape = {21};
+    spec.vocab_size = 10004;
+    spec.num_classes = 10004;
+    spec.next_token = true;
   } else if (k == "sent140_lstm") {
     spec.shape = {25};
     spec.vocab_size = 10001;
@@ -99,7 +106,8 @@ ModelBenchResult MeasureModelTraining(const ModelBenchSpec& spec) {
   if (spec.batch < 1 || spec.samples < 1 || spec.threads < 1 || spec.dim < 1) {
     throw InputError("bench-model: batch, samples, threads and the input size must be positive");
   }
-  const auto model = CreateModel(spec.model, spec.dim, spec.num_classes, std::nullopt, spec.shape, spec.vocab_size);
+  const auto model =
+      CreateModel(spec.model, spec.dim, spec.num_classes, std::nullopt, spec.shape, spec.vocab_size, spec.next_token);
   const int64_t p = model->num_params();
   ModelBenchResult r;
   r.kind = model->kind();
@@ -122,8 +130,10 @@ ModelBenchResult MeasureModelTraining(const ModelBenchSpec& spec) {
     c.x.resize(static_cast<size_t>(spec.samples) * spec.dim);
     c.y.resize(static_cast<size_t>(spec.samples));
     for (float& v : c.x) {
-      v = spec.vocab_size > 0 ? static_cast<float>(rng.UniformInt(static_cast<uint64_t>(spec.vocab_size)))
-                              : static_cast<float>(rng.Uniform());
+      // Next-token rows: no pad (id 0), so every step is a target.
+      v = spec.next_token       ? static_cast<float>(1 + rng.UniformInt(static_cast<uint64_t>(spec.vocab_size - 1)))
+          : spec.vocab_size > 0 ? static_cast<float>(rng.UniformInt(static_cast<uint64_t>(spec.vocab_size)))
+                                : static_cast<float>(rng.Uniform());
     }
     for (int& v : c.y) v = static_cast<int>(rng.UniformInt(static_cast<uint64_t>(spec.num_classes)));
     c.ws = model->NewWorkspace(spec.batch);

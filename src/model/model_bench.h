@@ -18,6 +18,7 @@ struct ModelBenchSpec {
   std::vector<int> shape;       // {C, H, W} images, {T} tokens, empty = flat
   int dim = 0;                  // features per sample (C*H*W, T, or the flat width)
   int vocab_size = 0;           // > 0: token ids in [0, vocab_size)
+  bool next_token = false;      // rows of T + 1 ids, every step predicted (Dataset::next_token)
   int num_classes = 10;
   int batch = 10;               // local SGD batch size
   int samples = 1000;           // samples per client: one local epoch = ceil(samples / batch) steps

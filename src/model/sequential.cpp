@@ -44,14 +44,19 @@ class Sequential::Ws : public Workspace {
   Eigen::VectorXf input;     // HWC copy of a sub-batch of images with C > 1
   Eigen::VectorXf ga, gb;    // ping-pong gradients
   Eigen::VectorXf sub_grad;  // a sub-batch's gradient (batches larger than rows)
+  Eigen::VectorXf tokens;    // next-token data: the T input ids of each row of a sub-batch
 };
 
 Sequential::Sequential(const json& spec, const ModelInput& input, const std::vector<int>& input_shape,
                        int num_classes, double init_scale, std::string kind, std::string where)
     : input_(input), num_classes_(num_classes), init_scale_(init_scale), kind_(std::move(kind)) {
   Shape in = Shape::Flat(input.dim);
+  if (input.next_token && (input.vocab_size <= 0 || input.dim < 2)) {
+    throw InputError(fmt::format("{}: next-token data needs token ids (vocab {}) and rows of at least 2 of them ({})",
+                                 where, input.vocab_size, input.dim));
+  }
   if (input.vocab_size > 0) {
-    in = Shape::Tokens(input.dim, input.vocab_size);
+    in = Shape::Tokens(input.next_token ? input.dim - 1 : input.dim, input.vocab_size);
   } else {
     const std::vector<int>& s = input_shape.empty() ? input.shape : input_shape;
     if (s.size() == 3) {
@@ -66,7 +71,15 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
   int next_id = 0;
   layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id);
   const Shape& last = layers_.back()->out;
-  if (last.kind != Shape::Kind::kFlat || last.c != num_classes) {
+  if (input.next_token) {
+    if (!(last == Shape::Seq(num_classes, in.t))) {
+      throw InputError(fmt::format(
+          "{}[{}]: next-token data (every step predicted: data.tff_h5.targets = every_step) needs the last layer "
+          "to output a sequence of {} steps x {} classes, but it outputs {} (end with an lstm or gru with "
+          "\"return_sequences\": true, then a dense)",
+          where, spec.size() - 1, in.t, num_classes, last.Str()));
+    }
+  } else if (last.kind != Shape::Kind::kFlat || last.c != num_classes) {
     throw InputError(fmt::format("{}[{}]: the last layer must output one value per class ({} classes in the data), "
                                  "but it outputs {}",
                                  where, spec.size() - 1, num_classes, last.Str()));
@@ -85,7 +98,9 @@ Sequential::~Sequential() = default;
 
 std::string Sequential::Describe() const {
   std::string s = fmt::format("{} {}", kind_,
-                              input_.vocab_size > 0 ? fmt::format("tokens {} (vocab {})", input_.dim, input_.vocab_size)
+                              input_.next_token ? fmt::format("tokens {} + 1 (vocab {}, every step predicted)",
+                                                              steps(), input_.vocab_size)
+                              : input_.vocab_size > 0 ? fmt::format("tokens {} (vocab {})", input_.dim, input_.vocab_size)
                               : input_.shape.size() == 3
                                   ? fmt::format("{}x{}x{}", input_.shape[0], input_.shape[1], input_.shape[2])
                                   : std::to_string(input_.dim));
@@ -129,6 +144,7 @@ std::unique_ptr<Workspace> Sequential::NewWorkspace(int max_batch) const {
   ws->ga.resize(rows * wide);
   ws->gb.resize(rows * wide);
   if (input_.vocab_size == 0 && input_.shape.size() == 3 && input_.shape[0] > 1) ws->input.resize(rows * input_.dim);
+  if (input_.next_token) ws->tokens.resize(static_cast<int64_t>(rows) * steps());
   int64_t widest_cols = 0;
   for (const auto& l : layers_) widest_cols = std::max(widest_cols, l->ColsPerSample());
   ws->shared.conv_chunk = conv_chunk_;
@@ -142,6 +158,13 @@ void Sequential::Forward(const float* params, const float* x, int b, bool traini
   if (ws.input.size() > 0) {
     ChwToHwc(input_.shape[0], input_.shape[1], input_.shape[2], x, b, ws.input.data());
     in = ws.input.data();
+  } else if (input_.next_token) {
+    // The first T ids of each row of T + 1.
+    const int t_n = steps();
+    for (int n = 0; n < b; ++n) {
+      std::copy_n(x + static_cast<int64_t>(n) * (t_n + 1), t_n, ws.tokens.data() + static_cast<int64_t>(n) * t_n);
+    }
+    in = ws.tokens.data();
   }
   seq::Pass pass;
   pass.training = training;
@@ -170,11 +193,89 @@ double Sequential::ChunkLossAndGradient(const float* params, const float* x, con
   return loss;
 }
 
+int64_t Sequential::ScoredTargets(const float* x, int b) const {
+  const int t_n = steps();
+  const auto pad = static_cast<float>(input_.pad_id);
+  int64_t n = 0;
+  for (int i = 0; i < b; ++i) {
+    const float* row = x + static_cast<int64_t>(i) * (t_n + 1);
+    for (int t = 1; t <= t_n; ++t) {
+      // The embedding checks the inputs; the last id of a row is only a target.
+      if (!(row[t] >= 0.0f && row[t] < static_cast<float>(num_classes_))) {
+        throw InputError(fmt::format("{}: target {} at step {} of a sample is not a class in [0, {})", kind_, row[t],
+                                     t - 1, num_classes_));
+      }
+      n += row[t] != pad;
+    }
+  }
+  return n;
+}
+
+double Sequential::ChunkNextTokenLoss(const float* params, const float* x, int b, float inv_targets, float* grad,
+                                      Ws& ws) const {
+  Forward(params, x, b, true, ws);
+  // Column t * b + n of the logits is step t of sample n; its target is id
+  // t + 1 of row n. dLoss/dlogits = (softmax - onehot) * inv_targets on scored
+  // columns, 0 on pad targets.
+  const int t_n = steps();
+  const int64_t cols = static_cast<int64_t>(t_n) * b;
+  MatMap g(ws.ga.data(), num_classes_, cols);
+  g = ConstMatMap(ws.bufs.back().out.data(), num_classes_, cols);
+  double loss = 0.0;
+  for (int t = 0; t < t_n; ++t) {
+    for (int n = 0; n < b; ++n) {
+      const int64_t j = static_cast<int64_t>(t) * b + n;
+      const int target = static_cast<int>(x[static_cast<int64_t>(n) * (t_n + 1) + t + 1]);
+      auto col = g.col(j);
+      if (target == input_.pad_id) {
+        col.setZero();
+        continue;
+      }
+      const float m = col.maxCoeff();
+      const float zy = col(target);
+      const float sum = fm::ExpShiftedInPlace(col, m);
+      loss += fm::Log(static_cast<double>(sum)) + m - zy;
+      col *= inv_targets / sum;
+      col(target) -= inv_targets;
+    }
+  }
+  seq::Pass pass;
+  pass.training = true;
+  pass.seed = ws.noise.seed;
+  pass.first_sample = ws.noise.first_sample;
+  pass.shared = &ws.shared;
+  seq::BackwardChain(layers_, params, ws.tokens.data(), b, ws.bufs, ws.ga.data(), ws.gb.data(), ws.ga.data(), nullptr,
+                     grad, pass, &needs_input_grad_);
+  return loss;
+}
+
 double Sequential::LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                                    Workspace& base) const {
   auto& ws = static_cast<Ws&>(base);
   if (b > ws.max_batch) {
     throw RunError(fmt::format("{}: batch of {} exceeds the workspace's {}", kind_, b, ws.max_batch));
+  }
+  if (input_.next_token) {
+    // The mean over the batch's scored targets: every sub-batch's gradient is
+    // already scaled by 1 / (the batch's targets), so they add up.
+    const int64_t targets = ScoredTargets(x, b);
+    Eigen::Map<Eigen::VectorXf> total(grad, num_params_);
+    if (targets == 0) {
+      total.setZero();
+      return 0.0;
+    }
+    const float inv = 1.0f / static_cast<float>(targets);
+    const Workspace::Noise saved = ws.noise;
+    double loss = 0.0;
+    for (int begin = 0; begin < b; begin += ws.rows) {
+      const int nb = std::min(ws.rows, b - begin);
+      ws.noise.first_sample = saved.first_sample + begin;
+      float* out = begin == 0 ? grad : ws.sub_grad.data();
+      loss += ChunkNextTokenLoss(params, x + static_cast<int64_t>(begin) * input_.dim, nb, inv, out, ws);
+      if (begin > 0) total += ws.sub_grad;
+    }
+    ws.noise = saved;
+    return loss / static_cast<double>(targets);
   }
   if (b <= ws.rows) return ChunkLossAndGradient(params, x, y, b, grad, ws);
   // Sub-batches: the batch mean is the size-weighted mean of their means.
@@ -203,7 +304,27 @@ EvalSums Sequential::Evaluate(const float* params, const float* x, const int* y,
   EvalSums s;
   for (int begin = 0; begin < b; begin += ws.rows) {
     const int nb = std::min(ws.rows, b - begin);
-    Forward(params, x + static_cast<int64_t>(begin) * input_.dim, nb, false, ws);
+    const float* xb = x + static_cast<int64_t>(begin) * input_.dim;
+    Forward(params, xb, nb, false, ws);
+    if (input_.next_token) {
+      // Every scored target of every step (column t * nb + n: step t of sample n).
+      const int t_n = steps();
+      ConstMatMap z(ws.bufs.back().out.data(), num_classes_, static_cast<int64_t>(t_n) * nb);
+      ScoredTargets(xb, nb);  // checks every target is a class
+      for (int n = 0; n < nb; ++n) {
+        for (int t = 0; t < t_n; ++t) {
+          const int target = static_cast<int>(xb[static_cast<int64_t>(n) * (t_n + 1) + t + 1]);
+          if (target == input_.pad_id) continue;
+          const auto col = z.col(static_cast<int64_t>(t) * nb + n);
+          Eigen::Index arg;
+          const float m = col.maxCoeff(&arg);
+          s.loss_sum += fm::Log(static_cast<double>(fm::SumExpShifted(col, m))) + m - col(target);
+          s.correct += (arg == target);
+          ++s.count;
+        }
+      }
+      continue;
+    }
     ConstMatMap z(ws.bufs.back().out.data(), num_classes_, nb);
     for (int i = 0; i < nb; ++i) {
       Eigen::Index arg;
@@ -252,13 +373,13 @@ json BasicBlock(int filters, int stride, bool project) {
 
 bool IsPreset(const std::string& kind) {
   for (const char* p : {"leaf_femnist_cnn", "leaf_shakespeare_lstm", "tff_emnist_cnn", "niid_cifar_cnn", "sent140_lstm",
-                        "resnet20_gn"}) {
+                        "tff_stackoverflow_lstm", "resnet20_gn"}) {
     if (kind == p) return true;
   }
   return false;
 }
 
-json PresetLayers(const std::string& kind) {
+json PresetLayers(const std::string& kind, bool every_step) {
   const json relu = Type("relu");
   const json out = Type("dense");  // units: the number of classes
   if (kind == "leaf_femnist_cnn") {
@@ -276,9 +397,10 @@ json PresetLayers(const std::string& kind) {
   }
   if (kind == "leaf_shakespeare_lstm") {
     // LEAF models/shakespeare/stacked_lstm.py: embedding 8, two LSTM 256, dense on the last step.
+    // TFF's Shakespeare model (every_step) is the same with both LSTMs returning sequences.
     return json::array({{{"type", "embedding"}, {"dim", 8}},
                         {{"type", "lstm"}, {"units", 256}, {"return_sequences", true}},
-                        {{"type", "lstm"}, {"units", 256}},
+                        {{"type", "lstm"}, {"units", 256}, {"return_sequences", every_step}},
                         out});
   }
   if (kind == "sent140_lstm") {
@@ -286,8 +408,16 @@ json PresetLayers(const std::string& kind) {
     // activation), dense classes.
     return json::array({{{"type", "embedding"}, {"dim", 100}},
                         {{"type", "lstm"}, {"units", 100}, {"return_sequences", true}},
-                        {{"type", "lstm"}, {"units", 100}},
+                        {{"type", "lstm"}, {"units", 100}, {"return_sequences", every_step}},
                         Dense(128),
+                        out});
+  }
+  if (kind == "tff_stackoverflow_lstm") {
+    // TFF's StackOverflow next-word model (Reddi et al. 2021, table 9; create_recurrent_model): embedding 96,
+    // LSTM 670 over every step, dense 96 (no activation), dense over the vocabulary.
+    return json::array({{{"type", "embedding"}, {"dim", 96}},
+                        {{"type", "lstm"}, {"units", 670}, {"return_sequences", every_step}},
+                        Dense(96),
                         out});
   }
   if (kind == "resnet20_gn") {
@@ -312,7 +442,8 @@ std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelIn
   if (cfg.kind == "sequential") {
     return std::make_unique<Sequential>(cfg.layers, input, cfg.input_shape, num_classes, cfg.init_scale, cfg.kind);
   }
-  return std::make_unique<Sequential>(PresetLayers(cfg.kind), input, cfg.input_shape, num_classes, cfg.init_scale,
+  return std::make_unique<Sequential>(PresetLayers(cfg.kind, input.next_token), input, cfg.input_shape, num_classes,
+                                      cfg.init_scale,
                                       cfg.kind, "model.kind=" + cfg.kind + ": layers");
 }
 

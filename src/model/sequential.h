@@ -25,6 +25,13 @@
 // "model.layers[4].layers[1].filters"), and, where the model does not fit the
 // data, the data key too.
 //
+// Next-token data (ModelInput::next_token, Dataset::next_token): a sample is
+// T + 1 token ids; the model reads the first T and its last layer must output
+// a sequence of T steps with one value per class, scored against ids [1, T]
+// (step t against id t + 1) by the mean softmax cross-entropy over the
+// targets that are not pad_id, in the batch as a whole; Evaluate's sums count
+// those targets, not samples.
+//
 // Thread-safety: immutable after construction; each thread passes its own
 // Workspace. No layer allocates memory per batch: every buffer is sized in
 // NewWorkspace.
@@ -49,6 +56,8 @@ struct ModelInput {
   int dim = 0;               // features per sample (Dataset::dim())
   std::vector<int> shape;    // Dataset::shape: {C, H, W} images, {T} tokens, or empty
   int vocab_size = 0;        // Dataset::vocab_size: > 0 for token data
+  bool next_token = false;   // Dataset::next_token: rows of T + 1 ids, every step predicted
+  int pad_id = 0;            // Dataset::pad_id: a target not scored
 };
 
 class Sequential : public Model {
@@ -97,6 +106,12 @@ class Sequential : public Model {
   class Ws;
   void Forward(const float* params, const float* x, int b, bool training, Ws& ws) const;
   double ChunkLossAndGradient(const float* params, const float* x, const int* y, int b, float* grad, Ws& ws) const;
+  // Next-token data: the sum of the chunk's target losses; grad = the
+  // gradient of that sum times inv_targets.
+  double ChunkNextTokenLoss(const float* params, const float* x, int b, float inv_targets, float* grad, Ws& ws) const;
+  // Next-token data: the targets of the b rows x that are scored.
+  int64_t ScoredTargets(const float* x, int b) const;
+  int steps() const { return input_.dim - 1; }
 
   std::vector<std::unique_ptr<seq::Layer>> layers_;
   std::vector<bool> needs_input_grad_;  // per layer: some earlier layer has parameters
@@ -110,10 +125,13 @@ class Sequential : public Model {
 
 // The presets of the layer engine (model.kind): leaf_femnist_cnn,
 // leaf_shakespeare_lstm, tff_emnist_cnn, niid_cifar_cnn, sent140_lstm,
-// resnet20_gn. Sources and parameter counts in docs/models.md.
+// tff_stackoverflow_lstm, resnet20_gn. Sources and parameter counts in
+// docs/models.md.
 bool IsPreset(const std::string& kind);
 // The preset's layer spec (its final dense has no "units": the class count).
-nlohmann::json PresetLayers(const std::string& kind);
+// every_step (next-token data): a recurrent preset's last recurrent layer
+// returns every step, so the model predicts at every step.
+nlohmann::json PresetLayers(const std::string& kind, bool every_step = false);
 
 // model.kind = sequential (cfg.layers) or a preset, for this data.
 std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes);

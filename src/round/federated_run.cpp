@@ -53,6 +53,9 @@ json DescribeData(const FederatedData& data) {
           {"test_samples", data.test.size()},
           {"num_features", data.train.dim()},
           {"num_classes", data.train.num_classes},
+          {"shape", data.train.shape},
+          {"vocab_size", data.train.vocab_size},
+          {"next_token", data.train.next_token},
           {"feature_bytes", data.train.FeatureBytes() + data.test.FeatureBytes()}};
 }
 
@@ -65,6 +68,27 @@ json DescribeModel(const Model& model) {
 }
 
 namespace {
+
+// Next-token data has a label per step, not per sample: what needs a
+// sample's label (or rewrites its features) is refused, naming the key.
+void CheckNextTokenSettings(const Config& cfg) {
+  auto refuse = [](const std::string& key, const std::string& what) {
+    throw InputError(fmt::format("{}: {} needs a label per sample, but next-token data predicts every step "
+                                 "(data.tff_h5.targets = every_step)",
+                                 key, what));
+  };
+  if (cfg.attack.kind == "label_flip") refuse("attack.kind", "label_flip");
+  if (cfg.privacy.input_perturbation.label_epsilon) {
+    refuse("privacy.input_perturbation.label_epsilon", "randomised response on labels");
+  }
+  if (cfg.privacy.input_perturbation.features != "none") {
+    throw InputError("privacy.input_perturbation.features: noise on token ids would turn them into other numbers; "
+                     "next-token data takes no feature perturbation");
+  }
+  if (cfg.algorithm.name == "afl" && cfg.algorithm.afl_domains == "labels") {
+    refuse("algorithm.afl_domains", "labels (a domain per client's most frequent label)");
+  }
+}
 
 // Cumulative counts of the run that no stage owns (a stage's own totals,
 // e.g. the evaluator's best accuracy or the ledger's ε, are saved by it).
@@ -161,6 +185,7 @@ struct Run {
     const uint64_t seed = cfg.experiment.seed;
     const int num_clients = cfg.data.num_clients;
     data = LoadData(cfg.data, cfg.data.seed >= 0 ? static_cast<uint64_t>(cfg.data.seed) : seed);
+    if (data.train.next_token) CheckNextTokenSettings(cfg);
     partition = MakePartition(data.train, num_clients, cfg.data.partition, seed);
     client_tests = SplitClientTests(data, partition, cfg.data, seed);
     const bool perturbs = cfg.privacy.input_perturbation.features != "none" ||
@@ -186,7 +211,7 @@ struct Run {
       model = CreateModel(cfg.model, data.train.dim(), data.train.num_classes,
                           cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
                                                           : std::nullopt,
-                          data.train.shape, data.train.vocab_size);
+                          data.train.shape, data.train.vocab_size, data.train.next_token);
       algo = CreateAlgorithm(cfg.algorithm, cfg.personalization);
       algo->Setup(model->num_params(), num_clients);
       algo->SetModel(*model);

@@ -1,7 +1,8 @@
 // fedsim_h5_fixtures DIR: writes the small TFF HDF5 files of
 // tests/data/tff_h5_files.h for tests/e2e/h5_tff_test.sh (which has no HDF5
 // writer of its own: Debian's python3 has no h5py by default), good and bad:
-//   DIR/shakespeare, DIR/emnist, DIR/cifar100       the files the unit tests check
+//   DIR/shakespeare, DIR/emnist, DIR/cifar100,
+//   DIR/stackoverflow                               the files the unit tests check
 //   DIR/no_examples/shakespeare_{train,test}.h5     the training file lacks /examples
 //   DIR/no_field/shakespeare_{train,test}.h5        a_role has "text", not "snippets"
 //   DIR/bad_dtype/shakespeare_{train,test}.h5       a_role's snippets are floats
@@ -20,12 +21,13 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   try {
-    for (const char* sub : {"shakespeare", "emnist", "cifar100", "no_examples", "no_field", "bad_dtype", "bad_shape"}) {
+    for (const char* sub : {"shakespeare", "emnist", "cifar100", "stackoverflow", "no_examples", "no_field", "bad_dtype", "bad_shape"}) {
       std::filesystem::create_directories(dir + "/" + sub);
     }
     WriteShakespeareFiles(dir + "/shakespeare");
     WriteEmnistFiles(dir + "/emnist");
     WriteCifar100Files(dir + "/cifar100");
+    WriteStackOverflowFiles(dir + "/stackoverflow");
     for (const char* sub : {"no_examples", "no_field", "bad_dtype"}) WriteShakespeareFiles(dir + "/" + sub);
     { H5Writer w(dir + "/no_examples/shakespeare_train.h5", false); }
     {

@@ -124,6 +124,27 @@ inline void WriteShakespeareFiles(const std::string& dir) {
   w.Strings("c_role", "snippets", {"q}"}, true);
 }
 
+// StackOverflow (the tokens field): training clients u2 {"the cat sat", the
+// 22 words "a b c ... v"} (written first), u1 {"the the dog", "cat  dog" (two
+// spaces: an empty word)}, u3 {""}; test clients u1 {"dog unknownword"} and
+// zz {"cat"} (no training data), variable-length strings.
+inline std::string StackOverflowLong() {
+  std::string s;
+  for (char c = 'a'; c <= 'v'; ++c) s += std::string(s.empty() ? "" : " ") + c;
+  return s;
+}
+inline void WriteStackOverflowFiles(const std::string& dir) {
+  {
+    H5Writer w(dir + "/stackoverflow_train.h5");
+    w.Strings("u2", "tokens", {"the cat sat", StackOverflowLong()}, true);
+    w.Strings("u1", "tokens", {"the the dog", "cat  dog"}, false);
+    w.Strings("u3", "tokens", {""}, true);
+  }
+  H5Writer w(dir + "/stackoverflow_test.h5");
+  w.Strings("u1", "tokens", {"dog unknownword"}, true);
+  w.Strings("zz", "tokens", {"cat"}, true);
+}
+
 // EMNIST: example e's pixel j is ((3 e + j) mod 256) / 255 and its label
 // (5 e + 1) mod classes. Training clients f0001_01 (examples 0, 1) and
 // f0000_00 (examples 2, 3, 4); test client f0000_00 (example 10).

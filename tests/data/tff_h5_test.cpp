@@ -111,6 +111,126 @@ TEST_CASE("tff_h5 shakespeare: TFF's ids, one sample per token after bos, client
   CHECK(p[2].size() == 101);
 }
 
+TEST_CASE("tff_h5 shakespeare every_step: TFF's windows of 81 ids, every target predicted", "[data][tff_h5]") {
+  TempDir t;
+  testing::WriteShakespeareFiles(t.path());
+  DataConfig cfg = TffConfig(t.path(), "shakespeare", 3);
+  cfg.tff_h5.targets = "every_step";
+  const FederatedData fd = LoadData(cfg, 1);
+  const Dataset& tr = fd.train;
+  // a_role: "ab" -> [bos a b eos] and "x" -> [bos x eos], one row each; b_role: 14 ids, one row;
+  // c_role: 102 ids -> rows of 81 and 21 (+ 60 pads).
+  REQUIRE(tr.size() == 5);
+  CHECK(tr.next_token);
+  CHECK(tr.pad_id == kPad);
+  CHECK(tr.dim() == 81);
+  CHECK(tr.shape == std::vector<int>{81});
+  CHECK(tr.num_classes == 90);
+  CHECK(tr.user == std::vector<int>{0, 0, 1, 2, 2});
+  auto padded = [](std::vector<int> ids) {
+    ids.resize(81, kPad);
+    return ids;
+  };
+  CHECK(Row(tr, 0) == padded({kBos, kA, kB, kEos}));
+  CHECK(Row(tr, 1) == padded({kBos, kX, kEos}));
+  // y: a row's first target.
+  CHECK(tr.y == std::vector<int>{kA, kX, 2, kA, kB});
+  std::vector<int> c_first{kBos};
+  for (int i = 0; i < 80; ++i) c_first.push_back(i % 2 == 0 ? kA : kB);
+  CHECK(Row(tr, 3) == c_first);
+  std::vector<int> c_second;  // characters 80..99, eos, pads
+  for (int i = 80; i < 100; ++i) c_second.push_back(i % 2 == 0 ? kA : kB);
+  c_second.push_back(kEos);
+  CHECK(Row(tr, 4) == padded(c_second));
+  const Dataset& te = fd.test;
+  REQUIRE(te.size() == 3);
+  CHECK(te.user == std::vector<int>{0, 2, -1});
+  CHECK(Row(te, 1) == padded({kBos, kQ, kOov, kEos}));
+  CHECK_THAT(fd.description, Contains("rows of 80 + 1 ids, every step predicted"));
+
+  // sequence_length cuts shorter windows: c_role's 102 ids in rows of 11.
+  cfg.tff_h5.sequence_length = 10;
+  const FederatedData short_rows = LoadData(cfg, 1);
+  CHECK(short_rows.train.dim() == 11);
+  CHECK(short_rows.train.size() == 1 + 1 + 2 + 10);  // a_role 1 + 1, b_role 14 ids -> 2, c_role 102 -> 10
+  // Label-based partitions are refused on next-token data.
+  PartitionConfig dir;
+  dir.kind = "dirichlet";
+  CHECK_THROWS_WITH(MakePartition(tr, 3, dir, 1), Contains("data.partition.kind: dirichlet splits the data by label"));
+}
+
+TEST_CASE("tff_h5 stackoverflow: TFF's word ids, bos/eos, the cut at L words, the counted vocabulary",
+          "[data][tff_h5]") {
+  TempDir t;
+  testing::WriteStackOverflowFiles(t.path());
+  DataConfig cfg = TffConfig(t.path(), "stackoverflow", 3);
+  cfg.tff_h5.vocab_size = 3;
+  cfg.tff_h5.sequence_length = 4;
+  const FederatedData fd = LoadData(cfg, 1);
+  const Dataset& tr = fd.train;
+  // Clients using each word: the 2, cat 2, every other word (the empty one too) 1; ties in byte order, so the
+  // vocabulary is cat = 1, the = 2, "" = 3; oov 4, bos 5, eos 6.
+  constexpr int kCat = 1, kThe = 2, kEmpty = 3, kOovW = 4, kBosW = 5, kEosW = 6;
+  REQUIRE(tr.size() == 5);
+  CHECK(tr.next_token);
+  CHECK(tr.vocab_size == 7);
+  CHECK(tr.num_classes == 7);
+  CHECK(tr.dim() == 5);
+  CHECK(tr.shape == std::vector<int>{5});
+  CHECK(!tr.byte_storage);
+  CHECK(tr.user == std::vector<int>{0, 0, 1, 1, 2});
+  CHECK(Row(tr, 0) == std::vector<int>{kBosW, kThe, kThe, kOovW, kEosW});     // u1 "the the dog"
+  CHECK(Row(tr, 1) == std::vector<int>{kBosW, kCat, kEmpty, kOovW, kEosW});   // u1 "cat  dog"
+  CHECK(Row(tr, 2) == std::vector<int>{kBosW, kThe, kCat, kOovW, kEosW});     // u2 "the cat sat"
+  CHECK(Row(tr, 3) == std::vector<int>{kBosW, kOovW, kOovW, kOovW, kOovW});   // u2 cut at 4 words: no eos
+  CHECK(Row(tr, 4) == std::vector<int>{kBosW, kEosW, 0, 0, 0});               // u3 "": no words
+  CHECK(tr.y == std::vector<int>{kThe, kCat, kThe, kOovW, kEosW});
+  const Dataset& te = fd.test;
+  REQUIRE(te.size() == 2);
+  CHECK(te.user == std::vector<int>{0, -1});
+  CHECK(Row(te, 0) == std::vector<int>{kBosW, kOovW, kOovW, kEosW, 0});  // u1 "dog unknownword"
+  CHECK(Row(te, 1) == std::vector<int>{kBosW, kCat, kEosW, 0, 0});       // zz "cat"
+  CHECK_THAT(fd.description, Contains("vocabulary of 3 words (counted over 3 clients)") &&
+                                 Contains("5 / 2 sentences"));
+  // Kept training words: 3 + 3 + 3 + 4 = 13, of which dog, dog, sat and a..d are out of the vocabulary (7).
+  CHECK_THAT(fd.description, Contains("53.85% of the kept training words out of it"));
+
+  // TFF's defaults: 20 words, eos only after fewer than 20.
+  DataConfig dflt = TffConfig(t.path(), "stackoverflow", 3);
+  dflt.tff_h5.vocab_size = 3;
+  const Dataset long_rows = LoadData(dflt, 1).train;
+  CHECK(long_rows.dim() == 21);
+  std::vector<int> cut(21, kOovW);  // bos and 20 of the 22 words a..v, all out of vocabulary
+  cut[0] = kBosW;
+  CHECK(Row(long_rows, 3) == cut);
+
+  // A word-count file: its first vocab_size words, in its order.
+  testing::WriteText(t.path() + "/counts.txt", "cat 10\nthe\t7\ndog 3\nsat 1\n");
+  cfg.tff_h5.vocab = "counts.txt";
+  const FederatedData from_file = LoadData(cfg, 1);
+  CHECK(Row(from_file.train, 0) == std::vector<int>{kBosW, 2, 2, 3, kEosW});  // the the dog
+  CHECK_THAT(from_file.description, Contains("from counts.txt"));
+  cfg.tff_h5.vocab_size = 5;
+  CHECK_THROWS_WITH(LoadData(cfg, 1), Contains("counts.txt: 4 words, fewer than data.tff_h5.vocab_size = 5"));
+  testing::WriteText(t.path() + "/bad.txt", "cat 10\nthe seven\n");
+  cfg.tff_h5.vocab = "bad.txt";
+  cfg.tff_h5.vocab_size = 2;
+  CHECK_THROWS_WITH(LoadData(cfg, 1), Contains("bad.txt: line 2: expected 'word count'"));
+  testing::WriteText(t.path() + "/twice.txt", "cat 10\ncat 7\n");
+  cfg.tff_h5.vocab = "twice.txt";
+  CHECK_THROWS_WITH(LoadData(cfg, 1), Contains("twice.txt: line 2: \"cat\" is listed twice"));
+  cfg.tff_h5.vocab = "";
+  cfg.tff_h5.targets = "last";
+  CHECK_THROWS_WITH(LoadData(cfg, 1), Contains("data.tff_h5.targets: \"last\" is not a framing of stackoverflow"));
+  // The token keys belong to the token tasks, the vocabulary keys to stackoverflow.
+  DataConfig emnist = TffConfig(t.path(), "emnist", 1);
+  emnist.tff_h5.targets = "every_step";
+  CHECK_THROWS_WITH(LoadData(emnist, 1), Contains("data.tff_h5.targets: only the token tasks"));
+  DataConfig sh = TffConfig(t.path(), "shakespeare", 1);
+  sh.tff_h5.vocab_size = 50;
+  CHECK_THROWS_WITH(LoadData(sh, 1), Contains("data.tff_h5.vocab_size: only stackoverflow has a word vocabulary"));
+}
+
 TEST_CASE("tff_h5: data.num_clients takes the first ids; more than there are is an error", "[data][tff_h5]") {
   TempDir t;
   testing::WriteShakespeareFiles(t.path());
@@ -289,9 +409,14 @@ TEST_CASE("tff_h5: bad files are errors naming the file and the dataset path", "
     }
     CHECK(LoadData(TffConfig(e.path(), "emnist", 1), 1).train.y == std::vector<int>{3});
   }
-  SECTION("stackoverflow is refused with what is missing") {
-    CHECK_THROWS_WITH(LoadData(TffConfig(t.path(), "stackoverflow", 3), 1),
-                      Contains("data.tff_h5.task: \"stackoverflow\" is not supported yet"));
+  SECTION("a stackoverflow file whose tokens are not strings") {
+    testing::WriteStackOverflowFiles(t.path());
+    {
+      H5Writer w(t.File("stackoverflow_train.h5"));
+      w.Floats("u1", "tokens", {1}, {1.0f});
+    }
+    CHECK_THROWS_WITH(LoadData(TffConfig(t.path(), "stackoverflow", 1), 1),
+                      Contains(t.File("stackoverflow_train.h5") + ": /examples/u1/tokens: not strings"));
   }
 }
 

@@ -62,7 +62,39 @@ expect_error 2 "$TMP/h5/bad_shape/fed_emnist_train.h5: /examples/f0000_00/pixels
 expect_error 2 "data.tff_h5.train_file: $TMP/h5/emnist/shakespeare_train.h5: no such file" -- \
   data stats "$TMP/shakespeare.json" --set data.path="$TMP/h5/emnist"
 expect_error 2 "data.num_clients: 4 clients but" -- data stats "$TMP/shakespeare.json" --set data.num_clients=4
-expect_error 2 "\"stackoverflow\" is not supported yet" -- \
-  data stats "$TMP/shakespeare.json" --set data.tff_h5.task=stackoverflow
+
+# Next-token data: TFF's own Shakespeare framing (every step predicted) and
+# StackOverflow next-word prediction, end to end with their presets.
+"$FEDSIM" run "$TMP/shakespeare.json" --out "$TMP/run_steps" --quiet --threads 2 --set data.tff_h5.targets=every_step \
+  --set metrics.client_eval=all || fail "shakespeare every_step run exited $?"
+python3 - "$TMP/run_steps" <<'PY' || fail "shakespeare every_step run content"
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/metrics.json"))
+# a_role 2 rows, b_role 1, c_role 2 (102 ids in rows of 81).
+assert m["data"]["train_samples"] == 5 and m["summary"]["status"] == "completed", (m["data"], m["summary"])
+assert "every step predicted" in m["data"]["description"], m["data"]["description"]
+assert m["model"]["num_params"] == 820522, m["model"]
+PY
+config so stackoverflow stackoverflow 3 '{"kind": "tff_stackoverflow_lstm"}'
+"$FEDSIM" run "$TMP/so.json" --out "$TMP/run_so" --quiet --threads 2 --set data.tff_h5.vocab_size=3 \
+  --set metrics.client_eval=all || fail "stackoverflow run exited $?"
+python3 - "$TMP/run_so" <<'PY' || fail "stackoverflow run content"
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/metrics.json"))
+d = m["data"]
+assert d["train_samples"] == 5 and d["test_samples"] == 2 and d["vocab_size"] == 7 and d["shape"] == [21], d
+assert m["summary"]["status"] == "completed", m["summary"]
+# Embedding 7 x 96, LSTM 670, dense 96, dense 7.
+assert m["model"]["num_params"] == 7 * 96 + 4 * (670 * (96 + 670) + 670) + (670 * 96 + 96) + (96 * 7 + 7), m["model"]
+acc = m["rounds"][-1]["test_accuracy"]
+assert 0.0 <= acc <= 1.0, acc
+PY
+expect_error 2 "data.partition.kind: dirichlet splits the data by label" -- \
+  run "$TMP/so.json" --set data.partition.kind=dirichlet --set data.tff_h5.vocab_size=3 --out "$TMP/bad_so1"
+expect_error 2 "model.kind: mlp predicts one class per sample" -- \
+  run "$TMP/so.json" --set model.kind=mlp --set 'model.hidden=[4]' --set data.tff_h5.vocab_size=3 --out "$TMP/bad_so2"
+expect_error 2 "attack.kind: label_flip needs a label per sample" -- \
+  run "$TMP/so.json" --set attack.kind=label_flip --set data.tff_h5.vocab_size=3 --out "$TMP/bad_so3"
+[ ! -e "$TMP/bad_so1/metrics.json" ] && [ ! -e "$TMP/bad_so2/metrics.json" ] || fail "metrics.json written for a refused run"
 
 finish

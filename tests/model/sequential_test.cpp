@@ -280,6 +280,168 @@ TEST_CASE("layers: presets have their published parameter counts", "[model][laye
   // stage 3: 18,432 + 36,864 + 256 + projection 2,048, then 2 x 73,984;
   // dense 64 -> 10 650.
   CHECK(count("resnet20_gn", Image(3, 32, 32), 10) == 272282);
+  // Next-token data (every step predicted) keeps the counts.
+  auto count_next = [](const char* kind, int t, int vocab) {
+    fedsim::ModelConfig cfg;
+    cfg.kind = kind;
+    return fedsim::CreateModel(cfg, t + 1, vocab, std::nullopt, {t + 1}, vocab, true)->num_params();
+  };
+  // TFF's StackOverflow model on its 10,000 words + pad, oov, bos, eos:
+  // embedding 10,004 x 96 960,384; LSTM 96 -> 670: 4 (670 (96 + 670) + 670)
+  // 2,055,560; dense 670 -> 96 64,416; dense 96 -> 10,004 970,388.
+  CHECK(count_next("tff_stackoverflow_lstm", 20, 10004) == 4050748);
+  // TFF's Shakespeare: 86 characters + pad, oov, bos, eos.
+  CHECK(count_next("leaf_shakespeare_lstm", 80, 90) == 820522);
+}
+
+namespace {
+
+// Next-token data: rows of t + 1 ids, every step predicted.
+ModelInput NextTokens(int t, int vocab) { return {t + 1, {t + 1}, vocab, true, 0}; }
+
+// b rows of t + 1 ids in [1, vocab) whose last `pads[n]` ids are pad (0), as TFF's padded rows.
+Problem NextTokenProblem(int t, int vocab, const std::vector<int>& pads, uint64_t seed) {
+  Rng rng(seed);
+  Problem pr;
+  pr.b = static_cast<int>(pads.size());
+  for (int n = 0; n < pr.b; ++n) {
+    for (int i = 0; i <= t; ++i) {
+      pr.x.push_back(i > t - pads[static_cast<size_t>(n)]
+                         ? 0.0f
+                         : static_cast<float>(1 + rng.UniformInt(static_cast<uint64_t>(vocab - 1))));
+    }
+  }
+  pr.y.assign(static_cast<size_t>(pr.b), 0);  // unused: the targets are the rows' ids
+  return pr;
+}
+
+}  // namespace
+
+TEST_CASE("layers: next-token data, every step scored against the next id, pads not scored", "[model][layers][lstm]") {
+  // embedding (dim 2) -> per-step dense to the 4 classes: step t's logits are
+  // W E[x_t] + b, its target x_{t+1}. The loss is the mean over the batch's
+  // non-pad targets; Evaluate's sums count targets.
+  const json spec = {L("embedding", {{"dim", 2}}), L("dense")};
+  const int t_n = 3, vocab = 4;
+  const auto m = Make(spec, NextTokens(t_n, vocab), vocab);
+  REQUIRE(m.num_params() == 4 * 2 + 2 * 4 + 4);
+  Rng rng(3);
+  std::vector<float> p = Params(m, rng);
+  // Rows: [1 2 3 1] (3 targets), [2 0 0 0] (1 pad input, 3 pad targets: none scored), [3 1 0 0] (1 target).
+  const std::vector<float> x = {1, 2, 3, 1, 2, 0, 0, 0, 3, 1, 0, 0};
+  const std::vector<int> y = {0, 0, 0};
+  auto ws = m.NewWorkspace(3);
+  std::vector<float> grad(p.size());
+  const double loss = m.LossAndGradient(p.data(), x.data(), y.data(), 3, grad.data(), *ws);
+  // By hand in double: E is 2 x 4 (column = id), W 4 x 2 column-major after it, b last.
+  auto logit = [&](int id, int k) {
+    double z = p[static_cast<size_t>(16 + k)];
+    for (int j = 0; j < 2; ++j) z += p[static_cast<size_t>(8 + j * 4 + k)] * p[static_cast<size_t>(id * 2 + j)];
+    return z;
+  };
+  double sum = 0.0;
+  int64_t correct = 0;
+  const std::vector<std::pair<int, int>> scored = {{1, 2}, {2, 3}, {3, 1}, {3, 1}};  // (input, target)
+  for (const auto& [in, target] : scored) {
+    double mx = -1e300, lse = 0.0;
+    int arg = 0;
+    for (int k = 0; k < vocab; ++k) {
+      if (logit(in, k) > mx) {
+        mx = logit(in, k);
+        arg = k;
+      }
+    }
+    for (int k = 0; k < vocab; ++k) lse += std::exp(logit(in, k) - mx);
+    sum += std::log(lse) + mx - logit(in, target);
+    correct += arg == target;
+  }
+  CHECK(loss == Approx(sum / 4).epsilon(1e-5));
+  const fedsim::EvalSums e = m.Evaluate(p.data(), x.data(), y.data(), 3, *ws);
+  CHECK(e.count == 4);
+  CHECK(e.correct == correct);
+  CHECK(e.loss_sum == Approx(sum).epsilon(1e-5));
+  // Token 0 (pad) is an input only in row 2, whose targets are all pad: its embedding gets no gradient.
+  CHECK(grad[0] == 0.0f);
+  CHECK(grad[1] == 0.0f);
+  // A batch of pads only scores nothing: loss 0, gradient 0.
+  const std::vector<float> pads = {2, 0, 0, 0};
+  CHECK(m.LossAndGradient(p.data(), pads.data(), y.data(), 1, grad.data(), *ws) == 0.0);
+  CHECK(std::all_of(grad.begin(), grad.end(), [](float g) { return g == 0.0f; }));
+  // A target that is not a class is an error, not a read out of bounds.
+  const std::vector<float> bad = {1, 2, 3, 9};
+  CHECK_THROWS_WITH(m.LossAndGradient(p.data(), bad.data(), y.data(), 1, grad.data(), *ws),
+                    Catch::Matchers::Contains("target 9 at step 2 of a sample is not a class in [0, 4)"));
+}
+
+TEST_CASE("layers: next-token gradients match finite differences; sub-batches give the batch's mean",
+          "[model][layers][lstm]") {
+  SECTION("embedding, lstm over every step, per-step dense") {
+    const json spec = {L("embedding", {{"dim", 3}}), L("lstm", {{"units", 4}, {"return_sequences", true}}),
+                       L("dense")};
+    CheckCoordinates(Make(spec, NextTokens(5, 6), 6), NextTokenProblem(5, 6, {0, 2, 4}, 31), 32);
+  }
+  SECTION("gru, layernorm") {
+    const json spec = {L("embedding", {{"dim", 3}}), L("gru", {{"units", 4}, {"return_sequences", true}}),
+                       L("layernorm"), L("dense")};
+    CheckCoordinates(Make(spec, NextTokens(4, 5), 5), NextTokenProblem(4, 5, {1, 0, 3}, 33), 34);
+  }
+  SECTION("the recurrent presets on next-token data") {
+    for (const char* kind : {"leaf_shakespeare_lstm", "tff_stackoverflow_lstm"}) {
+      INFO(kind);
+      const ModelInput in = NextTokens(6, 30);
+      const Sequential m(fedsim::PresetLayers(kind, true), in, {}, 30, 1.0, kind);
+      CheckDirections(m, NextTokenProblem(6, 30, {0, 3}, 35), 36);
+    }
+  }
+  SECTION("a batch larger than a workspace's sub-batch") {
+    // TFF's StackOverflow shape: 10,004 classes x 20 steps of logits per
+    // sample, so a 64 MiB workspace holds only a few samples at a time.
+    fedsim::ModelConfig cfg;
+    cfg.kind = "tff_stackoverflow_lstm";
+    const ModelInput in = NextTokens(20, 10004);
+    const auto m = fedsim::MakeSequential(cfg, in, 10004);
+    const int b = 48;
+    std::vector<int> pads(b);
+    for (int n = 0; n < b; ++n) pads[static_cast<size_t>(n)] = n % 7 * 3;
+    const Problem pr = NextTokenProblem(20, 10004, pads, 37);
+    Rng rng(38);
+    std::vector<float> p = Params(*m, rng);
+    auto big = m->NewWorkspace(b);
+    std::vector<float> g(p.size()), g_one(p.size()), acc(p.size(), 0.0f);
+    const double loss = m->LossAndGradient(p.data(), pr.x.data(), pr.y.data(), b, g.data(), *big);
+    // The same batch one sample at a time, weighted by each sample's targets.
+    auto one = m->NewWorkspace(1);
+    double sum = 0.0;
+    int64_t targets = 0;
+    for (int n = 0; n < b; ++n) targets += 20 - pads[static_cast<size_t>(n)];
+    for (int n = 0; n < b; ++n) {
+      const int k = 20 - pads[static_cast<size_t>(n)];
+      const double l = m->LossAndGradient(p.data(), pr.x.data() + static_cast<size_t>(n) * 21, pr.y.data(), 1,
+                                          g_one.data(), *one);
+      sum += l * k;
+      for (size_t i = 0; i < p.size(); ++i) acc[i] += g_one[i] * static_cast<float>(k) / static_cast<float>(targets);
+    }
+    CHECK(loss == Approx(sum / static_cast<double>(targets)).epsilon(1e-5));
+    double worst = 0.0, norm = 0.0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(g[i] - acc[i])));
+      norm = std::max(norm, static_cast<double>(std::abs(acc[i])));
+    }
+    INFO("largest difference " << worst << ", largest entry " << norm);
+    CHECK(worst <= 1e-5 * norm);
+  }
+}
+
+TEST_CASE("layers: next-token data needs a model that outputs every step", "[model][layers]") {
+  const json flat = {L("embedding", {{"dim", 3}}), L("lstm", {{"units", 4}}), L("dense")};
+  CHECK_THROWS_WITH(Make(flat, NextTokens(5, 6), 6),
+                    Catch::Matchers::Contains("model.layers[2]: next-token data") &&
+                        Catch::Matchers::Contains("a sequence of 5 steps x 6 classes, but it outputs flat [6]"));
+  fedsim::ModelConfig cfg;
+  cfg.kind = "mlp";
+  cfg.hidden = {8};
+  CHECK_THROWS_WITH(fedsim::CreateModel(cfg, 6, 6, std::nullopt, {6}, 6, true),
+                    Catch::Matchers::Contains("model.kind: mlp predicts one class per sample"));
 }
 
 TEST_CASE("layers: the old kinds' architectures as specs have their counts; the CNN's match bit for bit",
