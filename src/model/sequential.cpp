@@ -27,6 +27,18 @@ constexpr int64_t kColBudgetFloats = int64_t{1} << 20;
 // Activation memory of one workspace; a larger batch runs in sub-batches.
 constexpr int64_t kActivationBudgetFloats = int64_t{16} << 20;
 
+// exp(v[k] - shift) in place over n contiguous floats, returning their sum in
+// index order: the bits of fm::ExpShiftedInPlace (fm::ExpSpan computes
+// fm::ExpF's values), with the exponentials vectorised. The every-step loss
+// runs it on columns of up to a vocabulary's width (10,004 for StackOverflow).
+float ExpShiftedColumn(float* v, int64_t n, float shift) {
+  for (int64_t k = 0; k < n; ++k) v[k] -= shift;
+  fm::ExpSpan(v, n);
+  float sum = 0.0f;
+  for (int64_t k = 0; k < n; ++k) sum += v[k];
+  return sum;
+}
+
 int64_t BufferFloats(const Buffers& b) {
   int64_t n = b.out.size() + b.saved.size() + b.saved2.size() + b.tmp.size() + static_cast<int64_t>(b.idx.size());
   for (const auto& i : b.inner) n += BufferFloats(i);
@@ -45,6 +57,7 @@ class Sequential::Ws : public Workspace {
   Eigen::VectorXf ga, gb;    // ping-pong gradients
   Eigen::VectorXf sub_grad;  // a sub-batch's gradient (batches larger than rows)
   Eigen::VectorXf tokens;    // next-token data: the T input ids of each row of a sub-batch
+  Eigen::VectorXf column;    // next-token data: one step's logits, for Evaluate's softmax
 };
 
 Sequential::Sequential(const json& spec, const ModelInput& input, const std::vector<int>& input_shape,
@@ -144,7 +157,10 @@ std::unique_ptr<Workspace> Sequential::NewWorkspace(int max_batch) const {
   ws->ga.resize(rows * wide);
   ws->gb.resize(rows * wide);
   if (input_.vocab_size == 0 && input_.shape.size() == 3 && input_.shape[0] > 1) ws->input.resize(rows * input_.dim);
-  if (input_.next_token) ws->tokens.resize(static_cast<int64_t>(rows) * steps());
+  if (input_.next_token) {
+    ws->tokens.resize(static_cast<int64_t>(rows) * steps());
+    ws->column.resize(num_classes_);
+  }
   int64_t widest_cols = 0;
   for (const auto& l : layers_) widest_cols = std::max(widest_cols, l->ColsPerSample());
   ws->shared.conv_chunk = conv_chunk_;
@@ -233,7 +249,7 @@ double Sequential::ChunkNextTokenLoss(const float* params, const float* x, int b
       }
       const float m = col.maxCoeff();
       const float zy = col(target);
-      const float sum = fm::ExpShiftedInPlace(col, m);
+      const float sum = ExpShiftedColumn(col.data(), num_classes_, m);
       loss += fm::Log(static_cast<double>(sum)) + m - zy;
       col *= inv_targets / sum;
       col(target) -= inv_targets;
@@ -318,7 +334,9 @@ EvalSums Sequential::Evaluate(const float* params, const float* x, const int* y,
           const auto col = z.col(static_cast<int64_t>(t) * nb + n);
           Eigen::Index arg;
           const float m = col.maxCoeff(&arg);
-          s.loss_sum += fm::Log(static_cast<double>(fm::SumExpShifted(col, m))) + m - col(target);
+          ws.column = col;
+          const float sum = ExpShiftedColumn(ws.column.data(), num_classes_, m);
+          s.loss_sum += fm::Log(static_cast<double>(sum)) + m - col(target);
           s.correct += (arg == target);
           ++s.count;
         }
