@@ -452,10 +452,29 @@ ClientTests SplitClientTests(const FederatedData& data, Partition& p, const Data
 // labels_per_client and mean_label_tv, whose label distribution is undefined.
 nlohmann::json PartitionStats(const Dataset& train, const Partition& p, const ClientTests* tests) {
   const int num_classes = std::max(train.num_classes, 1);
+  // The labels of a row: its label, or for next-token data every non-pad
+  // target of its steps (the distribution the model is trained to predict).
+  std::vector<float> row(train.next_token ? static_cast<size_t>(train.dim()) : 0);
+  auto add_labels = [&](int r, std::vector<double>& hist) {
+    if (!train.next_token) {
+      hist[static_cast<size_t>(train.y[static_cast<size_t>(r)])] += 1.0;
+      return 1.0;
+    }
+    train.Rows(&r, 1, row.data());
+    double n = 0.0;
+    for (size_t t = 1; t < row.size(); ++t) {
+      const int id = static_cast<int>(row[t]);
+      if (id == train.pad_id || id < 0 || id >= num_classes) continue;
+      hist[static_cast<size_t>(id)] += 1.0;
+      n += 1.0;
+    }
+    return n;
+  };
   std::vector<double> global(num_classes, 0.0);
-  for (int label : train.y) global[label] += 1.0;
-  if (train.size() > 0) {
-    for (double& g : global) g /= train.size();
+  double global_n = 0.0;
+  for (int r = 0; r < train.size(); ++r) global_n += add_labels(r, global);
+  if (global_n > 0.0) {
+    for (double& g : global) g /= global_n;
   }
 
   std::vector<double> sizes, label_counts;
@@ -466,12 +485,14 @@ nlohmann::json PartitionStats(const Dataset& train, const Partition& p, const Cl
     size_sum += static_cast<double>(client.size());
     if (client.empty()) continue;
     std::fill(hist.begin(), hist.end(), 0.0);
-    for (int i : client) hist[train.y[i]] += 1.0;
+    double n = 0.0;
+    for (int i : client) n += add_labels(i, hist);
+    if (n == 0.0) continue;
     int distinct = 0;
     double tv = 0.0;
     for (int c = 0; c < num_classes; ++c) {
       distinct += hist[c] > 0.0;
-      tv += std::abs(hist[c] / static_cast<double>(client.size()) - global[c]);
+      tv += std::abs(hist[c] / n - global[c]);
     }
     label_counts.push_back(distinct);
     tv_sum += 0.5 * tv;

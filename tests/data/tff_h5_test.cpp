@@ -195,6 +195,13 @@ TEST_CASE("tff_h5 stackoverflow: TFF's word ids, bos/eos, the cut at L words, th
   // Kept training words: 3 + 3 + 3 + 4 = 13, of which dog, dog, sat and a..d are out of the vocabulary (7).
   CHECK_THAT(fd.description, Contains("53.85% of the kept training words out of it"));
 
+  // Partition statistics count every non-pad target as a label: u1's targets 2 2 4 6 | 1 3 4 6 (5 distinct ids),
+  // u2's 2 1 4 6 | 4 4 4 4 (4), u3's 6 (1).
+  const nlohmann::json st = PartitionStats(tr, MakePartition(tr, 3, PartitionConfig{}, 1), nullptr);
+  CHECK(st["labels_per_client"]["min"] == 1);
+  CHECK(st["labels_per_client"]["median"] == 4.0);
+  CHECK(st["labels_per_client"]["max"] == 5);
+
   // TFF's defaults: 20 words, eos only after fewer than 20.
   DataConfig dflt = TffConfig(t.path(), "stackoverflow", 3);
   dflt.tff_h5.vocab_size = 3;
