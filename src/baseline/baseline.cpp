@@ -111,6 +111,11 @@ json RunBaseline(const Config& cfg, const RunOptions& opt, Comm& comm, SetupAgre
   const std::unique_ptr<Model> model =
       CreateModel(cfg.model, data.train.dim(), data.train.num_classes, std::nullopt, data.train.shape,
                   data.train.vocab_size, data.train.next_token);
+  if (model->HasState()) {
+    throw InputError("baseline.kind: the baselines average gradients over workers and do not move batchnorm's running "
+                     "statistics; model.kind=" + cfg.model.kind + " has batchnorm layers (use groupnorm or layernorm "
+                     "for a baseline)");
+  }
   const int64_t p = model->num_params();
 
   // IID shards: one shuffle of the training rows, cut into W near-equal

@@ -159,6 +159,8 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
     if (hooks && hooks->correct) hooks->correct(s.params.data(), s.grad_acc.data());
     s.sgd.Step(s.params.data(), s.grad_acc.data(), p, task.lr);
     if (hooks && hooks->mask) s.params.array() *= Eigen::Map<const Eigen::ArrayXf>(hooks->mask, p);
+    // Model state (batchnorm's running statistics) from this step's batch.
+    if (ctx.model->HasState()) ctx.model->UpdateState(s.params.data(), *s.ws);
     rep.loss_sum += loss * b;
     rep.samples += b;
     pos += b;

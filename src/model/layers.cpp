@@ -651,6 +651,114 @@ class GroupNorm : public Layer {
   double eps_;
 };
 
+// BatchNorm (Ioffe & Szegedy 2015): each channel of an image (each feature of
+// flat data) is normalised over the whole batch, samples and positions
+// together: with the batch's mean and biased variance in training, with the
+// running statistics in evaluation; y = gamma xhat + beta. Parameters, in
+// order: gamma, beta (trained), running mean, running variance (model state:
+// gradient 0, moved by UpdateState after each local step to (1 - momentum)
+// r + momentum x the step's batch statistic, the variance unbiased by
+// N / (N - 1), PyTorch's convention; from the values the step's forward pass
+// read, so whatever an optimizer did to those entries is overwritten). A
+// running variance below 0 (server-side noise, lossy compression) counts as
+// 0. saved holds xhat; saved2 [rstd | mean | variance | running mean read |
+// running variance read] per channel, then N; tmp 3 C floats of scratch.
+class BatchNorm : public Layer {
+ public:
+  BatchNorm(Shape input, double momentum, double eps) : momentum_(static_cast<float>(momentum)), eps_(eps) {
+    in = input;
+    out = input;
+    count = 4 * static_cast<int64_t>(in.c);
+  }
+  void Allocate(Buffers& buf, int rows) const override {
+    Layer::Allocate(buf, rows);
+    buf.saved.resize(rows * in.size());
+    buf.saved2.resize(5 * static_cast<int64_t>(in.c) + 1);
+    buf.tmp.resize(3 * static_cast<int64_t>(in.c));
+  }
+  void Init(float* p, Rng&, double) const override {
+    const int c = in.c;
+    std::fill(p + offset, p + offset + c, 1.0f);              // gamma
+    std::fill(p + offset + c, p + offset + 3 * c, 0.0f);      // beta, running mean
+    std::fill(p + offset + 3 * c, p + offset + 4 * c, 1.0f);  // running variance
+  }
+  void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass& pass) const override {
+    const int c = in.c;
+    const int64_t n = b * in.columns();
+    ConstMatMap xs(x, c, n);
+    MatMap ys(buf.out.data(), c, n);
+    ConstVecMap gamma(p + offset, c), beta(p + offset + c, c), rmean(p + offset + 2 * c, c),
+        rvar(p + offset + 3 * c, c);
+    if (!pass.training) {
+      VecMap a(buf.tmp.data(), c), shift(buf.tmp.data() + c, c);
+      for (int k = 0; k < c; ++k) {
+        a[k] = static_cast<float>(gamma[k] / std::sqrt(std::max(0.0, static_cast<double>(rvar[k])) + eps_));
+        shift[k] = beta[k] - rmean[k] * a[k];
+      }
+      ys = (xs.array().colwise() * a.array()).colwise() + shift.array();
+      return;
+    }
+    float* st = buf.saved2.data();
+    VecMap rstd(st, c), mean(st + c, c), var(st + 2 * c, c);
+    MatMap xh(buf.saved.data(), c, n);
+    const float inv_n = 1.0f / static_cast<float>(n);
+    mean = xs.rowwise().sum() * inv_n;
+    xh = xs.colwise() - mean;
+    var = xh.array().square().matrix().rowwise().sum() * inv_n;
+    for (int k = 0; k < c; ++k) rstd[k] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[k]) + eps_));
+    VecMap(st + 3 * c, c) = rmean;
+    VecMap(st + 4 * c, c) = rvar;
+    st[5 * c] = static_cast<float>(n);
+    xh = xh.array().colwise() * rstd.array();
+    ys = (xh.array().colwise() * gamma.array()).colwise() + beta.array();
+  }
+  void Backward(const float* p, const float*, int b, Buffers& buf, float* gy, float* gx, float* grad,
+                const Pass&) const override {
+    const int c = in.c;
+    const int64_t n = b * in.columns();
+    MatMap g(gy, c, n);
+    ConstMatMap xh(buf.saved.data(), c, n);
+    VecMap dgamma(grad + offset, c), dbeta(grad + offset + c, c);
+    dgamma = g.cwiseProduct(xh).rowwise().sum();
+    dbeta = g.rowwise().sum();
+    VecMap(grad + offset + 2 * c, 2 * static_cast<int64_t>(c)).setZero();  // the state's
+    if (!gx) return;
+    // dx = gamma rstd (g - mean(g) - xhat mean(g xhat)), per channel.
+    const float inv_n = 1.0f / static_cast<float>(n);
+    VecMap a(buf.tmp.data(), c), m1(buf.tmp.data() + c, c), m2(buf.tmp.data() + 2 * c, c);
+    a = ConstVecMap(p + offset, c).cwiseProduct(ConstVecMap(buf.saved2.data(), c));
+    m1 = dbeta * inv_n;
+    m2 = dgamma * inv_n;
+    MatMap dx(gx, c, n);
+    dx = (((g.colwise() - m1).array() - xh.array().colwise() * m2.array()).colwise() * a.array()).matrix();
+  }
+  void Ranges(std::vector<ParamRange>& r) const override {
+    const int64_t c = in.c;
+    r.push_back({name + ".gamma", offset, c});
+    r.push_back({name + ".beta", offset + c, c});
+    r.push_back({name + ".running_mean", offset + 2 * c, c});
+    r.push_back({name + ".running_var", offset + 3 * c, c});
+  }
+  std::string Describe() const override { return fmt::format("batchnorm {}", Layer::Describe()); }
+  bool Fusable() const override { return true; }
+  bool HasState() const override { return true; }
+  void UpdateState(float* p, const Buffers& buf) const override {
+    const int c = in.c;
+    const float* st = buf.saved2.data();
+    const double n = st[5 * c];
+    const float unbias = static_cast<float>(n > 1.0 ? n / (n - 1.0) : 1.0);
+    const float keep = 1.0f - momentum_;
+    for (int k = 0; k < c; ++k) {
+      p[offset + 2 * c + k] = keep * st[3 * c + k] + momentum_ * st[c + k];
+      p[offset + 3 * c + k] = keep * st[4 * c + k] + momentum_ * (st[2 * c + k] * unbias);
+    }
+  }
+
+ private:
+  float momentum_;
+  double eps_;
+};
+
 // LayerNorm (Ba et al. 2016) over the feature axis of every column: a flat
 // sample's features, an image position's channels, a sequence step's
 // features (Keras' default axis -1); gamma and beta per feature.
@@ -1069,6 +1177,15 @@ class Residual : public Layer {
     return s + (projection ? " + proj1x1" : "") + ") " + Layer::Describe();
   }
   bool Fusable() const override { return true; }
+  bool HasState() const override {
+    for (const auto& l : inner) {
+      if (l->HasState()) return true;
+    }
+    return false;
+  }
+  void UpdateState(float* p, const Buffers& buf) const override {
+    for (size_t i = 0; i < inner.size(); ++i) inner[i]->UpdateState(p, buf.inner[i]);
+  }
 };
 
 // ---------------------------------------------------------------- parsing
@@ -1087,6 +1204,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& LayerTypes(
       {"sigmoid", {}},
       {"dropout", {"rate"}},
       {"groupnorm", {"groups", "epsilon"}},
+      {"batchnorm", {"momentum", "epsilon"}},
       {"layernorm", {"epsilon"}},
       {"embedding", {"dim", "vocab"}},
       {"lstm", {"units", "return_sequences"}},
@@ -1246,6 +1364,10 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
         f.Fail("groups", fmt::format("{} groups must divide the {} channels", groups, cur.c));
       }
       layer = std::make_unique<GroupNorm>(cur, groups, f.Real("epsilon", 1e-5, 0.0, 1.0));
+    } else if (type == "batchnorm") {
+      need(is_image || cur.kind == Shape::Kind::kFlat, "an image or flat features");
+      const double momentum = f.Real("momentum", 0.1, 0.0, 1.0);
+      layer = std::make_unique<BatchNorm>(cur, momentum, f.Real("epsilon", 1e-5, 0.0, 1.0));
     } else if (type == "layernorm") {
       layer = std::make_unique<LayerNorm>(cur, f.Real("epsilon", 1e-5, 0.0, 1.0));
     } else if (type == "embedding") {

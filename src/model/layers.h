@@ -111,6 +111,11 @@ class Layer {
   virtual int64_t ColsPerSample() const { return 0; }
   // Whether an activation may be applied in place on this layer's output.
   virtual bool Fusable() const { return false; }
+  // Model state (batchnorm's running statistics): whether this layer has
+  // some, and moving it after a local step from the statistics that the
+  // last training forward pass on buf saved.
+  virtual bool HasState() const { return false; }
+  virtual void UpdateState(float* /*params*/, const Buffers& /*buf*/) const {}
 };
 
 using LayerList = std::vector<std::unique_ptr<Layer>>;

@@ -90,6 +90,15 @@ class Model {
   // REQUIRES: b <= the workspace's max_batch.
   virtual EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const = 0;
 
+  // Model state besides the trained weights (the layer engine's batchnorm
+  // running statistics): entries of the parameter vector whose gradient is
+  // always 0 and that UpdateState moves, after a local step's parameter
+  // update, from the statistics of that step's training forward pass (the
+  // last LossAndGradient call on ws). Trainers that support it call
+  // UpdateState after every local step; the others refuse such models.
+  virtual bool HasState() const { return false; }
+  virtual void UpdateState(float* /*params*/, const Workspace& /*ws*/) const {}
+
   // The parameter tensors in layout order, covering [0, num_params()). The
   // layer engine (sequential.h) names one range per tensor; the other models
   // give one range named after their kind.

@@ -100,6 +100,7 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
   bool params_before = false;
   int64_t widest_cols = 1;
   for (const auto& l : layers_) {
+    has_state_ = has_state_ || l->HasState();
     needs_input_grad_.push_back(params_before);
     params_before = params_before || l->count > 0;
     widest_cols = std::max(widest_cols, l->ColsPerSample());
@@ -129,6 +130,11 @@ double Sequential::TrainFlopsPerSample() const {
 
 void Sequential::Init(float* params, Rng& rng) const {
   for (const auto& l : layers_) l->Init(params, rng, init_scale_);
+}
+
+void Sequential::UpdateState(float* params, const Workspace& base) const {
+  const auto& ws = static_cast<const Ws&>(base);
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->UpdateState(params, ws.bufs[i]);
 }
 
 std::vector<ParamRange> Sequential::ParamRanges() const {
@@ -270,6 +276,13 @@ double Sequential::LossAndGradient(const float* params, const float* x, const in
   auto& ws = static_cast<Ws&>(base);
   if (b > ws.max_batch) {
     throw RunError(fmt::format("{}: batch of {} exceeds the workspace's {}", kind_, b, ws.max_batch));
+  }
+  if (has_state_ && b > ws.rows) {
+    // Sub-batches would each be normalised by their own statistics.
+    throw InputError(fmt::format("algorithm.batch_size: model.kind={} has batchnorm layers, which normalise a batch "
+                                 "as a whole, but a batch of {} exceeds the {} samples one pass holds here; use a "
+                                 "smaller batch",
+                                 kind_, b, ws.rows));
   }
   if (input_.next_token) {
     // The mean over the batch's scored targets: every sub-batch's gradient is

@@ -14,9 +14,9 @@
 //
 // The spec (docs/models.md lists every type and field): dense, conv2d,
 // maxpool2d, avgpool2d, global_avgpool, flatten, relu, tanh, sigmoid,
-// dropout, groupnorm, layernorm, embedding, lstm, gru, last_step, residual. An
-// activation that follows a dense or conv2d layer is applied in place on its
-// output (no extra buffer or pass). The last layer's output must be flat with
+// dropout, groupnorm, layernorm, batchnorm, embedding, lstm, gru, last_step,
+// residual. An activation that follows a dense or conv2d layer is applied in
+// place on its output (no extra buffer or pass). The last layer's output must be flat with
 // one value per class (a final dense without "units" gets the class count);
 // the loss is softmax cross-entropy as for every fedsim model.
 //
@@ -97,6 +97,10 @@ class Sequential : public Model {
   // weight and bias (dense, conv2d, embedding), gamma and beta (norms),
   // kernel, recurrent and bias (lstm).
   std::vector<ParamRange> ParamRanges() const override;
+  // batchnorm's running statistics (a batch must then fit one sub-batch:
+  // LossAndGradient refuses a larger one).
+  bool HasState() const override { return has_state_; }
+  void UpdateState(float* params, const Workspace& ws) const override;
 
   // The logits (classes x b, one column per sample) of a forward pass in
   // evaluation mode (dropout off). Valid until ws is next used. For tests.
@@ -120,6 +124,7 @@ class Sequential : public Model {
   int64_t num_params_ = 0;
   double init_scale_ = 1.0;
   int conv_chunk_ = 1;
+  bool has_state_ = false;
   std::string kind_;
 };
 

@@ -90,6 +90,34 @@ void CheckNextTokenSettings(const Config& cfg) {
   }
 }
 
+// batchnorm's running statistics (Model::HasState) are moved by local SGD
+// steps (TrainLocalSgd) and combined by the FedAvg-style average of the
+// uploads; settings that would move or combine them otherwise are refused.
+void CheckModelStateSettings(const Config& cfg) {
+  const std::string has = "model.kind=" + cfg.model.kind + " has batchnorm layers, ";
+  const std::string& a = cfg.algorithm.name;
+  if (a != "fedavg" && a != "fedprox" && a != "scaffold" && a != "fedper" && a != "fedrep" && a != "lgfedavg") {
+    throw InputError("algorithm.name: " + has + "whose running statistics only local SGD steps move and a plain "
+                     "average of the uploads combines; " + a + " would step or rescale them otherwise (fedavg, "
+                     "fedprox, scaffold, fedper, fedrep and lgfedavg keep them)");
+  }
+  if (cfg.algorithm.server_lr > 1.0) {
+    throw InputError(fmt::format("algorithm.server_lr: {} above 1 would extrapolate the running statistics of the "
+                                 "batchnorm layers past the clients' average (a variance could turn negative); "
+                                 "use at most 1",
+                                 cfg.algorithm.server_lr));
+  }
+  if (cfg.privacy.mode == "sample") {
+    throw InputError("privacy.mode: sample clips per-sample gradients, which batchnorm (normalising over the batch) "
+                     "does not have; use central or local DP, or groupnorm/layernorm");
+  }
+  if (cfg.algorithm.batch_size == 0 || cfg.algorithm.batch_size > 512) {
+    throw InputError(fmt::format("algorithm.batch_size: {} with batchnorm layers: a step must be one pass of at most "
+                                 "512 samples (a larger or full batch runs in chunks, each normalised alone)",
+                                 cfg.algorithm.batch_size));
+  }
+}
+
 // Cumulative counts of the run that no stage owns (a stage's own totals,
 // e.g. the evaluator's best accuracy or the ledger's ε, are saved by it).
 struct Totals {
@@ -212,6 +240,7 @@ struct Run {
                           cfg.algorithm.name == "fedpara" ? std::optional<double>(cfg.algorithm.fedpara_gamma)
                                                           : std::nullopt,
                           data.train.shape, data.train.vocab_size, data.train.next_token);
+      if (model->HasState()) CheckModelStateSettings(cfg);
       algo = CreateAlgorithm(cfg.algorithm, cfg.personalization);
       algo->Setup(model->num_params(), num_clients);
       algo->SetModel(*model);

@@ -675,6 +675,111 @@ TEST_CASE("layers: a sequential CNN with dropout trains identically on 1 and 2 t
   CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
 }
 
+TEST_CASE("layers: batchnorm's gradient matches finite differences (training mode, batch statistics)",
+          "[model][layers][batchnorm]") {
+  SECTION("an image's channels over the batch and positions") {
+    const json spec = {L("conv2d", {{"filters", 3}, {"kernel", 3}}), L("batchnorm"), L("tanh"), L("global_avgpool"),
+                       L("dense")};
+    CheckCoordinates(Make(spec, Image(2, 5, 5), 3), MakeProblem(Image(2, 5, 5), 4, 3, 41), 42);
+  }
+  SECTION("flat features over the batch, inside a residual block") {
+    const json block = {{"type", "residual"},
+                        {"layers", {L("dense", {{"units", 6}}), L("batchnorm", {{"momentum", 0.3}}), L("tanh")}}};
+    const json spec = {L("dense", {{"units", 6}}), L("batchnorm"), L("tanh"), block, L("dense")};
+    CheckCoordinates(Make(spec, Flat(5), 3), MakeProblem(Flat(5), 6, 3, 43), 44);
+  }
+}
+
+TEST_CASE("layers: batchnorm by hand: batch statistics in training, running statistics in evaluation and their "
+          "update", "[model][layers][batchnorm]") {
+  // batchnorm on 2 flat features, then a dense layer with W = I, b = 0: the logits are the normalised features.
+  const json spec = {L("batchnorm", {{"momentum", 0.25}, {"epsilon", 0.01}}), L("dense", {{"units", 2}})};
+  const auto m = Make(spec, Flat(2), 2);
+  REQUIRE(m.num_params() == 4 * 2 + 2 * 2 + 2);
+  REQUIRE(m.HasState());
+  const auto r = m.ParamRanges();
+  REQUIRE(r.size() == 6);
+  CHECK(r[2].name == "layers.0.running_mean");
+  CHECK(r[3].name == "layers.0.running_var");
+  Rng rng(1);
+  std::vector<float> p(static_cast<size_t>(m.num_params()));
+  m.Init(p.data(), rng);
+  CHECK(std::vector<float>(p.begin(), p.begin() + 8) == std::vector<float>{1, 1, 0, 0, 0, 0, 1, 1});
+  p[0] = 2.0f;   // gamma
+  p[3] = -1.0f;  // beta of feature 1
+  p[4] = 0.5f;   // running mean of feature 0
+  p[6] = 4.0f;   // running variance of feature 0
+  for (int i = 8; i < 12; ++i) p[static_cast<size_t>(i)] = (i == 8 || i == 11) ? 1.0f : 0.0f;  // W = I
+  p[12] = p[13] = 0.0f;
+  // Three samples: feature 0 = 1, 2, 6 (mean 3, biased variance 14/3), feature 1 = 0, 0, 3 (mean 1, variance 2).
+  const std::vector<float> x = {1, 0, 2, 0, 6, 3};
+  const std::vector<int> y = {0, 1, 1};
+  auto ws = m.NewWorkspace(3);
+  // Evaluation: the running statistics. Sample 0, feature 0: 2 (1 - 0.5) / sqrt(4 + 0.01).
+  const float* z = m.Logits(p.data(), x.data(), 3, *ws);
+  CHECK(z[0] == Approx(2.0 * 0.5 / std::sqrt(4.01)).epsilon(1e-6));
+  CHECK(z[1] == Approx(0.0 / std::sqrt(1.01) - 1.0).margin(1e-6));
+  CHECK(z[4] == Approx(2.0 * 5.5 / std::sqrt(4.01)).epsilon(1e-6));
+  // Training: the batch's statistics, in the loss.
+  std::vector<float> grad(p.size());
+  const double loss = m.LossAndGradient(p.data(), x.data(), y.data(), 3, grad.data(), *ws);
+  double want = 0.0;
+  const double f0[3] = {1, 2, 6}, f1[3] = {0, 0, 3};
+  for (int n = 0; n < 3; ++n) {
+    const double a = 2.0 * (f0[n] - 3.0) / std::sqrt(14.0 / 3.0 + 0.01);
+    const double b = (f1[n] - 1.0) / std::sqrt(2.0 + 0.01) - 1.0;
+    const double zy = y[static_cast<size_t>(n)] == 0 ? a : b;
+    want += std::log(std::exp(a) + std::exp(b)) - zy;
+  }
+  CHECK(loss == Approx(want / 3).epsilon(1e-5));
+  for (int i = 4; i < 8; ++i) CHECK(grad[static_cast<size_t>(i)] == 0.0f);  // the state has no gradient
+  // The update: r <- 0.75 r + 0.25 x the batch's statistic (the variance unbiased: x 3/2), from the values the
+  // forward pass read, whatever the parameters hold now.
+  std::vector<float> q = p;
+  q[4] = q[5] = q[6] = q[7] = 123.0f;
+  m.UpdateState(q.data(), *ws);
+  CHECK(q[4] == Approx(0.75 * 0.5 + 0.25 * 3.0).epsilon(1e-6));
+  CHECK(q[5] == Approx(0.25 * 1.0).epsilon(1e-6));
+  CHECK(q[6] == Approx(0.75 * 4.0 + 0.25 * 7.0).epsilon(1e-6));
+  CHECK(q[7] == Approx(0.75 * 1.0 + 0.25 * 3.0).epsilon(1e-6));
+  // A negative running variance (server noise) counts as 0 in evaluation.
+  p[6] = -3.0f;
+  z = m.Logits(p.data(), x.data(), 3, *ws);
+  CHECK(z[0] == Approx(2.0 * 0.5 / std::sqrt(0.01)).epsilon(1e-5));
+}
+
+TEST_CASE("layers: batchnorm in FedAvg: identical on 1 and 2 threads, its statistics reach the global model; "
+          "what cannot move them is refused", "[model][layers][batchnorm]") {
+  auto config = [](double momentum, const std::string& algo, int batch) {
+    const json spec = {L("conv2d", {{"filters", 4}, {"kernel", 5}}), L("batchnorm", {{"momentum", momentum}}),
+                       L("relu"), L("maxpool2d", {{"kernel", 2}}), L("dense", {{"units", 16}}), L("batchnorm"),
+                       L("relu"), L("dense")};
+    json j = {{"experiment", {{"rounds", 2}}},
+              {"data", {{"dataset", "mnist_idx"}, {"path", std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample"},
+                        {"num_clients", 4}, {"max_train_samples", 200}, {"max_test_samples", 100},
+                        {"partition", {{"kind", "iid"}}}}},
+              {"model", {{"kind", "sequential"}, {"layers", spec}}},
+              {"algorithm", {{"name", algo}, {"clients_per_round", 3}, {"batch_size", batch}, {"lr", 0.05}}}};
+    return fedsim::ParseConfig(j, "test");
+  };
+  fedsim::RunOptions o1, o2;
+  o1.threads = 1;
+  o2.threads = 2;
+  const json a = fedsim::RunExperiment(config(0.1, "fedavg", 10), o1);
+  const json b = fedsim::RunExperiment(config(0.1, "fedavg", 10), o2);
+  CHECK(a["summary"]["status"] == "completed");
+  CHECK(std::isfinite(a["summary"]["final_test_loss"].get<double>()));
+  CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
+  // With momentum 0 the first layer's running statistics never move: the evaluation differs.
+  const json frozen = fedsim::RunExperiment(config(0.0, "fedavg", 10), o1);
+  CHECK(frozen["summary"]["final_test_loss"] != a["summary"]["final_test_loss"]);
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(fedsim::RunExperiment(config(0.1, "feddyn", 10), o1),
+                    Contains("algorithm.name: model.kind=sequential has batchnorm layers"));
+  CHECK_THROWS_WITH(fedsim::RunExperiment(config(0.1, "fedavg", 0), o1),
+                    Contains("algorithm.batch_size: 0 with batchnorm layers"));
+}
+
 TEST_CASE("layers: parameter ranges are named and tile the vector", "[model][layers]") {
   const auto m = Sequential(fedsim::PresetLayers("resnet20_gn"), Image(3, 32, 32), {}, 10, 1.0, "resnet20_gn");
   const auto r = m.ParamRanges();
