@@ -95,8 +95,10 @@ run_one() {
   [[ "$name" == *_mu* ]] && mu="$(sed -E 's/.*_mu([0-9.]+)_.*/\1/' <<<"$name")"
   if [ -f "$dir/checkpoint.bin" ] && [ -f "$dir/config.json" ]; then
     echo "$(date +%T) resuming $name" >&2
-    "$fedsim" run --resume "$dir" --threads "$threads" --quiet || { echo "femnist_subset_table: FAILED $name" >&2; return 1; }
-    return 0
+    "$fedsim" run --resume "$dir" --threads "$threads" --quiet && return 0
+    finished "$dir" && { echo "femnist_subset_table: $name diverged" >&2; return 0; }
+    echo "femnist_subset_table: FAILED $name" >&2
+    return 1
   fi
   local extra=(--set algorithm.name="$algo" --set algorithm.lr="$(python3 -c "print(f'{10 ** float(\"$lre\"):.6g}')")")
   case "$algo" in
@@ -107,8 +109,11 @@ run_one() {
   esac
   echo "$(date +%T) running $name" >&2
   "$fedsim" run "$config" "${extra[@]}" --set data.path="$data" --set data.num_clients="$users" \
-    --set experiment.seed="$seed" --set experiment.rounds="$rounds" --threads "$threads" --quiet --out "$dir" ||
-    { echo "femnist_subset_table: FAILED $name" >&2; return 1; }
+    --set experiment.seed="$seed" --set experiment.rounds="$rounds" --threads "$threads" --quiet --out "$dir" && return 0
+  # A run that diverged is a result (the setting loses the grid), not a failure.
+  finished "$dir" && { echo "femnist_subset_table: $name diverged" >&2; return 0; }
+  echo "femnist_subset_table: FAILED $name" >&2
+  return 1
 }
 failed=0
 # Runs the named runs that have not finished, $jobs at a time.
@@ -161,11 +166,20 @@ if [ "$table_only" = 0 ]; then
   fedavg_lr="$(choose fedavg | sed -E 's/.*_lr//')"
   [ -n "$fedavg_lr" ] || { echo "femnist_subset_table: no finished FedAvg run to take the lr from" >&2; exit 1; }
   batch=()
-  for m in $mu_grid; do batch+=("fedprox_lr${fedavg_lr}_mu${m}_s1"); done
+  mu_done=1
+  for m in $mu_grid; do
+    batch+=("fedprox_lr${fedavg_lr}_mu${m}_s1")
+    finished "$runs/fedprox_lr${fedavg_lr}_mu${m}_s1" || mu_done=0
+  done
+  # On a resumed table whose mu grid is complete, FedProx's seeds join this batch.
   for a in fedavg scaffold fedadam; do
     c="$(choose "$a")"
     for ((k = 2; k <= seeds; k++)); do batch+=("${c}_s$k"); done
   done
+  if [ "$mu_done" = 1 ]; then
+    c="$(choose fedprox)"
+    for ((k = 2; k <= seeds; k++)); do batch+=("${c}_s$k"); done
+  fi
   run_batch "${batch[@]}"
   # Phase 3: seeds 2..S of FedProx's chosen mu.
   c="$(choose fedprox)"
@@ -242,7 +256,8 @@ for algo in ["fedavg", "fedprox", "scaffold", "fedadam"]:
             print(f"| {titles[algo]} | {setting(name)} | not run | not run | not run |")
             continue
         if m["summary"]["status"] != "completed":
-            print(f"| {titles[algo]} | {setting(name)} | diverged | diverged | diverged |")
+            r = m["summary"].get("diverged_round")
+            print(f"| {titles[algo]} | {setting(name)} | diverged (NaN in round {r}) | - | - |")
             continue
         loss = [r["train_loss"] for r in m["rounds"] if r.get("train_loss") is not None and r["round"] > 0.75 * rounds]
         b = "**" if name in chosen else ""
