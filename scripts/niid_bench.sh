@@ -16,12 +16,25 @@
 # table gives the mean over the seeds that exist. --jobs J runs J cells at once,
 # each with --threads threads: on 2 quiet cores, --jobs 2 --threads 1 finishes
 # a cell every ~16.5 minutes (all 20 cells in about 5.5 hours).
-# Usage: scripts/niid_bench.sh [--rounds N] [--epochs E] [--only "fedavg ..."] [--out DIR] [--threads N]
+# --dataset cifar10 --data DIR runs the same protocol on CIFAR-10 (DIR: the
+# extracted cifar-10-batches-bin folder) with NIID-Bench's simple-cnn
+# (configs/niid_bench_cifar10.json: niid_cifar_cnn, weight decay 1e-5, inputs
+# in [0, 1] unnormalised, reflect-padding-4 random crops and horizontal
+# flips), for Dirichlet 0.5 and #C=2 unless --parts says otherwise; its runs
+# live in OUT/cifar10/ and its table between the niid-bench-cifar10 markers.
+# A CIFAR-10 run processes 25 million samples: ~50 minutes at 1 thread on a
+# quiet core (niid_cifar_cnn at ~8,000 samples/s, docs/performance.md).
+# FEDSIM=path/to/fedsim uses that binary instead of building one here.
+# Usage: scripts/niid_bench.sh [--dataset fmnist|cifar10] [--data DIR] [--parts "dir0.5 c2 ..."]
+#                              [--rounds N] [--epochs E] [--only "fedavg ..."] [--out DIR] [--threads N]
 #                              [--seeds S] [--jobs J] [--table-only]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 out="$FEDSIM_ROOT/runs/niid_bench"
+dataset=fmnist
+data=""
+parts=""
 threads=""
 rounds=50
 epochs=10
@@ -29,11 +42,14 @@ only="fedavg fedprox scaffold fednova"
 table_only=0
 seeds=1
 jobs=1
-usage="usage: $0 [--rounds N] [--epochs E] [--only \"ALGO...\"] [--out DIR] [--threads N] [--seeds S] [--jobs J] [--table-only]"
+usage="usage: $0 [--dataset fmnist|cifar10] [--data DIR] [--parts LIST] [--rounds N] [--epochs E] [--only \"ALGO...\"] [--out DIR] [--threads N] [--seeds S] [--jobs J] [--table-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --seeds|--jobs|--out|--threads|--rounds|--epochs|--only)
+    --seeds|--jobs|--out|--threads|--rounds|--epochs|--only|--dataset|--data|--parts)
       [ $# -ge 2 ] || { echo "niid_bench: $1 needs a value" >&2; echo "$usage" >&2; exit 2; } ;;&
+    --dataset) dataset="$2"; shift 2 ;;
+    --data) data="$2"; shift 2 ;;
+    --parts) parts="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
@@ -50,16 +66,36 @@ for a in $only; do
     *) echo "niid_bench: --only takes fedavg, fedprox, scaffold, fednova (not '$a')" >&2; exit 2 ;;
   esac
 done
+case "$dataset" in
+  fmnist) [ -n "$parts" ] || parts="iid dir0.5 c1 c2 c3"; config="$FEDSIM_ROOT/configs/niid_bench.json"; runs="$out" ;;
+  cifar10)
+    [ -n "$data" ] && [ -f "$data/test_batch.bin" ] ||
+      { echo "niid_bench: --dataset cifar10 needs --data DIR, the folder holding data_batch_1.bin ... test_batch.bin" >&2; exit 2; }
+    data="$(cd "$data" && pwd)"
+    [ -n "$parts" ] || parts="dir0.5 c2"; config="$FEDSIM_ROOT/configs/niid_bench_cifar10.json"; runs="$out/cifar10" ;;
+  *) echo "niid_bench: --dataset takes fmnist or cifar10 (not '$dataset')" >&2; exit 2 ;;
+esac
+for p in $parts; do
+  case "$p" in iid|dir0.5|c1|c2|c3) ;;
+    *) echo "niid_bench: --parts takes iid, dir0.5, c1, c2, c3 (not '$p')" >&2; exit 2 ;;
+  esac
+done
 # Each of the J cells running at once gets an equal share of the cores by default.
 [ -n "$threads" ] || threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
 for v in "$seeds" "$jobs" "$threads" "$rounds" "$epochs"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "niid_bench: '$v' is not a positive integer" >&2; echo "$usage" >&2; exit 2; }
 done
 
-fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
-fedsim_build >/dev/null
-fedsim="$FEDSIM_BUILD/fedsim"
-config="$FEDSIM_ROOT/configs/niid_bench.json"
+if [ -n "${FEDSIM:-}" ]; then
+  [ -x "$FEDSIM" ] || { echo "niid_bench: FEDSIM=$FEDSIM is not an executable file" >&2; exit 2; }
+  fedsim="$FEDSIM"
+elif [ "$table_only" = 0 ]; then
+  fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
+  fedsim_build >/dev/null
+  fedsim="$FEDSIM_BUILD/fedsim"
+fi
+data_set=()
+[ -n "$data" ] && data_set=(--set data.path="$data")
 
 declare -A part=(
   [iid]="--set data.partition.kind=iid"
@@ -68,7 +104,6 @@ declare -A part=(
   [c2]="--set data.partition.kind=labels --set data.partition.labels_per_client=2"
   [c3]="--set data.partition.kind=labels --set data.partition.labels_per_client=3"
 )
-parts="iid dir0.5 c1 c2 c3"
 # summary.status of the run in directory $1 ("none" without metrics.json).
 run_status() {
   [ -f "$1/metrics.json" ] || { echo none; return; }
@@ -90,7 +125,7 @@ run_cell() {
   fi
   echo "$(date +%T) running $1 on $2, seed $3" >&2
   # shellcheck disable=SC2086
-  "$fedsim" run "$config" $extra ${part[$2]} --set experiment.rounds="$rounds" \
+  "$fedsim" run "$config" $extra ${part[$2]} "${data_set[@]}" --set experiment.rounds="$rounds" \
     --set algorithm.local_epochs="$epochs" --threads "$threads" --quiet --out "$4" ||
     { echo "niid_bench: FAILED $1 on $2, seed $3 ($4)" >&2; return 1; }
 }
@@ -100,7 +135,7 @@ if [ "$table_only" = 0 ]; then
   for a in $only; do
     for p in $parts; do
       for ((k = 1; k <= seeds; k++)); do
-        dir="$out/r${rounds}_e${epochs}/${a}_$p"
+        dir="$runs/r${rounds}_e${epochs}/${a}_$p"
         [ "$k" -gt 1 ] && dir="${dir}_s$k"
         [ "$(run_status "$dir")" = completed ] && continue
         if [ "$running" -ge "$jobs" ]; then
@@ -120,10 +155,10 @@ fi
 
 # The table always has all four columns and every seed found on disk, whatever
 # --only and --seeds chose to run, so a partial rerun never drops results.
-mkdir -p "$out"
-python3 - "$out/r${rounds}_e${epochs}" "$rounds" "$epochs" <<'PY' > "$out/table.md.tmp"
+mkdir -p "$runs"
+python3 - "$runs/r${rounds}_e${epochs}" "$rounds" "$epochs" "$dataset" "$parts" <<'PY' > "$runs/table.md.tmp"
 import glob, json, os, re, statistics, sys
-out, rounds, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, rounds, epochs, dataset, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
 algos = ["fedavg", "fedprox", "scaffold", "fednova"]
 # Reference accuracies in %, Fashion-MNIST, the simple CNN, 10 clients, 50 rounds of 10 epochs.
 # NIID-Bench (Li et al., ICDE 2022) Table III, mean over 3 runs: the FedAvg column as cited in fedsim's issue #8.
@@ -134,6 +169,15 @@ flower = {}
 for a, vals in {"fedavg": (89.0, 88.4, 10.0, 81.0, 83.2), "scaffold": (89.5, 88.4, 10.0, 10.0, 84.2),
                 "fedprox": (89.5, 88.6, 38.0, 78.8, 82.5), "fednova": (89.3, 88.1, 11.1, 70.5, 83.2)}.items():
     flower.update({(a, p): v for p, v in zip(["iid", "dir0.5", "c1", "c2", "c3"], vals)})
+if dataset == "cifar10":
+    # NIID-Bench Table III, CIFAR-10, the FedAvg figures quoted in issue 24; Flower's baseline has no CIFAR-10 run.
+    paper, flower = {("fedavg", "dir0.5"): 68.2, ("fedavg", "c2"): 49.8}, {}
+    # Every partition run here or asked for, in the usual order.
+    have = {re.sub(r"_s[0-9]+$", "", os.path.basename(d)).split("_", 1)[1] for d in glob.glob(f"{out}/*_*")}
+    parts = [p for p in ["iid", "dir0.5", "c1", "c2", "c3"] if p in parts or p in have]
+else:
+    parts = ["iid", "dir0.5", "c1", "c2", "c3"]
+missing = "not run" if dataset == "cifar10" else "-"
 names = {"iid": "IID", "dir0.5": "Dirichlet 0.5", "c1": "#C=1", "c2": "#C=2", "c3": "#C=3"}
 titles = {"fedavg": "FedAvg", "fedprox": "FedProx", "scaffold": "SCAFFOLD", "fednova": "FedNova"}
 def completed(d):
@@ -151,7 +195,7 @@ def cell(a, p):
     runs = [s for s in map(completed, dirs) if s is not None]
     max_n = max(max_n, len(runs))
     if not runs:
-        return "-"
+        return missing
     final = [r["final_test_accuracy"] for r in runs]
     best = [r["best_test_accuracy"] for r in runs]
     if len(runs) == 1:
@@ -160,9 +204,11 @@ def cell(a, p):
             f"({statistics.mean(best):.4f}; n={len(runs)})")
 print("| partition | | " + " | ".join(titles.get(a, a) for a in algos) + " |")
 print("|---|---|" + "---:|" * len(algos))
-for p in ["iid", "dir0.5", "c1", "c2", "c3"]:
+for p in parts:
     print(f"| {names[p]} | fedsim | " + " | ".join(cell(a, p) for a in algos) + " |")
     for label, ref in (("NIID-Bench paper", paper), ("Flower baseline", flower)):
+        if dataset == "cifar10" and label == "Flower baseline":
+            continue
         vals = [ref.get((a, p)) for a in algos]
         print(f"| | {label} | " + " | ".join(f"{v / 100:.3f}" if v is not None else "-" for v in vals) + " |")
 print()
@@ -170,15 +216,25 @@ note = "" if (rounds, epochs) == (50, 10) else f" **Reduced protocol: {rounds} r
 seed_note = ("one seed (experiment.seed = 1)" if max_n <= 1 else
              "with several seeds (experiment.seed = 1, 2, ...): mean ± standard deviation over the n completed, "
              "mean best in parentheses")
-print(f"_Generated by `scripts/niid_bench.sh --rounds {rounds} --epochs {epochs}" + (f" --seeds {max_n}" if max_n > 1 else "") +
-      f"`: test accuracy after the last round (in parentheses the best of the evaluations every 5 rounds); {seed_note}; "
-      f"NIID-Bench paper: its Table III, mean over 3 runs (only the FedAvg column is quoted here); Flower baseline: "
-      f"one seed of Flower's re-implementation of the protocol; \"-\": not run or not quoted.{note}_")
+if dataset == "cifar10":
+    print(f"_Generated by `scripts/niid_bench.sh --dataset cifar10 --data DIR --rounds {rounds} --epochs {epochs}" +
+          (f" --seeds {max_n}" if max_n > 1 else "") +
+          f"`: CIFAR-10 test accuracy after the last round (in parentheses the best of the evaluations every 5 rounds); {seed_note}; "
+          f"the test set in the order of the data folder's test_batch.bin (accuracy does not depend on it); "
+          f"NIID-Bench paper: its Table III, mean over 3 runs (only the FedAvg figures are quoted here); "
+          f"\"not run\": no completed run yet; \"-\": not quoted.{note}_")
+else:
+    print(f"_Generated by `scripts/niid_bench.sh --rounds {rounds} --epochs {epochs}" + (f" --seeds {max_n}" if max_n > 1 else "") +
+          f"`: test accuracy after the last round (in parentheses the best of the evaluations every 5 rounds); {seed_note}; "
+          f"NIID-Bench paper: its Table III, mean over 3 runs (only the FedAvg column is quoted here); Flower baseline: "
+          f"one seed of Flower's re-implementation of the protocol; \"-\": not run or not quoted.{note}_")
 PY
-mv "$out/table.md.tmp" "$out/table.md"
-cat "$out/table.md"
+mv "$runs/table.md.tmp" "$runs/table.md"
+cat "$runs/table.md"
 # Only the full protocol's table goes into the docs; a reduced one stays in OUT/table.md.
 if [ "$rounds" = 50 ] && [ "$epochs" = 10 ]; then
-  python3 "$FEDSIM_ROOT/scripts/doc_table.py" "$FEDSIM_ROOT/docs/reproductions.md" niid-bench < "$out/table.md"
+  marker=niid-bench
+  [ "$dataset" = cifar10 ] && marker=niid-bench-cifar10
+  python3 "$FEDSIM_ROOT/scripts/doc_table.py" "$FEDSIM_ROOT/docs/reproductions.md" "$marker" < "$runs/table.md"
 fi
 [ "$failed" = 0 ] || { echo "niid_bench: a run failed (see the messages above); the table has the runs that finished" >&2; exit 1; }
