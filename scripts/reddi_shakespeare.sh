@@ -16,7 +16,7 @@
 #                                     [--eval-every K] [--threads T] [--out DIR] [--table-only] [--doc]
 #   TFF_DIR: the folder holding shakespeare_train.h5 and shakespeare_test.h5
 #   (datasets/README.md says where TFF and FedML publish them).
-#   FEDSIM_BIN=path uses that binary instead of building one.
+#   FEDSIM=path/to/fedsim uses that binary; otherwise fedsim is built here.
 # Runs resume: a finished run is skipped, an interrupted one continues from its
 # checkpoint (experiment.checkpoint_every). Writes OUT/table.md and OUT/curves.tsv
 # (test accuracy against rounds); puts the table into docs/reproductions.md
@@ -68,8 +68,9 @@ done
   { echo "reddi_shakespeare: $data has no shakespeare_train.h5 and shakespeare_test.h5" >&2; exit 2; }
 
 fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3
-if [ -n "${FEDSIM_BIN:-}" ]; then
-  fedsim="$FEDSIM_BIN"
+if [ -n "${FEDSIM:-}" ]; then
+  [ -x "$FEDSIM" ] || { echo "reddi_shakespeare: FEDSIM=$FEDSIM is not an executable file" >&2; exit 2; }
+  fedsim="$FEDSIM"
 else
   fedsim_build >/dev/null
   fedsim="$FEDSIM_BUILD/fedsim"
