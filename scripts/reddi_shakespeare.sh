@@ -115,9 +115,14 @@ paper = {"fedavg": 56.9}
 runs = {}
 for d in sorted(glob.glob(f"{out}/*_s*")):
     m = re.fullmatch(r"(\w+)_s(\d+)", os.path.basename(d))
-    if not m or not os.path.exists(f"{d}/metrics.json"):
+    if not m:
         continue
-    doc = json.load(open(f"{d}/metrics.json"))
+    if os.path.exists(f"{d}/metrics.json"):
+        doc = json.load(open(f"{d}/metrics.json"))
+    elif os.path.exists(f"{d}/rounds.jsonl"):  # a run still going (or interrupted): its rounds so far
+        doc = {"rounds": [json.loads(line) for line in open(f"{d}/rounds.jsonl") if line.strip()]}
+    else:
+        continue
     evals = [r for r in doc["rounds"] if r.get("test_accuracy") is not None]
     if not evals:
         continue
@@ -144,13 +149,14 @@ for a in order:
         done.append(doc["rounds"][-1]["round"])
         secs.append(doc["rounds"][-1]["wall_seconds"])
     status = f"{min(done)}" + ("" if min(done) == rounds else f" of {rounds}")
+    status += f" (evaluated at {runs[a][0][1][-1]['round']})"
     print(f"| {names[a]} | {status} | {cell(last)} | {cell(best)} | {cell(med) if med else '-'} | "
           f"{cell(worst) if worst else '-'} | {paper.get(a, '-')} | {statistics.mean(secs) / 60:.0f} min |")
 print()
 print(f"_Accuracy in % over the test rows' non-pad characters (TFF's framing: rows of 80 + 1 ids, every next "
       f"character scored); {len(next(iter(runs.values()))) if runs else 0} seed(s); clients' columns: the final "
       f"evaluation's per-client accuracy on each role's own test rows (metrics.client_eval = all); time: wall "
-      f"time of the round loop on this machine's 2 cores._")
+      f"time of the round loop on this machine's 2 shared cores, including time waiting for them._")
 open(f"{out}/curves.tsv", "w").write("\n".join(curves) + "\n")
 PY
 mv "$out/table.md.tmp" "$out/table.md"
