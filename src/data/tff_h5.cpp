@@ -31,8 +31,8 @@
 // baselines.stackoverflow): an example's `tokens` string is split at every
 // space (as tf.strings.split with sep ' ', so two spaces make an empty word),
 // its first L words (L = 20) looked up in the vocabulary (pad = 0, words
-// 1..V, oov V + 1, bos V + 2, eos V + 3), framed as [bos, ids..., eos] (no eos
-// when the sentence was cut at L words) and padded with pad to L + 1 ids:
+// 1..V, oov V + 1, bos V + 2, eos V + 3), framed as [bos, ids..., eos] (eos
+// only after fewer than L words, as TFF) and padded with pad to L + 1 ids:
 // one next-token row per sentence (every_step only). The vocabulary is the
 // first V words of TFF's word-count file (data.tff_h5.vocab), or, without
 // one, every word of the training file ranked by the number of clients using
