@@ -153,12 +153,14 @@ struct SplitData {
   int64_t oov = 0;         // Shakespeare bytes / StackOverflow words outside the vocabulary
   int64_t words = 0;       // StackOverflow words kept (after the cut at L)
   int64_t examples = 0;    // examples (snippets, images, sentences) read
+  std::vector<int> tokens;  // scratch: one snippet's or sentence's ids (reused, not reallocated per example)
+  std::string word;         // scratch: a word being looked up
 };
 
 // Appends the Shakespeare samples of one snippet.
 void AddSnippet(const std::string& s, int user, const Framing& f, SplitData& out) {
-  std::vector<int> tokens;
-  tokens.reserve(s.size() + 2);
+  std::vector<int>& tokens = out.tokens;
+  tokens.clear();
   tokens.push_back(kBos);
   for (unsigned char c : s) {
     const int id = CharId(c);
@@ -206,11 +208,11 @@ void ForEachWord(const std::string& sentence, Fn&& fn) {
 // Appends the next-token row of one StackOverflow sentence.
 void AddSentence(const std::string& sentence, int user, const Framing& f, const WordVocab& v, SplitData& out) {
   const size_t row = static_cast<size_t>(f.len) + 1;
-  std::vector<int> ids;
-  ids.reserve(row);
+  std::vector<int>& ids = out.tokens;
+  ids.clear();
   ids.push_back(v.bos());
   int kept = 0;
-  std::string key;
+  std::string& key = out.word;
   ForEachWord(sentence, [&](std::string_view w) {
     if (kept == f.len) return false;
     key.assign(w.data(), w.size());
