@@ -432,9 +432,9 @@ const KeyUse kKeyUses[] = {
     {"algorithm.qffl_lipschitz", "qffl", "q-FFL's Lipschitz estimate, read by qffl only"},
     {"algorithm.afl_lambda_lr", "afl", "AFL's step size on the mixture weights, read by afl only"},
     {"algorithm.afl_domains", "afl", "AFL's domains, read by afl only"},
-    {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia ditto apfl pfedme fedper fedrep lgfedavg",
+    {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia ditto apfl pfedme fedper fedrep lgfedavg fedbn",
      "storage of per-client state, which only feddyn, scaffold, fedsparse, fedgia, ditto, apfl, pfedme, fedper, "
-     "fedrep and lgfedavg keep"},
+     "fedrep, lgfedavg and fedbn keep"},
     {"privacy", "federated", "differential privacy of federated rounds; fedgan and the baselines have none"},
     {"secure_aggregation", "fedavg fedsgd fedprox feddyn scaffold fedavgm fedadagrad fedadam fedyogi fedpara qffl",
      "secure aggregation, for the algorithms whose server needs only the sum of the uploads (fedavg, fedsgd, "

@@ -355,7 +355,7 @@ struct AlgorithmConfig {
     v.Choice("name", name,
              {"fedavg", "fedsgd", "fedprox", "feddyn", "scaffold", "fednova", "fedavgm", "fedadagrad", "fedadam",
               "fedyogi", "fedsparse", "fedpara", "fedgia", "qffl", "afl", "ditto", "apfl", "pfedme", "perfedavg",
-              "fedper", "fedrep", "lgfedavg", "fedgan"},
+              "fedper", "fedrep", "lgfedavg", "fedbn", "fedgan"},
              "Federated algorithm (docs/algorithms.md). Default \"fedavg\".");
     v.Choice("mode", mode, {"sync", "fedbuff", "fedasync"},
              "How the server meets its clients: sync = rounds (a cohort trains, the server waits for it); fedbuff = "

@@ -387,11 +387,12 @@ class PerFedAvg : public FedAvg {
   double adapt_lr_, delta_;
 };
 
-// FedPer (Arivazhagan et al. 2019), FedRep (Collins et al., ICML 2021) and
-// LG-FedAvg (Liang et al. 2020): the model split into a shared part, averaged
-// as in FedAvg, and a personal part kept on the client (FedPer, FedRep: the
-// last personal_layers layers, the head; LG-FedAvg: the first, the local
-// representation). Only the shared part is uploaded (bytes_up) and
+// FedPer (Arivazhagan et al. 2019), FedRep (Collins et al., ICML 2021),
+// LG-FedAvg (Liang et al. 2020) and FedBN (Li et al., ICLR 2021): the model
+// split into a shared part, averaged as in FedAvg, and a personal part kept
+// on the client (FedPer, FedRep: the last personal_layers layers, the head;
+// LG-FedAvg: the first, the local representation; FedBN: the layers marked
+// "local", its batchnorm layers). Only the shared part is uploaded (bytes_up) and
 // downloaded; the upload holds zeros on the personal part.
 class LayerSplit : public FedAvg {
  public:
@@ -412,15 +413,22 @@ class LayerSplit : public FedAvg {
   void SaveState(CheckpointWriter& w) const override;
   void LoadState(const CheckpointReader& r) override;
 
-  // The personal part [personal_begin, personal_begin + personal_size).
-  int64_t personal_begin() const { return personal_begin_; }
+  // The personal part: (begin, size) ranges of the flat vector, in order
+  // (one range for fedper, fedrep and lgfedavg), personal_size floats in all.
+  const std::vector<std::pair<int64_t, int64_t>>& personal_ranges() const { return personal_; }
   int64_t personal_size() const { return personal_size_; }
 
  private:
   int64_t SharedBytes() const { return (num_params_ - personal_size_) * static_cast<int64_t>(sizeof(float)); }
+  // fedbn: the personal part is every tensor marked local (ParamRange::local).
+  void SetLocalRanges(const Model& model);
+  // The personal ranges of params, concatenated, and back.
+  void GatherPersonal(const Eigen::VectorXf& params, Eigen::Map<Eigen::VectorXf> mine) const;
+  void ScatterPersonal(const Eigen::Map<Eigen::VectorXf>& mine, Eigen::VectorXf& params) const;
   int personal_layers_, head_epochs_;
   double work_per_step_ = 1.0;
-  int64_t personal_begin_ = 0, personal_size_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> personal_;
+  int64_t personal_size_ = 0;
   ClientStateStore state_;  // slot 0: the client's personal part
 };
 

@@ -25,6 +25,15 @@
 // the client's local representation, the rest the global layers averaged by
 // FedAvg; the whole model is trained jointly as in FedPer.
 //
+// FedBN (Li, Jiang, Zhang, Kamp & Dou, "FedBN: Federated Learning on
+// Non-IID Features via Local Batch Normalization", ICLR 2021, Algorithm 1):
+// FedAvg in which the batch-normalisation layers never leave the client —
+// each client keeps its own scale, shift and running statistics, and the
+// server averages every other parameter. Here the personal part is every
+// tensor of a layer marked "local": true in model.layers (FedBN marks its
+// batchnorm layers; any parameterised layer may be marked), wherever it
+// sits in the model, so the personal part may be several ranges.
+//
 // The upload is model-sized with zeros on the personal part (so the
 // aggregate leaves the global copy of that part at its initial value, the
 // starting point of every newcomer); bytes_up, the planned upload and the
@@ -75,6 +84,10 @@ void LayerSplit::Setup(int64_t num_params, int num_clients) {
 }
 
 void LayerSplit::SetModel(const Model& model) {
+  if (name_ == "fedbn") {
+    SetLocalRanges(model);
+    return;
+  }
   // Layers as [begin, end) of the flat vector, in layout order.
   std::vector<std::pair<int64_t, int64_t>> layers;
   std::string last;
@@ -100,19 +113,61 @@ void LayerSplit::SetModel(const Model& model) {
                     "layers",
                     personal_layers_, count, model.kind(), name_));
   }
+  personal_.clear();
   if (name_ == "lgfedavg") {
-    personal_begin_ = 0;
-    personal_size_ = layers[static_cast<size_t>(personal_layers_ - 1)].second;
+    personal_.push_back({0, layers[static_cast<size_t>(personal_layers_ - 1)].second});
   } else {
-    personal_begin_ = layers[static_cast<size_t>(count - personal_layers_)].first;
-    personal_size_ = model.num_params() - personal_begin_;
+    const int64_t begin = layers[static_cast<size_t>(count - personal_layers_)].first;
+    personal_.push_back({begin, model.num_params() - begin});
+  }
+  personal_size_ = personal_[0].second;
+}
+
+void LayerSplit::SetLocalRanges(const Model& model) {
+  personal_.clear();
+  personal_size_ = 0;
+  for (const ParamRange& r : model.ParamRanges()) {
+    if (!r.local || r.size == 0) continue;
+    if (!personal_.empty() && personal_.back().first + personal_.back().second == r.offset) {
+      personal_.back().second += r.size;  // adjacent tensors: one range
+    } else {
+      personal_.push_back({r.offset, r.size});
+    }
+    personal_size_ += r.size;
+  }
+  if (personal_size_ == 0) {
+    throw InputError(fmt::format("algorithm.name=fedbn keeps the layers marked \"local\": true on each client, and "
+                                 "model.kind={} marks none; add \"local\": true to its batchnorm layers in "
+                                 "model.layers (FedBN keeps every batchnorm layer local)",
+                                 model.kind()));
+  }
+  if (personal_size_ == model.num_params()) {
+    throw InputError(fmt::format("algorithm.name=fedbn: every layer of model.kind={} is marked \"local\", which would "
+                                 "leave nothing to average",
+                                 model.kind()));
+  }
+}
+
+void LayerSplit::GatherPersonal(const Eigen::VectorXf& params, Eigen::Map<Eigen::VectorXf> mine) const {
+  int64_t at = 0;
+  for (const auto& [begin, size] : personal_) {
+    mine.segment(at, size) = params.segment(begin, size);
+    at += size;
+  }
+}
+
+void LayerSplit::ScatterPersonal(const Eigen::Map<Eigen::VectorXf>& mine, Eigen::VectorXf& params) const {
+  int64_t at = 0;
+  for (const auto& [begin, size] : personal_) {
+    params.segment(begin, size) = mine.segment(at, size);
+    at += size;
   }
 }
 
 ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global,
                                      float* upload, ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
-  if (personal_size_ == 0) throw std::logic_error(name_ + ": SetModel was not called");
+  if (personal_.empty()) throw std::logic_error(name_ + ": SetModel was not called");
   Eigen::Map<const Eigen::VectorXf> w0(global, p);
   Eigen::Map<Eigen::VectorXf> up(upload, p);
   s.params = w0;
@@ -125,11 +180,12 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
   // On first use the personal part starts as the global model's copy of it.
   const bool fresh = !state_.Has(task.client, 0);
   Eigen::Map<Eigen::VectorXf> mine = state_.Open(task.client, 0, personal_size_, s.state);
-  if (!fresh) s.params.segment(personal_begin_, personal_size_) = mine;
+  if (!fresh) ScatterPersonal(mine, s.params);
   ClientReport rep;
   if (name_ == "fedrep") {
     const float wd = static_cast<float>(ctx.cfg->weight_decay);
-    const int64_t body_begin = personal_begin_ == 0 ? personal_size_ : 0;
+    const int64_t personal_begin = personal_[0].first;  // fedrep: one range, the head
+    const int64_t body_begin = personal_begin == 0 ? personal_size_ : 0;
     const int64_t body_size = p - personal_size_;
     if (head_epochs_ > 0) {
       AlgorithmConfig head_cfg = *ctx.cfg;
@@ -144,7 +200,7 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
       rep.extra_samples = head_rep.samples;
       rep.extra_steps = head_rep.steps;
     }
-    const LocalHooks freeze_head = FreezeHook(personal_begin_, personal_size_, wd);
+    const LocalHooks freeze_head = FreezeHook(personal_begin, personal_size_, wd);
     const ClientReport body_rep = TrainLocalSgd(ctx, task, s, &freeze_head);
     const int64_t extra_samples = rep.extra_samples, extra_steps = rep.extra_steps;
     rep = body_rep;
@@ -153,10 +209,10 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
   } else {
     rep = TrainLocalSgd(ctx, task, s);
   }
-  mine = s.params.segment(personal_begin_, personal_size_);
+  GatherPersonal(s.params, mine);
   state_.Commit(task.client, 0, mine);
   up = s.params - w0;
-  up.segment(personal_begin_, personal_size_).setZero();
+  for (const auto& [begin, size] : personal_) up.segment(begin, size).setZero();
   rep.bytes_up = SharedBytes();
   return rep;
 }
@@ -164,7 +220,7 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
 void LayerSplit::PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global, ClientScratch& s) {
   Algorithm::PersonalModel(ctx, task, global, s);
   if (state_.Has(task.client, 0)) {
-    s.params.segment(personal_begin_, personal_size_) = state_.Open(task.client, 0, personal_size_, s.state);
+    ScatterPersonal(state_.Open(task.client, 0, personal_size_, s.state), s.params);
   }
 }
 

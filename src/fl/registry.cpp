@@ -70,6 +70,7 @@ const Catalog& GetCatalog() {
           {"fedper", "FedAvg on the shared layers, the last layers (head) kept per client (Arivazhagan et al. 2019)"},
           {"fedrep", "shared representation, personal head: head epochs, then body epochs (Collins et al. 2021)"},
           {"lgfedavg", "LG-FedAvg: the first layers kept per client, the rest averaged (Liang et al. 2020)"},
+          {"fedbn", "FedAvg with the layers marked \"local\" (its batchnorm layers) kept per client (Li et al. 2021)"},
           {"fedgan",
            "federated GAN: clients train generator + discriminator, server averages both (Rasouli et al. 2020)", true},
       },
@@ -97,7 +98,7 @@ std::unique_ptr<Algorithm> CreateAlgorithm(const AlgorithmConfig& cfg, const Per
   if (n == "apfl") return std::make_unique<Apfl>(cfg, pers);
   if (n == "pfedme") return std::make_unique<PFedMe>(cfg, pers);
   if (n == "perfedavg") return std::make_unique<PerFedAvg>(cfg, pers);
-  if (n == "fedper" || n == "fedrep" || n == "lgfedavg") return std::make_unique<LayerSplit>(cfg, pers, n);
+  if (n == "fedper" || n == "fedrep" || n == "lgfedavg" || n == "fedbn") return std::make_unique<LayerSplit>(cfg, pers, n);
   if (n == "fedgan") throw InputError("algorithm.name: fedgan trains a generator and a discriminator (round/gan_trainer.h), not an Algorithm");
   throw InputError("algorithm.name: unknown algorithm '" + cfg.name + "'");
 }

@@ -87,6 +87,7 @@ class Fields {
     std::vector<std::string> all = fields;
     all.push_back("name");
     all.push_back("type");
+    all.push_back("local");
     for (auto it = obj_.begin(); it != obj_.end(); ++it) {
       if (std::find(all.begin(), all.end(), it.key()) != all.end()) continue;
       std::string best, known;
@@ -941,9 +942,16 @@ class Lstm : public GatedRecurrent {
     z.colwise() += ConstVecMap(p + bias(), 4 * H);
     ConstMatMap u(p + recurrent(), 4 * H, H);
     float* hs = Hs(buf);
+    const bool packed = T > 1 && PackedLhs::Usable(4 * H, H, b);
+    if (packed) buf.pack[0].Pack(p + recurrent(), 4 * H, false, 4 * H, H, b);
     for (int t = 0; t < T; ++t) {
       auto zt = z.middleCols(static_cast<int64_t>(t) * b, b);
-      if (t > 0) zt.noalias() += u * ConstMatMap(hs + static_cast<int64_t>(t - 1) * b * H, H, b);
+      const float* h_prev = hs + static_cast<int64_t>(t - 1) * b * H;
+      if (t > 0 && packed) {
+        buf.pack[0].AddProduct(h_prev, H, zt.data(), 4 * H);
+      } else if (t > 0) {
+        zt.noalias() += u * ConstMatMap(h_prev, H, b);
+      }
       auto i = zt.topRows(H).array();
       auto f = zt.middleRows(H, H).array();
       auto g = zt.middleRows(2 * H, H).array();
@@ -973,6 +981,8 @@ class Lstm : public GatedRecurrent {
     float* scratch = buf.tmp.data() + (seqs_ ? 0 : H * cols);
     ArrMap dh(scratch, hb), dc(scratch + hb, hb), tmp(scratch + 2 * hb, hb);
     dc.setZero();
+    const bool packed = T > 1 && PackedLhs::Usable(H, 4 * H, b);
+    if (packed) buf.pack[0].Pack(p + recurrent(), 4 * H, true, H, 4 * H, b);
     for (int t = T - 1; t >= 0; --t) {
       if (t == T - 1) {
         dh = ConstArrMap(seqs_ ? gy + static_cast<int64_t>(t) * hb : gy, hb);
@@ -1000,7 +1010,12 @@ class Lstm : public GatedRecurrent {
         f = 0.0f;
       }
       dcm *= tm;  // dc_{t-1}
-      if (t > 0) MatMap(dh.data(), H, b).noalias() = u.transpose() * zt;
+      if (t > 0 && packed) {
+        dh.setZero();
+        buf.pack[0].AddProduct(zt.data(), 4 * H, dh.data(), H);
+      } else if (t > 0) {
+        MatMap(dh.data(), H, b).noalias() = u.transpose() * zt;
+      }
     }
     MatMap(grad + kernel(), 4 * H, in.c).noalias() = z * ConstMatMap(x, in.c, cols).transpose();
     MatMap du(grad + recurrent(), 4 * H, H);
@@ -1037,14 +1052,28 @@ class Gru : public GatedRecurrent {
     a.colwise() += ConstVecMap(p + bias(), 3 * H);
     ConstMatMap u(p + recurrent(), 3 * H, H);
     float* hs = Hs(buf);
+    // pack[0]: U_z and U_r (2H x H), pack[1]: U_n (H x H), each used T - 1 times.
+    const bool packed = T > 1 && PackedLhs::Usable(2 * H, H, b) && PackedLhs::Usable(H, H, b);
+    if (packed) {
+      buf.pack[0].Pack(p + recurrent(), 3 * H, false, 2 * H, H, b);
+      buf.pack[1].Pack(p + recurrent() + 2 * H, 3 * H, false, H, H, b);
+    }
     for (int t = 0; t < T; ++t) {
       auto at = a.middleCols(static_cast<int64_t>(t) * b, b);
       MatMap rh(buf.saved2.data() + t * hb, H, b);
-      if (t > 0) at.topRows(2 * H).noalias() += u.topRows(2 * H) * ConstMatMap(hs + (t - 1) * hb, H, b);
+      if (t > 0 && packed) {
+        buf.pack[0].AddProduct(hs + (t - 1) * hb, H, at.data(), 3 * H);
+      } else if (t > 0) {
+        at.topRows(2 * H).noalias() += u.topRows(2 * H) * ConstMatMap(hs + (t - 1) * hb, H, b);
+      }
       fm::ForEachColumn(at.topRows(2 * H), fm::SigmoidSpan);  // z, r
       if (t > 0) {
         rh = (at.middleRows(H, H).array() * ConstMatMap(hs + (t - 1) * hb, H, b).array()).matrix();
-        at.bottomRows(H).noalias() += u.bottomRows(H) * rh;
+        if (packed) {
+          buf.pack[1].AddProduct(rh.data(), H, at.data() + 2 * H, 3 * H);
+        } else {
+          at.bottomRows(H).noalias() += u.bottomRows(H) * rh;
+        }
       } else {
         rh.setZero();
       }
@@ -1069,6 +1098,12 @@ class Gru : public GatedRecurrent {
     float* hs = Hs(buf);
     float* scratch = buf.tmp.data() + (seqs_ ? 0 : H * cols);
     Eigen::Map<Eigen::ArrayXXf> dh(scratch, H, b), drh(scratch + hb, H, b), tm(scratch + 2 * hb, H, b);
+    // pack[1]: U_n^T (H x H), used T times; pack[0]: U_zr^T (H x 2H), T - 1 times.
+    const bool packed = T > 1 && PackedLhs::Usable(H, H, b) && PackedLhs::Usable(H, 2 * H, b);
+    if (packed) {
+      buf.pack[1].Pack(p + recurrent() + 2 * H, 3 * H, true, H, H, b);
+      buf.pack[0].Pack(p + recurrent(), 3 * H, true, H, 2 * H, b);
+    }
     for (int t = T - 1; t >= 0; --t) {
       if (t == T - 1) {
         dh = Eigen::Map<const Eigen::ArrayXXf>(seqs_ ? gy + t * hb : gy, H, b);
@@ -1088,11 +1123,20 @@ class Gru : public GatedRecurrent {
       tm = dh * tm * z * (1.0f - z);              // dz_pre
       dh *= z;                                    // dh_{t-1}, direct part
       z = tm;
-      MatMap(drh.data(), H, b).noalias() = u.bottomRows(H).transpose() * at.bottomRows(H);
+      if (packed) {
+        drh.setZero();
+        buf.pack[1].AddProduct(at.data() + 2 * H, 3 * H, drh.data(), H);
+      } else {
+        MatMap(drh.data(), H, b).noalias() = u.bottomRows(H).transpose() * at.bottomRows(H);
+      }
       dh += drh * r;
       if (t > 0) {
         r = drh * Eigen::Map<const Eigen::ArrayXXf>(hs + (t - 1) * hb, H, b) * r * (1.0f - r);  // dr_pre
-        MatMap(dh.data(), H, b).noalias() += u.topRows(2 * H).transpose() * at.topRows(2 * H);
+        if (packed) {
+          buf.pack[0].AddProduct(at.data(), 3 * H, dh.data(), H);
+        } else {
+          MatMap(dh.data(), H, b).noalias() += u.topRows(2 * H).transpose() * at.topRows(2 * H);
+        }
       } else {
         r = 0.0f;
       }
@@ -1163,8 +1207,12 @@ class Residual : public Layer {
     return m;
   }
   void Ranges(std::vector<ParamRange>& r) const override {
-    for (const auto& l : inner) l->Ranges(r);
+    const size_t first = r.size();
+    CollectRanges(inner, r);
     if (projection) projection->Ranges(r);
+    if (local) {
+      for (size_t k = first; k < r.size(); ++k) r[k].local = true;
+    }
   }
   int64_t ColsPerSample() const override {
     int64_t m = projection ? projection->ColsPerSample() : 0;
@@ -1287,6 +1335,7 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
     std::unique_ptr<Layer> layer;
     if (type == "relu" || type == "tanh" || type == "sigmoid") {
       const Act a = type == "relu" ? Act::kRelu : type == "tanh" ? Act::kTanh : Act::kSigmoid;
+      if (f.Bool("local", false)) f.Fail("local", fmt::format("a {} layer has no parameters to keep local", type));
       if (!layers.empty() && layers.back()->Fusable() && layers.back()->act == Act::kNone && !obj.contains("name")) {
         layers.back()->act = a;  // applied in place on the previous layer's output
         continue;
@@ -1431,12 +1480,18 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
       r->count = next_offset - first;
       r->type = type;
       r->name = name;
+      r->local = f.Bool("local", false);
+      if (r->local && r->count == 0) f.Fail("local", "the block has no parameters to keep local");
       cur = r->out;
       layers.push_back(std::move(r));
       continue;
     }
     layer->type = type;
     layer->name = name;
+    layer->local = f.Bool("local", false);
+    if (layer->local && layer->count == 0) {
+      f.Fail("local", fmt::format("a {} layer has no parameters to keep local", type));
+    }
     layer->id = next_id++;
     layer->offset = next_offset;
     next_offset += layer->count;
@@ -1447,6 +1502,16 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
     layers.push_back(std::move(layer));
   }
   return layers;
+}
+
+void CollectRanges(const LayerList& layers, std::vector<ParamRange>& r) {
+  for (const auto& l : layers) {
+    const size_t first = r.size();
+    l->Ranges(r);
+    if (l->local) {
+      for (size_t k = first; k < r.size(); ++k) r[k].local = true;
+    }
+  }
 }
 
 const float* ForwardChain(const LayerList& layers, const float* params, const float* x, int b,

@@ -19,6 +19,7 @@
 
 #include "core/rng.h"
 #include "model/model.h"
+#include "model/packed_gemm.h"
 
 namespace fedsim::seq {
 
@@ -61,6 +62,7 @@ struct Buffers {
   Eigen::VectorXf tmp;     // backward scratch
   std::vector<int32_t> idx;    // max-pool winners, token ids
   std::vector<Buffers> inner;  // residual: one per inner layer, then the projection
+  PackedLhs pack[2];           // lstm, gru: recurrent matrices packed once per pass
 };
 
 // Scratch shared by the layers of one workspace (one layer uses it at a time).
@@ -90,6 +92,7 @@ class Layer {
   int64_t offset = 0;  // first parameter
   int64_t count = 0;   // parameters (a residual block: all of its layers')
   Act act = Act::kNone;
+  bool local = false;  // the spec's "local": the layer's parameters stay on each client (fedbn)
 
   // Sizes this layer's buffers for `rows` samples.
   virtual void Allocate(Buffers& buf, int rows) const { buf.out.resize(rows * out.size()); }
@@ -126,6 +129,10 @@ using LayerList = std::vector<std::unique_ptr<Layer>>;
 // next_offset and next_id advance over the new layers.
 LayerList ParseLayers(const nlohmann::json& spec, const std::string& where, const std::string& name_prefix, Shape in,
                       int final_units, int64_t& next_offset, int& next_id, int depth = 0);
+
+// Appends the parameter tensors of the chain, marked local where their
+// layer (or an enclosing block) is.
+void CollectRanges(const LayerList& layers, std::vector<ParamRange>& r);
 
 // Runs the chain on x (b samples); returns its output.
 const float* ForwardChain(const LayerList& layers, const float* params, const float* x, int b,

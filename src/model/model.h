@@ -47,6 +47,7 @@ struct ParamRange {
   std::string name;
   int64_t offset = 0;
   int64_t size = 0;
+  bool local = false;  // kept on each client by fedbn (a layer spec's "local": true)
 };
 
 // Sum of the per-sample loss and the number of correct predictions over a

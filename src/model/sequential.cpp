@@ -139,7 +139,7 @@ void Sequential::UpdateState(float* params, const Workspace& base) const {
 
 std::vector<ParamRange> Sequential::ParamRanges() const {
   std::vector<ParamRange> r;
-  for (const auto& l : layers_) l->Ranges(r);
+  seq::CollectRanges(layers_, r);
   return r;
 }
 

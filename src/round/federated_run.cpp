@@ -96,10 +96,11 @@ void CheckNextTokenSettings(const Config& cfg) {
 void CheckModelStateSettings(const Config& cfg) {
   const std::string has = "model.kind=" + cfg.model.kind + " has batchnorm layers, ";
   const std::string& a = cfg.algorithm.name;
-  if (a != "fedavg" && a != "fedprox" && a != "scaffold" && a != "fedper" && a != "fedrep" && a != "lgfedavg") {
+  if (a != "fedavg" && a != "fedprox" && a != "scaffold" && a != "fedper" && a != "fedrep" && a != "lgfedavg" &&
+      a != "fedbn") {
     throw InputError("algorithm.name: " + has + "whose running statistics only local SGD steps move and a plain "
                      "average of the uploads combines; " + a + " would step or rescale them otherwise (fedavg, "
-                     "fedprox, scaffold, fedper, fedrep and lgfedavg keep them)");
+                     "fedprox, scaffold, fedper, fedrep, lgfedavg and fedbn keep them)");
   }
   if (cfg.algorithm.server_lr > 1.0) {
     throw InputError(fmt::format("algorithm.server_lr: {} above 1 would extrapolate the running statistics of the "
@@ -115,6 +116,19 @@ void CheckModelStateSettings(const Config& cfg) {
     throw InputError(fmt::format("algorithm.batch_size: {} with batchnorm layers: a step must be one pass of at most "
                                  "512 samples (a larger or full batch runs in chunks, each normalised alone)",
                                  cfg.algorithm.batch_size));
+  }
+}
+
+// A layer marked "local" is kept on the clients only by fedbn; under any
+// other algorithm the mark would be silently ignored, so it is refused.
+void CheckLocalLayers(const Config& cfg, const Model& model) {
+  if (cfg.algorithm.name == "fedbn") return;
+  for (const ParamRange& r : model.ParamRanges()) {
+    if (!r.local) continue;
+    throw InputError(fmt::format("model.layers: the layer of {} is marked \"local\": true, which only "
+                                 "algorithm.name=fedbn keeps on each client; {} would average it (remove the mark or "
+                                 "use fedbn)",
+                                 r.name, cfg.algorithm.name));
   }
 }
 
@@ -241,6 +255,7 @@ struct Run {
                                                           : std::nullopt,
                           data.train.shape, data.train.vocab_size, data.train.next_token);
       if (model->HasState()) CheckModelStateSettings(cfg);
+      CheckLocalLayers(cfg, *model);
       algo = CreateAlgorithm(cfg.algorithm, cfg.personalization);
       algo->Setup(model->num_params(), num_clients);
       algo->SetModel(*model);

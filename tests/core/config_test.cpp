@@ -169,9 +169,9 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
                                            "fednova",   "fedavgm",   "fedadagrad", "fedadam", "fedyogi",
                                            "fedsparse", "fedpara",   "fedgia",     "qffl",    "afl",
                                            "ditto",     "apfl",      "pfedme",     "perfedavg", "fedper",
-                                           "fedrep",    "lgfedavg"};
+                                           "fedrep",    "lgfedavg", "fedbn"};
   const std::initializer_list<const char*> personalized = {"ditto",  "apfl",   "pfedme",  "perfedavg",
-                                                           "fedper", "fedrep", "lgfedavg"};
+                                                           "fedper", "fedrep", "lgfedavg", "fedbn"};
   auto all_but = [&](std::set<std::string> s, std::initializer_list<const char*> out, bool fedgan) {
     for (const char* o : out) s.erase(o);
     if (fedgan) s.insert("fedgan");
@@ -198,7 +198,8 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"algorithm.k0", 2, {"fedgia"}},
       {"algorithm.state_precision",
        "float16",
-       {"feddyn", "scaffold", "fedsparse", "fedgia", "ditto", "apfl", "pfedme", "fedper", "fedrep", "lgfedavg"}},
+       {"feddyn", "scaffold", "fedsparse", "fedgia", "ditto", "apfl", "pfedme", "fedper", "fedrep", "lgfedavg",
+        "fedbn"}},
       {"algorithm.q", 2.0, {"qffl"}},
       {"algorithm.qffl_lipschitz", 5.0, {"qffl"}},
       {"algorithm.afl_lambda_lr", 0.5, {"afl"}},

@@ -235,7 +235,8 @@ TEST_CASE("fedper and lgfedavg: the personal layers stay on the client, the shar
     const auto& split = dynamic_cast<const fedsim::LayerSplit&>(*algo);
     const int64_t in = f.data.train.dim(), first = in * 4 + 4;  // layers.0: weight and bias
     const int64_t pb = name == "fedper" ? first : 0, ps = name == "fedper" ? f.p() - first : first;
-    CHECK(split.personal_begin() == pb);
+    REQUIRE(split.personal_ranges().size() == 1);
+    CHECK(split.personal_ranges()[0].first == pb);
     CHECK(split.personal_size() == ps);
     CHECK(algo->PlannedUploadBytes() == (f.p() - ps) * 4);
     Eigen::VectorXf up(f.p());
@@ -253,6 +254,74 @@ TEST_CASE("fedper and lgfedavg: the personal layers stay on the client, the shar
     RequireClose(Personal(*algo, f, 1, other), expect, 1e-6);
     RequireClose(Personal(*algo, f, 2, other), other, 0);  // never trained
   }
+}
+
+TEST_CASE("fedbn: the layers marked local stay on the client wherever they sit; the rest is uploaded",
+          "[fl][algorithms][pfl][fedbn]") {
+  Fixture f("fedbn");
+  // Two local layers around a shared one: the personal part is two ranges.
+  f.cfg.model.kind = "sequential";
+  f.cfg.model.layers = json::array({{{"type", "dense"}, {"units", 4}, {"local", true}},
+                                    {{"type", "relu"}},
+                                    {{"type", "dense"}, {"units", 3}},
+                                    {{"type", "dense"}, {"local", true}}});
+  f.model = fedsim::CreateModel(f.cfg.model, f.data.train.dim(), f.data.train.num_classes);
+  const int64_t p = f.model->num_params();
+  f.s.ws = f.model->NewWorkspace(f.ctx.max_chunk);
+  f.s.params.resize(p);
+  f.s.grad.resize(p);
+  f.s.grad_acc.resize(p);
+  f.s.extra.resize(p);
+  f.ctx.model = f.model.get();
+  f.w0.resize(p);
+  fedsim::Rng init(5);
+  f.model->Init(f.w0.data(), init);
+  FullBatch(f, 1);
+  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
+  algo->Setup(p, 30);
+  algo->SetModel(*f.model);
+  const auto& split = dynamic_cast<const fedsim::LayerSplit&>(*algo);
+  const int64_t d = f.data.train.dim(), first = d * 4 + 4, middle = 4 * 3 + 3;
+  const int64_t last = p - first - middle;
+  REQUIRE(split.personal_ranges().size() == 2);
+  CHECK(split.personal_ranges()[0] == std::pair<int64_t, int64_t>(0, first));
+  CHECK(split.personal_ranges()[1] == std::pair<int64_t, int64_t>(first + middle, last));
+  CHECK(split.personal_size() == first + last);
+  CHECK(algo->PlannedUploadBytes() == middle * 4);
+  Eigen::VectorXf up(p);
+  const float lr = 0.5f;
+  const ClientReport rep = algo->LocalUpdate(f.ctx, f.Task(1, lr), f.w0.data(), up.data(), f.s);
+  CHECK(rep.bytes_up == middle * 4);
+  const Eigen::VectorXf w1 = f.w0 - lr * f.FullGradient(1, f.w0);
+  Eigen::VectorXf shared = w1 - f.w0;
+  shared.head(first).setZero();
+  shared.tail(last).setZero();
+  REQUIRE(shared.segment(first, middle).norm() > 0);
+  RequireClose(up, shared, 1e-6);
+  // The personal model: the global shared layer, the client's own two local layers.
+  const Eigen::VectorXf other = f.w0 + Eigen::VectorXf::Constant(p, 0.01f);
+  Eigen::VectorXf expect = other;
+  expect.head(first) = w1.head(first);
+  expect.tail(last) = w1.tail(last);
+  RequireClose(Personal(*algo, f, 1, other), expect, 1e-6);
+  RequireClose(Personal(*algo, f, 2, other), other, 0);  // never trained
+  // A second round starts from the client's own local layers, not the global copy.
+  algo->LocalUpdate(f.ctx, f.Task(1, lr, 1), other.data(), up.data(), f.s);
+  Eigen::VectorXf start = other;
+  start.head(first) = w1.head(first);
+  start.tail(last) = w1.tail(last);
+  Eigen::VectorXf w2 = start - lr * f.FullGradient(1, start);
+  Eigen::VectorXf shared2 = w2 - other;
+  shared2.head(first).setZero();
+  shared2.tail(last).setZero();
+  RequireClose(up, shared2, 1e-6);
+
+  // No layer marked: refused, naming the key.
+  f.cfg.model.layers = json::array({{{"type", "dense"}, {"units", 4}}, {{"type", "dense"}}});
+  const auto unmarked = fedsim::CreateModel(f.cfg.model, f.data.train.dim(), f.data.train.num_classes);
+  auto other_algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
+  other_algo->Setup(unmarked->num_params(), 30);
+  CHECK_THROWS_WITH(other_algo->SetModel(*unmarked), Catch::Matchers::Contains("marks none"));
 }
 
 TEST_CASE("fedrep: head epochs with the body fixed, then body epochs with the new head", "[fl][algorithms][pfl]") {

@@ -780,6 +780,52 @@ TEST_CASE("layers: batchnorm in FedAvg: identical on 1 and 2 threads, its statis
                     Contains("algorithm.batch_size: 0 with batchnorm layers"));
 }
 
+TEST_CASE("layers: fedbn keeps the batchnorm layers marked local on each client; the mark is refused elsewhere",
+          "[model][layers][batchnorm][fedbn]") {
+  auto config = [](const std::string& algo, bool mark) {
+    const json bn = mark ? L("batchnorm", {{"local", true}}) : L("batchnorm");
+    const json spec = {L("conv2d", {{"filters", 4}, {"kernel", 5}}), bn, L("relu"), L("maxpool2d", {{"kernel", 2}}),
+                       L("dense", {{"units", 16}}), bn, L("relu"), L("dense")};
+    json j = {{"experiment", {{"rounds", 3}}},
+              {"data", {{"dataset", "mnist_idx"}, {"path", std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample"},
+                        {"num_clients", 4}, {"max_train_samples", 200}, {"max_test_samples", 100},
+                        {"client_test_fraction", 0.25}, {"partition", {{"kind", "iid"}}}}},
+              {"model", {{"kind", "sequential"}, {"layers", spec}}},
+              {"metrics", {{"client_eval", "all"}}},
+              {"algorithm", {{"name", algo}, {"clients_per_round", 3}, {"batch_size", 10}, {"lr", 0.05}}}};
+    return fedsim::ParseConfig(j, "test");
+  };
+  // The two batchnorm layers' ranges are marked local, the others not.
+  const auto cfg = config("fedbn", true);
+  const auto model = fedsim::CreateModel(cfg.model, 784, 10, std::nullopt, {1, 28, 28});
+  int64_t local = 0;
+  for (const auto& r : model->ParamRanges()) {
+    INFO(r.name);
+    CHECK(r.local == (r.name.rfind("layers.1.", 0) == 0 || r.name.rfind("layers.5.", 0) == 0));
+    if (r.local) local += r.size;
+  }
+  CHECK(local == 4 * 4 + 4 * 16);  // gamma, beta, running mean and variance per channel
+  fedsim::RunOptions o1, o2;
+  o1.threads = 1;
+  o2.threads = 2;
+  const json a = fedsim::RunExperiment(cfg, o1);
+  const json b = fedsim::RunExperiment(cfg, o2);
+  CHECK(a["summary"]["status"] == "completed");
+  CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
+  // Only the shared part travels.
+  CHECK(a["rounds"][0]["round_bytes_up"].get<int64_t>() == 3 * (model->num_params() - local) * 4);
+  const json avg = fedsim::RunExperiment(config("fedavg", false), o1);
+  CHECK(avg["rounds"][0]["round_bytes_up"].get<int64_t>() == 3 * model->num_params() * 4);
+  CHECK(a["summary"]["final_client_accuracy"] != avg["summary"]["final_client_accuracy"]);
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(fedsim::RunExperiment(config("fedavg", true), o1),
+                    Contains("is marked \"local\": true, which only algorithm.name=fedbn keeps"));
+  CHECK_THROWS_WITH(fedsim::RunExperiment(config("fedbn", false), o1), Contains("marks none"));
+  json relu = {{"type", "relu"}, {"local", true}};
+  CHECK_THROWS_WITH(Make(json::array({L("dense", {{"units", 4}}), relu, L("dense")}), Flat(8), 3),
+                    Contains("model.layers[1].local: a relu layer has no parameters to keep local"));
+}
+
 TEST_CASE("layers: parameter ranges are named and tile the vector", "[model][layers]") {
   const auto m = Sequential(fedsim::PresetLayers("resnet20_gn"), Image(3, 32, 32), {}, 10, 1.0, "resnet20_gn");
   const auto r = m.ParamRanges();

@@ -176,7 +176,7 @@ TEST_CASE("what an algorithm declares about its upload decides DP, secure sums a
   // The personalised algorithms upload model deltas of their shared part.
   const std::set<std::string> dp = {"fedavg",    "fedsgd",  "fedprox", "feddyn",  "fedavgm", "fedadagrad",
                                     "fedadam",   "fedyogi", "fedpara", "ditto",   "apfl",    "pfedme",
-                                    "perfedavg", "fedper",  "fedrep",  "lgfedavg"};
+                                    "perfedavg", "fedper",  "fedrep",  "lgfedavg", "fedbn"};
   std::set<std::string> secure = dp;
   secure.insert("scaffold");
   secure.insert("qffl");  // [Delta_k ; h_k]: the server needs only the two sums
