@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fmath.h"
 #include "model/conv_ops.h"
+#include "model/fedpara.h"
 
 namespace fedsim::seq {
 
@@ -1154,6 +1155,156 @@ class Gru : public GatedRecurrent {
   }
 };
 
+// ---------------------------------------------------------------- fedpara
+
+// FedPara (Hyeon-Woo, Ye-Bin & Oh, ICLR 2022) on a dense or conv2d layer,
+// under algorithm.name = fedpara: the layer's weight W (out x fan_in, the
+// inner layer's own layout) is formed at every pass as the Hadamard product
+// W = W1 o W2 of two low-rank factors; dense: W_f = X_f Y_f^T (X_f out x R,
+// Y_f fan_in x R); conv2d, Proposition 3: per kernel position p,
+// W_f,p = X_f T_f,p Y_f^T (FedParaConvForm; X_f out x R, Y_f C x R). Only the
+// factors T1 X1 Y1 T2 X2 Y2 (no T for dense) and the inner layer's bias are
+// parameters, in that order: Cnn's layout, rank rule and initialisation, so a
+// spec of cnn_mcmahan's layers under fedpara starts from
+// fedpara_cnn_mcmahan's parameters. The inner layer runs on the formed
+// [W; b] at offset 0 and its weight gradient dW is mapped onto the factors:
+// dL/dW1 = dW o W2, dL/dW2 = dW o W1, then as Cnn::FactorGrad.
+// Buffers: the inner layer's own in buf; buf.inner[0]: out the formed [W; b],
+// saved W1, saved2 W2, tmp the inner gradient [dW; db]; buf.inner[1]: out and
+// saved the convolution's z1 = X1 T1 and z2 = X2 T2, saved2 dW o W2 (then o
+// W1), tmp FedParaConvGrad's scratch.
+class FedParaLayer : public Layer {
+  static constexpr int kAlignFloats = 16;
+
+ public:
+  // conv: w_in is the input channels and kernel the window's side; dense:
+  // w_in is fan_in and kernel 1.
+  FedParaLayer(std::unique_ptr<Layer> inner, bool conv, int out_c, int w_in, int kernel, double gamma, bool bias)
+      : inner_(std::move(inner)), conv_(conv), out_c_(out_c), w_in_(w_in), positions_(kernel * kernel), bias_(bias) {
+    in = inner_->in;
+    out = inner_->out;
+    rank_ = conv ? FedParaConvRank(w_in, out_c, kernel, gamma) : FedParaRank(w_in, out_c, gamma);
+    const int64_t r = rank_, core = conv ? r * r * positions_ : 0;
+    w_size_ = static_cast<int64_t>(out_c) * w_in * positions_;
+    x1_ = core;
+    y1_ = x1_ + out_c * r;
+    t2_ = y1_ + w_in * r;
+    x2_ = t2_ + core;
+    y2_ = x2_ + out_c * r;
+    factors_ = y2_ + w_in * r;
+    count = factors_ + (bias ? out_c : 0);
+  }
+  int rank() const { return rank_; }
+  void Allocate(Buffers& buf, int rows) const override {
+    inner_->Allocate(buf, rows);
+    buf.inner.resize(2);
+    Buffers& f = buf.inner[0];
+    Buffers& z = buf.inner[1];
+    f.out.resize(inner_->count);
+    f.saved.resize(w_size_);
+    f.saved2.resize(w_size_);
+    f.tmp.resize(inner_->count + kAlignFloats);
+    const int64_t zs = conv_ ? static_cast<int64_t>(out_c_) * rank_ * positions_ : 0;
+    z.out.resize(zs);
+    z.saved.resize(zs);
+    z.saved2.resize(w_size_);
+    z.tmp.resize(zs);
+  }
+  void Init(float* p, Rng& rng, double scale) const override {
+    // Cnn::Init: each factor entry uniform with variance s^2 such that W's
+    // entries have the plain layer's variance bound^2 / 3.
+    const double bound = scale / std::sqrt(static_cast<double>(w_in_) * positions_);
+    const double r = rank_, target = bound * bound / 3.0;
+    const double s2 = conv_ ? fm::Pow(target / (r * r * r * r), 1.0 / 6.0) : fm::Pow(target / (r * r), 0.25);
+    Uniform(p + offset, factors_, std::sqrt(3.0 * s2), rng);
+    if (bias_) Uniform(p + offset + factors_, out_c_, bound, rng);
+  }
+  void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass& pass) const override {
+    const float* q = p + offset;
+    Buffers& f = buf.inner[0];
+    Buffers& z = buf.inner[1];
+    if (conv_) {
+      FedParaConvForm(out_c_, w_in_, positions_, rank_, q, q + x1_, q + y1_, z.out.data(), f.saved.data());
+      FedParaConvForm(out_c_, w_in_, positions_, rank_, q + t2_, q + x2_, q + y2_, z.saved.data(), f.saved2.data());
+    } else {
+      MatMap(f.saved.data(), out_c_, w_in_).noalias() =
+          ConstMatMap(q + x1_, out_c_, rank_) * ConstMatMap(q + y1_, w_in_, rank_).transpose();
+      MatMap(f.saved2.data(), out_c_, w_in_).noalias() =
+          ConstMatMap(q + x2_, out_c_, rank_) * ConstMatMap(q + y2_, w_in_, rank_).transpose();
+    }
+    VecMap(f.out.data(), w_size_) = f.saved.cwiseProduct(f.saved2);
+    if (bias_) std::copy(q + factors_, q + factors_ + out_c_, f.out.data() + w_size_);
+    inner_->Forward(f.out.data(), x, b, buf, pass);
+  }
+  void Backward(const float* p, const float* x, int b, Buffers& buf, float* gy, float* gx, float* grad,
+                const Pass& pass) const override {
+    Buffers& f = buf.inner[0];
+    Buffers& z = buf.inner[1];
+    const float* q = p + offset;
+    float* g = grad + offset;
+    // The inner layer's [dW; db] goes where db has the address of its final
+    // place g + factors_ modulo 64 bytes: Eigen's row sums for db peel their
+    // first elements by the destination's alignment, so db's bits then equal
+    // those of a layer that writes it in place (Cnn's).
+    float* dwb = f.tmp.data();
+    for (int s = 0; s < kAlignFloats; ++s) {
+      if ((reinterpret_cast<uintptr_t>(f.tmp.data() + s + w_size_) - reinterpret_cast<uintptr_t>(g + factors_)) % 64 ==
+          0) {
+        dwb = f.tmp.data() + s;
+        break;
+      }
+    }
+    inner_->Backward(f.out.data(), x, b, buf, gy, gx, dwb, pass);
+    const ConstVecMap dw(dwb, w_size_);
+    VecMap gw(z.saved2.data(), w_size_);
+    for (int k = 0; k < 2; ++k) {
+      gw = dw.cwiseProduct(k == 0 ? f.saved2 : f.saved);
+      const int64_t t = k == 0 ? 0 : t2_, xo = k == 0 ? x1_ : x2_, yo = k == 0 ? y1_ : y2_;
+      if (conv_) {
+        FedParaConvGrad(out_c_, w_in_, positions_, rank_, gw.data(), q + t, q + xo, q + yo,
+                        (k == 0 ? z.out : z.saved).data(), z.tmp.data(), g + t, g + xo, g + yo);
+      } else {
+        const ConstMatMap gm(gw.data(), out_c_, w_in_);
+        MatMap(g + xo, out_c_, rank_).noalias() = gm * ConstMatMap(q + yo, w_in_, rank_);
+        MatMap(g + yo, w_in_, rank_).noalias() = gm.transpose() * ConstMatMap(q + xo, out_c_, rank_);
+      }
+    }
+    if (bias_) std::copy(dwb + w_size_, dwb + w_size_ + out_c_, g + factors_);
+  }
+  double Macs() const override { return inner_->Macs(); }
+  double PassMacs() const override {
+    // As Cnn::TrainFlopsPerBatch: forming both factors and W, and mapping dW
+    // back onto them.
+    const double r = rank_, w = static_cast<double>(w_size_);
+    double macs;
+    if (conv_) {
+      const double core = static_cast<double>(out_c_) * r * r * positions_;
+      macs = 2.0 * (core + w * r) + 2.0 * (2.0 * w * r + 2.0 * core);
+    } else {
+      macs = 2.0 * w * r + 2.0 * 2.0 * w * r;
+    }
+    return macs + 3.0 * w;
+  }
+  void Ranges(std::vector<ParamRange>& r) const override {
+    r.push_back({name + ".weight", offset, factors_});
+    if (bias_) r.push_back({name + ".bias", offset + factors_, out_c_});
+  }
+  int64_t ColsPerSample() const override { return inner_->ColsPerSample(); }
+  bool Fusable() const override { return inner_->Fusable(); }
+  std::string Describe() const override {
+    std::string s = inner_->Describe();
+    const auto arrow = s.find(" -> ");
+    return s.substr(0, arrow) + fmt::format(" fedpara rank {}", rank_) + s.substr(arrow);
+  }
+
+ private:
+  std::unique_ptr<Layer> inner_;
+  bool conv_;
+  int out_c_, w_in_, positions_, rank_ = 0;
+  bool bias_;
+  int64_t w_size_ = 0, x1_ = 0, y1_ = 0, t2_ = 0, x2_ = 0, y2_ = 0, factors_ = 0;
+};
+
 // ---------------------------------------------------------------- residual
 
 // y = inner(x) + shortcut(x): the shortcut is x itself, or with projection a
@@ -1204,6 +1355,11 @@ class Residual : public Layer {
   double Macs() const override {
     double m = projection ? projection->Macs() : 0.0;
     for (const auto& l : inner) m += l->Macs();
+    return m;
+  }
+  double PassMacs() const override {
+    double m = 0.0;
+    for (const auto& l : inner) m += l->PassMacs();
     return m;
   }
   void Ranges(std::vector<ParamRange>& r) const override {
@@ -1286,7 +1442,7 @@ std::string Layer::Describe() const {
 }
 
 LayerList ParseLayers(const json& spec, const std::string& where, const std::string& name_prefix, Shape in,
-                      int final_units, int64_t& next_offset, int& next_id, int depth) {
+                      int final_units, int64_t& next_offset, int& next_id, double fedpara_gamma, int depth) {
   if (!spec.is_array() || spec.empty()) {
     throw InputError(where + ": expected a non-empty array of layer objects, got " + spec.dump().substr(0, 60));
   }
@@ -1352,6 +1508,12 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
       }
       const bool bias = f.Bool("bias", true);
       layer = std::make_unique<Dense>(cur, units, bias);
+      if (fedpara_gamma >= 0.0) {
+        const int64_t fan_in = cur.kind == Shape::Kind::kSeq ? cur.c : cur.size();
+        if (fan_in > std::numeric_limits<int>::max()) f.Fail("type", "input too wide for a FedPara layer");
+        layer = std::make_unique<FedParaLayer>(std::move(layer), false, units, static_cast<int>(fan_in), 1,
+                                               fedpara_gamma, bias);
+      }
     } else if (type == "conv2d") {
       need(is_image, "an image");
       const int filters = f.RequiredInt("filters", 1, 1000000);
@@ -1383,6 +1545,10 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
                                      cur.h, cur.w, pad, from, cur.Str()));
       }
       layer = std::make_unique<Conv2d>(cur, filters, k, stride, pad, groups, bias);
+      if (fedpara_gamma >= 0.0) {
+        if (groups != 1) f.Fail("groups", "algorithm.name=fedpara factorises convolutions with one group only");
+        layer = std::make_unique<FedParaLayer>(std::move(layer), true, filters, cur.c, k, fedpara_gamma, bias);
+      }
     } else if (type == "maxpool2d" || type == "avgpool2d") {
       need(is_image, "an image");
       const int k = f.RequiredInt("kernel", 1, 1000);
@@ -1449,7 +1615,8 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
       const int64_t first = next_offset;
       r->offset = first;
       r->id = next_id++;
-      r->inner = ParseLayers(*inner, path + ".layers", name + ".layers", cur, 0, next_offset, next_id, depth + 1);
+      r->inner =
+          ParseLayers(*inner, path + ".layers", name + ".layers", cur, 0, next_offset, next_id, fedpara_gamma, depth + 1);
       r->out = r->inner.back()->out;
       if (f.Bool("projection", false)) {
         if (!is_image || r->out.kind != Shape::Kind::kImage) {

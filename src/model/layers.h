@@ -106,6 +106,9 @@ class Layer {
                         float* grad, const Pass& pass) const = 0;
   // Forward multiply-adds per sample.
   virtual double Macs() const { return 0.0; }
+  // Multiply-adds of one training pass (forward and backward) that do not
+  // depend on the batch: FedPara forming its weight and mapping dW back.
+  virtual double PassMacs() const { return 0.0; }
   // Appends this layer's parameter tensors.
   virtual void Ranges(std::vector<ParamRange>& /*r*/) const {}
   // Shape and settings for Describe.
@@ -126,9 +129,12 @@ using LayerList = std::vector<std::unique_ptr<Layer>>;
 // Parses the spec list `spec` (error paths `where`[i].field) into layers for
 // input `in`, named "<name_prefix>.<i>" unless the spec names them. A final
 // dense without units gets `final_units` (0: units are required everywhere).
-// next_offset and next_id advance over the new layers.
+// next_offset and next_id advance over the new layers. fedpara_gamma >= 0
+// (algorithm.name = fedpara) factorises every dense and conv2d layer with
+// that rank ratio (FedParaLayer in layers.cpp).
 LayerList ParseLayers(const nlohmann::json& spec, const std::string& where, const std::string& name_prefix, Shape in,
-                      int final_units, int64_t& next_offset, int& next_id, int depth = 0);
+                      int final_units, int64_t& next_offset, int& next_id, double fedpara_gamma = -1.0,
+                      int depth = 0);
 
 // Appends the parameter tensors of the chain, marked local where their
 // layer (or an enclosing block) is.

@@ -15,11 +15,8 @@ std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int nu
                                    std::optional<double> fedpara_gamma, const std::vector<int>& shape,
                                    int vocab_size, bool next_token) {
   if (cfg.kind == "sequential" || IsPreset(cfg.kind)) {
-    if (fedpara_gamma) {
-      throw InputError("algorithm.name: fedpara re-parameterises softmax, mlp, cnn_mcmahan and cnn_lenet; model.kind=" +
-                       cfg.kind + " (the layer engine) has no FedPara layers yet");
-    }
-    return MakeSequential(cfg, ModelInput{input_dim, shape, vocab_size, next_token}, num_classes);
+    return MakeSequential(cfg, ModelInput{input_dim, shape, vocab_size, next_token}, num_classes,
+                          fedpara_gamma ? *fedpara_gamma : -1.0);
   }
   if (next_token) {
     throw InputError("model.kind: " + cfg.kind +

@@ -61,7 +61,7 @@ class Sequential::Ws : public Workspace {
 };
 
 Sequential::Sequential(const json& spec, const ModelInput& input, const std::vector<int>& input_shape,
-                       int num_classes, double init_scale, std::string kind, std::string where)
+                       int num_classes, double init_scale, std::string kind, std::string where, double fedpara_gamma)
     : input_(input), num_classes_(num_classes), init_scale_(init_scale), kind_(std::move(kind)) {
   Shape in = Shape::Flat(input.dim);
   if (input.next_token && (input.vocab_size <= 0 || input.dim < 2)) {
@@ -82,7 +82,7 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
   }
   input_.shape = in.kind == Shape::Kind::kImage ? std::vector<int>{in.c, in.h, in.w} : input.shape;
   int next_id = 0;
-  layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id);
+  layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id, fedpara_gamma);
   const Shape& last = layers_.back()->out;
   if (input.next_token) {
     if (!(last == Shape::Seq(num_classes, in.t))) {
@@ -128,6 +128,12 @@ double Sequential::TrainFlopsPerSample() const {
   return 2.0 * macs;
 }
 
+double Sequential::TrainFlopsPerBatch() const {
+  double macs = 0.0;
+  for (const auto& l : layers_) macs += l->PassMacs();
+  return 2.0 * macs;
+}
+
 void Sequential::Init(float* params, Rng& rng) const {
   for (const auto& l : layers_) l->Init(params, rng, init_scale_);
 }
@@ -146,17 +152,26 @@ std::vector<ParamRange> Sequential::ParamRanges() const {
 std::unique_ptr<Workspace> Sequential::NewWorkspace(int max_batch) const {
   auto ws = std::make_unique<Ws>();
   ws->max_batch = std::max(1, max_batch);
-  // Floats one sample needs in every layer's buffers, then as many samples
+  // Floats one more sample needs in every layer's buffers (sizes for 2
+  // samples minus sizes for 1), and the floats that do not grow with the
+  // batch (FedPara's formed weights, norm statistics); then as many samples
   // per sub-batch as the budget allows.
-  std::vector<Buffers> probe(layers_.size());
-  int64_t per_sample = 1;
+  std::vector<Buffers> one(layers_.size()), two(layers_.size());
+  int64_t per_sample = 1, fixed = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->Allocate(probe[i], 1);
-    per_sample += BufferFloats(probe[i]);
+    layers_[i]->Allocate(one[i], 1);
+    layers_[i]->Allocate(two[i], 2);
+    const int64_t f1 = BufferFloats(one[i]), f2 = BufferFloats(two[i]);
+    per_sample += f2 - f1;
+    fixed += std::max<int64_t>(0, 2 * f1 - f2);
   }
+  one.clear();
+  two.clear();
   const int64_t wide = seq::WidestActivation(layers_);
   per_sample += 2 * wide;
-  ws->rows = static_cast<int>(std::clamp<int64_t>(kActivationBudgetFloats / per_sample, 1, ws->max_batch));
+  ws->rows = static_cast<int>(
+      std::clamp<int64_t>((kActivationBudgetFloats - std::min(fixed, kActivationBudgetFloats / 2)) / per_sample, 1,
+                          ws->max_batch));
   const int rows = ws->rows;
   ws->bufs.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->Allocate(ws->bufs[i], rows);
@@ -469,13 +484,14 @@ json PresetLayers(const std::string& kind, bool every_step) {
   throw InputError("model.kind: unknown preset '" + kind + "'");
 }
 
-std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes) {
+std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes,
+                                           double fedpara_gamma) {
   if (cfg.kind == "sequential") {
-    return std::make_unique<Sequential>(cfg.layers, input, cfg.input_shape, num_classes, cfg.init_scale, cfg.kind);
+    return std::make_unique<Sequential>(cfg.layers, input, cfg.input_shape, num_classes, cfg.init_scale, cfg.kind,
+                                        "model.layers", fedpara_gamma);
   }
   return std::make_unique<Sequential>(PresetLayers(cfg.kind, input.next_token), input, cfg.input_shape, num_classes,
-                                      cfg.init_scale,
-                                      cfg.kind, "model.kind=" + cfg.kind + ": layers");
+                                      cfg.init_scale, cfg.kind, "model.kind=" + cfg.kind + ": layers", fedpara_gamma);
 }
 
 }  // namespace fedsim

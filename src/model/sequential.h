@@ -65,9 +65,12 @@ class Sequential : public Model {
   // Builds the layers of `spec` (a JSON array of layer objects) for `input`
   // (input_shape, if not empty, overrides the data's image shape) and
   // `num_classes` classes. `where` prefixes error paths ("model.layers", or
-  // "model.kind=NAME: layers" for a preset). Throws InputError.
+  // "model.kind=NAME: layers" for a preset). fedpara_gamma >= 0
+  // (algorithm.name = fedpara) factorises every dense and conv2d layer
+  // (seq::ParseLayers). Throws InputError.
   Sequential(const nlohmann::json& spec, const ModelInput& input, const std::vector<int>& input_shape,
-             int num_classes, double init_scale, std::string kind, std::string where = "model.layers");
+             int num_classes, double init_scale, std::string kind, std::string where = "model.layers",
+             double fedpara_gamma = -1.0);
   ~Sequential() override;
 
   std::string kind() const override { return kind_; }
@@ -77,6 +80,8 @@ class Sequential : public Model {
   // 2 x multiply-adds of forward, weight gradients and input gradients (no
   // input gradient below the first layer with parameters).
   double TrainFlopsPerSample() const override;
+  // FedPara layers: forming their weights and mapping dW back, per pass.
+  double TrainFlopsPerBatch() const override;
   // Per layer, in list order: dense, conv2d and lstm weights uniform(+-
   // init_scale / sqrt(fan_in)) then their biases with the same bound (an
   // LSTM's fan_in is its units, as PyTorch's nn.LSTM, and its forget-gate
@@ -139,6 +144,7 @@ bool IsPreset(const std::string& kind);
 nlohmann::json PresetLayers(const std::string& kind, bool every_step = false);
 
 // model.kind = sequential (cfg.layers) or a preset, for this data.
-std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes);
+std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes,
+                                           double fedpara_gamma = -1.0);
 
 }  // namespace fedsim

@@ -18,6 +18,15 @@ TEST_CASE("cnn_lenet runs with every algorithm, deterministically", "[fl][cnn]")
                         {"partition", {{"kind", "iid"}}}}},
               {"model", {{"kind", "cnn_lenet"}}},
               {"algorithm", {{"name", entry.name}, {"clients_per_round", 2}, {"batch_size", 10}}}};
+    if (entry.name == "fedbn") {  // LeNet's first layers with FedBN's local batch norms
+      j["model"] = {{"kind", "sequential"},
+                    {"layers", json::array({{{"type", "conv2d"}, {"filters", 6}, {"kernel", 5}},
+                                            {{"type", "batchnorm"}, {"local", true}}, {{"type", "relu"}},
+                                            {{"type", "maxpool2d"}, {"kernel", 2}},
+                                            {{"type", "dense"}, {"units", 32}},
+                                            {{"type", "batchnorm"}, {"local", true}}, {{"type", "relu"}},
+                                            {{"type", "dense"}}})}};
+    }
     const fedsim::Config cfg = fedsim::ParseConfig(j, "test");
     fedsim::RunOptions o1, o2;
     o1.threads = 1;

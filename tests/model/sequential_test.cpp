@@ -232,6 +232,78 @@ TEST_CASE("layers: every layer type's gradient matches finite differences", "[mo
   }
 }
 
+TEST_CASE("layers: fedpara's factorised dense and conv2d layers: gradients, the old CNN's bits, a run",
+          "[model][layers][fedpara]") {
+  SECTION("finite differences through a factorised conv2d, dense layers and a residual block") {
+    const json block = {{"type", "residual"},
+                        {"layers", {L("conv2d", {{"filters", 3}, {"kernel", 3}, {"padding", 1}}), L("tanh")}}};
+    // avgpool, not maxpool: one factor entry moves every weight of its
+    // layer, so a near-tie in any max-pool window flips along many
+    // coordinates at once (seen at gamma 0: 25 of 600 off by up to 30%).
+    const json spec = {L("conv2d", {{"filters", 3}, {"kernel", 3}, {"padding", 1}}), L("tanh"), block,
+                       L("avgpool2d", {{"kernel", 2}}), L("dense", {{"units", 5}}), L("tanh"),
+                       L("dense", {{"bias", false}})};
+    for (const double gamma : {0.0, 0.5}) {
+      INFO("gamma " << gamma);
+      const Sequential m(spec, Image(2, 6, 6), {}, 3, 1.0, "sequential", "model.layers", gamma);
+      CheckCoordinates(m, MakeProblem(Image(2, 6, 6), 3, 3, 31), 32, 600, 0);
+    }
+  }
+  SECTION("cnn_mcmahan's layers under fedpara are fedpara_cnn_mcmahan, bit for bit") {
+    const json relu = L("relu");
+    auto conv = [](int f, int k, int pad) { return L("conv2d", {{"filters", f}, {"kernel", k}, {"padding", pad}}); };
+    const json mcmahan = {conv(32, 5, 2), relu, L("maxpool2d", {{"kernel", 2}}), conv(64, 5, 2), relu,
+                          L("maxpool2d", {{"kernel", 2}}), L("dense", {{"units", 512}}), relu, L("dense")};
+    const Sequential seq(mcmahan, Image(1, 28, 28), {}, 10, 1.0, "sequential", "model.layers", 0.3);
+    const auto cnn = fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0, 0.3);
+    REQUIRE(seq.num_params() == cnn->num_params());
+    CHECK(seq.num_params() < 1663370 / 2);
+    CHECK(seq.TrainFlopsPerBatch() == Approx(cnn->TrainFlopsPerBatch()).epsilon(1e-12));
+    const auto r1 = seq.ParamRanges(), r2 = cnn->ParamRanges();
+    REQUIRE(r1.size() == r2.size());
+    for (size_t i = 0; i < r1.size(); ++i) {
+      CHECK(r1[i].name == r2[i].name);
+      CHECK(r1[i].offset == r2[i].offset);
+    }
+    Eigen::VectorXf p1(seq.num_params()), p2(seq.num_params());
+    Rng a(5), b(5);
+    seq.Init(p1.data(), a);
+    cnn->Init(p2.data(), b);
+    CHECK(p1 == p2);
+    const Problem pr = MakeProblem(Image(1, 28, 28), 7, 10, 6);
+    auto w1 = seq.NewWorkspace(7);
+    auto w2 = cnn->NewWorkspace(7);
+    Eigen::VectorXf g1(seq.num_params()), g2(seq.num_params());
+    const double l1 = seq.LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), 7, g1.data(), *w1);
+    const double l2 = cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), 7, g2.data(), *w2);
+    CHECK(l1 == l2);
+    CHECK(g1 == g2);
+  }
+  SECTION("a preset trains under fedpara end to end, uploading its factors") {
+    auto config = [](const std::string& algo) {
+      json j = {{"experiment", {{"rounds", 2}}},
+                {"data", {{"dataset", "mnist_idx"}, {"path", std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample"},
+                          {"num_clients", 4}, {"max_train_samples", 200}, {"max_test_samples", 100},
+                          {"partition", {{"kind", "iid"}}}}},
+                {"model", {{"kind", "tff_emnist_cnn"}}},
+                {"algorithm", {{"name", algo}, {"clients_per_round", 2}, {"batch_size", 20}, {"lr", 0.05}}}};
+      return fedsim::ParseConfig(j, "test");
+    };
+    fedsim::RunOptions o1, o2;
+    o1.threads = 1;
+    o2.threads = 2;
+    const json a = fedsim::RunExperiment(config("fedpara"), o1);
+    const json b = fedsim::RunExperiment(config("fedpara"), o2);
+    CHECK(a["summary"]["status"] == "completed");
+    CHECK(std::isfinite(a["summary"]["final_test_loss"].get<double>()));
+    CHECK(fedsim::StripNondeterministic(a).dump() == fedsim::StripNondeterministic(b).dump());
+    const json avg = fedsim::RunExperiment(config("fedavg"), o1);
+    const int64_t up = a["rounds"][0]["round_bytes_up"].get<int64_t>();
+    CHECK(up == 2 * 4 * a["model"]["num_params"].get<int64_t>());
+    CHECK(up < avg["rounds"][0]["round_bytes_up"].get<int64_t>() / 2);
+  }
+}
+
 TEST_CASE("layers: every preset's gradient matches finite differences on a tiny batch", "[model][layers][presets]") {
   struct Case {
     const char* kind;
@@ -905,7 +977,14 @@ TEST_CASE("layers: spec errors name the entry and the field", "[model][layers]")
   cfg.kind = "resnet20_gn";
   CHECK_THROWS_WITH(fedsim::CreateModel(cfg, 60, 10), Catch::Contains("conv2d needs an image") &&
                                                           Catch::Contains("model.input_shape"));
-  CHECK_THROWS_WITH(fedsim::CreateModel(cfg, 3072, 10, 0.1, {3, 32, 32}), Catch::Contains("algorithm.name: fedpara"));
+  // FedPara factorises every conv2d and dense layer of a preset; a grouped convolution is refused.
+  CHECK(fedsim::CreateModel(cfg, 3072, 10, 0.1, {3, 32, 32})->num_params() <
+        fedsim::CreateModel(cfg, 3072, 10, std::nullopt, {3, 32, 32})->num_params());
+  cfg.kind = "sequential";
+  cfg.layers = json::array({L("conv2d", {{"filters", 4}, {"kernel", 3}, {"groups", 2}}), L("dense")});
+  CHECK_THROWS_WITH(fedsim::CreateModel(cfg, 4 * 8 * 8, 10, 0.1, {4, 8, 8}),
+                    Catch::StartsWith("model.layers[0].groups: algorithm.name=fedpara factorises convolutions with "
+                                      "one group only"));
   // A token id outside the vocabulary is refused, naming the layer.
   const auto m = Make({L("embedding", {{"dim", 2}}), L("last_step"), L("dense")}, Tokens(2, 4), 3);
   std::vector<float> p(static_cast<size_t>(m.num_params())), x = {1, 4};
