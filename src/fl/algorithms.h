@@ -25,6 +25,8 @@ class FedAvg : public Algorithm {
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
   const ServerOptimizer& server_optimizer() const { return opt_; }
+  // The model's state ranges (ParamRange::state) are averaged, not stepped.
+  void SetModel(const Model& model) override;
   void SaveState(CheckpointWriter& w) const override;
   void LoadState(const CheckpointReader& r) override;
 

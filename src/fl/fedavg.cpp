@@ -10,6 +10,8 @@
 //                     (Li et al., MLSys 2020), i.e. its gradient gains mu (w - w_t)
 //   fedavgm           v <- beta v + Delta; x <- x + eta v       (Hsu et al. 2019)
 //   fedadagrad/fedadam/fedyogi  Reddi et al., ICLR 2021
+// A model's state (batchnorm's running statistics, ParamRange::state) takes
+// none of these steps: the server sets it to the clients' mean, x + Delta.
 #include "fl/algorithms.h"
 
 namespace fedsim {
@@ -35,6 +37,14 @@ ClientReport FedAvg::LocalUpdate(const TrainContext& ctx, const ClientTask& task
   ClientReport rep = TrainLocalSgd(ctx, task, s, &hooks);
   Eigen::Map<Eigen::VectorXf>(upload, p) = s.params - w0;
   return rep;
+}
+
+void FedAvg::SetModel(const Model& model) {
+  std::vector<std::pair<int64_t, int64_t>> state;
+  for (const ParamRange& r : model.ParamRanges()) {
+    if (r.state) state.push_back({r.offset, r.size});
+  }
+  opt_.SetAveraged(std::move(state));
 }
 
 void FedAvg::SaveState(CheckpointWriter& w) const {

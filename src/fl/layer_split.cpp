@@ -84,6 +84,7 @@ void LayerSplit::Setup(int64_t num_params, int num_clients) {
 }
 
 void LayerSplit::SetModel(const Model& model) {
+  FedAvg::SetModel(model);
   if (name_ == "fedbn") {
     SetLocalRanges(model);
     return;

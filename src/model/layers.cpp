@@ -738,8 +738,8 @@ class BatchNorm : public Layer {
     const int64_t c = in.c;
     r.push_back({name + ".gamma", offset, c});
     r.push_back({name + ".beta", offset + c, c});
-    r.push_back({name + ".running_mean", offset + 2 * c, c});
-    r.push_back({name + ".running_var", offset + 3 * c, c});
+    r.push_back({name + ".running_mean", offset + 2 * c, c, false, true});
+    r.push_back({name + ".running_var", offset + 3 * c, c, false, true});
   }
   std::string Describe() const override { return fmt::format("batchnorm {}", Layer::Describe()); }
   bool Fusable() const override { return true; }

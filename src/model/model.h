@@ -48,6 +48,7 @@ struct ParamRange {
   int64_t offset = 0;
   int64_t size = 0;
   bool local = false;  // kept on each client by fedbn (a layer spec's "local": true)
+  bool state = false;  // model state, not trained (batchnorm's running statistics): averaged by the server
 };
 
 // Sum of the per-sample loss and the number of correct predictions over a

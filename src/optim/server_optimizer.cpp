@@ -3,6 +3,17 @@
 namespace fedsim {
 
 void ServerOptimizer::Step(Eigen::VectorXf& x, const Eigen::VectorXf& delta) {
+  if (averaged_.empty()) {
+    Apply(x, delta);
+    return;
+  }
+  masked_ = delta;
+  for (const auto& [begin, size] : averaged_) masked_.segment(begin, size).setZero();
+  Apply(x, masked_);
+  for (const auto& [begin, size] : averaged_) x.segment(begin, size) += delta.segment(begin, size);
+}
+
+void ServerOptimizer::Apply(Eigen::VectorXf& x, const Eigen::VectorXf& delta) {
   const float eta = static_cast<float>(eta_);
   if (kind_ == Kind::kSgd) {
     x += eta * delta;

@@ -8,11 +8,17 @@
 // The last three are FedAdagrad, FedAdam and FedYogi of Reddi et al.,
 // "Adaptive Federated Optimization", ICLR 2021 (Algorithm 2): no bias
 // correction; m starts at 0 and v at tau^2.
+// Averaged ranges (SetAveraged: a model's state, batchnorm's running
+// statistics) take none of these: x <- x + Delta there, the clients' mean;
+// their first moment stays 0 and their second is never read.
 #pragma once
 
 #include <Eigen/Core>
 
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fedsim {
 
@@ -25,6 +31,8 @@ class ServerOptimizer {
 
   // One step on x with the aggregated update delta.
   void Step(Eigen::VectorXf& x, const Eigen::VectorXf& delta);
+  // (begin, size) ranges of x that a step sets to the clients' mean instead.
+  void SetAveraged(std::vector<std::pair<int64_t, int64_t>> ranges) { averaged_ = std::move(ranges); }
 
   // State for inspection and tests: momentum / first moment, second moment.
   const Eigen::VectorXf& m() const { return m_; }
@@ -36,9 +44,14 @@ class ServerOptimizer {
   }
 
  private:
+  // The step of kind_ on every coordinate.
+  void Apply(Eigen::VectorXf& x, const Eigen::VectorXf& delta);
+
   Kind kind_;
   double eta_, beta1_, beta2_, tau_;
   Eigen::VectorXf m_, v_;
+  std::vector<std::pair<int64_t, int64_t>> averaged_;
+  Eigen::VectorXf masked_;  // delta with the averaged ranges zeroed
 };
 
 }  // namespace fedsim

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <set>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -91,21 +92,25 @@ void CheckNextTokenSettings(const Config& cfg) {
 }
 
 // batchnorm's running statistics (Model::HasState) are moved by local SGD
-// steps (TrainLocalSgd) and combined by the FedAvg-style average of the
-// uploads; settings that would move or combine them otherwise are refused.
+// steps (TrainLocalSgd) and set by the server to the mean of the uploads
+// (ServerOptimizer's averaged ranges, whatever its kind); settings that would
+// move or combine them otherwise are refused.
 void CheckModelStateSettings(const Config& cfg) {
   const std::string has = "model.kind=" + cfg.model.kind + " has batchnorm layers, ";
   const std::string& a = cfg.algorithm.name;
-  if (a != "fedavg" && a != "fedprox" && a != "scaffold" && a != "fedper" && a != "fedrep" && a != "lgfedavg" &&
-      a != "fedbn") {
-    throw InputError("algorithm.name: " + has + "whose running statistics only local SGD steps move and a plain "
-                     "average of the uploads combines; " + a + " would step or rescale them otherwise (fedavg, "
-                     "fedprox, scaffold, fedper, fedrep, lgfedavg and fedbn keep them)");
+  static const std::set<std::string> keep = {"fedavg",  "fedprox", "fedavgm", "fedadagrad", "fedadam",
+                                             "fedyogi", "fedpara", "scaffold", "fedper",     "fedrep",
+                                             "lgfedavg", "fedbn"};
+  if (keep.count(a) == 0) {
+    throw InputError("algorithm.name: " + has + "whose running statistics only local SGD steps move and the mean "
+                     "of the uploads combines; " + a + " would step or rescale them otherwise (fedavg, fedprox, "
+                     "fedavgm, fedadagrad, fedadam, fedyogi, fedpara, scaffold, fedper, fedrep, lgfedavg and fedbn "
+                     "keep them)");
   }
-  if (cfg.algorithm.server_lr > 1.0) {
+  if (a == "scaffold" && cfg.algorithm.server_lr > 1.0) {
     throw InputError(fmt::format("algorithm.server_lr: {} above 1 would extrapolate the running statistics of the "
-                                 "batchnorm layers past the clients' average (a variance could turn negative); "
-                                 "use at most 1",
+                                 "batchnorm layers past the clients' average under scaffold (a variance could turn "
+                                 "negative); use at most 1",
                                  cfg.algorithm.server_lr));
   }
   if (cfg.privacy.mode == "sample") {

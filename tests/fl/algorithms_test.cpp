@@ -180,6 +180,34 @@ TEST_CASE("server optimizers: one step of each by hand", "[fl][algorithms][optim
   }
 }
 
+TEST_CASE("server optimizers: averaged ranges (a model's state) take the clients' mean, nothing else",
+          "[fl][algorithms][optim][batchnorm]") {
+  const double eta = 0.1, b1 = 0.9, b2 = 0.99, tau = 0.01;
+  Eigen::VectorXf delta(5);
+  delta << 1.0f, -2.0f, 0.5f, 3.0f, 0.001f;
+  for (auto kind : {ServerOptimizer::Kind::kSgd, ServerOptimizer::Kind::kMomentum, ServerOptimizer::Kind::kAdam,
+                    ServerOptimizer::Kind::kYogi, ServerOptimizer::Kind::kAdagrad}) {
+    INFO(static_cast<int>(kind));
+    ServerOptimizer plain(kind, eta, b1, b2, tau), split(kind, eta, b1, b2, tau);
+    split.SetAveraged({{1, 2}});  // coordinates 1 and 2
+    Eigen::VectorXf x0(5);
+    x0 << 0.3f, 0.4f, 1.5f, -0.2f, 0.0f;
+    Eigen::VectorXf xp = x0, xs = x0;
+    for (int t = 0; t < 3; ++t) {
+      plain.Step(xp, delta);
+      split.Step(xs, delta);
+    }
+    // The averaged coordinates: three plain means added, x0 + 3 delta.
+    CHECK(xs[1] == x0[1] + delta[1] + delta[1] + delta[1]);
+    CHECK(xs[2] == x0[2] + delta[2] + delta[2] + delta[2]);
+    // The others: exactly the optimizer's steps.
+    CHECK(xs[0] == xp[0]);
+    CHECK(xs[3] == xp[3]);
+    CHECK(xs[4] == xp[4]);
+    if (kind != ServerOptimizer::Kind::kSgd) CHECK(split.m()[1] == 0.0f);  // no moment builds up on the state
+  }
+}
+
 TEST_CASE("fedsparse: exactly k entries survive and the residual holds the rest", "[fl][algorithms]") {
   Eigen::VectorXf e(8), out(8);
   e << 0.5f, 0, 0, 0, 0, 0, 0, -0.1f;

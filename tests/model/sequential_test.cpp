@@ -848,6 +848,14 @@ TEST_CASE("layers: batchnorm in FedAvg: identical on 1 and 2 threads, its statis
   using Catch::Matchers::Contains;
   CHECK_THROWS_WITH(fedsim::RunExperiment(config(0.1, "feddyn", 10), o1),
                     Contains("algorithm.name: model.kind=sequential has batchnorm layers"));
+  // FedAdam steps the weights and averages the running statistics: it runs,
+  // identically on 1 and 2 threads, and its statistics are the mean of the
+  // clients' (a server step would otherwise move them by eta m / (sqrt(v) + tau)).
+  const json adam1 = fedsim::RunExperiment(config(0.1, "fedadam", 10), o1);
+  const json adam2 = fedsim::RunExperiment(config(0.1, "fedadam", 10), o2);
+  CHECK(adam1["summary"]["status"] == "completed");
+  CHECK(std::isfinite(adam1["summary"]["final_test_loss"].get<double>()));
+  CHECK(fedsim::StripNondeterministic(adam1).dump() == fedsim::StripNondeterministic(adam2).dump());
   CHECK_THROWS_WITH(fedsim::RunExperiment(config(0.1, "fedavg", 0), o1),
                     Contains("algorithm.batch_size: 0 with batchnorm layers"));
 }
