@@ -35,8 +35,12 @@ std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int nu
       throw InputError(fmt::format("model.input_shape: [{}, {}, {}] has {} values but samples have {} features", s[0],
                                    s[1], s[2], static_cast<int64_t>(s[0]) * s[1] * s[2], input_dim));
     }
-    if (cfg.kind == "cnn_mcmahan") return MakeCnnMcMahan(s[0], s[1], s[2], num_classes, cfg.init_scale, fedpara_gamma);
-    return MakeCnnLeNet(s[0], s[1], s[2], num_classes, cfg.init_scale, fedpara_gamma);
+    // The layer engine runs them: Cnn's layers, parameter layout, init and
+    // operations, so the same bits (tests/model/sequential_test.cpp).
+    return std::make_unique<Sequential>(PresetLayers(cfg.kind), ModelInput{input_dim, s, 0, false}, std::vector<int>{},
+                                        num_classes, cfg.init_scale,
+                                        fedpara_gamma ? "fedpara_" + cfg.kind : cfg.kind,
+                                        "model.kind=" + cfg.kind + ": layers", fedpara_gamma ? *fedpara_gamma : -1.0);
   }
   std::vector<int> sizes{input_dim};
   if (cfg.kind == "mlp") {

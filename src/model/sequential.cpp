@@ -437,8 +437,13 @@ json PresetLayers(const std::string& kind, bool every_step) {
     return json::array({Conv(32, 3), relu, Conv(64, 3), relu, Pool(2), {{"type", "dropout"}, {"rate", 0.25}},
                         Type("flatten"), Dense(128), relu, {{"type", "dropout"}, {"rate", 0.5}}, out});
   }
-  if (kind == "niid_cifar_cnn") {
-    // NIID-Bench (Li et al. 2022) SimpleCNN: no padding.
+  if (kind == "cnn_mcmahan") {
+    // McMahan et al. 2017's CNN (model.kind = cnn_mcmahan; Cnn's layers, bit for bit).
+    return json::array({Conv(32, 5, "same"), relu, Pool(2), Conv(64, 5, "same"), relu, Pool(2), Dense(512), relu, out});
+  }
+  if (kind == "niid_cifar_cnn" || kind == "cnn_lenet") {
+    // NIID-Bench (Li et al. 2022) SimpleCNN: no padding. The same layers as
+    // model.kind = cnn_lenet (LeNet-5 with ReLU and max-pooling).
     return json::array({Conv(6, 5), relu, Pool(2), Conv(16, 5), relu, Pool(2), Dense(120), relu, Dense(84), relu, out});
   }
   if (kind == "leaf_shakespeare_lstm") {

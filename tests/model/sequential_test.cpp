@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -301,6 +302,46 @@ TEST_CASE("layers: fedpara's factorised dense and conv2d layers: gradients, the 
     const int64_t up = a["rounds"][0]["round_bytes_up"].get<int64_t>();
     CHECK(up == 2 * 4 * a["model"]["num_params"].get<int64_t>());
     CHECK(up < avg["rounds"][0]["round_bytes_up"].get<int64_t>() / 2);
+  }
+}
+
+TEST_CASE("layers: model.kind = cnn_mcmahan and cnn_lenet run on the engine with Cnn's bits, FedPara too",
+          "[model][layers][fedpara]") {
+  struct Case {
+    const char* kind;
+    std::optional<double> gamma;
+  };
+  for (const Case& c : {Case{"cnn_mcmahan", {}}, Case{"cnn_lenet", {}}, Case{"cnn_mcmahan", 0.5},
+                        Case{"cnn_lenet", 0.0}, Case{"cnn_lenet", 1.0}}) {
+    INFO(c.kind << " fedpara " << (c.gamma ? *c.gamma : -1.0));
+    fedsim::ModelConfig mc;
+    mc.kind = c.kind;
+    const auto engine = fedsim::CreateModel(mc, 784, 10, c.gamma, {1, 28, 28});
+    REQUIRE(dynamic_cast<const Sequential*>(engine.get()) != nullptr);
+    CHECK(engine->kind() == (c.gamma ? "fedpara_" : "") + std::string(c.kind));
+    const auto cnn = std::string(c.kind) == "cnn_mcmahan" ? fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0, c.gamma)
+                                                          : fedsim::MakeCnnLeNet(1, 28, 28, 10, 1.0, c.gamma);
+    REQUIRE(engine->num_params() == cnn->num_params());
+    CHECK(engine->TrainFlopsPerSample() == cnn->TrainFlopsPerSample());
+    CHECK(engine->TrainFlopsPerBatch() == Approx(cnn->TrainFlopsPerBatch()).epsilon(1e-12));
+    Eigen::VectorXf p1(engine->num_params()), p2(engine->num_params());
+    Rng a(9), b(9);
+    engine->Init(p1.data(), a);
+    cnn->Init(p2.data(), b);
+    CHECK(p1 == p2);
+    for (int batch : {1, 10, 64}) {
+      const Problem pr = MakeProblem(Image(1, 28, 28), batch, 10, 40 + batch);
+      auto w1 = engine->NewWorkspace(batch);
+      auto w2 = cnn->NewWorkspace(batch);
+      Eigen::VectorXf g1(engine->num_params()), g2(engine->num_params());
+      CHECK(engine->LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), batch, g1.data(), *w1) ==
+            cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), batch, g2.data(), *w2));
+      CHECK(g1 == g2);
+      const auto e1 = engine->Evaluate(p1.data(), pr.x.data(), pr.y.data(), batch, *w1);
+      const auto e2 = cnn->Evaluate(p2.data(), pr.x.data(), pr.y.data(), batch, *w2);
+      CHECK(e1.loss_sum == e2.loss_sum);
+      CHECK(e1.correct == e2.correct);
+    }
   }
 }
 
