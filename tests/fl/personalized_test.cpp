@@ -32,11 +32,9 @@ void FullBatch(Fixture& f, int steps) {
   f.cfg.algorithm.local_steps = steps;
 }
 
-// Swaps the fixture's softmax for a 2-layer MLP (hidden width 4): layers.0
-// and layers.1, for the layer-split algorithms.
-void UseMlp(Fixture& f) {
-  f.cfg.model.kind = "mlp";
-  f.cfg.model.hidden = {4};
+// Rebuilds the fixture's model, scratch and initial weights from
+// f.cfg.model.
+void UseModel(Fixture& f) {
   f.model = fedsim::CreateModel(f.cfg.model, f.data.train.dim(), f.data.train.num_classes);
   const int64_t p = f.model->num_params();
   f.s.ws = f.model->NewWorkspace(f.ctx.max_chunk);
@@ -48,6 +46,14 @@ void UseMlp(Fixture& f) {
   f.w0.resize(p);
   fedsim::Rng init(5);
   f.model->Init(f.w0.data(), init);
+}
+
+// Swaps the fixture's softmax for a 2-layer MLP (hidden width 4): layers.0
+// and layers.1, for the layer-split algorithms.
+void UseMlp(Fixture& f) {
+  f.cfg.model.kind = "mlp";
+  f.cfg.model.hidden = {4};
+  UseModel(f);
 }
 
 // The model client k predicts with, given the global model.
@@ -265,17 +271,8 @@ TEST_CASE("fedbn: the layers marked local stay on the client wherever they sit; 
                                     {{"type", "relu"}},
                                     {{"type", "dense"}, {"units", 3}},
                                     {{"type", "dense"}, {"local", true}}});
-  f.model = fedsim::CreateModel(f.cfg.model, f.data.train.dim(), f.data.train.num_classes);
+  UseModel(f);
   const int64_t p = f.model->num_params();
-  f.s.ws = f.model->NewWorkspace(f.ctx.max_chunk);
-  f.s.params.resize(p);
-  f.s.grad.resize(p);
-  f.s.grad_acc.resize(p);
-  f.s.extra.resize(p);
-  f.ctx.model = f.model.get();
-  f.w0.resize(p);
-  fedsim::Rng init(5);
-  f.model->Init(f.w0.data(), init);
   FullBatch(f, 1);
   auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
   algo->Setup(p, 30);

@@ -169,6 +169,29 @@ json L(const char* type, json fields = json::object()) {
   return fields;
 }
 
+// Two models that must be the same computation (the engine against the
+// hand-written Cnn): the same initial parameters from the same seed, and the
+// same loss, gradient and evaluation sums bit for bit on a batch of b.
+void CheckSameBits(const fedsim::Model& a, const fedsim::Model& b, int batch, uint64_t seed) {
+  REQUIRE(a.num_params() == b.num_params());
+  Eigen::VectorXf p1(a.num_params()), p2(b.num_params());
+  Rng r1(seed), r2(seed);
+  a.Init(p1.data(), r1);
+  b.Init(p2.data(), r2);
+  CHECK(p1 == p2);
+  const Problem pr = MakeProblem(Image(1, 28, 28), batch, 10, seed + 1);
+  auto w1 = a.NewWorkspace(batch);
+  auto w2 = b.NewWorkspace(batch);
+  Eigen::VectorXf g1(a.num_params()), g2(b.num_params());
+  CHECK(a.LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), batch, g1.data(), *w1) ==
+        b.LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), batch, g2.data(), *w2));
+  CHECK(g1 == g2);
+  const auto e1 = a.Evaluate(p1.data(), pr.x.data(), pr.y.data(), batch, *w1);
+  const auto e2 = b.Evaluate(p2.data(), pr.x.data(), pr.y.data(), batch, *w2);
+  CHECK(e1.loss_sum == e2.loss_sum);
+  CHECK(e1.correct == e2.correct);
+}
+
 }  // namespace
 
 TEST_CASE("layers: every layer type's gradient matches finite differences", "[model][layers]") {
@@ -266,19 +289,7 @@ TEST_CASE("layers: fedpara's factorised dense and conv2d layers: gradients, the 
       CHECK(r1[i].name == r2[i].name);
       CHECK(r1[i].offset == r2[i].offset);
     }
-    Eigen::VectorXf p1(seq.num_params()), p2(seq.num_params());
-    Rng a(5), b(5);
-    seq.Init(p1.data(), a);
-    cnn->Init(p2.data(), b);
-    CHECK(p1 == p2);
-    const Problem pr = MakeProblem(Image(1, 28, 28), 7, 10, 6);
-    auto w1 = seq.NewWorkspace(7);
-    auto w2 = cnn->NewWorkspace(7);
-    Eigen::VectorXf g1(seq.num_params()), g2(seq.num_params());
-    const double l1 = seq.LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), 7, g1.data(), *w1);
-    const double l2 = cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), 7, g2.data(), *w2);
-    CHECK(l1 == l2);
-    CHECK(g1 == g2);
+    CheckSameBits(seq, *cnn, 7, 5);
   }
   SECTION("a preset trains under fedpara end to end, uploading its factors") {
     auto config = [](const std::string& algo) {
@@ -324,24 +335,7 @@ TEST_CASE("layers: model.kind = cnn_mcmahan and cnn_lenet run on the engine with
     REQUIRE(engine->num_params() == cnn->num_params());
     CHECK(engine->TrainFlopsPerSample() == cnn->TrainFlopsPerSample());
     CHECK(engine->TrainFlopsPerBatch() == Approx(cnn->TrainFlopsPerBatch()).epsilon(1e-12));
-    Eigen::VectorXf p1(engine->num_params()), p2(engine->num_params());
-    Rng a(9), b(9);
-    engine->Init(p1.data(), a);
-    cnn->Init(p2.data(), b);
-    CHECK(p1 == p2);
-    for (int batch : {1, 10, 64}) {
-      const Problem pr = MakeProblem(Image(1, 28, 28), batch, 10, 40 + batch);
-      auto w1 = engine->NewWorkspace(batch);
-      auto w2 = cnn->NewWorkspace(batch);
-      Eigen::VectorXf g1(engine->num_params()), g2(engine->num_params());
-      CHECK(engine->LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), batch, g1.data(), *w1) ==
-            cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), batch, g2.data(), *w2));
-      CHECK(g1 == g2);
-      const auto e1 = engine->Evaluate(p1.data(), pr.x.data(), pr.y.data(), batch, *w1);
-      const auto e2 = cnn->Evaluate(p2.data(), pr.x.data(), pr.y.data(), batch, *w2);
-      CHECK(e1.loss_sum == e2.loss_sum);
-      CHECK(e1.correct == e2.correct);
-    }
+    for (int batch : {1, 10, 64}) CheckSameBits(*engine, *cnn, batch, 9 + batch);
   }
 }
 
@@ -584,28 +578,8 @@ TEST_CASE("layers: the old kinds' architectures as specs have their counts; the 
   // gradients in another order, a difference of about 1e-8.)
   const auto seq = Make(mcmahan, Image(1, 28, 28), 10);
   const auto cnn = fedsim::MakeCnnMcMahan(1, 28, 28, 10, 1.0);
-  REQUIRE(seq.num_params() == cnn->num_params());
   REQUIRE(seq.num_params() == 1663370);
-  Eigen::VectorXf p1(seq.num_params()), p2(seq.num_params());
-  Rng r1(5), r2(5);
-  seq.Init(p1.data(), r1);
-  cnn->Init(p2.data(), r2);
-  CHECK(p1 == p2);
-  const Problem pr = MakeProblem(Image(1, 28, 28), 7, 10, 6);
-  auto w1 = seq.NewWorkspace(7);
-  auto w2 = cnn->NewWorkspace(7);
-  Eigen::VectorXf g1(seq.num_params()), g2(seq.num_params());
-  const double l1 = seq.LossAndGradient(p1.data(), pr.x.data(), pr.y.data(), 7, g1.data(), *w1);
-  const double l2 = cnn->LossAndGradient(p2.data(), pr.x.data(), pr.y.data(), 7, g2.data(), *w2);
-  CHECK(l1 == l2);
-  size_t differ = 0;
-  float worst = 0.0f;
-  for (Eigen::Index i = 0; i < g1.size(); ++i) {
-    differ += g1[i] != g2[i];
-    worst = std::max(worst, std::abs(g1[i] - g2[i]));
-  }
-  INFO("max difference " << worst);
-  CHECK(differ == 0);
+  CheckSameBits(seq, *cnn, 7, 5);
 }
 
 TEST_CASE("layers: an LSTM step by hand", "[model][layers][lstm]") {
