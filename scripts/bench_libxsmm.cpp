@@ -106,9 +106,12 @@ int main(int argc, char** argv) {
       same = cx == c ? "yes" : "no";
       hash = std::to_string(Hash(cx));
     }
-    std::printf("| %s | %d x %d x %d | %.1f | %s | %s | %s | %s |\n", s.what, s.m, s.n, s.k, re,
-                k ? std::to_string(rx).substr(0, std::to_string(rx).find('.') + 2).c_str() : "no kernel",
-                k ? std::to_string(rx / re).substr(0, 4).c_str() : "-", same.c_str(), hash.c_str());
+    if (k) {
+      std::printf("| %s | %d x %d x %d | %.1f | %.1f | %.2f | %s | %s |\n", s.what, s.m, s.n, s.k, re, rx, rx / re,
+                  same.c_str(), hash.c_str());
+    } else {
+      std::printf("| %s | %d x %d x %d | %.1f | no kernel | - | n/a | - |\n", s.what, s.m, s.n, s.k, re);
+    }
   }
   libxsmm_finalize();
   return 0;

@@ -28,22 +28,21 @@ g++ -std=c++17 -O3 -march=x86-64-v3 -ffp-contract=off -DEIGEN_DONT_PARALLELIZE -
   "$FEDSIM_ROOT/scripts/bench_libxsmm.cpp" -o "$out/bench_libxsmm" \
   -L/usr/lib -lxsmm -lxsmmnoblas -lpthread -lrt -ldl -lm
 "$out/bench_libxsmm" "$seconds" > "$out/table.md"
-LIBXSMM_TARGET=hsw "$out/bench_libxsmm" 0.05 > "$out/table_hsw.md"
-# The last column of each row: the hash of libxsmm's result on this CPU's
-# code path against the AVX2 one.
+LIBXSMM_TARGET=hsw "$out/bench_libxsmm" "$seconds" > "$out/table_hsw.md"
+# One table: this CPU's code path, then the AVX2 one's rate and ratio (each
+# against the Eigen figure of its own run), and whether the two give the
+# same bits (the hash of each result).
 python3 - "$out/table.md" "$out/table_hsw.md" <<'PY'
 import sys
-rows = [l.rstrip("\n") for l in open(sys.argv[1])]
-hsw = {l.split("|")[1]: l.split("|")[-2].strip() for l in open(sys.argv[2]) if l.startswith("| ") and "x" in l.split("|")[2]}
-for l in rows:
-    cells = l.split("|")
-    if l.startswith("| product"):
-        print(l[:l.rfind("| result hash")] + "| same bits on AVX2 (hsw) |")
-    elif l.startswith("|---"):
-        print(l)
-    else:
-        h = cells[-2].strip()
-        same = "n/a" if h == "-" else ("yes" if hsw.get(cells[1]) == h else "no")
-        print("|".join(cells[:-2]) + f"| {same} |")
+def rows(path):
+    return [[c.strip() for c in l.split("|")[1:-1]] for l in open(path) if l.startswith("| ") and not l.startswith("| product")]
+hsw = {r[0]: r for r in rows(sys.argv[2])}
+head = open(sys.argv[1]).readline().split("|")[4].strip()  # "libxsmm (cpx) GFLOP/s"
+print(f"| product | m x n x k | Eigen GFLOP/s | {head} | / Eigen | Eigen GFLOP/s (AVX2 run) | libxsmm (hsw) GFLOP/s | / Eigen | same bits as Eigen | same bits AVX2 vs this CPU |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows(sys.argv[1]):
+    h = hsw[r[0]]
+    same = "n/a" if r[6] == "-" else ("yes" if h[6] == r[6] else "no")
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {h[2]} | {h[3]} | {h[4]} | {r[5]} | {same} |")
 PY
 

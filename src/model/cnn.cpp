@@ -196,17 +196,8 @@ double Cnn::TrainFlopsPerBatch() const {
   double macs = 0.0;
   for (const Op& op : ops_) {
     if (op.rank == 0) continue;
-    const double r = op.rank, w = static_cast<double>(op.out_c) * op.fan_in();
-    if (op.type == CnnLayer::Type::kConv) {
-      // Per factor: z = X T (out R^2 k^2) and W_p = z_p Y^T (out in R k^2);
-      // backward: h and dY (2 out in R k^2), dX and dT (2 out R^2 k^2).
-      const double core = static_cast<double>(op.out_c) * r * r * op.positions();
-      macs += 2.0 * (core + w * r) + 2.0 * (2.0 * w * r + 2.0 * core);
-    } else {
-      // Per factor: X Y^T (out in R); backward: dX and dY (2 out in R).
-      macs += 2.0 * w * r + 2.0 * 2.0 * w * r;
-    }
-    macs += w + 2.0 * w;  // W1 o W2, then dW o W2 and dW o W1
+    macs += FedParaPassMacs(op.type == CnnLayer::Type::kConv, op.out_c, op.w_in(), op.positions(),
+                            op.rank);
   }
   return 2.0 * macs;
 }
@@ -217,14 +208,8 @@ double Cnn::TrainFlopsPerSample() const {
   return 2.0 * macs;
 }
 
-// FedPara init. Every factor entry is iid zero-mean with variance s^2, drawn
-// uniform(+-sqrt(3) s). A dense factor's entry sum_r x_r y_r has variance
-// R s^4 (as in fedpara.cpp); a convolution factor's entry
-// sum_{x,y} X[o,x] T_p[x,y] Y[c,y] is a sum of R^2 uncorrelated products of
-// three independent zero-mean entries, variance R^2 s^6. W = W1 o W2 of
-// independent zero-mean factors has the product of their variances: R^2 s^8
-// (dense) or R^4 s^12 (convolution). Matching the plain init's bound^2 / 3
-// gives s^2 = (bound^2 / (3 R^2))^(1/4) or (bound^2 / (3 R^4))^(1/6).
+// FedPara init: every factor entry uniform(+-FedParaFactorBound), so that W
+// has the plain init's variance (fedpara.h).
 void Cnn::Init(float* params, Rng& rng) const {
   for (const Op& op : ops_) {
     if (op.type == CnnLayer::Type::kMaxPool) continue;
@@ -232,11 +217,8 @@ void Cnn::Init(float* params, Rng& rng) const {
     int64_t begin = op.w_offset, factor_end = op.b_offset;
     double factor_bound = bound;
     if (op.rank > 0) {
-      const double r = op.rank, target = bound * bound / 3.0;
-      const double s2 = op.type == CnnLayer::Type::kConv ? fm::Pow(target / (r * r * r * r), 1.0 / 6.0)
-                                                         : fm::Pow(target / (r * r), 0.25);
       begin = op.t1;
-      factor_bound = std::sqrt(3.0 * s2);
+      factor_bound = FedParaFactorBound(op.type == CnnLayer::Type::kConv, op.rank, bound);
     }
     for (int64_t i = begin; i < factor_end; ++i) {
       params[i] = static_cast<float>(rng.Uniform(-factor_bound, factor_bound));
@@ -304,10 +286,8 @@ void Cnn::Forward(const float* params, const float* x, int b, Ws& ws) const {
       FedParaConvForm(out, cin, op.positions(), r, params + op.t2, params + op.x2, params + op.y2, ws.z2[i].data(),
                       ws.w2[i].data());
     } else {
-      MatMap(ws.w1[i].data(), out, cin).noalias() =
-          ConstMatMap(params + op.x1, out, r) * ConstMatMap(params + op.y1, cin, r).transpose();
-      MatMap(ws.w2[i].data(), out, cin).noalias() =
-          ConstMatMap(params + op.x2, out, r) * ConstMatMap(params + op.y2, cin, r).transpose();
+      FedParaDenseForm(out, cin, r, params + op.x1, params + op.y1, ws.w1[i].data());
+      FedParaDenseForm(out, cin, r, params + op.x2, params + op.y2, ws.w2[i].data());
     }
     ws.w[i] = ws.w1[i].cwiseProduct(ws.w2[i]);
   }
@@ -443,9 +423,7 @@ void Cnn::FactorGrad(const Op& op, size_t i, const float* params, float* grad, W
       FedParaConvGrad(out, cin, op.positions(), r, gw.data(), params + t, params + x, params + y,
                       (f == 0 ? ws.z1[i] : ws.z2[i]).data(), ws.h.data(), grad + t, grad + x, grad + y);
     } else {
-      ConstMatMap g(gw.data(), out, cin);
-      MatMap(grad + x, out, r).noalias() = g * ConstMatMap(params + y, cin, r);
-      MatMap(grad + y, cin, r).noalias() = g.transpose() * ConstMatMap(params + x, out, r);
+      FedParaDenseGrad(out, cin, r, gw.data(), params + x, params + y, grad + x, grad + y);
     }
   }
 }

@@ -53,6 +53,38 @@ int FedParaConvRank(int in, int out, int kernel, double gamma) {
   return static_cast<int>(std::clamp(rank, r_min, r_max));
 }
 
+double FedParaFactorBound(bool conv, int rank, double bound) {
+  const double r = rank, target = bound * bound / 3.0;
+  const double s2 = conv ? fm::Pow(target / (r * r * r * r), 1.0 / 6.0) : fm::Pow(target / (r * r), 0.25);
+  return std::sqrt(3.0 * s2);
+}
+
+double FedParaPassMacs(bool conv, int out, int in, int positions, int rank) {
+  const double r = rank, w = static_cast<double>(out) * in * positions;
+  double macs;
+  if (conv) {
+    // Per factor: z = X T (out R^2 k^2) and W_p = z_p Y^T (out in R k^2);
+    // backward: h and dY (2 out in R k^2), dX and dT (2 out R^2 k^2).
+    const double core = static_cast<double>(out) * r * r * positions;
+    macs = 2.0 * (core + w * r) + 2.0 * (2.0 * w * r + 2.0 * core);
+  } else {
+    // Per factor: X Y^T (out in R); backward: dX and dY (2 out in R).
+    macs = 2.0 * w * r + 2.0 * 2.0 * w * r;
+  }
+  return macs + w + 2.0 * w;  // W1 o W2, then dW o W2 and dW o W1
+}
+
+void FedParaDenseForm(int out, int in, int rank, const float* x, const float* y, float* w) {
+  MatMap(w, out, in).noalias() = ConstMatMap(x, out, rank) * ConstMatMap(y, in, rank).transpose();
+}
+
+void FedParaDenseGrad(int out, int in, int rank, const float* g, const float* x, const float* y, float* dx,
+                      float* dy) {
+  const ConstMatMap gm(g, out, in);
+  MatMap(dx, out, rank).noalias() = gm * ConstMatMap(y, in, rank);
+  MatMap(dy, in, rank).noalias() = gm.transpose() * ConstMatMap(x, out, rank);
+}
+
 void FedParaConvForm(int out, int in, int positions, int rank, const float* t, const float* x, const float* y,
                      float* z, float* w) {
   const Eigen::Index rk = static_cast<Eigen::Index>(rank) * positions;

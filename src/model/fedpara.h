@@ -85,6 +85,25 @@ void FedParaConvForm(int out, int in, int positions, int rank, const float* t, c
 void FedParaConvGrad(int out, int in, int positions, int rank, const float* g, const float* t, const float* x,
                      const float* y, const float* z, float* h, float* dt, float* dx, float* dy);
 
+// The pieces shared by the FedPara Cnn and the layer engine's FedParaLayer,
+// for a layer with weight W (out x in k^2, column-major, Cnn's layout) and
+// `positions` = k^2 (1 for a dense layer).
+//
+// Init: the bound of the uniform draw of every factor entry when the plain
+// layer draws W uniform(+-bound). Each entry has variance s^2; a dense
+// factor's entry sum_r x_r y_r has variance R s^4, a convolution factor's
+// R^2 s^6, and W = W1 o W2 the product of its factors' variances: R^2 s^8
+// (dense) or R^4 s^12 (convolution). Matching bound^2 / 3 gives
+// s^2 = (bound^2 / (3 R^2))^(1/4) or (bound^2 / (3 R^4))^(1/6).
+double FedParaFactorBound(bool conv, int rank, double bound);
+// Multiply-adds of one pass that do not depend on the batch: forming both
+// factors and W = W1 o W2, then mapping dW back onto the factors.
+double FedParaPassMacs(bool conv, int out, int in, int positions, int rank);
+// A dense factor W_f = X Y^T (out x in; X out x R, Y in x R), and its
+// backward from g = dL/dW_f: dX = g Y, dY = g^T X.
+void FedParaDenseForm(int out, int in, int rank, const float* x, const float* y, float* w);
+void FedParaDenseGrad(int out, int in, int rank, const float* g, const float* x, const float* y, float* dx, float* dy);
+
 class FedParaMlp : public Model {
  public:
   // sizes = {input_dim, hidden..., num_classes}; gamma picks each layer's rank

@@ -1194,7 +1194,6 @@ class FedParaLayer : public Layer {
     factors_ = y2_ + w_in * r;
     count = factors_ + (bias ? out_c : 0);
   }
-  int rank() const { return rank_; }
   void Allocate(Buffers& buf, int rows) const override {
     inner_->Allocate(buf, rows);
     buf.inner.resize(2);
@@ -1211,12 +1210,8 @@ class FedParaLayer : public Layer {
     z.tmp.resize(zs);
   }
   void Init(float* p, Rng& rng, double scale) const override {
-    // Cnn::Init: each factor entry uniform with variance s^2 such that W's
-    // entries have the plain layer's variance bound^2 / 3.
     const double bound = scale / std::sqrt(static_cast<double>(w_in_) * positions_);
-    const double r = rank_, target = bound * bound / 3.0;
-    const double s2 = conv_ ? fm::Pow(target / (r * r * r * r), 1.0 / 6.0) : fm::Pow(target / (r * r), 0.25);
-    Uniform(p + offset, factors_, std::sqrt(3.0 * s2), rng);
+    Uniform(p + offset, factors_, FedParaFactorBound(conv_, rank_, bound), rng);
     if (bias_) Uniform(p + offset + factors_, out_c_, bound, rng);
   }
   void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass& pass) const override {
@@ -1227,10 +1222,8 @@ class FedParaLayer : public Layer {
       FedParaConvForm(out_c_, w_in_, positions_, rank_, q, q + x1_, q + y1_, z.out.data(), f.saved.data());
       FedParaConvForm(out_c_, w_in_, positions_, rank_, q + t2_, q + x2_, q + y2_, z.saved.data(), f.saved2.data());
     } else {
-      MatMap(f.saved.data(), out_c_, w_in_).noalias() =
-          ConstMatMap(q + x1_, out_c_, rank_) * ConstMatMap(q + y1_, w_in_, rank_).transpose();
-      MatMap(f.saved2.data(), out_c_, w_in_).noalias() =
-          ConstMatMap(q + x2_, out_c_, rank_) * ConstMatMap(q + y2_, w_in_, rank_).transpose();
+      FedParaDenseForm(out_c_, w_in_, rank_, q + x1_, q + y1_, f.saved.data());
+      FedParaDenseForm(out_c_, w_in_, rank_, q + x2_, q + y2_, f.saved2.data());
     }
     VecMap(f.out.data(), w_size_) = f.saved.cwiseProduct(f.saved2);
     if (bias_) std::copy(q + factors_, q + factors_ + out_c_, f.out.data() + w_size_);
@@ -1264,27 +1257,13 @@ class FedParaLayer : public Layer {
         FedParaConvGrad(out_c_, w_in_, positions_, rank_, gw.data(), q + t, q + xo, q + yo,
                         (k == 0 ? z.out : z.saved).data(), z.tmp.data(), g + t, g + xo, g + yo);
       } else {
-        const ConstMatMap gm(gw.data(), out_c_, w_in_);
-        MatMap(g + xo, out_c_, rank_).noalias() = gm * ConstMatMap(q + yo, w_in_, rank_);
-        MatMap(g + yo, w_in_, rank_).noalias() = gm.transpose() * ConstMatMap(q + xo, out_c_, rank_);
+        FedParaDenseGrad(out_c_, w_in_, rank_, gw.data(), q + xo, q + yo, g + xo, g + yo);
       }
     }
     if (bias_) std::copy(dwb + w_size_, dwb + w_size_ + out_c_, g + factors_);
   }
   double Macs() const override { return inner_->Macs(); }
-  double PassMacs() const override {
-    // As Cnn::TrainFlopsPerBatch: forming both factors and W, and mapping dW
-    // back onto them.
-    const double r = rank_, w = static_cast<double>(w_size_);
-    double macs;
-    if (conv_) {
-      const double core = static_cast<double>(out_c_) * r * r * positions_;
-      macs = 2.0 * (core + w * r) + 2.0 * (2.0 * w * r + 2.0 * core);
-    } else {
-      macs = 2.0 * w * r + 2.0 * 2.0 * w * r;
-    }
-    return macs + 3.0 * w;
-  }
+  double PassMacs() const override { return FedParaPassMacs(conv_, out_c_, w_in_, positions_, rank_); }
   void Ranges(std::vector<ParamRange>& r) const override {
     r.push_back({name + ".weight", offset, factors_});
     if (bias_) r.push_back({name + ".bias", offset + factors_, out_c_});
@@ -1363,12 +1342,8 @@ class Residual : public Layer {
     return m;
   }
   void Ranges(std::vector<ParamRange>& r) const override {
-    const size_t first = r.size();
-    CollectRanges(inner, r);
+    CollectRanges(inner, r);  // the enclosing CollectRanges marks the block's own "local"
     if (projection) projection->Ranges(r);
-    if (local) {
-      for (size_t k = first; k < r.size(); ++k) r[k].local = true;
-    }
   }
   int64_t ColsPerSample() const override {
     int64_t m = projection ? projection->ColsPerSample() : 0;
@@ -1473,6 +1448,7 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
                                  best_d <= 3 ? fmt::format(" (did you mean '{}'?)", best) : "", all_types));
     }
     f.CheckFields(type, *fields);
+    const bool local = f.Bool("local", false);
     const std::string name = f.Str("name", fmt::format("{}.{}", name_prefix, i));
     const std::string from = i == 0 ? (depth == 0 ? "the data gives" : "the block's input is")
                                     : fmt::format("layers[{}] ({}) outputs", i - 1, spec[i - 1].value("type", "?"));
@@ -1491,7 +1467,7 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
     std::unique_ptr<Layer> layer;
     if (type == "relu" || type == "tanh" || type == "sigmoid") {
       const Act a = type == "relu" ? Act::kRelu : type == "tanh" ? Act::kTanh : Act::kSigmoid;
-      if (f.Bool("local", false)) f.Fail("local", fmt::format("a {} layer has no parameters to keep local", type));
+      if (local) f.Fail("local", fmt::format("a {} layer has no parameters to keep local", type));
       if (!layers.empty() && layers.back()->Fusable() && layers.back()->act == Act::kNone && !obj.contains("name")) {
         layers.back()->act = a;  // applied in place on the previous layer's output
         continue;
@@ -1647,16 +1623,16 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
       r->count = next_offset - first;
       r->type = type;
       r->name = name;
-      r->local = f.Bool("local", false);
-      if (r->local && r->count == 0) f.Fail("local", "the block has no parameters to keep local");
+      r->local = local;
+      if (local && r->count == 0) f.Fail("local", "the block has no parameters to keep local");
       cur = r->out;
       layers.push_back(std::move(r));
       continue;
     }
     layer->type = type;
     layer->name = name;
-    layer->local = f.Bool("local", false);
-    if (layer->local && layer->count == 0) {
+    layer->local = local;
+    if (local && layer->count == 0) {
       f.Fail("local", fmt::format("a {} layer has no parameters to keep local", type));
     }
     layer->id = next_id++;

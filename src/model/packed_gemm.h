@@ -33,10 +33,6 @@ class PackedLhs {
   // (leading dimension ldc), with the rows, depth and cols given to Pack.
   void AddProduct(const float* b, int64_t ldb, float* c, int64_t ldc);
 
-  int64_t rows() const { return rows_; }
-  int64_t depth() const { return depth_; }
-  int64_t cols() const { return cols_; }
-
  private:
   // Offset in packed_ of the lhs block starting at row i2 and depth k2.
   int64_t BlockOffset(int64_t i2, int64_t k2) const;
