@@ -11,6 +11,9 @@
 # epochs), into docs/reproductions.md (niid-bench markers);
 # completed runs are skipped and an interrupted one continues from its checkpoint, and
 # --table-only writes the table from the runs that exist ("-" for the others).
+# Each completed run is recorded in docs/results/niid_bench/DATASET/rRR_eEE/
+# (summary, config and accuracy curve): the table is drawn from those
+# records, and a cell recorded there is not run again, so commit them.
 # --seeds S runs experiment.seed = 1..S for every cell (NIID-Bench reports means
 # over 3 seeds; seed 1 lives in ALGO_PART/, seed k in ALGO_PART_sK/) and the
 # table gives the mean over the seeds that exist. --jobs J runs J cells at once,
@@ -80,6 +83,10 @@ for p in $parts; do
     *) echo "niid_bench: --parts takes iid, dir0.5, c1, c2, c3 (not '$p')" >&2; exit 2 ;;
   esac
 done
+# Every completed cell is also recorded in the repository (its summary, config
+# and accuracy curve, ~10 KB), so the table survives the run folder and a
+# later session or machine skips the cells already measured: commit the files.
+store="$FEDSIM_ROOT/docs/results/niid_bench/$dataset/r${rounds}_e${epochs}"
 # Each of the J cells running at once gets an equal share of the cores by default.
 [ -n "$threads" ] || threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
 for v in "$seeds" "$jobs" "$threads" "$rounds" "$epochs"; do
@@ -104,6 +111,27 @@ declare -A part=(
   [c2]="--set data.partition.kind=labels --set data.partition.labels_per_client=2"
   [c3]="--set data.partition.kind=labels --set data.partition.labels_per_client=3"
 )
+# Records the completed run in directory $1 as $store/NAME.json (NAME: the
+# run folder's name): the summary, config, model, data, partition and build of
+# its metrics.json, and per round only the evaluation figures.
+record_run() {
+  mkdir -p "$store"
+  python3 - "$1" "$store/$(basename "$1").json" <<'PY'
+import json, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+m = json.load(open(f"{src}/metrics.json"))
+if m.get("summary", {}).get("status") != "completed":
+    sys.exit(0)
+keep = ("round", "test_accuracy", "test_loss", "train_loss", "wall_seconds", "stages")
+rec = {k: m[k] for k in ("_build", "config", "model", "data", "partition", "summary") if k in m}
+rec["rounds"] = [{k: r[k] for k in keep if k in r} for r in m.get("rounds", []) if r.get("test_accuracy") is not None]
+rec["source"] = "scripts/niid_bench.sh, from " + os.path.basename(src) + "/metrics.json"
+with open(dst + ".tmp", "w") as f:
+    json.dump(rec, f, indent=1, sort_keys=True)
+    f.write("\n")
+os.replace(dst + ".tmp", dst)
+PY
+}
 # summary.status of the run in directory $1 ("none" without metrics.json).
 run_status() {
   [ -f "$1/metrics.json" ] || { echo none; return; }
@@ -121,6 +149,7 @@ run_cell() {
     echo "$(date +%T) resuming $1 on $2, seed $3" >&2
     "$fedsim" run --resume "$4" --threads "$threads" --quiet ||
       { echo "niid_bench: FAILED $1 on $2, seed $3 ($4)" >&2; return 1; }
+    record_run "$4"
     return 0
   fi
   echo "$(date +%T) running $1 on $2, seed $3" >&2
@@ -128,6 +157,7 @@ run_cell() {
   "$fedsim" run "$config" $extra ${part[$2]} "${data_set[@]}" --set experiment.rounds="$rounds" \
     --set algorithm.local_epochs="$epochs" --threads "$threads" --quiet --out "$4" ||
     { echo "niid_bench: FAILED $1 on $2, seed $3 ($4)" >&2; return 1; }
+  record_run "$4"
 }
 failed=0
 if [ "$table_only" = 0 ]; then
@@ -137,7 +167,8 @@ if [ "$table_only" = 0 ]; then
       for ((k = 1; k <= seeds; k++)); do
         dir="$runs/r${rounds}_e${epochs}/${a}_$p"
         [ "$k" -gt 1 ] && dir="${dir}_s$k"
-        [ "$(run_status "$dir")" = completed ] && continue
+        [ -f "$store/$(basename "$dir").json" ] && continue
+        [ "$(run_status "$dir")" = completed ] && { record_run "$dir"; continue; }
         if [ "$running" -ge "$jobs" ]; then
           wait -n || failed=1
           running=$((running - 1))
@@ -156,7 +187,10 @@ fi
 # The table always has all four columns and every seed found on disk, whatever
 # --only and --seeds chose to run, so a partial rerun never drops results.
 mkdir -p "$runs"
-python3 - "$runs/r${rounds}_e${epochs}" "$rounds" "$epochs" "$dataset" "$parts" <<'PY' > "$runs/table.md.tmp"
+for dir in "$runs/r${rounds}_e${epochs}"/*_*/; do
+  [ "$(run_status "$dir")" = completed ] && record_run "${dir%/}"
+done
+python3 - "$store" "$rounds" "$epochs" "$dataset" "$parts" <<'PY' > "$runs/table.md.tmp"
 import glob, json, os, re, statistics, sys
 out, rounds, epochs, dataset, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
 algos = ["fedavg", "fedprox", "scaffold", "fednova"]
@@ -173,7 +207,7 @@ if dataset == "cifar10":
     # NIID-Bench Table III, CIFAR-10, the FedAvg figures quoted in issue 24; Flower's baseline has no CIFAR-10 run.
     paper, flower = {("fedavg", "dir0.5"): 68.2, ("fedavg", "c2"): 49.8}, {}
     # Every partition run here or asked for, in the usual order.
-    have = {re.sub(r"_s[0-9]+$", "", os.path.basename(d)).split("_", 1)[1] for d in glob.glob(f"{out}/*_*")}
+    have = {re.sub(r"_s[0-9]+$", "", os.path.basename(d)[:-5]).split("_", 1)[1] for d in glob.glob(f"{out}/*_*.json")}
     parts = [p for p in ["iid", "dir0.5", "c1", "c2", "c3"] if p in parts or p in have]
 else:
     parts = ["iid", "dir0.5", "c1", "c2", "c3"]
@@ -181,9 +215,9 @@ missing = "not run" if dataset == "cifar10" else "-"
 names = {"iid": "IID", "dir0.5": "Dirichlet 0.5", "c1": "#C=1", "c2": "#C=2", "c3": "#C=3"}
 titles = {"fedavg": "FedAvg", "fedprox": "FedProx", "scaffold": "SCAFFOLD", "fednova": "FedNova"}
 def completed(d):
-    """The summary of the completed run in directory d, or None."""
+    """The summary of the completed run recorded as d.json, or None."""
     try:
-        s = json.load(open(f"{d}/metrics.json"))["summary"]
+        s = json.load(open(f"{d}.json"))["summary"]
     except (OSError, ValueError, KeyError):
         return None
     ok = s.get("status") == "completed" and s.get("final_test_accuracy") is not None
@@ -191,7 +225,7 @@ def completed(d):
 max_n = 0
 def cell(a, p):
     global max_n
-    dirs = [f"{out}/{a}_{p}"] + sorted(d for d in glob.glob(f"{out}/{a}_{p}_s*") if re.search(r"_s[0-9]+$", d))
+    dirs = [f"{out}/{a}_{p}"] + sorted(d[:-5] for d in glob.glob(f"{out}/{a}_{p}_s*.json") if re.search(r"_s[0-9]+\.json$", d))
     runs = [s for s in map(completed, dirs) if s is not None]
     max_n = max(max_n, len(runs))
     if not runs:

@@ -27,11 +27,15 @@ inline void CopyInnerWindow(const float* src, int64_t src_stride, int k, float* 
 using InnerWindowCopy = void (*)(const float*, int64_t, int, float*);
 
 // The fixed-span copy for the window rows of the built-in CNNs (5x5 kernels
-// on 1 and 6 channels), or nullptr for the general path.
+// on 1, 3 and 6 channels, 3x3 kernels on 1 and 32), or nullptr for the
+// general path.
 InnerWindowCopy InnerCopyFor(int64_t row_span) {
   switch (row_span) {
+    case 3: return &CopyInnerWindow<3>;
     case 5: return &CopyInnerWindow<5>;
+    case 15: return &CopyInnerWindow<15>;
     case 30: return &CopyInnerWindow<30>;
+    case 96: return &CopyInnerWindow<96>;
     default: return nullptr;
   }
 }

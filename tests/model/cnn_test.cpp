@@ -268,11 +268,13 @@ TEST_CASE("cnn: max-pool forward matches its definition with ties and NaN", "[mo
 TEST_CASE("cnn: im2col matches its definition entry by entry", "[model][cnn]") {
   // Row (kh * k + kw) * C + c of the column of output (oh, ow) of image n is
   // input (c, oh*s - p + kh, ow*s - p + kw), 0 outside the image. The
-  // geometries cover the fixed-span fast paths (5x5 on 1 and 6 channels) with
-  // and without padding, and the general path.
+  // geometries cover the fixed-span fast paths (5x5 on 1, 3 and 6 channels,
+  // 3x3 on 1 and 32) with and without padding, and the general path.
   // {channels, height, width, kernel, stride, padding}
-  const fedsim::WindowGeometry cases[] = {{1, 28, 28, 5, 1, 0}, {1, 9, 7, 5, 1, 2}, {6, 12, 12, 5, 1, 0},
-                                          {6, 8, 9, 5, 2, 1},   {3, 7, 5, 3, 2, 1}, {2, 6, 6, 2, 2, 0}};
+  const fedsim::WindowGeometry cases[] = {{1, 28, 28, 5, 1, 0}, {1, 9, 7, 5, 1, 2},  {6, 12, 12, 5, 1, 0},
+                                          {6, 8, 9, 5, 2, 1},   {3, 7, 5, 3, 2, 1},  {2, 6, 6, 2, 2, 0},
+                                          {3, 11, 9, 5, 1, 0},  {3, 10, 10, 5, 1, 2}, {1, 8, 9, 3, 1, 1},
+                                          {32, 7, 6, 3, 1, 0}};
   Rng rng(21);
   for (const fedsim::WindowGeometry& g : cases) {
     const int count = 3;
