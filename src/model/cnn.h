@@ -30,7 +30,7 @@
 //     gamma). Layout: T1 (R x R k^2), X1 (out x R), Y1 (in x R), T2, X2, Y2,
 //     then b (out); 2 (R^2 k^2 + R (out + in)) + out parameters.
 //   Dense: W = (X1 Y1^T) o (X2 Y2^T), X (out x R), Y (in x R), R =
-//     FedParaRank(in, out, gamma) as in FedParaMlp. Layout: X1, Y1, X2, Y2,
+//     FedParaRank(in, out, gamma) as for the dense layers. Layout: X1, Y1, X2, Y2,
 //     then b (out); 2 R (out + in) + out parameters.
 // Every block is column-major.
 //
@@ -65,7 +65,7 @@ class Cnn : public Model {
  public:
   // Images of channels x height x width; the last layer must be Dense (its
   // out is the number of classes). A ReLU applies to the output of the layer
-  // before it and may not come first. init_scale as in Mlp. conv_chunk:
+  // before it and may not come first. init_scale as in the dense layers. conv_chunk:
   // samples per im2col chunk; 0 (the default) picks the most whose column
   // matrix fits in 4 MiB (at least 1). Throws InputError for a bad list or a
   // window that does not fit its input.

@@ -1,7 +1,8 @@
-// Building blocks shared by the dense models (Mlp, FedParaMlp): a dense
-// layer's forward and backward passes on b x width column-major activation
-// buffers, and the softmax cross-entropy gradient. The first layer reads the
-// batch rows as given (row-major b x in).
+// Building blocks of the dense layers that keep one row per sample (the
+// softmax and mlp presets' rows layout, FedGAN's nets): a dense layer's
+// forward and backward passes on b x width column-major activation buffers,
+// and the softmax cross-entropy gradient. The first layer reads the batch
+// rows as given (row-major b x in).
 #pragma once
 
 #include <Eigen/Core>
@@ -40,12 +41,10 @@ inline void DenseParamGrad(const float* a, bool a_row_major, const float* gl, in
   Eigen::Map<Eigen::VectorXf>(db, out) = g.colwise().sum().transpose();
 }
 
-// dL/d(previous activation) through W and the previous layer's ReLU:
-// gp (b x in) = (gl W^T) where a_prev > 0, else 0.
-inline void DenseInputGrad(const float* gl, const float* w, const float* a_prev, int b, int in, int out, float* gp) {
-  Eigen::Map<Eigen::MatrixXf> g(gp, b, in);
-  g.noalias() = Eigen::Map<const Eigen::MatrixXf>(gl, b, out) * Eigen::Map<const Eigen::MatrixXf>(w, in, out).transpose();
-  g = (Eigen::Map<const Eigen::MatrixXf>(a_prev, b, in).array() > 0.0f).select(g, 0.0f);
+// dL/d(layer input): gp (b x in) = gl W^T.
+inline void DenseInputProduct(const float* gl, const float* w, int b, int in, int out, float* gp) {
+  Eigen::Map<Eigen::MatrixXf>(gp, b, in).noalias() =
+      Eigen::Map<const Eigen::MatrixXf>(gl, b, out) * Eigen::Map<const Eigen::MatrixXf>(w, in, out).transpose();
 }
 
 // g holds the b x C logits (one row per sample) on entry and dLoss/dlogits =

@@ -1,23 +1,17 @@
-// FedPara: an MLP whose dense weights are low-rank Hadamard products
-// (Hyeon-Woo, Ye-Bin, Oh, "FedPara: Low-Rank Hadamard Product Parameterization
-// for Communication-Efficient Federated Learning", ICLR 2022).
+// FedPara's factorised layers (Hyeon-Woo, Ye-Bin, Oh, "FedPara: Low-Rank
+// Hadamard Product Parameterization for Communication-Efficient Federated
+// Learning", ICLR 2022): the rank rule, the factors' init bound and cost, and
+// the dense factor's form and gradient. The layers themselves are the layer
+// engine's (layers.cpp): FedParaLayer wraps a dense or conv2d layer, and
+// FedParaDenseRows is the factorised dense layer of the softmax and mlp
+// presets (algorithm.name = fedpara with model.kind = softmax or mlp).
 //
-// Each factorised layer l with fan_in m and fan_out n has the weight
+// A factorised dense layer with fan_in m and fan_out n has the weight
 //   W = (X1 Y1^T) o (X2 Y2^T),   X1, X2 in R^{m x R},  Y1, Y2 in R^{n x R},
 // where o is the elementwise (Hadamard) product, plus a dense bias b in R^n.
 // rank(W) can reach R^2 while the layer holds only 2R(m+n) + n parameters.
 // Only the factors and biases live in the flat parameter vector, so a client
 // trains and sends the factors: bytes on the wire = num_params() * 4.
-//
-// Otherwise the model is Mlp: ReLU hidden layers, softmax cross-entropy
-// output, the same batch layout (rows of x are samples).
-//
-// Parameter layout, layer by layer. Factorised layer: X1 (m x R), Y1 (n x R),
-// X2 (m x R), Y2 (n x R), each column-major, then b (n). Dense layer (only the
-// output layer, and only with dense_last_layer): W (m x n, column-major), then b.
-//
-// Thread-safety: immutable after construction; each thread passes its own
-// Workspace, which holds the formed weights of every layer for one batch.
 #pragma once
 
 #include "model/model.h"
@@ -103,70 +97,5 @@ double FedParaPassMacs(bool conv, int out, int in, int positions, int rank);
 // backward from g = dL/dW_f: dX = g Y, dY = g^T X.
 void FedParaDenseForm(int out, int in, int rank, const float* x, const float* y, float* w);
 void FedParaDenseGrad(int out, int in, int rank, const float* g, const float* x, const float* y, float* dx, float* dy);
-
-class FedParaMlp : public Model {
- public:
-  // sizes = {input_dim, hidden..., num_classes}; gamma picks each layer's rank
-  // through FedParaRank; init_scale as in Mlp (the formed W has the variance of
-  // Mlp's uniform(+-init_scale/sqrt(fan_in)) init).
-  //
-  // dense_last_layer keeps the output layer as a plain dense W. Default false:
-  // the Flower baseline's MNIST 2NN (FC) factorises every layer, output
-  // included. (Its VGG16 keeps all fully connected classifier layers dense and
-  // factorises only the convolutions; there is no MLP in the authors' code.)
-  //
-  // Throws InputError when sizes has fewer than two entries, a size < 1 or
-  // gamma outside [0, 1].
-  FedParaMlp(std::vector<int> sizes, double gamma, double init_scale, bool dense_last_layer = false);
-
-  std::string kind() const override { return "fedpara"; }
-  int64_t num_params() const override { return num_params_; }
-  // Layer sizes, gamma, each layer's rank ("dense" for a dense layer) and the
-  // parameter count.
-  std::string Describe() const override;
-  // Per-sample multiply-adds x 2 of the forward pass, the weight gradient dW
-  // and the input gradients, as for a dense Mlp of the same sizes. Excludes
-  // the per-batch work, which is WeightConstructionFlops().
-  double TrainFlopsPerSample() const override;
-  // Multiply-adds x 2 that one LossAndGradient call spends independently of
-  // its batch size: forming W1, W2 and W from the factors, and mapping dW onto
-  // the four factor gradients. A batch of b costs
-  // b * TrainFlopsPerSample() + WeightConstructionFlops().
-  double WeightConstructionFlops() const;
-  double TrainFlopsPerBatch() const override { return WeightConstructionFlops(); }
-
-  // Factors uniform with the variance derived in fedpara.cpp; biases as Mlp.
-  // init_scale = 0 gives all-zero factors, a stationary point: only the biases
-  // would ever train.
-  void Init(float* params, Rng& rng) const override;
-  // Allocates every per-batch buffer once: activations, the formed W1, W2 and
-  // W of each factorised layer, and scratch for dW.
-  std::unique_ptr<Workspace> NewWorkspace(int max_batch) const override;
-  double LossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
-                         Workspace& ws) const override;
-  EvalSums Evaluate(const float* params, const float* x, const int* y, int b, Workspace& ws) const override;
-
-  const std::vector<int>& sizes() const { return sizes_; }
-  // ranks()[l] is layer l's R, or 0 for a dense layer.
-  const std::vector<int>& ranks() const { return ranks_; }
-  double gamma() const { return gamma_; }
-
- private:
-  class Ws;
-  // Offsets of one layer's blocks in the flat vector (x1..y2 unused when dense).
-  struct Layout {
-    int64_t x1 = 0, y1 = 0, x2 = 0, y2 = 0, w = 0, b = 0;
-  };
-  // Forms every layer's W into ws, then runs the forward pass; leaves the
-  // logits in ws.act.back().
-  void Forward(const float* params, const float* x, int b, Ws& ws) const;
-
-  std::vector<int> sizes_;
-  std::vector<int> ranks_;
-  std::vector<Layout> layout_;
-  int64_t num_params_ = 0;
-  double gamma_;
-  double init_scale_;
-};
 
 }  // namespace fedsim

@@ -2,7 +2,7 @@
 // the quality figures of generated samples.
 //
 // Both networks are DenseNets: dense layers on one flat float32 parameter
-// vector owned by the caller (layout as Mlp: W_l column-major fan_in x
+// vector owned by the caller (layout as the mlp preset: W_l column-major fan_in x
 // fan_out, then b_l), LeakyReLU hidden layers, and an output that is tanh
 // (generator: pixels in [-1, 1]) or linear (discriminator: one logit).
 // Activations are column-major b x width buffers in a per-thread workspace.

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fmath.h"
 #include "model/conv_ops.h"
+#include "model/dense_ops.h"
 #include "model/fedpara.h"
 
 namespace fedsim::seq {
@@ -189,6 +190,129 @@ class Dense : public Layer {
   bool bias_;
   bool per_step_ = false;
   int64_t fan_in_ = 0;
+};
+
+// ---------------------------------------------------------------- dense, one row per sample
+
+// The dense layers of the softmax and mlp presets (Sequential's rows
+// layout): activations are b x width column-major, one row per sample, and W
+// is fan_in x units column-major, then b, as in fedsim's original dense
+// models; dense_ops.h's kernels compute them, so those presets keep their
+// results bit for bit. The first layer reads the data's rows as given
+// (row-major b x fan_in).
+class DenseRows : public Layer {
+ public:
+  DenseRows(Shape input, int units, bool first) : units_(units), first_(first) {
+    in = input;
+    fan_in_ = static_cast<int>(in.size());
+    out = Shape::Flat(units);
+    count = static_cast<int64_t>(fan_in_) * units + units;
+  }
+  void Init(float* p, Rng& rng, double scale) const override {
+    Uniform(p + offset, count, scale / std::sqrt(static_cast<double>(fan_in_)), rng);  // W, then b
+  }
+  void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass&) const override {
+    DenseForward(x, first_, p + offset, p + bias(), b, fan_in_, units_, false, buf.out.data());
+  }
+  void Backward(const float* p, const float* x, int b, Buffers&, float* gy, float* gx, float* grad,
+                const Pass&) const override {
+    DenseParamGrad(x, first_, gy, b, fan_in_, units_, grad + offset, grad + bias());
+    if (gx) DenseInputProduct(gy, p + offset, b, fan_in_, units_, gx);
+  }
+  double Macs() const override { return static_cast<double>(fan_in_) * units_; }
+  void Ranges(std::vector<ParamRange>& r) const override {
+    r.push_back({name + ".weight", offset, bias() - offset});
+    r.push_back({name + ".bias", bias(), units_});
+  }
+  bool Fusable() const override { return true; }
+  std::string Describe() const override { return "dense"; }
+
+ private:
+  int64_t bias() const { return offset + static_cast<int64_t>(fan_in_) * units_; }
+  int units_;
+  bool first_;
+  int fan_in_ = 0;
+};
+
+// FedPara's factorised dense layer in the rows layout (Hyeon-Woo, Ye-Bin,
+// Oh, ICLR 2022): W = (X1 Y1^T) o (X2 Y2^T), W fan_in x units, X fan_in x R,
+// Y units x R; parameters X1, Y1, X2, Y2, then b. Inner buffers: [0].out W,
+// .saved W1, .saved2 W2, .tmp dL/dW; [1].out dL/dW o W2 (then o W1).
+class FedParaDenseRows : public Layer {
+ public:
+  FedParaDenseRows(Shape input, int units, bool first, double gamma) : units_(units), first_(first) {
+    in = input;
+    fan_in_ = static_cast<int>(in.size());
+    out = Shape::Flat(units);
+    rank_ = FedParaRank(fan_in_, units, gamma);
+    y1_ = static_cast<int64_t>(fan_in_) * rank_;
+    x2_ = y1_ + static_cast<int64_t>(units) * rank_;
+    y2_ = x2_ + y1_;
+    b_ = y2_ + static_cast<int64_t>(units) * rank_;
+    count = b_ + units;
+  }
+  void Allocate(Buffers& buf, int rows) const override {
+    Layer::Allocate(buf, rows);
+    const int64_t w = static_cast<int64_t>(fan_in_) * units_;
+    buf.inner.resize(2);
+    buf.inner[0].out.resize(w);
+    buf.inner[0].saved.resize(w);
+    buf.inner[0].saved2.resize(w);
+    buf.inner[0].tmp.resize(w);
+    buf.inner[1].out.resize(w);
+  }
+  // Factors uniform(+-sqrt(3) s) with s^2 = (bound^2 / (3 R^2))^(1/4), so
+  // that W has the variance of the dense layer's uniform(+-bound) (derived at
+  // FedParaFactorBound); the bias uniform(+-bound).
+  void Init(float* p, Rng& rng, double scale) const override {
+    const double bound = scale / std::sqrt(static_cast<double>(fan_in_));
+    const double r = rank_;
+    const double factor_bound = std::sqrt(3.0 * fm::Pow(bound * bound / (3.0 * r * r), 0.25));
+    Uniform(p + offset, b_, factor_bound, rng);
+    Uniform(p + offset + b_, units_, bound, rng);
+  }
+  void Forward(const float* p, const float* x, int b, Buffers& buf, const Pass&) const override {
+    const float* q = p + offset;
+    Buffers& f = buf.inner[0];
+    MatMap w1(f.saved.data(), fan_in_, units_), w2(f.saved2.data(), fan_in_, units_);
+    w1.noalias() = ConstMatMap(q, fan_in_, rank_) * ConstMatMap(q + y1_, units_, rank_).transpose();
+    w2.noalias() = ConstMatMap(q + x2_, fan_in_, rank_) * ConstMatMap(q + y2_, units_, rank_).transpose();
+    MatMap(f.out.data(), fan_in_, units_) = w1.cwiseProduct(w2);
+    DenseForward(x, first_, f.out.data(), q + b_, b, fan_in_, units_, false, buf.out.data());
+  }
+  void Backward(const float* p, const float* x, int b, Buffers& buf, float* gy, float* gx, float* grad,
+                const Pass&) const override {
+    const float* q = p + offset;
+    float* g = grad + offset;
+    Buffers& f = buf.inner[0];
+    DenseParamGrad(x, first_, gy, b, fan_in_, units_, f.tmp.data(), g + b_);
+    // dL/dW1 = dW o W2 and dL/dW2 = dW o W1; for W1 = X1 Y1^T, dL/dX1 =
+    // (dL/dW1) Y1 and dL/dY1 = (dL/dW1)^T X1 (likewise for W2).
+    const ConstMatMap dw(f.tmp.data(), fan_in_, units_);
+    MatMap gw(buf.inner[1].out.data(), fan_in_, units_);
+    gw = dw.cwiseProduct(ConstMatMap(f.saved2.data(), fan_in_, units_));
+    MatMap(g, fan_in_, rank_).noalias() = gw * ConstMatMap(q + y1_, units_, rank_);
+    MatMap(g + y1_, units_, rank_).noalias() = gw.transpose() * ConstMatMap(q, fan_in_, rank_);
+    gw = dw.cwiseProduct(ConstMatMap(f.saved.data(), fan_in_, units_));
+    MatMap(g + x2_, fan_in_, rank_).noalias() = gw * ConstMatMap(q + y2_, units_, rank_);
+    MatMap(g + y2_, units_, rank_).noalias() = gw.transpose() * ConstMatMap(q + x2_, fan_in_, rank_);
+    if (gx) DenseInputProduct(gy, f.out.data(), b, fan_in_, units_, gx);
+  }
+  double Macs() const override { return static_cast<double>(fan_in_) * units_; }
+  double PassMacs() const override { return FedParaPassMacs(false, units_, fan_in_, 1, rank_); }
+  void Ranges(std::vector<ParamRange>& r) const override {
+    r.push_back({name + ".weight", offset, b_});
+    r.push_back({name + ".bias", offset + b_, units_});
+  }
+  bool Fusable() const override { return true; }
+  // The rank (Sequential's rows-layout Describe lists them).
+  std::string Describe() const override { return std::to_string(rank_); }
+
+ private:
+  int units_;
+  bool first_;
+  int fan_in_ = 0, rank_ = 0;
+  int64_t y1_ = 0, x2_ = 0, y2_ = 0, b_ = 0;  // offsets within the layer (X1 at 0)
 };
 
 // ---------------------------------------------------------------- conv2d
@@ -1417,7 +1541,8 @@ std::string Layer::Describe() const {
 }
 
 LayerList ParseLayers(const json& spec, const std::string& where, const std::string& name_prefix, Shape in,
-                      int final_units, int64_t& next_offset, int& next_id, double fedpara_gamma, int depth) {
+                      int final_units, int64_t& next_offset, int& next_id, double fedpara_gamma, int depth,
+                      bool rows_layout) {
   if (!spec.is_array() || spec.empty()) {
     throw InputError(where + ": expected a non-empty array of layer objects, got " + spec.dump().substr(0, 60));
   }
@@ -1448,6 +1573,10 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
                                  best_d <= 3 ? fmt::format(" (did you mean '{}'?)", best) : "", all_types));
     }
     f.CheckFields(type, *fields);
+    if (rows_layout && type != "dense" && type != "relu") {
+      f.Fail("type", fmt::format("the rows layout (the softmax and mlp presets) has dense and relu layers only, not {}",
+                                 type));
+    }
     const bool local = f.Bool("local", false);
     const std::string name = f.Str("name", fmt::format("{}.{}", name_prefix, i));
     const std::string from = i == 0 ? (depth == 0 ? "the data gives" : "the block's input is")
@@ -1483,8 +1612,20 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
         units = f.RequiredInt("units", 1, 100000000);
       }
       const bool bias = f.Bool("bias", true);
-      layer = std::make_unique<Dense>(cur, units, bias);
-      if (fedpara_gamma >= 0.0) {
+      if (rows_layout) {
+        if (!bias) f.Fail("bias", "the rows layout's dense layers have a bias");
+        if (local) f.Fail("local", "the rows layout's dense layers cannot be kept local");
+        const bool first = i == 0;
+        if (fedpara_gamma >= 0.0) {
+          layer = std::make_unique<FedParaDenseRows>(Shape::Flat(static_cast<int>(cur.size())), units, first,
+                                                     fedpara_gamma);
+        } else {
+          layer = std::make_unique<DenseRows>(Shape::Flat(static_cast<int>(cur.size())), units, first);
+        }
+      } else {
+        layer = std::make_unique<Dense>(cur, units, bias);
+      }
+      if (fedpara_gamma >= 0.0 && !rows_layout) {
         const int64_t fan_in = cur.kind == Shape::Kind::kSeq ? cur.c : cur.size();
         if (fan_in > std::numeric_limits<int>::max()) f.Fail("type", "input too wide for a FedPara layer");
         layer = std::make_unique<FedParaLayer>(std::move(layer), false, units, static_cast<int>(fan_in), 1,

@@ -131,10 +131,12 @@ using LayerList = std::vector<std::unique_ptr<Layer>>;
 // dense without units gets `final_units` (0: units are required everywhere).
 // next_offset and next_id advance over the new layers. fedpara_gamma >= 0
 // (algorithm.name = fedpara) factorises every dense and conv2d layer with
-// that rank ratio (FedParaLayer in layers.cpp).
+// that rank ratio (FedParaLayer in layers.cpp). rows_layout: the softmax
+// and mlp presets' layout (Sequential::Layout::kRows): dense and relu layers
+// only, activations one row per sample (DenseRows in layers.cpp).
 LayerList ParseLayers(const nlohmann::json& spec, const std::string& where, const std::string& name_prefix, Shape in,
                       int final_units, int64_t& next_offset, int& next_id, double fedpara_gamma = -1.0,
-                      int depth = 0);
+                      int depth = 0, bool rows_layout = false);
 
 // Appends the parameter tensors of the chain, marked local where their
 // layer (or an enclosing block) is.

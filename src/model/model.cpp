@@ -6,7 +6,6 @@
 
 #include "model/cnn.h"
 #include "model/fedpara.h"
-#include "model/mlp.h"
 #include "model/sequential.h"
 
 namespace fedsim {
@@ -50,8 +49,9 @@ std::unique_ptr<Model> CreateModel(const ModelConfig& cfg, int input_dim, int nu
     throw InputError("model.kind: unknown model '" + cfg.kind + "'");
   }
   sizes.push_back(num_classes);
-  if (fedpara_gamma) return std::make_unique<FedParaMlp>(sizes, *fedpara_gamma, cfg.init_scale, false);
-  return std::make_unique<Mlp>(sizes, cfg.init_scale, cfg.kind);
+  // The layer engine's rows layout: the dense models' parameter layout,
+  // init and operations, so their results bit for bit.
+  return MakeDenseStack(sizes, cfg.init_scale, cfg.kind, fedpara_gamma ? *fedpara_gamma : -1.0);
 }
 
 EvalSums EvaluateDataset(const Model& model, const float* params, const Dataset& data, int threads,

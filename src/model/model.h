@@ -110,8 +110,8 @@ class Model {
 // Builds the model named by cfg.kind for inputs of `input_dim` features and
 // `num_classes` classes. With fedpara_gamma set, every dense and convolutional
 // layer is re-parameterised as FedPara's low-rank Hadamard product with that
-// rank ratio (algorithm.name = fedpara): FedParaMlp for softmax and mlp, a
-// FedPara Cnn for the CNNs. Throws InputError for unknown kinds.
+// rank ratio (algorithm.name = fedpara). softmax and mlp are the layer
+// engine's dense stacks in its rows layout (MakeDenseStack). Throws InputError for unknown kinds.
 // `shape` is the data's {C, H, W} (may be empty), used by the CNNs unless
 // cfg.input_shape overrides it; for token data it is {T} and vocab_size > 0
 // (Dataset::vocab_size). model.kind=sequential and the presets are built by

@@ -61,16 +61,27 @@ class Sequential::Ws : public Workspace {
 };
 
 Sequential::Sequential(const json& spec, const ModelInput& input, const std::vector<int>& input_shape,
-                       int num_classes, double init_scale, std::string kind, std::string where, double fedpara_gamma)
-    : input_(input), num_classes_(num_classes), init_scale_(init_scale), kind_(std::move(kind)) {
+                       int num_classes, double init_scale, std::string kind, std::string where, double fedpara_gamma,
+                       Layout layout)
+    : input_(input),
+      num_classes_(num_classes),
+      init_scale_(init_scale),
+      fedpara_gamma_(fedpara_gamma),
+      rows_(layout == Layout::kRows),
+      kind_(std::move(kind)) {
   Shape in = Shape::Flat(input.dim);
-  if (input.next_token && (input.vocab_size <= 0 || input.dim < 2)) {
+  if (rows_) {
+    // Every sample is a flat row of features, whatever its data's shape
+    // (the features are read in the data's order, as the dense models did).
+    if (input.next_token) throw InputError(where + ": the rows layout has no next-token head");
+    input_ = ModelInput{input.dim, {}, 0, false, 0};
+  } else if (input.next_token && (input.vocab_size <= 0 || input.dim < 2)) {
     throw InputError(fmt::format("{}: next-token data needs token ids (vocab {}) and rows of at least 2 of them ({})",
                                  where, input.vocab_size, input.dim));
   }
   if (input.vocab_size > 0) {
     in = Shape::Tokens(input.next_token ? input.dim - 1 : input.dim, input.vocab_size);
-  } else {
+  } else if (!rows_) {
     const std::vector<int>& s = input_shape.empty() ? input.shape : input_shape;
     if (s.size() == 3) {
       if (static_cast<int64_t>(s[0]) * s[1] * s[2] != input.dim) {
@@ -82,7 +93,7 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
   }
   input_.shape = in.kind == Shape::Kind::kImage ? std::vector<int>{in.c, in.h, in.w} : input.shape;
   int next_id = 0;
-  layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id, fedpara_gamma);
+  layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id, fedpara_gamma, 0, rows_);
   const Shape& last = layers_.back()->out;
   if (input.next_token) {
     if (!(last == Shape::Seq(num_classes, in.t))) {
@@ -111,6 +122,19 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
 Sequential::~Sequential() = default;
 
 std::string Sequential::Describe() const {
+  if (rows_) {
+    // The dense models' form: "mlp 784-200-10 (159010 parameters)", under
+    // FedPara with gamma and each layer's rank.
+    std::string sizes = std::to_string(input_.dim), ranks;
+    for (const auto& l : layers_) {
+      sizes += "-" + std::to_string(l->out.size());
+      ranks += (ranks.empty() ? "" : "/") + l->Describe();
+    }
+    if (fedpara_gamma_ >= 0.0) {
+      return fmt::format("{} {} gamma={} ranks {} ({} parameters)", kind_, sizes, fedpara_gamma_, ranks, num_params_);
+    }
+    return fmt::format("{} {} ({} parameters)", kind_, sizes, num_params_);
+  }
   std::string s = fmt::format("{} {}", kind_,
                               input_.next_token ? fmt::format("tokens {} + 1 (vocab {}, every step predicted)",
                                                               steps(), input_.vocab_size)
@@ -169,9 +193,12 @@ std::unique_ptr<Workspace> Sequential::NewWorkspace(int max_batch) const {
   two.clear();
   const int64_t wide = seq::WidestActivation(layers_);
   per_sample += 2 * wide;
-  ws->rows = static_cast<int>(
-      std::clamp<int64_t>((kActivationBudgetFloats - std::min(fixed, kActivationBudgetFloats / 2)) / per_sample, 1,
-                          ws->max_batch));
+  // The rows layout never splits a batch (its GEMMs' blocking, and so their
+  // bits, depend on the batch size).
+  ws->rows = rows_ ? ws->max_batch
+                   : static_cast<int>(std::clamp<int64_t>(
+                         (kActivationBudgetFloats - std::min(fixed, kActivationBudgetFloats / 2)) / per_sample, 1,
+                         ws->max_batch));
   const int rows = ws->rows;
   ws->bufs.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->Allocate(ws->bufs[i], rows);
@@ -214,10 +241,18 @@ void Sequential::Forward(const float* params, const float* x, int b, bool traini
 double Sequential::ChunkLossAndGradient(const float* params, const float* x, const int* y, int b, float* grad,
                                         Ws& ws) const {
   Forward(params, x, b, true, ws);
-  // dLoss/dlogits = (softmax - onehot) / b, one column per sample.
-  MatMap g(ws.ga.data(), num_classes_, b);
-  g = ConstMatMap(ws.bufs.back().out.data(), num_classes_, b);
-  const double loss = SoftmaxCrossEntropyGrad(g.transpose(), y);
+  // dLoss/dlogits = (softmax - onehot) / b, one column per sample (one row
+  // in the rows layout).
+  double loss;
+  if (rows_) {
+    MatMap g(ws.ga.data(), b, num_classes_);
+    g = ConstMatMap(ws.bufs.back().out.data(), b, num_classes_);
+    loss = SoftmaxCrossEntropyGrad(g, y);
+  } else {
+    MatMap g(ws.ga.data(), num_classes_, b);
+    g = ConstMatMap(ws.bufs.back().out.data(), num_classes_, b);
+    loss = SoftmaxCrossEntropyGrad(g.transpose(), y);
+  }
   seq::Pass pass;
   pass.training = true;
   pass.seed = ws.noise.seed;
@@ -371,13 +406,24 @@ EvalSums Sequential::Evaluate(const float* params, const float* x, const int* y,
       }
       continue;
     }
-    ConstMatMap z(ws.bufs.back().out.data(), num_classes_, nb);
-    for (int i = 0; i < nb; ++i) {
-      Eigen::Index arg;
-      const float m = z.col(i).maxCoeff(&arg);
-      const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.col(i), m))) + m;
-      s.loss_sum += lse - z(y[begin + i], i);
-      s.correct += (arg == y[begin + i]);
+    if (rows_) {
+      ConstMatMap z(ws.bufs.back().out.data(), nb, num_classes_);
+      for (int i = 0; i < nb; ++i) {
+        Eigen::Index arg;
+        const float m = z.row(i).maxCoeff(&arg);
+        const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.row(i), m))) + m;
+        s.loss_sum += lse - z(i, y[begin + i]);
+        s.correct += (arg == y[begin + i]);
+      }
+    } else {
+      ConstMatMap z(ws.bufs.back().out.data(), num_classes_, nb);
+      for (int i = 0; i < nb; ++i) {
+        Eigen::Index arg;
+        const float m = z.col(i).maxCoeff(&arg);
+        const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.col(i), m))) + m;
+        s.loss_sum += lse - z(y[begin + i], i);
+        s.correct += (arg == y[begin + i]);
+      }
     }
     s.count += nb;
   }
@@ -487,6 +533,28 @@ json PresetLayers(const std::string& kind, bool every_step) {
     return l;
   }
   throw InputError("model.kind: unknown preset '" + kind + "'");
+}
+
+json DenseStackLayers(const std::vector<int>& widths) {
+  json l = json::array();
+  for (size_t i = 0; i < widths.size(); ++i) {
+    l.push_back({{"type", "dense"}, {"units", widths[i]}, {"name", fmt::format("layers.{}", i)}});
+    if (i + 1 < widths.size()) l.push_back(Type("relu"));
+  }
+  return l;
+}
+
+std::unique_ptr<Sequential> MakeDenseStack(const std::vector<int>& sizes, double init_scale, const std::string& kind,
+                                           double fedpara_gamma) {
+  if (sizes.size() < 2) throw InputError("model: a dense model needs an input and an output size");
+  for (int v : sizes) {
+    if (v < 1) throw InputError(fmt::format("model: layer width {} must be positive", v));
+  }
+  const std::vector<int> widths(sizes.begin() + 1, sizes.end());
+  return std::make_unique<Sequential>(DenseStackLayers(widths), ModelInput{sizes[0], {}, 0, false, 0},
+                                      std::vector<int>{}, sizes.back(), init_scale,
+                                      fedpara_gamma >= 0.0 ? "fedpara" : kind, "model.kind=" + kind + ": layers",
+                                      fedpara_gamma, Sequential::Layout::kRows);
 }
 
 std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes,

@@ -62,6 +62,14 @@ struct ModelInput {
 
 class Sequential : public Model {
  public:
+  // How flat activations are laid out. kColumns: one column per sample, as
+  // above. kRows (the softmax and mlp presets, MakeDenseStack): b x width
+  // column-major, one row per sample, the layout of fedsim's first dense
+  // models, whose results those presets keep bit for bit; dense and relu
+  // layers only, every sample a flat row of features, a batch never split
+  // into sub-batches, and Logits b x classes.
+  enum class Layout { kColumns, kRows };
+
   // Builds the layers of `spec` (a JSON array of layer objects) for `input`
   // (input_shape, if not empty, overrides the data's image shape) and
   // `num_classes` classes. `where` prefixes error paths ("model.layers", or
@@ -70,7 +78,7 @@ class Sequential : public Model {
   // (seq::ParseLayers). Throws InputError.
   Sequential(const nlohmann::json& spec, const ModelInput& input, const std::vector<int>& input_shape,
              int num_classes, double init_scale, std::string kind, std::string where = "model.layers",
-             double fedpara_gamma = -1.0);
+             double fedpara_gamma = -1.0, Layout layout = Layout::kColumns);
   ~Sequential() override;
 
   std::string kind() const override { return kind_; }
@@ -107,8 +115,9 @@ class Sequential : public Model {
   bool HasState() const override { return has_state_; }
   void UpdateState(float* params, const Workspace& ws) const override;
 
-  // The logits (classes x b, one column per sample) of a forward pass in
-  // evaluation mode (dropout off). Valid until ws is next used. For tests.
+  // The logits (classes x b, one column per sample; b x classes in the rows
+  // layout) of a forward pass in evaluation mode (dropout off). Valid until
+  // ws is next used.
   const float* Logits(const float* params, const float* x, int b, Workspace& ws) const;
 
  private:
@@ -128,6 +137,8 @@ class Sequential : public Model {
   int num_classes_ = 0;
   int64_t num_params_ = 0;
   double init_scale_ = 1.0;
+  double fedpara_gamma_ = -1.0;
+  bool rows_ = false;  // Layout::kRows
   int conv_chunk_ = 1;
   bool has_state_ = false;
   std::string kind_;
@@ -142,6 +153,19 @@ bool IsPreset(const std::string& kind);
 // every_step (next-token data): a recurrent preset's last recurrent layer
 // returns every step, so the model predicts at every step.
 nlohmann::json PresetLayers(const std::string& kind, bool every_step = false);
+
+// The layers of the softmax and mlp presets: dense layers of the given
+// widths named layers.0, layers.1, ..., with a ReLU after each but the last.
+nlohmann::json DenseStackLayers(const std::vector<int>& widths);
+
+// model.kind = softmax (sizes {in, classes}) or mlp (sizes {in, hidden...,
+// classes}): DenseStackLayers in the rows layout. Parameters per layer W
+// (in x out, column-major) then b, all drawn uniform(+-init_scale /
+// sqrt(in)) in that order. fedpara_gamma >= 0 factorises every layer
+// (FedPara, kind "fedpara"). Throws InputError for fewer than two sizes or
+// a size below 1.
+std::unique_ptr<Sequential> MakeDenseStack(const std::vector<int>& sizes, double init_scale, const std::string& kind,
+                                           double fedpara_gamma = -1.0);
 
 // model.kind = sequential (cfg.layers) or a preset, for this data.
 std::unique_ptr<Sequential> MakeSequential(const ModelConfig& cfg, const ModelInput& input, int num_classes,

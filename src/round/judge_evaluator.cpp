@@ -96,7 +96,7 @@ JudgeEvaluator::JudgeEvaluator(const Config& cfg, const GanNets& nets, const Dat
   std::vector<int> sizes{dim_};
   if (gc_.judge_kind == "mlp") sizes.insert(sizes.end(), gc_.judge_hidden.begin(), gc_.judge_hidden.end());
   sizes.push_back(classes_);
-  judge_ = std::make_unique<Mlp>(sizes, 1.0, gc_.judge_kind);
+  judge_ = MakeDenseStack(sizes, 1.0, gc_.judge_kind);
   const int64_t p = judge_->num_params();
   judge_params_.resize(p);
   Rng init = DeriveStream(seed_, Stream::kJudge);

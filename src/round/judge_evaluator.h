@@ -18,7 +18,7 @@
 #include "core/config.h"
 #include "data/dataset.h"
 #include "model/gan.h"
-#include "model/mlp.h"
+#include "model/sequential.h"
 #include "round/evaluator.h"
 
 namespace fedsim {
@@ -52,7 +52,7 @@ class JudgeEvaluator : public RoundEvaluator {
   uint64_t seed_;
   int threads_, classes_, dim_, img_h_, img_w_, grid_n_;
   std::string out_dir_;
-  std::unique_ptr<Mlp> judge_;
+  std::unique_ptr<Sequential> judge_;
   Eigen::VectorXf judge_params_;
   double judge_accuracy_ = NAN, judge_loss_ = NAN, judge_seconds_ = 0.0;
   std::vector<Scratch> scratch_;

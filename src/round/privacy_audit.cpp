@@ -261,7 +261,7 @@ ReconstructionTap::ReconstructionTap(std::unique_ptr<Aggregator> inner, const Mo
                                      const std::vector<std::vector<int>>& partition, bool secure)
     : inner_(std::move(inner)), train_(train), partition_(partition), secure_(secure) {
   const std::vector<ParamRange> r = model.ParamRanges();
-  // Mlp / softmax: layers.0.weight (in x out, column-major), layers.0.bias.
+  // softmax / mlp (the rows layout): layers.0.weight (in x out, column-major), layers.0.bias.
   if (r.size() < 2 || r[1].size <= 0 || r[0].size % r[1].size != 0) {
     throw InputError("audit.reconstruction: the model's first layer is not a dense layer with bias");
   }

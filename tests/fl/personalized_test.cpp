@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "fixture.h"
-#include "model/mlp.h"
+#include "model/sequential.h"
 #include "run/experiment.h"
 
 using fedsim::ClientReport;
@@ -65,15 +65,15 @@ Eigen::VectorXf Personal(fedsim::Algorithm& algo, Fixture& f, int client, const 
 }  // namespace
 
 TEST_CASE("model ranges: mlp and cnn name one weight and one bias per layer, in layout order", "[model][pfl]") {
-  fedsim::Mlp mlp({5, 3, 2}, 1.0, "mlp");
-  const auto r = mlp.ParamRanges();
+  const auto mlp = fedsim::MakeDenseStack({5, 3, 2}, 1.0, "mlp");
+  const auto r = mlp->ParamRanges();
   REQUIRE(r.size() == 4);
   CHECK(r[0].name == "layers.0.weight");
   CHECK(r[0].size == 15);
   CHECK(r[1].name == "layers.0.bias");
   CHECK(r[1].offset == 15);
   CHECK(r[3].name == "layers.1.bias");
-  CHECK(r[3].offset + r[3].size == mlp.num_params());
+  CHECK(r[3].offset + r[3].size == mlp->num_params());
   fedsim::ModelConfig mc;
   mc.kind = "cnn_lenet";
   const auto cnn = fedsim::CreateModel(mc, 784, 10, std::nullopt, {1, 28, 28});

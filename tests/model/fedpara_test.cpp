@@ -8,38 +8,35 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/fedpara.h"
-#include "model/mlp.h"
+#include "model/sequential.h"
 
-using fedsim::FedParaMlp;
 using fedsim::FedParaRank;
-using fedsim::Mlp;
+using fedsim::MakeDenseStack;
 using fedsim::Rng;
 
 namespace {
 
-// Offsets of one factorised layer's blocks, following the layout in fedpara.h.
+// Offsets of one factorised layer's blocks: X1 (in x R), Y1 (out x R), X2,
+// Y2, then the bias (the rows-layout FedPara layer, FedParaDenseRows).
 struct Blocks {
   int64_t x1, y1, x2, y2, b;
+  int r;
 };
 
-std::vector<Blocks> FactorBlocks(const FedParaMlp& m) {
+std::vector<Blocks> FactorBlocks(const std::vector<int>& sizes, double gamma) {
   std::vector<Blocks> out;
   int64_t at = 0;
-  for (size_t l = 0; l < m.ranks().size(); ++l) {
-    const int64_t in = m.sizes()[l], o = m.sizes()[l + 1], r = m.ranks()[l];
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const int64_t in = sizes[l], o = sizes[l + 1];
+    const int r = FedParaRank(sizes[l], sizes[l + 1], gamma);
     Blocks blk{};
-    if (r > 0) {
-      blk.x1 = at;
-      blk.y1 = blk.x1 + in * r;
-      blk.x2 = blk.y1 + o * r;
-      blk.y2 = blk.x2 + in * r;
-      at = blk.y2 + o * r;
-    } else {
-      blk.x1 = blk.y1 = blk.x2 = blk.y2 = at;
-      at += in * o;
-    }
-    blk.b = at;
-    at += o;
+    blk.r = r;
+    blk.x1 = at;
+    blk.y1 = blk.x1 + in * r;
+    blk.x2 = blk.y1 + o * r;
+    blk.y2 = blk.x2 + in * r;
+    blk.b = blk.y2 + o * r;
+    at = blk.b + o;
     out.push_back(blk);
   }
   return out;
@@ -92,43 +89,41 @@ TEST_CASE("fedpara: parameter count is 2R(m+n) + n per layer", "[model][fedpara]
   };
   for (const Case& c : {Case{{784, 200, 200, 10}, 0.1}, Case{{784, 200, 200, 10}, 0.5},
                         Case{{60, 30, 5}, 0.3}, Case{{5, 6, 4, 3}, 0.0}, Case{{128, 64}, 1.0}}) {
-    for (bool dense_last : {false, true}) {
-      FedParaMlp m(c.sizes, c.gamma, 1.0, dense_last);
-      int64_t expected = 0;
-      for (size_t l = 0; l + 1 < c.sizes.size(); ++l) {
-        const int64_t in = c.sizes[l], out = c.sizes[l + 1];
-        const bool dense = dense_last && l + 2 == c.sizes.size();
-        const int r = dense ? 0 : FedParaRank(c.sizes[l], c.sizes[l + 1], c.gamma);
-        CHECK(m.ranks()[l] == r);
-        expected += (dense ? in * out : 2 * r * (in + out)) + out;
-      }
-      CHECK(m.num_params() == expected);
+    const auto m = MakeDenseStack(c.sizes, 1.0, "mlp", c.gamma);
+    int64_t expected = 0;
+    for (size_t l = 0; l + 1 < c.sizes.size(); ++l) {
+      const int64_t in = c.sizes[l], out = c.sizes[l + 1];
+      expected += 2 * FedParaRank(c.sizes[l], c.sizes[l + 1], c.gamma) * (in + out) + out;
     }
+    CHECK(m->num_params() == expected);
+    // One weight (the four factors) and one bias range per layer, tiling the vector.
+    const auto ranges = m->ParamRanges();
+    REQUIRE(ranges.size() == 2 * (c.sizes.size() - 1));
+    CHECK(ranges.back().offset + ranges.back().size == expected);
   }
   // The 2NN by hand at gamma = 0.1: ranks 22, 19, 4.
-  FedParaMlp nn({784, 200, 200, 10}, 0.1, 1.0, false);
-  CHECK(nn.num_params() == 2 * 22 * 984 + 200 + 2 * 19 * 400 + 200 + 2 * 4 * 210 + 10);
-  CHECK(nn.kind() == "fedpara");
-  CHECK(nn.Describe() == "fedpara 784-200-200-10 gamma=0.1 ranks 22/19/4 (60586 parameters)");
-  CHECK(FedParaMlp({784, 200, 200, 10}, 0.1, 1.0, true).Describe().find("22/19/dense") != std::string::npos);
-  CHECK_THROWS_AS(FedParaMlp({784}, 0.1, 1.0, false), fedsim::InputError);
-  CHECK_THROWS_AS(FedParaMlp({784, 0, 10}, 0.1, 1.0, false), fedsim::InputError);
-  CHECK_THROWS_AS(FedParaMlp({784, 10}, -0.1, 1.0, false), fedsim::InputError);
+  const auto nn = MakeDenseStack({784, 200, 200, 10}, 1.0, "mlp", 0.1);
+  CHECK(nn->num_params() == 2 * 22 * 984 + 200 + 2 * 19 * 400 + 200 + 2 * 4 * 210 + 10);
+  CHECK(nn->kind() == "fedpara");
+  CHECK(nn->Describe() == "fedpara 784-200-200-10 gamma=0.1 ranks 22/19/4 (60586 parameters)");
+  CHECK_THROWS_AS(MakeDenseStack({784}, 1.0, "mlp", 0.1), fedsim::InputError);
+  CHECK_THROWS_AS(MakeDenseStack({784, 0, 10}, 1.0, "mlp", 0.1), fedsim::InputError);
+  CHECK_THROWS_AS(MakeDenseStack({784, 10}, 1.0, "mlp", 1.5), fedsim::InputError);
 }
 
 TEST_CASE("fedpara: the 2NN at gamma 0.1 sends at least 3x fewer bytes", "[model][fedpara]") {
-  FedParaMlp m({784, 200, 200, 10}, 0.1, 1.0, false);
-  CHECK(3 * m.num_params() <= 199210);
-  CHECK(m.TrainFlopsPerSample() == Mlp({784, 200, 200, 10}, 1.0, "mlp").TrainFlopsPerSample());
-  CHECK(m.WeightConstructionFlops() > 0.0);
+  const auto m = MakeDenseStack({784, 200, 200, 10}, 1.0, "mlp", 0.1);
+  CHECK(3 * m->num_params() <= 199210);
+  CHECK(m->TrainFlopsPerSample() == MakeDenseStack({784, 200, 200, 10}, 1.0, "mlp")->TrainFlopsPerSample());
+  // Forming each W and mapping dW back: 2 (6R + 3) m n per layer.
+  CHECK(m->TrainFlopsPerBatch() == 2.0 * ((6 * 22 + 3) * 784.0 * 200 + (6 * 19 + 3) * 200.0 * 200 + (6 * 4 + 3) * 200.0 * 10));
 }
 
 TEST_CASE("fedpara: analytic gradient matches central finite differences", "[model][fedpara]") {
-  for (bool dense_last : {false, true}) {
-    FedParaMlp m({5, 6, 4, 3}, 0.0, 1.0, dense_last);
-    for (size_t l = 0; l < 3; ++l) {
-      if (!(dense_last && l == 2)) CHECK(m.ranks()[l] >= 2);
-    }
+  {
+    const auto mp = MakeDenseStack({5, 6, 4, 3}, 1.0, "mlp", 0.0);
+    const auto& m = *mp;
+    for (const Blocks& blk : FactorBlocks({5, 6, 4, 3}, 0.0)) CHECK(blk.r >= 2);
     Rng rng(17);
     std::vector<float> params(m.num_params()), grad(m.num_params());
     m.Init(params.data(), rng);
@@ -149,36 +144,35 @@ TEST_CASE("fedpara: analytic gradient matches central finite differences", "[mod
       const double lm = m.LossAndGradient(params.data(), x.data(), y, b, dummy.data(), *ws);
       params[i] = saved;
       const double fd = (lp - lm) / (2.0 * eps);
-      INFO("dense_last " << dense_last << " parameter " << i);
+      INFO("parameter " << i);
       CHECK(grad[i] == Approx(fd).margin(2e-3).epsilon(2e-2));
       ++checked;
     }
-    const int64_t expected = dense_last ? 2 * 3 * 11 + 6 + 2 * 2 * 10 + 4 + 4 * 3 + 3
-                                        : 2 * 3 * 11 + 6 + 2 * 2 * 10 + 4 + 2 * 2 * 7 + 3;
-    CHECK(checked == expected);
+    CHECK(checked == 2 * 3 * 11 + 6 + 2 * 2 * 10 + 4 + 2 * 2 * 7 + 3);
   }
 }
 
-TEST_CASE("fedpara: with X2 Y2^T all ones it is the Mlp with W = X1 Y1^T", "[model][fedpara]") {
+TEST_CASE("fedpara: with X2 Y2^T all ones it is the mlp with W = X1 Y1^T", "[model][fedpara]") {
   const std::vector<int> sizes{7, 9, 5, 4};
-  FedParaMlp f(sizes, 0.3, 1.0, false);
-  Mlp mlp(sizes, 1.0, "mlp");
+  const auto fptr = MakeDenseStack(sizes, 1.0, "mlp", 0.3);
+  const auto mptr = MakeDenseStack(sizes, 1.0, "mlp");
+  const auto &f = *fptr, &mlp = *mptr;
   Rng rng(3);
   std::vector<float> fp(f.num_params());
   f.Init(fp.data(), rng);
-  const std::vector<Blocks> blk = FactorBlocks(f);
+  const std::vector<Blocks> blk = FactorBlocks(sizes, 0.3);
   // X2 Y2^T = ones: first columns of X2 and Y2 all ones, the rest zero.
   for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const int in = sizes[l], out = sizes[l + 1], r = f.ranks()[l];
+    const int in = sizes[l], out = sizes[l + 1], r = blk[l].r;
     REQUIRE(r >= 2);
     for (int64_t i = 0; i < static_cast<int64_t>(in) * r; ++i) fp[blk[l].x2 + i] = i < in ? 1.0f : 0.0f;
     for (int64_t i = 0; i < static_cast<int64_t>(out) * r; ++i) fp[blk[l].y2 + i] = i < out ? 1.0f : 0.0f;
   }
-  // The equivalent Mlp parameters: W_l = X1 Y1^T, same biases.
+  // The equivalent mlp parameters: W_l = X1 Y1^T, same biases.
   std::vector<float> mp(mlp.num_params());
   int64_t at = 0;
   for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const int in = sizes[l], out = sizes[l + 1], r = f.ranks()[l];
+    const int in = sizes[l], out = sizes[l + 1], r = blk[l].r;
     Eigen::Map<Eigen::MatrixXf>(mp.data() + at, in, out) =
         Factor(fp, blk[l].x1, in, r) * Factor(fp, blk[l].y1, out, r).transpose();
     at += static_cast<int64_t>(in) * out;
@@ -198,7 +192,7 @@ TEST_CASE("fedpara: with X2 Y2^T all ones it is the Mlp with W = X1 Y1^T", "[mod
 
   at = 0;
   for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const int in = sizes[l], out = sizes[l + 1], r = f.ranks()[l];
+    const int in = sizes[l], out = sizes[l + 1], r = blk[l].r;
     const Eigen::MatrixXf dw = Eigen::Map<const Eigen::MatrixXf>(mg.data() + at, in, out);
     at += static_cast<int64_t>(in) * out;
     INFO("layer " << l);
@@ -218,17 +212,17 @@ TEST_CASE("fedpara: with X2 Y2^T all ones it is the Mlp with W = X1 Y1^T", "[mod
   CHECK(fe.loss_sum / b == Approx(floss).epsilon(1e-5));
 }
 
-TEST_CASE("fedpara: init gives the formed W the Mlp init's spread", "[model][fedpara]") {
-  // Mlp: uniform(+-c/sqrt(784)), std c/sqrt(3 * 784).
+TEST_CASE("fedpara: init gives the formed W the dense init's spread", "[model][fedpara]") {
+  // Dense: uniform(+-c/sqrt(784)), std c/sqrt(3 * 784).
   for (double gamma : {0.0, 0.1, 0.5, 1.0}) {
     for (double scale : {1.0, 0.5}) {
-      FedParaMlp f({784, 200}, gamma, scale, false);
-      const int r = f.ranks()[0];
+      const auto f = MakeDenseStack({784, 200}, scale, "softmax", gamma);
+      const std::vector<Blocks> blk = FactorBlocks({784, 200}, gamma);
+      const int r = blk[0].r;
       for (uint64_t seed : {1u, 2u, 3u}) {
         Rng rng(seed);
-        std::vector<float> p(f.num_params());
-        f.Init(p.data(), rng);
-        const std::vector<Blocks> blk = FactorBlocks(f);
+        std::vector<float> p(f->num_params());
+        f->Init(p.data(), rng);
         const Eigen::MatrixXf w = (Factor(p, blk[0].x1, 784, r) * Factor(p, blk[0].y1, 200, r).transpose())
                                       .cwiseProduct(Factor(p, blk[0].x2, 784, r) *
                                                     Factor(p, blk[0].y2, 200, r).transpose());
@@ -243,7 +237,8 @@ TEST_CASE("fedpara: init gives the formed W the Mlp init's spread", "[model][fed
 }
 
 TEST_CASE("fedpara: evaluation agrees with the training loss", "[model][fedpara]") {
-  FedParaMlp m({6, 8, 3}, 0.5, 1.0, false);
+  const auto mp = MakeDenseStack({6, 8, 3}, 1.0, "mlp", 0.5);
+  const auto& m = *mp;
   Rng rng(5);
   std::vector<float> params(m.num_params()), grad(m.num_params());
   m.Init(params.data(), rng);

@@ -1,12 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/rng.h"
-#include "model/mlp.h"
 #include "model/model.h"
+#include "model/sequential.h"
 
-using fedsim::Mlp;
 using fedsim::Rng;
 
 TEST_CASE("mlp: parameter counts of the McMahan et al. models", "[model]") {
@@ -24,7 +25,8 @@ TEST_CASE("mlp: parameter counts of the McMahan et al. models", "[model]") {
 TEST_CASE("softmax: loss and gradient at zero parameters in closed form", "[model]") {
   // With W = 0, b = 0 every class has probability 1/C: loss = log C, and
   // dL/db_c = mean_i (1/C - [y_i == c]), dL/dW_jc = mean_i x_ij (1/C - [y_i == c]).
-  Mlp m({2, 3}, 1.0, "softmax");
+  const auto mp = fedsim::MakeDenseStack({2, 3}, 1.0, "softmax");
+  const auto& m = *mp;
   std::vector<float> params(m.num_params(), 0.0f), grad(m.num_params());
   const float x[] = {1.0f, 2.0f, -1.0f, 0.5f};
   const int y[] = {0, 2};
@@ -41,7 +43,8 @@ TEST_CASE("softmax: loss and gradient at zero parameters in closed form", "[mode
 }
 
 TEST_CASE("mlp: analytic gradient matches central finite differences", "[model]") {
-  Mlp m({5, 7, 4, 3}, 1.0, "mlp");
+  const auto mp = fedsim::MakeDenseStack({5, 7, 4, 3}, 1.0, "mlp");
+  const auto& m = *mp;
   Rng rng(11);
   std::vector<float> params(m.num_params()), grad(m.num_params());
   m.Init(params.data(), rng);
@@ -70,7 +73,8 @@ TEST_CASE("mlp: analytic gradient matches central finite differences", "[model]"
 }
 
 TEST_CASE("mlp: evaluation agrees with the training loss", "[model]") {
-  Mlp m({4, 8, 3}, 1.0, "mlp");
+  const auto mp = fedsim::MakeDenseStack({4, 8, 3}, 1.0, "mlp");
+  const auto& m = *mp;
   Rng rng(5);
   fedsim::Dataset d;
   d.x.resize(10, 4);
@@ -87,4 +91,42 @@ TEST_CASE("mlp: evaluation agrees with the training loss", "[model]") {
   CHECK(e.loss_sum / 10 == Approx(loss).epsilon(1e-5));
   CHECK(e.correct >= 0);
   CHECK(e.correct <= 10);
+}
+
+TEST_CASE("mlp: the presets run on the layer engine's rows layout", "[model]") {
+  // W (in x out, column-major) then b per layer, named layers.0, layers.1;
+  // drawn uniform(+-1/sqrt(in)) in that order; logits one row per sample.
+  const auto m = fedsim::MakeDenseStack({3, 4, 2}, 1.0, "mlp");
+  CHECK(m->kind() == "mlp");
+  CHECK(m->Describe() == "mlp 3-4-2 (26 parameters)");
+  const auto r = m->ParamRanges();
+  REQUIRE(r.size() == 4);
+  CHECK(r[0].name == "layers.0.weight");
+  CHECK(r[0].size == 12);
+  CHECK(r[2].name == "layers.1.weight");
+  CHECK(r[2].offset == 16);
+  std::vector<float> p(static_cast<size_t>(m->num_params()));
+  Rng rng(9), same(9);
+  m->Init(p.data(), rng);
+  for (size_t i = 0; i < 16; ++i) CHECK(p[i] == static_cast<float>(same.Uniform(-1 / std::sqrt(3.0), 1 / std::sqrt(3.0))));
+  // Logits by hand: h = relu(x W0 + b0), z = h W1 + b1, for two samples.
+  const float x[] = {1.0f, -2.0f, 0.5f, 0.0f, 3.0f, -1.0f};
+  auto ws = m->NewWorkspace(2);
+  const float* z = m->Logits(p.data(), x, 2, *ws);
+  for (int n = 0; n < 2; ++n) {
+    for (int c = 0; c < 2; ++c) {
+      double zc = p[static_cast<size_t>(24 + c)];
+      for (int j = 0; j < 4; ++j) {
+        double h = p[static_cast<size_t>(12 + j)];
+        for (int i = 0; i < 3; ++i) h += x[n * 3 + i] * p[static_cast<size_t>(i + 3 * j)];
+        zc += std::max(h, 0.0) * p[static_cast<size_t>(16 + j + 4 * c)];
+      }
+      CHECK(z[n + 2 * c] == Approx(zc).epsilon(1e-5));  // b x classes, column-major
+    }
+  }
+  // The rows layout has dense and relu layers only.
+  const nlohmann::json conv = {{{"type", "conv2d"}, {"filters", 2}, {"kernel", 1}}, {{"type", "dense"}}};
+  CHECK_THROWS_WITH(fedsim::Sequential(conv, {4, {1, 2, 2}, 0, false, 0}, {}, 2, 1.0, "mlp", "model.layers", -1.0,
+                                       fedsim::Sequential::Layout::kRows),
+                    Catch::Contains("model.layers[0].type") && Catch::Contains("dense and relu layers only"));
 }

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/dataset.h"
-#include "model/mlp.h"
+#include "model/sequential.h"
 #include "round/imprint.h"
 #include "../run_helpers.h"
 
@@ -32,7 +32,8 @@ std::vector<float> Samples(const std::vector<float>& means) {
 }
 
 struct Fixture {
-  fedsim::Mlp model{{kIn, kHidden, kClasses}, 1.0, "mlp"};
+  std::unique_ptr<fedsim::Sequential> net = fedsim::MakeDenseStack({kIn, kHidden, kClasses}, 1.0, "mlp");
+  const fedsim::Sequential& model = *net;
   Eigen::VectorXf global, crafted;
   std::unique_ptr<fedsim::ImprintAttack> attack;
 
