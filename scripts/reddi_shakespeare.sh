@@ -18,7 +18,12 @@
 #   (datasets/README.md says where TFF and FedML publish them).
 #   FEDSIM=path/to/fedsim uses that binary; otherwise fedsim is built here.
 # Runs resume: a finished run is skipped, an interrupted one continues from its
-# checkpoint (experiment.checkpoint_every). Writes OUT/table.md and OUT/curves.tsv
+# checkpoint (experiment.checkpoint_every). Every run, finished or not, is also
+# recorded in docs/results/reddi_shakespeare/ALGO_sS.json (its evaluations and
+# per-client figures, a few KB): the table falls back on those records where
+# OUT has no run, and a run recorded as finished is not run again, so commit
+# them (a partial record is shown, but its run restarts from round 0 on a
+# machine without its checkpoint). Writes OUT/table.md and OUT/curves.tsv
 # (test accuracy against rounds); puts the table into docs/reproductions.md
 # when the runs are the paper's 1,200 rounds, or with --doc (a partial curve).
 set -euo pipefail
@@ -76,6 +81,50 @@ else
   fedsim="$FEDSIM_BUILD/fedsim"
 fi
 mkdir -p "$out"
+store="$FEDSIM_ROOT/docs/results/reddi_shakespeare"
+
+# Records run folder $1 (finished: metrics.json; still going: rounds.jsonl) as
+# $store/NAME.json: its evaluations (round, test accuracy, per-client median
+# and worst 10%, wall time), its last round and wall time, and its status.
+record_run() {
+  mkdir -p "$store"
+  python3 - "$1" "$store/$(basename "$1").json" <<'PY'
+import json, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+if os.path.exists(f"{src}/metrics.json"):
+    doc = json.load(open(f"{src}/metrics.json"))
+    status = doc.get("summary", {}).get("status", "unknown")
+elif os.path.exists(f"{src}/rounds.jsonl"):
+    doc = {"rounds": [json.loads(line) for line in open(f"{src}/rounds.jsonl") if line.strip()]}
+    status = "running"
+else:
+    sys.exit(0)
+if not doc["rounds"]:
+    sys.exit(0)
+rounds = []
+for r in doc["rounds"]:
+    if r.get("test_accuracy") is None:
+        continue
+    ca = r.get("client_accuracy") or {}
+    rounds.append({"round": r["round"], "test_accuracy": r["test_accuracy"], "wall_seconds": r.get("wall_seconds"),
+                   "client_accuracy": {k: ca[k] for k in ("p50", "worst10") if k in ca}})
+last = doc["rounds"][-1]
+if os.path.exists(dst) and status != "completed":
+    # A restarted run does not replace a record that got further.
+    if json.load(open(dst))["rounds"][-1]["round"] > last["round"]:
+        sys.exit(0)
+rounds.append({"round": last["round"], "wall_seconds": last.get("wall_seconds")})
+rec = {"source": "scripts/reddi_shakespeare.sh, from " + os.path.basename(src), "summary": {"status": status},
+       "config": doc.get("config"), "rounds": rounds}
+with open(dst + ".tmp", "w") as f:
+    json.dump(rec, f, indent=1, sort_keys=True)
+    f.write("\n")
+os.replace(dst + ".tmp", dst)
+PY
+}
+recorded_done() {
+  [ -f "$1" ] && python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["summary"]["status"] != "completed")' "$1"
+}
 
 status() {
   [ -f "$1/metrics.json" ] || { echo none; return; }
@@ -85,7 +134,8 @@ if [ "$table_only" = 0 ]; then
   for a in $algos; do
     for ((s = 1; s <= seeds; s++)); do
       dir="$out/${a}_s$s"
-      [ "$(status "$dir")" = completed ] && continue
+      recorded_done "$store/${a}_s$s.json" && continue
+      [ "$(status "$dir")" = completed ] && { record_run "$dir"; continue; }
       if [ -f "$dir/checkpoint.bin" ]; then
         echo "$(date +%T) resuming $a, seed $s" >&2
         "$fedsim" run --resume "$dir" --threads "$threads" --quiet
@@ -99,30 +149,31 @@ if [ "$table_only" = 0 ]; then
         --set metrics.eval_every="$eval_every" --set metrics.client_eval=all \
         --set algorithm.name="$a" --set algorithm.clients_per_round=10 --set algorithm.local_steps=0 \
         --set algorithm.local_epochs=1 --set algorithm.batch_size=4 --set algorithm.lr=1 ${server[$a]}
+      record_run "$dir"
     done
   done
 fi
+for dir in "$out"/*_s*/; do
+  [ -d "$dir" ] && record_run "${dir%/}"
+done
 
 # The table: every run found on disk, whatever --algos and --seeds ran.
-python3 - "$out" "$rounds" <<'PY' > "$out/table.md.tmp"
+python3 - "$out" "$rounds" "$store" <<'PY' > "$out/table.md.tmp"
 import glob, json, os, re, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, store = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 order = ["fedavg", "fedadam", "fedyogi", "fedadagrad", "fedavgm"]
 names = {"fedavg": "FedAvg", "fedadam": "FedAdam", "fedyogi": "FedYogi", "fedadagrad": "FedAdagrad", "fedavgm": "FedAvgM"}
 # Reddi et al. 2021, Table 1 (average test accuracy of the last 100 of 1,200 rounds), as quoted by FedML's
 # benchmark/BENCHMARK_MPI.md; the adaptive methods' values were not available here.
 paper = {"fedavg": 56.9}
 runs = {}
-for d in sorted(glob.glob(f"{out}/*_s*")):
-    m = re.fullmatch(r"(\w+)_s(\d+)", os.path.basename(d))
+# The records in the store: every run recorded so far (the run folders in OUT
+# were recorded just before, so they are among them at their latest).
+for f in sorted(glob.glob(f"{store}/*_s*.json")):
+    m = re.fullmatch(r"(\w+)_s(\d+)\.json", os.path.basename(f))
     if not m:
         continue
-    if os.path.exists(f"{d}/metrics.json"):
-        doc = json.load(open(f"{d}/metrics.json"))
-    elif os.path.exists(f"{d}/rounds.jsonl"):  # a run still going (or interrupted): its rounds so far
-        doc = {"rounds": [json.loads(line) for line in open(f"{d}/rounds.jsonl") if line.strip()]}
-    else:
-        continue
+    doc = json.load(open(f))
     evals = [r for r in doc["rounds"] if r.get("test_accuracy") is not None]
     if not evals:
         continue
