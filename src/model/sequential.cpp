@@ -406,23 +406,20 @@ EvalSums Sequential::Evaluate(const float* params, const float* x, const int* y,
       }
       continue;
     }
-    if (rows_) {
-      ConstMatMap z(ws.bufs.back().out.data(), nb, num_classes_);
-      for (int i = 0; i < nb; ++i) {
-        Eigen::Index arg;
-        const float m = z.row(i).maxCoeff(&arg);
-        const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.row(i), m))) + m;
-        s.loss_sum += lse - z(i, y[begin + i]);
-        s.correct += (arg == y[begin + i]);
-      }
-    } else {
-      ConstMatMap z(ws.bufs.back().out.data(), num_classes_, nb);
-      for (int i = 0; i < nb; ++i) {
-        Eigen::Index arg;
-        const float m = z.col(i).maxCoeff(&arg);
-        const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z.col(i), m))) + m;
-        s.loss_sum += lse - z(y[begin + i], i);
-        s.correct += (arg == y[begin + i]);
+    // One sample's logits z (a column, or a row in the rows layout).
+    auto score = [&s](const auto& z, int label) {
+      Eigen::Index arg;
+      const float m = z.maxCoeff(&arg);
+      const double lse = fm::Log(static_cast<double>(fm::SumExpShifted(z, m))) + m;
+      s.loss_sum += lse - z(label);
+      s.correct += (arg == label);
+    };
+    const float* logits = ws.bufs.back().out.data();
+    for (int i = 0; i < nb; ++i) {
+      if (rows_) {
+        score(ConstMatMap(logits, nb, num_classes_).row(i), y[begin + i]);
+      } else {
+        score(ConstMatMap(logits, num_classes_, nb).col(i), y[begin + i]);
       }
     }
     s.count += nb;
