@@ -1573,8 +1573,9 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
                                  best_d <= 3 ? fmt::format(" (did you mean '{}'?)", best) : "", all_types));
     }
     f.CheckFields(type, *fields);
-    if (rows_layout && type != "dense" && type != "relu") {
-      f.Fail("type", fmt::format("the rows layout (the softmax and mlp presets) has dense and relu layers only, not {}",
+    if (rows_layout && ((type != "dense" && type != "relu") || (i == 0 && type != "dense"))) {
+      f.Fail("type", fmt::format("the rows layout (the softmax and mlp presets) has dense and relu layers only, "
+                                 "a dense first, not {}",
                                  type));
     }
     const bool local = f.Bool("local", false);

@@ -129,4 +129,8 @@ TEST_CASE("mlp: the presets run on the layer engine's rows layout", "[model]") {
   CHECK_THROWS_WITH(fedsim::Sequential(conv, {4, {1, 2, 2}, 0, false, 0}, {}, 2, 1.0, "mlp", "model.layers", -1.0,
                                        fedsim::Sequential::Layout::kRows),
                     Catch::Contains("model.layers[0].type") && Catch::Contains("dense and relu layers only"));
+  const nlohmann::json relu_first = {{{"type", "relu"}}, {{"type", "dense"}}};
+  CHECK_THROWS_WITH(fedsim::Sequential(relu_first, {4, {}, 0, false, 0}, {}, 2, 1.0, "mlp", "model.layers", -1.0,
+                                       fedsim::Sequential::Layout::kRows),
+                    Catch::Contains("model.layers[0].type") && Catch::Contains("a dense first"));
 }
