@@ -83,9 +83,6 @@ for p in $parts; do
     *) echo "niid_bench: --parts takes iid, dir0.5, c1, c2, c3 (not '$p')" >&2; exit 2 ;;
   esac
 done
-# Every completed cell is also recorded in the repository (its summary, config
-# and accuracy curve, ~10 KB), so the table survives the run folder and a
-# later session or machine skips the cells already measured: commit the files.
 store="$FEDSIM_ROOT/docs/results/niid_bench/$dataset/r${rounds}_e${epochs}"
 # Each of the J cells running at once gets an equal share of the cores by default.
 [ -n "$threads" ] || threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))

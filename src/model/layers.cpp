@@ -263,7 +263,9 @@ class FedParaDenseRows : public Layer {
   }
   // Factors uniform(+-sqrt(3) s) with s^2 = (bound^2 / (3 R^2))^(1/4), so
   // that W has the variance of the dense layer's uniform(+-bound) (derived at
-  // FedParaFactorBound); the bias uniform(+-bound).
+  // FedParaFactorBound); the bias uniform(+-bound). Written out rather than
+  // calling FedParaFactorBound: its (bound^2 / 3) / R^2 rounds differently
+  // from the old FedParaMlp's bound^2 / (3 R^2), and the init must keep its bits.
   void Init(float* p, Rng& rng, double scale) const override {
     const double bound = scale / std::sqrt(static_cast<double>(fan_in_));
     const double r = rank_;

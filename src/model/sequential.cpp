@@ -71,17 +71,20 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
       kind_(std::move(kind)) {
   Shape in = Shape::Flat(input.dim);
   if (rows_) {
-    // Every sample is a flat row of features, whatever its data's shape
-    // (the features are read in the data's order, as the dense models did).
+    // Every sample is a flat row of features, whatever its data's shape or
+    // vocabulary (the features are read in the data's order, as the dense
+    // models did).
     if (input.next_token) throw InputError(where + ": the rows layout has no next-token head");
     input_ = ModelInput{input.dim, {}, 0, false, 0};
   } else if (input.next_token && (input.vocab_size <= 0 || input.dim < 2)) {
     throw InputError(fmt::format("{}: next-token data needs token ids (vocab {}) and rows of at least 2 of them ({})",
                                  where, input.vocab_size, input.dim));
   }
-  if (input.vocab_size > 0) {
+  if (rows_) {
+    // in stays Flat(input.dim).
+  } else if (input.vocab_size > 0) {
     in = Shape::Tokens(input.next_token ? input.dim - 1 : input.dim, input.vocab_size);
-  } else if (!rows_) {
+  } else {
     const std::vector<int>& s = input_shape.empty() ? input.shape : input_shape;
     if (s.size() == 3) {
       if (static_cast<int64_t>(s[0]) * s[1] * s[2] != input.dim) {
@@ -91,7 +94,7 @@ Sequential::Sequential(const json& spec, const ModelInput& input, const std::vec
       in = Shape::Image(s[0], s[1], s[2]);
     }
   }
-  input_.shape = in.kind == Shape::Kind::kImage ? std::vector<int>{in.c, in.h, in.w} : input.shape;
+  input_.shape = in.kind == Shape::Kind::kImage ? std::vector<int>{in.c, in.h, in.w} : input_.shape;
   int next_id = 0;
   layers_ = seq::ParseLayers(spec, where, "layers", in, num_classes, num_params_, next_id, fedpara_gamma, 0, rows_);
   const Shape& last = layers_.back()->out;

@@ -134,3 +134,20 @@ TEST_CASE("mlp: the presets run on the layer engine's rows layout", "[model]") {
                                        fedsim::Sequential::Layout::kRows),
                     Catch::Contains("model.layers[0].type") && Catch::Contains("a dense first"));
 }
+
+TEST_CASE("mlp: the rows layout reads image data as flat rows, in the data's order", "[model]") {
+  // An image-shaped input (3 channels) must not be reordered to HWC: the
+  // logits equal those of the same model built on flat 12-feature rows.
+  const fedsim::Sequential img(fedsim::DenseStackLayers({2}), {12, {3, 2, 2}, 0, false, 0}, {}, 2, 1.0, "softmax",
+                               "model.layers", -1.0, fedsim::Sequential::Layout::kRows);
+  const auto flat = fedsim::MakeDenseStack({12, 2}, 1.0, "softmax");
+  std::vector<float> p(static_cast<size_t>(flat->num_params()));
+  Rng rng(4);
+  flat->Init(p.data(), rng);
+  std::vector<float> x(24);
+  for (auto& v : x) v = static_cast<float>(rng.Normal());
+  auto wi = img.NewWorkspace(2), wf = flat->NewWorkspace(2);
+  const float* zi = img.Logits(p.data(), x.data(), 2, *wi);
+  const float* zf = flat->Logits(p.data(), x.data(), 2, *wf);
+  for (int k = 0; k < 4; ++k) CHECK(zi[k] == zf[k]);
+}
