@@ -432,6 +432,7 @@ const KeyUse kKeyUses[] = {
     {"algorithm.qffl_lipschitz", "qffl", "q-FFL's Lipschitz estimate, read by qffl only"},
     {"algorithm.afl_lambda_lr", "afl", "AFL's step size on the mixture weights, read by afl only"},
     {"algorithm.afl_domains", "afl", "AFL's domains, read by afl only"},
+    {"algorithm.scaffold_variant", "scaffold", "SCAFFOLD's form, read by scaffold only"},
     {"algorithm.state_precision", "feddyn scaffold fedsparse fedgia ditto apfl pfedme fedper fedrep lgfedavg fedbn",
      "storage of per-client state, which only feddyn, scaffold, fedsparse, fedgia, ditto, apfl, pfedme, fedper, "
      "fedrep, lgfedavg and fedbn keep"},
@@ -873,8 +874,9 @@ void ValidateConfig(const Config& c, const std::string& source) {
       if (c.privacy.mode == "sample") fail("privacy.mode: sample-level DP-SGD is not implemented for " + a);
     }
   }
-  if (c.algorithm.name == "scaffold" && c.algorithm.momentum != 0.0) {
-    fail("algorithm.momentum: scaffold's option II control-variate update assumes plain local SGD; set momentum to 0");
+  if (c.algorithm.name == "scaffold" && c.algorithm.scaffold_variant == "paper" && c.algorithm.momentum != 0.0) {
+    fail("algorithm.momentum: scaffold's option II control-variate update assumes plain local SGD; set momentum "
+         "to 0, or set algorithm.scaffold_variant=niid_bench (NIID-Bench's form, which takes momentum)");
   }
   if (c.algorithm.name == "fedgan") {
     if (c.privacy.mode != "none") {

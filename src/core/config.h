@@ -349,6 +349,7 @@ struct AlgorithmConfig {
   std::string sampling = "fixed";  // fixed | poisson
   double sampling_rate = 0.1;      // poisson
   std::string state_precision = "float32";  // float32 | float16: storage of per-client state vectors
+  std::string scaffold_variant = "paper";   // SCAFFOLD: paper | niid_bench
 
   template <class V>
   void Visit(V& v) {
@@ -433,6 +434,11 @@ struct AlgorithmConfig {
              "Storage of the per-client state vectors of feddyn, scaffold, fedsparse and fedgia: float32 (exact) or "
              "float16 (IEEE half, half the memory; values rounded to nearest, beyond +-65504 saturated; "
              "docs/scaling.md gives the measured effect). Other algorithms ignore it. Default \"float32\".");
+    v.Choice("scaffold_variant", scaffold_variant, {"paper", "niid_bench"},
+             "SCAFFOLD's form: paper (Karimireddy et al.'s option II: plain local SGD with the correction c - c_i "
+             "in every gradient, every client weighted 1) or niid_bench (NIID-Bench's code: local SGD with "
+             "algorithm.momentum, the correction subtracted from the weights after each optimizer step, models "
+             "averaged by sample count, c += sum of Delta c_i / N). Default \"paper\".");
   }
 };
 

@@ -75,12 +75,17 @@ class FedDyn : public Algorithm {
 
 class Scaffold : public Algorithm {
  public:
-  explicit Scaffold(const AlgorithmConfig& cfg) : server_lr_(cfg.server_lr) {}
+  explicit Scaffold(const AlgorithmConfig& cfg)
+      : server_lr_(cfg.server_lr), niid_bench_(cfg.scaffold_variant == "niid_bench") {}
   std::string name() const override { return "scaffold"; }
   void Setup(int64_t num_params, int num_clients) override;
   int64_t UploadSize() const override { return 2 * num_params_; }
   UploadKind upload_kind() const override { return UploadKind::kComposite; }
-  bool uniform_weights() const override { return true; }
+  // The paper's form weighs every client 1. NIID-Bench's form weighs the
+  // models by sample count and reads the sum of the weights to undo that
+  // weighting for the control variates, so a secure sum cannot serve it.
+  bool uniform_weights() const override { return !niid_bench_; }
+  bool server_reads_reports() const override { return niid_bench_; }
   int64_t DownloadBytes(int) const override { return 2 * num_params_ * static_cast<int64_t>(sizeof(float)); }
   ClientReport LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                            ClientScratch& scratch) override;
@@ -93,6 +98,7 @@ class Scaffold : public Algorithm {
 
  private:
   double server_lr_;
+  bool niid_bench_;  // algorithm.scaffold_variant == "niid_bench"
   int num_clients_ = 0;
   ClientStateStore state_;  // slot 0: the client control variate c_i
   Eigen::VectorXf c_;

@@ -158,6 +158,7 @@ ClientReport TrainLocalSgd(const TrainContext& ctx, const ClientTask& task, Clie
                            : BatchGradient(ctx, s.params.data(), s.order.data() + pos, b, s, noise_seed);
     if (hooks && hooks->correct) hooks->correct(s.params.data(), s.grad_acc.data());
     s.sgd.Step(s.params.data(), s.grad_acc.data(), p, task.lr);
+    if (hooks && hooks->after_step) hooks->after_step(s.params.data());
     if (hooks && hooks->mask) s.params.array() *= Eigen::Map<const Eigen::ArrayXf>(hooks->mask, p);
     // Model state (batchnorm's running statistics) from this step's batch.
     if (ctx.model->HasState()) ctx.model->UpdateState(s.params.data(), *s.ws);

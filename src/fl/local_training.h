@@ -14,6 +14,10 @@ struct LocalHooks {
   // Adds the algorithm's terms to the minibatch gradient g (num_params
   // floats) at the local weights w, e.g. FedProx's mu (w - w_global).
   std::function<void(const float* w, float* g)> correct;
+  // If set, called with the local weights right after each optimizer step,
+  // outside the momentum buffer: NIID-Bench's SCAFFOLD subtracts
+  // lr (c - c_i) here.
+  std::function<void(float* w)> after_step;
   // If set (num_params entries of 0 or 1), weights with mask 0 are kept at 0:
   // the sparse global model of FedSparse.
   const float* mask = nullptr;

@@ -9,6 +9,19 @@
 //   x <- x + eta_g mean(Delta y_i);   c <- c + (|S|/N) mean(Delta c_i).
 // A round sends x and c down and Delta y, Delta c up: 2x the FedAvg bytes.
 // Option II assumes plain local SGD: momentum must be 0 (ValidateConfig).
+//
+// algorithm.scaffold_variant = niid_bench is the form of NIID-Bench's code
+// (Li, Diao, Chen, He, ICDE 2022; experiments.py, train_net_scaffold), which
+// its SCAFFOLD figures measure:
+//   - the local optimizer takes momentum and weight decay; after each of its
+//     steps the weights move by -eta_l (c - c_i), outside the momentum
+//     buffer (so the correction is not amplified by 1 / (1 - momentum));
+//   - c_i+ is the same formula, with K the number of local steps;
+//   - the server averages the models by sample count, x <- x + eta_g
+//     sum n_i Delta y_i / sum n_i, and keeps c <- c + sum Delta c_i / N.
+// The upload is (Delta y_i, Delta c_i / n_i) with weight n_i, so the
+// weighted mean's second half is sum Delta c_i / sum n_i and the server
+// multiplies it by sum n_i / N (it reads the reports' weights).
 #include "fl/algorithms.h"
 
 namespace fedsim {
@@ -28,7 +41,12 @@ ClientReport Scaffold::LocalUpdate(const TrainContext& ctx, const ClientTask& ta
   s.extra = c_ - ci;  // the correction c - c_i, fixed during local training
   s.params = x;
   LocalHooks hooks;
-  hooks.correct = [&](const float*, float* g) { Eigen::Map<Eigen::VectorXf>(g, p) += s.extra; };
+  const float lr = task.lr;
+  if (niid_bench_) {
+    hooks.after_step = [&](float* w) { Eigen::Map<Eigen::VectorXf>(w, p) -= lr * s.extra; };
+  } else {
+    hooks.correct = [&](const float*, float* g) { Eigen::Map<Eigen::VectorXf>(g, p) += s.extra; };
+  }
   ClientReport rep = TrainLocalSgd(ctx, task, s, &hooks);
   Eigen::Map<Eigen::VectorXf> dy(upload, p), dc(upload + p, p);
   dy = s.params - x;
@@ -40,7 +58,11 @@ ClientReport Scaffold::LocalUpdate(const TrainContext& ctx, const ClientTask& ta
   }
   ci += dc;
   state_.Commit(task.client, 0, ci);
-  rep.weight = 1.0;
+  if (!niid_bench_) {
+    rep.weight = 1.0;
+  } else if (rep.weight > 0.0) {
+    dc /= static_cast<float>(rep.weight);  // weight n_i (TrainLocalSgd's), undone by ServerUpdate
+  }
   return rep;
 }
 
@@ -58,7 +80,14 @@ void Scaffold::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean
                             const std::vector<ClientReport>& reports, int) {
   const int64_t p = num_params_;
   global += static_cast<float>(server_lr_) * mean_upload.head(p);
-  c_ += static_cast<float>(static_cast<double>(reports.size()) / num_clients_) * mean_upload.tail(p);
+  if (niid_bench_) {
+    // mean_upload.tail = sum Delta c_i / sum n_i; c gains sum Delta c_i / N.
+    double weight_sum = 0.0;
+    for (const auto& r : reports) weight_sum += r.weight;
+    c_ += static_cast<float>(weight_sum / num_clients_) * mean_upload.tail(p);
+  } else {
+    c_ += static_cast<float>(static_cast<double>(reports.size()) / num_clients_) * mean_upload.tail(p);
+  }
 }
 
 }  // namespace fedsim

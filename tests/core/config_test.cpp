@@ -88,6 +88,11 @@ TEST_CASE("config: cross-key rules", "[core][config]") {
   CHECK_THAT(ErrorOf(json::parse(R"({"data":{"num_clients":40}})")), Catch::StartsWith("cfg.json: data.num_clients:"));
   CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"name":"fedsgd","momentum":0.9}})")),
              Catch::StartsWith("cfg.json: algorithm.momentum:"));
+  // SCAFFOLD's paper form refuses local momentum and names the form that takes it.
+  CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"name":"scaffold","momentum":0.9}})")),
+             Catch::StartsWith("cfg.json: algorithm.momentum:") && Catch::Contains("scaffold_variant=niid_bench"));
+  CHECK(ErrorOf(json::parse(R"({"algorithm":{"name":"scaffold","momentum":0.9,"scaffold_variant":"niid_bench"}})"))
+            .empty());
   CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"client_fraction":0}})")),
              Catch::StartsWith("cfg.json: algorithm.client_fraction: expected a number > 0"));
 }
@@ -204,6 +209,7 @@ TEST_CASE("config: a key the run does not read is rejected, naming the key and t
       {"algorithm.qffl_lipschitz", 5.0, {"qffl"}},
       {"algorithm.afl_lambda_lr", 0.5, {"afl"}},
       {"algorithm.afl_domains", "labels", {"afl"}},
+      {"algorithm.scaffold_variant", "niid_bench", {"scaffold"}},
       {"algorithm.server_lr", 0.5, all_but(federated, {"feddyn", "fedgia", "qffl", "pfedme"}, false)},
       {"personalization.lambda", 0.5, {"ditto", "pfedme"}},
       {"personalization.alpha", 0.5, {"apfl"}},

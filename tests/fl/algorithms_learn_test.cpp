@@ -32,6 +32,7 @@ TEST_CASE("every algorithm learns on Synthetic(1,1)", "[fl][algorithms][learn]")
       {"fedprox", {"algorithm.mu=0.01"}, 0.8708},
       {"feddyn", {}, 0.9499},
       {"scaffold", {}, 0.9282},
+      {"scaffold", {"algorithm.scaffold_variant=niid_bench", "algorithm.momentum=0.5"}, 0.8861},
       {"fednova", {}, 0.9456},
       {"fedavgm", {}, 0.8742},
       {"fedadagrad", {"algorithm.server_lr=0.1"}, 0.8929},
