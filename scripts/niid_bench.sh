@@ -126,9 +126,10 @@ if m.get("summary", {}).get("status") != "completed":
 # The "scaffold" cells are NIID-Bench's form; a run folder of the paper's form
 # under that name (from the script before scaffold-sgd existed) is not one.
 variant = m.get("config", {}).get("algorithm", {}).get("scaffold_variant", "paper")
-if os.path.basename(src).startswith("scaffold_") and variant != "niid_bench":
-    print(f"niid_bench: {src} ran SCAFFOLD's {variant} form, not NIID-Bench's; not recorded "
-          f"(rename the folder to scaffold-sgd_... to record it as that column)", file=sys.stderr)
+name = os.path.basename(src)
+if (name.startswith("scaffold_") and variant != "niid_bench") or (name.startswith("scaffold-sgd_") and variant != "paper"):
+    print(f"niid_bench: {src} ran SCAFFOLD's {variant} form, which its folder name does not say; not recorded",
+          file=sys.stderr)
     sys.exit(0)
 keep = ("round", "test_accuracy", "test_loss", "train_loss", "wall_seconds", "stages")
 rec = {k: m[k] for k in ("_build", "config", "model", "data", "partition", "summary") if k in m}
@@ -168,6 +169,34 @@ run_cell() {
     { echo "niid_bench: FAILED $1 on $2, seed $3 ($4)" >&2; return 1; }
   record_run "$4"
 }
+# The SCAFFOLD form a run folder's config holds ("none" without one).
+run_form() {
+  [ -f "$1/config.json" ] || { echo none; return; }
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["algorithm"].get("scaffold_variant", "paper"))' \
+    "$1/config.json"
+}
+# A "scaffold" folder whose run is the paper's form (from the script before
+# scaffold-sgd existed) is moved to the scaffold-sgd cell it is, or aside if
+# that cell has a folder already, so it is neither resumed nor recorded as
+# NIID-Bench's form; a "scaffold-sgd" folder of the other form is an error.
+sort_scaffold_folder() {
+  local dir="$1" form
+  form="$(run_form "$dir")"
+  case "$(basename "$dir")" in
+    scaffold_*)
+      if [ "$form" = paper ]; then
+        local sgd="${dir%/*}/scaffold-sgd_${dir##*/scaffold_}"
+        [ -e "$sgd" ] && sgd="$dir.paper-form"
+        echo "niid_bench: $dir ran SCAFFOLD's paper form; moved to $sgd" >&2
+        mv "$dir" "$sgd"
+      fi ;;
+    scaffold-sgd_*)
+      if [ "$form" = niid_bench ]; then
+        echo "niid_bench: $dir ran SCAFFOLD's niid_bench form, not the paper's; rename or remove it" >&2
+        return 1
+      fi ;;
+  esac
+}
 failed=0
 if [ "$table_only" = 0 ]; then
   running=0
@@ -177,6 +206,7 @@ if [ "$table_only" = 0 ]; then
         dir="$runs/r${rounds}_e${epochs}/${a}_$p"
         [ "$k" -gt 1 ] && dir="${dir}_s$k"
         [ -f "$store/$(basename "$dir").json" ] && continue
+        sort_scaffold_folder "$dir" || { failed=1; continue; }
         [ "$(run_status "$dir")" = completed ] && { record_run "$dir"; continue; }
         if [ "$running" -ge "$jobs" ]; then
           wait -n || failed=1

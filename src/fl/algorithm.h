@@ -190,7 +190,7 @@ class Algorithm {
   virtual int64_t UploadSize() const { return num_params_; }
   // What the upload is (default: a model delta).
   virtual UploadKind upload_kind() const { return UploadKind::kModelDelta; }
-  // True when every client's report has weight 1 (SCAFFOLD, FedDyn, FedGiA):
+  // True when every client's report has weight 1 (SCAFFOLD's paper form, FedDyn, FedGiA):
   // a secure sum then needs no second sum of the weights.
   virtual bool uniform_weights() const { return false; }
   // True when ServerUpdate reads per-client report fields beyond the number

@@ -168,6 +168,53 @@ TEST_CASE("scaffold niid_bench: without momentum it takes the paper's steps", "[
   RequireClose(niid.tail(p), paper.tail(p), 1e-4 * paper.tail(p).cwiseAbs().maxCoeff());
 }
 
+TEST_CASE("scaffold niid_bench: the correction moves the weights K lr (c - c_i), outside the momentum buffer",
+          "[fl][algorithms]") {
+  // After a round with one client of 10, c = Delta c / 10 and c_i = Delta c,
+  // so c - c_i = -9 c. In the next round, at a small lr, Delta y differs from
+  // plain momentum SGD's over the same batches by -K lr (c - c_i), up to the
+  // curvature's second-order effect. Inside the momentum buffer the shift
+  // would be lr (c - c_i) sum_k (1 - rho^k) / (1 - rho): 3.3x larger here.
+  Fixture f("scaffold");
+  f.cfg.algorithm.local_steps = 7;
+  f.cfg.algorithm.momentum = 0.9;
+  f.cfg.algorithm.scaffold_variant = "niid_bench";
+  f.s.sgd = fedsim::Sgd(0.9f, 0.0f);
+  fedsim::Scaffold algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 10);
+  Eigen::VectorXf u(2 * f.p());
+  const ClientReport r = algo.LocalUpdate(f.ctx, f.Task(3, 0.05f), f.w0.data(), u.data(), f.s);
+  Eigen::VectorXf x = f.w0;
+  algo.ServerUpdate(x, u, {r}, 0);
+  const Eigen::VectorXf delta = -9.0f * algo.c();
+  REQUIRE(delta.norm() > 0.0f);
+  const float lr = 1e-4f;
+  Eigen::VectorXf u2(2 * f.p());
+  algo.LocalUpdate(f.ctx, f.Task(3, lr, 1), x.data(), u2.data(), f.s);
+  f.s.params = x;
+  fedsim::TrainLocalSgd(f.ctx, f.Task(3, lr, 1), f.s, nullptr);
+  const Eigen::VectorXf shift = u2.head(f.p()) - (f.s.params - x);
+  const Eigen::VectorXf expected = -7.0f * lr * delta;
+  const double rel = (shift - expected).norm() / expected.norm();
+  INFO("relative difference " << rel);
+  CHECK(rel < 0.01);
+}
+
+TEST_CASE("scaffold niid_bench: secure sums refuse it, naming the reason", "[fl][algorithms]") {
+  json j = {{"experiment", {{"rounds", 1}}},
+            {"algorithm", {{"name", "scaffold"}, {"scaffold_variant", "niid_bench"}}},
+            {"secure_aggregation", {{"enabled", true}}}};
+  fedsim::RunOptions o;
+  o.threads = 1;
+  CHECK_THROWS_WITH(fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o),
+                    Catch::Contains("secure_aggregation.enabled") &&
+                        Catch::Contains("its server step reads each client's report"));
+  j.erase("secure_aggregation");
+  j["encryption"] = {{"scheme", "paillier"}};
+  CHECK_THROWS_WITH(fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o),
+                    Catch::Contains("encryption.scheme") && Catch::Contains("reads each client's report"));
+}
+
 TEST_CASE("fednova: normalised averaging with unequal local steps", "[fl][algorithms]") {
   CHECK(fedsim::FedNovaNormA(4, 0.0) == 4.0);
   CHECK(fedsim::FedNovaNormA(3, 0.5) == Approx(1.0 + 1.5 + 1.75));
