@@ -22,6 +22,14 @@ void RequireClose(const Eigen::VectorXf& a, const Eigen::VectorXf& b, double tol
   CHECK(err <= tol);
 }
 
+// SCAFFOLD in NIID-Bench's form with local momentum 0.9 and 7 local steps.
+void UseNiidBenchMomentum(Fixture& f) {
+  f.cfg.algorithm.local_steps = 7;
+  f.cfg.algorithm.momentum = 0.9;
+  f.cfg.algorithm.scaffold_variant = "niid_bench";
+  f.s.sgd = fedsim::Sgd(0.9f, 0.0f);
+}
+
 }  // namespace
 
 TEST_CASE("fedprox: the proximal term enters the second step exactly", "[fl][algorithms]") {
@@ -103,10 +111,7 @@ TEST_CASE("scaffold: option II control variates after one round", "[fl][algorith
 TEST_CASE("scaffold niid_bench: local momentum, Delta c / n_i with weight n_i, c gains sum Delta c_i / N",
           "[fl][algorithms]") {
   Fixture f("scaffold");
-  f.cfg.algorithm.local_steps = 7;
-  f.cfg.algorithm.momentum = 0.9;
-  f.cfg.algorithm.scaffold_variant = "niid_bench";
-  f.s.sgd = fedsim::Sgd(0.9f, 0.0f);
+  UseNiidBenchMomentum(f);
   fedsim::Scaffold algo(f.cfg.algorithm);
   algo.Setup(f.p(), 10);
   CHECK_FALSE(algo.uniform_weights());
@@ -176,10 +181,7 @@ TEST_CASE("scaffold niid_bench: the correction moves the weights K lr (c - c_i),
   // curvature's second-order effect. Inside the momentum buffer the shift
   // would be lr (c - c_i) sum_k (1 - rho^k) / (1 - rho): 3.3x larger here.
   Fixture f("scaffold");
-  f.cfg.algorithm.local_steps = 7;
-  f.cfg.algorithm.momentum = 0.9;
-  f.cfg.algorithm.scaffold_variant = "niid_bench";
-  f.s.sgd = fedsim::Sgd(0.9f, 0.0f);
+  UseNiidBenchMomentum(f);
   fedsim::Scaffold algo(f.cfg.algorithm);
   algo.Setup(f.p(), 10);
   Eigen::VectorXf u(2 * f.p());
