@@ -265,18 +265,21 @@ def completed(d):
         return None
     ok = s.get("status") == "completed" and s.get("final_test_accuracy") is not None
     return s if ok else None
-max_n = 0
-def cell(a, p):
-    global max_n
+def seed_runs(a, p):
+    """The completed runs of algorithm a on partition p, seed 1 first."""
     dirs = [f"{out}/{a}_{p}"] + sorted(d[:-5] for d in glob.glob(f"{out}/{a}_{p}_s*.json") if re.search(r"_s[0-9]+\.json$", d))
-    runs = [s for s in map(completed, dirs) if s is not None]
-    max_n = max(max_n, len(runs))
+    return [s for s in map(completed, dirs) if s is not None]
+# Every cell's seed count is known before the first row, so that in a table
+# where some cells have several seeds a one-seed cell says n=1.
+max_n = max([len(seed_runs(a, p)) for a in algos for p in parts] + [0])
+def cell(a, p):
+    runs = seed_runs(a, p)
     if not runs:
         return missing
     final = [r["final_test_accuracy"] for r in runs]
     best = [r["best_test_accuracy"] for r in runs]
     if len(runs) == 1:
-        return f"{final[0]:.4f} ({best[0]:.4f})"
+        return f"{final[0]:.4f} ({best[0]:.4f}" + ("; n=1)" if max_n > 1 else ")")
     return (f"{statistics.mean(final):.4f} ± {statistics.stdev(final):.4f} "
             f"({statistics.mean(best):.4f}; n={len(runs)})")
 print("| partition | | " + " | ".join(titles.get(a, a) for a in algos) + " |")

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.h"
@@ -185,6 +186,12 @@ class Algorithm {
   // their data (AFL's label domains). Not called by unit tests that drive an
   // algorithm by hand; the default groups nothing.
   virtual void SetClients(const Dataset& train, const std::vector<std::vector<int>>& partition) {}
+  // Called once after Setup when data.holdout_clients keeps clients out of
+  // training: the ids of those that train, in increasing order (never
+  // called, or empty: all of them). A server step that divides by the
+  // population (SCAFFOLD's c, FedDyn's h) or an algorithm that draws clients
+  // itself (FedGiA's ADMM subset) counts only these.
+  void SetTrainingClients(std::vector<int> trainers) { trainers_ = std::move(trainers); }
 
   // Floats per upload (default: one model-sized vector).
   virtual int64_t UploadSize() const { return num_params_; }
@@ -273,7 +280,14 @@ class Algorithm {
   virtual void LoadState(const CheckpointReader& r) {}
 
  protected:
+  // The number of clients that train: `population` (Setup's num_clients)
+  // less the held-out ones.
+  int TrainingPopulation(int population) const {
+    return trainers_.empty() ? population : static_cast<int>(trainers_.size());
+  }
+
   int64_t num_params_ = 0;
+  std::vector<int> trainers_;  // SetTrainingClients; empty: everyone trains
 };
 
 // A named component with one line of description, for `fedsim list`.

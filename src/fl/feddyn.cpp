@@ -53,9 +53,10 @@ void FedDyn::LoadState(const CheckpointReader& r) {
 
 void FedDyn::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                           const std::vector<ClientReport>& reports, int) {
-  // sum_k (theta_k - theta) = |P| * mean; h <- h - alpha/m * that.
+  // sum_k (theta_k - theta) = |P| * mean; h <- h - alpha/m * that, m the
+  // clients that train.
   const double cohort = static_cast<double>(reports.size());
-  h_ -= static_cast<float>(alpha_ * cohort / num_clients_) * mean_upload;
+  h_ -= static_cast<float>(alpha_ * cohort / TrainingPopulation(num_clients_)) * mean_upload;
   global += mean_upload - static_cast<float>(1.0 / alpha_) * h_;
 }
 

@@ -28,11 +28,15 @@ void FedGiA::Setup(int64_t num_params, int num_clients) {
 }
 
 void FedGiA::BeginRound(Eigen::VectorXf&, int round, const std::vector<int>& cohort, uint64_t seed) {
-  const int m = static_cast<int>(admm_.size());
+  // M is drawn from the clients that train (all of them without held-out ones).
+  const int m = TrainingPopulation(static_cast<int>(admm_.size()));
   const int subset = std::min(m, static_cast<int>(std::ceil(rho_ * m)));
   Rng rng = DeriveStream(seed, Stream::kAlgorithm, static_cast<uint64_t>(round));
-  std::vector<int> ids(static_cast<size_t>(m));
-  for (int i = 0; i < m; ++i) ids[static_cast<size_t>(i)] = i;
+  std::vector<int> ids = trainers_;
+  if (ids.empty()) {
+    ids.resize(static_cast<size_t>(m));
+    for (int i = 0; i < m; ++i) ids[static_cast<size_t>(i)] = i;
+  }
   for (int i = 0; i < subset; ++i) {
     const int j = i + static_cast<int>(rng.UniformInt(static_cast<uint64_t>(m - i)));
     std::swap(ids[static_cast<size_t>(i)], ids[static_cast<size_t>(j)]);

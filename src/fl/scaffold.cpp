@@ -84,9 +84,10 @@ void Scaffold::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean
     // mean_upload.tail = sum Delta c_i / sum n_i; c gains sum Delta c_i / N.
     double weight_sum = 0.0;
     for (const auto& r : reports) weight_sum += r.weight;
-    c_ += static_cast<float>(weight_sum / num_clients_) * mean_upload.tail(p);
+    c_ += static_cast<float>(weight_sum / TrainingPopulation(num_clients_)) * mean_upload.tail(p);
   } else {
-    c_ += static_cast<float>(static_cast<double>(reports.size()) / num_clients_) * mean_upload.tail(p);
+    c_ += static_cast<float>(static_cast<double>(reports.size()) / TrainingPopulation(num_clients_)) *
+          mean_upload.tail(p);
   }
 }
 

@@ -263,6 +263,7 @@ struct Run {
       CheckLocalLayers(cfg, *model);
       algo = CreateAlgorithm(cfg.algorithm, cfg.personalization);
       algo->Setup(model->num_params(), num_clients);
+      algo->SetTrainingClients(pool);
       algo->SetModel(*model);
       algo->SetClients(train, partition);
       if (ClientStateStore* st = algo->mutable_client_state()) {

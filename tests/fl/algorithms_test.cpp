@@ -86,6 +86,42 @@ TEST_CASE("feddyn: client gradient state and server h after one round", "[fl][al
   RequireClose(global, f.w0 + mean - h / 0.5f, 1e-6);
 }
 
+TEST_CASE("feddyn and scaffold: held-out clients are not in the population m (N) of the server step",
+          "[fl][algorithms]") {
+  // 10 clients, 4 held out (data.holdout_clients): h and c divide by the 6 that train.
+  const std::vector<int> trainers = {0, 2, 3, 5, 8, 9};
+  {
+    Fixture f("feddyn");
+    f.cfg.algorithm.alpha = 0.5;
+    fedsim::FedDyn algo(f.cfg.algorithm);
+    algo.Setup(f.p(), 10);
+    algo.SetTrainingClients(trainers);
+    Eigen::VectorXf u(f.p());
+    const ClientReport rep = algo.LocalUpdate(f.ctx, f.Task(2, 0.05f), f.w0.data(), u.data(), f.s);
+    Eigen::VectorXf global = f.w0;
+    algo.ServerUpdate(global, u, {rep}, 0);
+    RequireClose(algo.h(), -0.5f * (1.0f / 6.0f) * u, 1e-7);  // -alpha (|P| / m) mean, m = 6 not 10
+  }
+  for (const char* variant : {"paper", "niid_bench"}) {
+    INFO("scaffold_variant " << variant);
+    Fixture f("scaffold");
+    f.cfg.algorithm.local_steps = 3;
+    f.cfg.algorithm.scaffold_variant = variant;
+    fedsim::Scaffold algo(f.cfg.algorithm);
+    algo.Setup(f.p(), 10);
+    algo.SetTrainingClients(trainers);
+    Eigen::VectorXf up(2 * f.p());
+    const ClientReport rep = algo.LocalUpdate(f.ctx, f.Task(3, 0.05f), f.w0.data(), up.data(), f.s);
+    Eigen::VectorXf global = f.w0;
+    algo.ServerUpdate(global, up, {rep}, 0);
+    // One report: the paper's form c = (1/6) Delta c_3; NIID-Bench's uploads
+    // Delta c_3 / n_3 with weight n_3, and c = Delta c_3 / 6 again.
+    const Eigen::VectorXf dc = std::string(variant) == "paper" ? Eigen::VectorXf(up.tail(f.p()))
+                                                                : Eigen::VectorXf(rep.weight * up.tail(f.p()));
+    RequireClose(algo.c(), dc / 6.0f, 1e-6);
+  }
+}
+
 TEST_CASE("scaffold: option II control variates after one round", "[fl][algorithms]") {
   Fixture f("scaffold");
   f.cfg.algorithm.local_steps = 7;
@@ -447,6 +483,31 @@ TEST_CASE("fedgia: ADMM and gradient clients in closed form", "[fl][algorithms]"
   // In M with pi = 0 and k0 = 1: x_i = x - g/(r+sigma), pi = sigma (x_i - x), z = x_i + pi/sigma = x - 2g/(r+sigma).
   algo.LocalUpdate(f.ctx, f.Task(admm_client, 0.0f), x.data(), z.data(), f.s);
   RequireClose(z, x - 2.0f * f.FullGradient(admm_client, x) / 2.0f, 1e-5);
+}
+
+TEST_CASE("fedgia: the ADMM subset is drawn from the clients that train", "[fl][algorithms]") {
+  Fixture f("fedgia");
+  f.cfg.algorithm.rho = 0.5;
+  fedsim::FedGiA algo(f.cfg.algorithm);
+  algo.Setup(f.p(), 30);
+  std::vector<int> trainers;  // every third client is held out: 20 train
+  for (int i = 0; i < 30; ++i) {
+    if (i % 3 != 1) trainers.push_back(i);
+  }
+  algo.SetTrainingClients(trainers);
+  Eigen::VectorXf x = f.w0;
+  for (int round = 0; round < 5; ++round) {
+    algo.BeginRound(x, round, trainers, 1);
+    int in = 0;
+    for (int i = 0; i < 30; ++i) {
+      if (i % 3 == 1) {
+        CHECK_FALSE(algo.InAdmmSubset(i));
+      } else {
+        in += algo.InAdmmSubset(i);
+      }
+    }
+    CHECK(in == 10);  // ceil(rho * 20), not ceil(rho * 30) = 15
+  }
 }
 
 TEST_CASE("every algorithm: bitwise identical metrics for 1 and 2 threads", "[fl][algorithms][determinism]") {
