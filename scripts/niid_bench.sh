@@ -15,9 +15,11 @@
 # epochs), into docs/reproductions.md (niid-bench markers);
 # completed runs are skipped and an interrupted one continues from its checkpoint, and
 # --table-only writes the table from the runs that exist ("-" for the others).
-# Each completed run is recorded in docs/results/niid_bench/DATASET/rRR_eEE/
-# (summary, config and accuracy curve): the table is drawn from those
-# records, and a cell recorded there is not run again, so commit them.
+# Each completed run of the full protocol is recorded in
+# docs/results/niid_bench/DATASET/r50_e10/ (summary, config and accuracy
+# curve): the table is drawn from those records, and a cell recorded there is
+# not run again, so commit them. A reduced protocol's records stay in
+# OUT/DATASET/records/rRR_eEE/, out of the docs.
 # --seeds S runs experiment.seed = 1..S for every cell (NIID-Bench reports means
 # over 3 seeds; seed 1 lives in ALGO_PART/, seed k in ALGO_PART_sK/) and the
 # table gives the mean over the seeds that exist. --jobs J runs J cells at once,
@@ -92,6 +94,7 @@ for p in $parts; do
   esac
 done
 store="$FEDSIM_ROOT/docs/results/niid_bench/$dataset/r${rounds}_e${epochs}"
+[ "$rounds" = 50 ] && [ "$epochs" = 10 ] || store="$runs/records/r${rounds}_e${epochs}"
 # Each of the J cells running at once gets an equal share of the cores by default.
 [ -n "$threads" ] || threads=$(( $(nproc) / jobs > 0 ? $(nproc) / jobs : 1 ))
 for v in "$seeds" "$jobs" "$threads" "$rounds" "$epochs"; do
