@@ -145,18 +145,7 @@ PY
 
 # CIFAR-10 binary records: 5 training batches of 4 images, a test batch of 4,
 # a LeNet run over a Dirichlet partition; then a truncated batch.
-python3 - "$TMP/cifar" <<'PY' || fail "writing the CIFAR files"
-import os, sys
-root = sys.argv[1]
-os.makedirs(root)
-def batch(name, first):
-    with open(f"{root}/{name}", "wb") as f:
-        for i in range(4):
-            f.write(bytes([(first + i) % 10]) + bytes(((first + i) * 3 + j) % 256 for j in range(3072)))
-for b in range(1, 6):
-    batch(f"data_batch_{b}.bin", 4 * b)
-batch("test_batch.bin", 40)
-PY
+write_cifar10 "$TMP/cifar" 4 || fail "writing the CIFAR files"
 cat > "$TMP/cifar.json" <<JSON
 {"experiment": {"name": "cifar_e2e", "rounds": 1},
  "data": {"dataset": "cifar10", "path": "$TMP/cifar", "num_clients": 2,

@@ -26,6 +26,25 @@ expect_error() {
   esac
 }
 
+# write_cifar10 DIR N: a CIFAR-10 binary folder (data_batch_1..5.bin and
+# test_batch.bin) of N images per file. Image i of a file whose first index
+# is f (N*b for data_batch_b, 40 for the test batch) has label (f + i) % 10
+# and pixels ((f + i) * 3 + j) % 256.
+write_cifar10() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(root)
+def batch(name, first):
+    with open(f"{root}/{name}", "wb") as f:
+        for i in range(n):
+            f.write(bytes([(first + i) % 10]) + bytes(((first + i) * 3 + j) % 256 for j in range(3072)))
+for b in range(1, 6):
+    batch(f"data_batch_{b}.bin", n * b)
+batch("test_batch.bin", 40)
+PY
+}
+
 finish() {
   if [ "$FAILS" -ne 0 ]; then echo "$FAILS check(s) failed" >&2; exit 1; fi
   echo "all checks passed"

@@ -14,21 +14,8 @@ cp "$R/docs/reproductions.md" "$TMP/reproductions.orig.md"
 STORE="$R/docs/results/niid_bench/cifar10/r50_e10"
 RUNS="$TMP/out/cifar10/r50_e10"
 
-# Five training batches of 10 images and a test batch of 10, labels 0..9 in
-# turn, pixels a function of the label and the image.
-python3 - "$TMP/cifar" <<'PY' || fail "writing the CIFAR files"
-import os, sys
-root = sys.argv[1]
-os.makedirs(root)
-def batch(name, first):
-    with open(f"{root}/{name}", "wb") as f:
-        for i in range(10):
-            label = (first + i) % 10
-            f.write(bytes([label]) + bytes((label * 25 + (j * (first + i + 1)) % 17) % 256 for j in range(3072)))
-for b in range(1, 6):
-    batch(f"data_batch_{b}.bin", 10 * b + b)
-batch("test_batch.bin", 3)
-PY
+# Five training batches of 10 images and a test batch of 10, labels 0..9 in turn.
+write_cifar10 "$TMP/cifar" 10 || fail "writing the CIFAR files"
 
 nb() { FEDSIM="$FEDSIM" bash "$R/scripts/niid_bench.sh" --dataset cifar10 --data "$TMP/cifar" --jobs 2 --threads 1 \
   --out "$TMP/out" "$@"; }
