@@ -186,9 +186,9 @@ class Algorithm {
   // their data (AFL's label domains). Not called by unit tests that drive an
   // algorithm by hand; the default groups nothing.
   virtual void SetClients(const Dataset& train, const std::vector<std::vector<int>>& partition) {}
-  // Called once after Setup when data.holdout_clients keeps clients out of
-  // training: the ids of those that train, in increasing order (never
-  // called, or empty: all of them). A server step that divides by the
+  // Called once after Setup by the run with the ids of the clients that
+  // train, in increasing order: empty when data.holdout_clients keeps none
+  // out (and unit tests that never call it mean the same: all of them). A server step that divides by the
   // population (SCAFFOLD's c, FedDyn's h) or an algorithm that draws clients
   // itself (FedGiA's ADMM subset) counts only these.
   void SetTrainingClients(std::vector<int> trainers) { trainers_ = std::move(trainers); }

@@ -336,7 +336,7 @@ struct Run {
       }
     }
     server = event_driven ? std::make_unique<ServerPipeline>(cfg, z, q, trainers)
-                          : std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), num_clients);
+                          : std::make_unique<ServerPipeline>(cfg, z, sampler->sampling_rate(), trainers);
     training = std::make_unique<CohortTraining>(comm, *trainer, transforms, partition, threads, max_cohort);
     planned_up = trainer->PlannedUploadBytes();
     for (const auto& t : transforms) planned_up = t->PlannedBytes(planned_up);

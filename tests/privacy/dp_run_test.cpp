@@ -46,6 +46,21 @@ TEST_CASE("central DP with no noise and no clipping is FedAvg bit for bit", "[pr
   }
 }
 
+TEST_CASE("central DP with held-out clients: the fixed denominator is qN over the clients that train",
+          "[privacy][dp]") {
+  // 2 of the 10 clients held out: q = 5/8, and qN = 5 (the cohort), not 5/8 * 10.
+  json plain = SampleFmnist();
+  plain["data"]["holdout_clients"] = 2;
+  json dp = plain;
+  dp["privacy"] = {{"mode", "central"}, {"noise_multiplier", 0.0}, {"clip_norm", 1e9}};
+  const json a = Run(plain), b = Run(dp);
+  REQUIRE(a["rounds"].size() == b["rounds"].size());
+  for (size_t r = 0; r < a["rounds"].size(); ++r) {
+    CHECK(a["rounds"][r]["test_loss"] == b["rounds"][r]["test_loss"]);
+    CHECK(a["rounds"][r]["train_loss"] == b["rounds"][r]["train_loss"]);
+  }
+}
+
 TEST_CASE("central DP: clipping, noise and the accountant in the metrics", "[privacy][dp]") {
   json j = SampleFmnist();
   j["privacy"] = {{"mode", "central"}, {"noise_multiplier", 1.1}, {"clip_norm", 0.01}, {"delta", 1e-5}};
