@@ -223,15 +223,20 @@ sort_scaffold_folder() {
 # A "fedprox" folder whose mu is not its cell's (prox_mu) goes to
 # RUNS/aside/NAME.muMU, so it is neither resumed nor recorded.
 sort_fedprox_folder() {
-  local dir="$1" mu
+  local dir="$1" mu want aside
   case "$(basename "$dir")" in fedprox_*) ;; *) return 0 ;; esac
   [ -f "$dir/config.json" ] || return 0
-  mu="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["algorithm"].get("mu"))' "$dir/config.json")"
+  want="$(prox_mu "$(folder_part "$dir")")"
+  mu="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("algorithm", {}).get("mu"))' \
+    "$dir/config.json" 2>/dev/null)" || mu=unreadable
   python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-12 * float(sys.argv[2]))' \
-    "$mu" "$(prox_mu "$(folder_part "$dir")")" && return 0
+    "$mu" "$want" 2>/dev/null && return 0
   mkdir -p "${dir%/*}/aside"
-  echo "niid_bench: $dir ran FedProx with mu = $mu, not this cell's $(prox_mu "$(folder_part "$dir")"); moved to ${dir%/*}/aside/${dir##*/}.mu$mu" >&2
-  mv "$dir" "${dir%/*}/aside/${dir##*/}.mu$mu"
+  aside="${dir%/*}/aside/${dir##*/}.mu$mu"
+  local k=2
+  while [ -e "$aside" ]; do aside="${dir%/*}/aside/${dir##*/}.mu$mu.$k"; k=$((k + 1)); done
+  echo "niid_bench: $dir ran FedProx with mu = $mu, not this cell's $want; moved to $aside" >&2
+  mv "$dir" "$aside"
 }
 failed=0
 if [ "$table_only" = 0 ]; then

@@ -52,9 +52,32 @@ assert "| | NIID-Bench paper | 0.682 | 0.679 | 0.698 | 0.668 |" in section, sect
 assert "--seeds 2" in section and "| #C=2 |" not in section, section
 PY
 
-# Rerunning the same command runs nothing: every cell is recorded.
+# Rerunning the same command runs nothing: every cell is recorded (seed 1's
+# FedAvg run folder is gone, so only its record keeps it from running).
+rm -rf "$RUNS/fedavg_dir0.5"
 nb --only "fedavg fedprox" --parts dir0.5 --seeds 2 >/dev/null 2>"$TMP/log2" || fail "rerun exited $?"
-grep -q "running" "$TMP/log2" && fail "the rerun ran a recorded cell: $(cat "$TMP/log2")"
+grep -q "running\|resuming" "$TMP/log2" && fail "the rerun ran a recorded cell: $(cat "$TMP/log2")"
+
+# An interrupted cell continues from its checkpoint: seed 2's FedAvg run,
+# unrecorded, is stopped by SIGTERM after two rounds; the script resumes it
+# and records the accuracies of the uninterrupted run.
+curve() { python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["summary"]["final_test_accuracy"], [x["test_accuracy"] for x in r["rounds"]])' "$1"; }
+want="$(curve "$STORE/fedavg_dir0.5_s2.json")"
+rm -rf "$RUNS/fedavg_dir0.5_s2" "$STORE/fedavg_dir0.5_s2.json"
+nb --only fedavg --parts dir0.5 --seeds 2 >/dev/null 2>"$TMP/log2a" &
+pid=$!
+for _ in $(seq 1 1200); do
+  [ -f "$RUNS/fedavg_dir0.5_s2/rounds.jsonl" ] && [ "$(wc -l < "$RUNS/fedavg_dir0.5_s2/rounds.jsonl")" -ge 2 ] && break
+  sleep 0.05
+done
+pkill -TERM -f -- "--out $RUNS/fedavg_dir0.5_s2" || fail "no fedsim run to interrupt"
+wait "$pid" && fail "the interrupted script exited 0"
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["summary"]["status"]; assert s == "interrupted", s' \
+  "$RUNS/fedavg_dir0.5_s2/metrics.json" || fail "the run was not interrupted"
+[ -f "$STORE/fedavg_dir0.5_s2.json" ] && fail "an interrupted run was recorded"
+nb --only fedavg --parts dir0.5 --seeds 2 >/dev/null 2>"$TMP/log2b" || fail "resume exited $?: $(cat "$TMP/log2b")"
+grep -q "resuming fedavg on dir0.5, seed 2" "$TMP/log2b" || fail "the cell was not resumed: $(cat "$TMP/log2b")"
+[ "$(curve "$STORE/fedavg_dir0.5_s2.json")" = "$want" ] || fail "the resumed run's accuracies differ from the uninterrupted run's"
 
 # A FedProx folder of another mu in the #C=2 cell (Dirichlet 0.5's, mu 0.001;
 # #C=2 takes 0.01) is set aside, and the cell runs afresh with its own mu.
@@ -62,11 +85,16 @@ cp -r "$RUNS/fedprox_dir0.5" "$RUNS/fedprox_c2"
 nb --only fedprox --parts c2 >/dev/null 2>"$TMP/log3" || fail "fedprox on #C=2 exited $?: $(cat "$TMP/log3")"
 grep -q "ran FedProx with mu = 0.001, not this cell's 0.01" "$TMP/log3" || fail "no message for the wrong mu: $(cat "$TMP/log3")"
 [ -f "$RUNS/aside/fedprox_c2.mu0.001/metrics.json" ] || fail "the mu 0.001 folder was not moved aside: $(ls -R "$RUNS")"
-python3 - "$STORE/fedprox_c2.json" <<'PY' || fail "the #C=2 FedProx record"
+python3 - "$STORE/fedprox_c2.json" "$R/docs/reproductions.md" <<'PY' || fail "the #C=2 FedProx record and cell"
 import json, sys
 c = json.load(open(sys.argv[1]))["config"]
 assert c["algorithm"]["mu"] == 0.01, c["algorithm"]
 assert c["data"]["partition"]["kind"] == "labels" and c["data"]["partition"]["labels_per_client"] == 2, c["data"]
+# One seed in a table where other cells have two: the cell says n=1.
+section = open(sys.argv[2]).read().split("<!-- niid-bench-cifar10:begin -->")[1].split("<!-- niid-bench-cifar10:end -->")[0]
+row = next(l for l in section.splitlines() if l.startswith("| #C=2 | fedsim |"))
+cells = [x.strip() for x in row.strip().strip("|").split("|")][2:]
+assert cells[0] == "not run" and cells[1].endswith("; n=1)"), cells
 PY
 
 # A reduced protocol records in OUT and leaves the docs alone.
