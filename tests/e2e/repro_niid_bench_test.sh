@@ -70,7 +70,21 @@ for _ in $(seq 1 1200); do
   [ -f "$RUNS/fedavg_dir0.5_s2/rounds.jsonl" ] && [ "$(wc -l < "$RUNS/fedavg_dir0.5_s2/rounds.jsonl")" -ge 2 ] && break
   sleep 0.05
 done
-pkill -TERM -f -- "--out $RUNS/fedavg_dir0.5_s2" || fail "no fedsim run to interrupt"
+# SIGTERM to the fedsim process writing that folder (found in /proc: no procps needed).
+python3 - "$RUNS/fedavg_dir0.5_s2" <<'PY' || fail "no fedsim run to interrupt"
+import os, signal, sys
+hits = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        continue
+    if b"--out" in args and os.fsencode(sys.argv[1]) in args and os.path.basename(args[0]) != b"bash":
+        hits.append(int(pid))
+for pid in hits:
+    os.kill(pid, signal.SIGTERM)
+sys.exit(0 if hits else 1)
+PY
 wait "$pid" && fail "the interrupted script exited 0"
 python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["summary"]["status"]; assert s == "interrupted", s' \
   "$RUNS/fedavg_dir0.5_s2/metrics.json" || fail "the run was not interrupted"
