@@ -30,6 +30,15 @@ json SampleFmnist() {
           {"algorithm", {{"clients_per_round", 5}, {"lr", 0.05}}}};
 }
 
+// The two runs' test and train losses are equal, round by round.
+void RequireSameLosses(const json& a, const json& b) {
+  REQUIRE(a["rounds"].size() == b["rounds"].size());
+  for (size_t r = 0; r < a["rounds"].size(); ++r) {
+    CHECK(a["rounds"][r]["test_loss"] == b["rounds"][r]["test_loss"]);
+    CHECK(a["rounds"][r]["train_loss"] == b["rounds"][r]["train_loss"]);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("central DP with no noise and no clipping is FedAvg bit for bit", "[privacy][dp]") {
@@ -38,12 +47,7 @@ TEST_CASE("central DP with no noise and no clipping is FedAvg bit for bit", "[pr
   json plain = SampleFmnist();
   json dp = plain;
   dp["privacy"] = {{"mode", "central"}, {"noise_multiplier", 0.0}, {"clip_norm", 1e9}};
-  const json a = Run(plain), b = Run(dp);
-  REQUIRE(a["rounds"].size() == b["rounds"].size());
-  for (size_t r = 0; r < a["rounds"].size(); ++r) {
-    CHECK(a["rounds"][r]["test_loss"] == b["rounds"][r]["test_loss"]);
-    CHECK(a["rounds"][r]["train_loss"] == b["rounds"][r]["train_loss"]);
-  }
+  RequireSameLosses(Run(plain), Run(dp));
 }
 
 TEST_CASE("central DP with held-out clients: the fixed denominator is qN over the clients that train",
@@ -53,12 +57,7 @@ TEST_CASE("central DP with held-out clients: the fixed denominator is qN over th
   plain["data"]["holdout_clients"] = 2;
   json dp = plain;
   dp["privacy"] = {{"mode", "central"}, {"noise_multiplier", 0.0}, {"clip_norm", 1e9}};
-  const json a = Run(plain), b = Run(dp);
-  REQUIRE(a["rounds"].size() == b["rounds"].size());
-  for (size_t r = 0; r < a["rounds"].size(); ++r) {
-    CHECK(a["rounds"][r]["test_loss"] == b["rounds"][r]["test_loss"]);
-    CHECK(a["rounds"][r]["train_loss"] == b["rounds"][r]["train_loss"]);
-  }
+  RequireSameLosses(Run(plain), Run(dp));
 }
 
 TEST_CASE("central DP: clipping, noise and the accountant in the metrics", "[privacy][dp]") {
