@@ -227,10 +227,18 @@ sort_fedprox_folder() {
   case "$(basename "$dir")" in fedprox_*) ;; *) return 0 ;; esac
   [ -f "$dir/config.json" ] || return 0
   want="$(prox_mu "$(folder_part "$dir")")"
-  mu="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("algorithm", {}).get("mu"))' \
-    "$dir/config.json" 2>/dev/null)" || mu=unreadable
-  python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-12 * float(sys.argv[2]))' \
-    "$mu" "$want" 2>/dev/null && return 0
+  # Prints the folder's mu ("unreadable" for a broken config); exits 0 when it is the cell's.
+  mu="$(python3 - "$dir/config.json" "$want" <<'PY'
+import json, sys
+try:
+    mu = json.load(open(sys.argv[1])).get("algorithm", {}).get("mu")
+except (OSError, ValueError, AttributeError):
+    mu = "unreadable"
+print(mu)
+want = float(sys.argv[2])
+sys.exit(0 if isinstance(mu, (int, float)) and abs(mu - want) <= 1e-12 * want else 1)
+PY
+)" && return 0
   mkdir -p "${dir%/*}/aside"
   aside="${dir%/*}/aside/${dir##*/}.mu$mu"
   local k=2

@@ -188,9 +188,10 @@ class Algorithm {
   virtual void SetClients(const Dataset& train, const std::vector<std::vector<int>>& partition) {}
   // Called once after Setup by the run with the ids of the clients that
   // train, in increasing order: empty when data.holdout_clients keeps none
-  // out (and unit tests that never call it mean the same: all of them). A server step that divides by the
-  // population (SCAFFOLD's c, FedDyn's h) or an algorithm that draws clients
-  // itself (FedGiA's ADMM subset) counts only these.
+  // out (and unit tests that never call it mean the same: all of them). A
+  // server step that divides by the population (SCAFFOLD's c, FedDyn's h) or
+  // an algorithm that draws clients itself (FedGiA's ADMM subset) counts
+  // only these.
   void SetTrainingClients(std::vector<int> trainers) { trainers_ = std::move(trainers); }
 
   // Floats per upload (default: one model-sized vector).

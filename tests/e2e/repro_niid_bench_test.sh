@@ -10,7 +10,6 @@ R="$TMP/root"
 mkdir -p "$R/docs"
 cp -r "$SRC/scripts" "$SRC/configs" "$R/"
 cp "$SRC/docs/reproductions.md" "$R/docs/"
-cp "$R/docs/reproductions.md" "$TMP/reproductions.orig.md"
 STORE="$R/docs/results/niid_bench/cifar10/r50_e10"
 RUNS="$TMP/out/cifar10/r50_e10"
 
