@@ -71,10 +71,18 @@ void AsyncScheduler::Stall(const std::string& why) {
 
 void AsyncScheduler::FillSlot(double t) {
   int c = -1;
+  // With availability that changes over time, a client found offline is
+  // skipped for the rest of this call only: a later retry under the same
+  // version may find it online (its draw u is the same, p(t) is not). With
+  // the constant model it stays asked until the next version, as in the
+  // synchronous plan's one draw per round.
+  std::vector<int> offline_here;
+  auto release_offline = [&] {
+    for (int o : offline_here) asked_now_[static_cast<size_t>(o)] = 0;
+  };
   for (int tries = 0; tries < kMaxTries; ++tries) {
     c = DrawClient();
     if (c < 0) break;
-    asked_.push_back(c);
     asked_now_[static_cast<size_t>(c)] = 1;
     // The client's luck under this version: the synchronous plan's draws
     // (online, dropout, this round's speed) and when a dropout happens.
@@ -82,8 +90,14 @@ void AsyncScheduler::FillSlot(double t) {
     const double u_online = luck.Uniform(), u_drop = luck.Uniform(), z_speed = luck.Normal(), u_when = luck.Uniform();
     if (!availability_.Online(c, t, u_online)) {
       ++counts_.offline;
+      if (availability_.time_varying()) {
+        offline_here.push_back(c);
+      } else {
+        asked_.push_back(c);
+      }
       continue;
     }
+    asked_.push_back(c);
     const Device dev = system_.DeviceOf(c);
     const double flops = dev.flops * fm::Exp(sys_.compute.round_sigma * z_speed);
     const LocalWork w = work_(c);
@@ -111,8 +125,10 @@ void AsyncScheduler::FillSlot(double t) {
     idle_retries_ = 0;
     events_.insert({d.end_s, c, d.seq, d});
     if (!d.lost) pending_.push_back(d);
+    release_offline();
     return;
   }
+  release_offline();
   // Nobody could be asked: the slot tries again later, unless nothing can
   // ever change.
   ++counts_.retries;
@@ -121,7 +137,7 @@ void AsyncScheduler::FillSlot(double t) {
       Stall(fmt::format("no client is online after {:.1f} s (the end of system.trace)", availability_.last_online()));
       return;
     }
-    if (c < 0) {
+    if (c < 0 && offline_here.empty()) {
       Stall(fmt::format("at {:.1f} s every training client was asked under model version {} and none is training, "
                         "so the buffer of {} updates cannot fill (fewer clients report than async.buffer_size)",
                         t, version_, buffer_size_));

@@ -41,6 +41,9 @@ class Availability {
   // time it does so; +inf when it stays online until t1. Diurnal: checked
   // every kDiurnalStep seconds and at t1.
   double LeavesAt(int client, double t0, double t1, double u) const;
+  // Whether a client's answer can change with time for one draw u (diurnal,
+  // trace); with the constant model asking again under the same u is futile.
+  bool time_varying() const { return model_ != "constant"; }
   // The last moment any client is online (+inf unless a trace).
   double last_online() const { return last_online_; }
   // The client's time zone offset in hours (diurnal), else 0.

@@ -4,6 +4,7 @@
 // synchronous FedAvg, thread counts, resume).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -138,6 +139,40 @@ TEST_CASE("a fast and a slow client: the slow one's update is stale", "[async]")
   CHECK(steps[2].buffer[0].dispatch.version == 0);
   CHECK(steps[2].buffer[0].staleness == 2);
   CHECK(steps[2].time_s == Approx(2.0));
+}
+
+TEST_CASE("a client found offline is asked again when a trace brings it online", "[async][availability]") {
+  // Three clients, all online from 100 s on. At 0 and 60 s everybody is
+  // offline (and nobody trains), so the slots retry every async.retry_s =
+  // 60 s; at 120 s both slots find a client online under version 0. Asking
+  // an offline client again is futile only with constant availability: here
+  // the run must not stall as "every client was asked".
+  const std::string dir = TempDir("trace_later");
+  const std::string trace = dir + "/trace.csv";
+  {
+    std::ofstream f(trace);
+    f << "client,online_from,online_until\n";
+    for (int c = 0; c < 3; ++c) f << c << ",100,1e9\n";
+  }
+  Config cfg = SchedConfig(2, 1);
+  cfg.system.availability_model = "trace";
+  cfg.system.trace = trace;
+  Sched s(cfg, 3);
+  const AsyncStep first = s.sched.Next();
+  REQUIRE_FALSE(first.stalled);
+  CHECK(first.version == 0);
+  REQUIRE(first.train.size() == 2);
+  for (const auto& d : first.train) CHECK(d.start_s == 120.0);
+  // The faster of the two dispatched clients reports first (client c works c + 1 s).
+  const int fastest = std::min(first.train[0].client, first.train[1].client);
+  CHECK(first.time_s == Approx(120.0 + fastest + 1.0));
+  CHECK(first.counts.offline >= 6);  // each of the 2 slots asked all 3 at 0 and at 60 s
+  CHECK(first.counts.retries >= 4);
+  for (int k = 1; k < 6; ++k) {
+    const AsyncStep st = s.sched.Next();
+    REQUIRE_FALSE(st.stalled);
+    CHECK(st.version == k);
+  }
 }
 
 TEST_CASE("the scheduler's invariants hold with many clients, and a checkpoint continues it exactly", "[async]") {
