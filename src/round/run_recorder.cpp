@@ -14,11 +14,15 @@ namespace {
 
 // Config keys a branch may not change: what the saved state's shape or
 // meaning depends on (the data and its clients, the model, the algorithm and
-// its state, the privacy mode the ledger accounts).
+// its state, the privacy mode the ledger accounts; the event-driven mode,
+// whose held uploads are updates under fedbuff and client models under
+// fedasync, and its number of slots, which the saved events imply).
 constexpr const char* kFrozenKeys[] = {"data",
                                        "model",
                                        "experiment.seed",
                                        "algorithm.name",
+                                       "algorithm.mode",
+                                       "async.concurrency",
                                        "algorithm.state_precision",
                                        "algorithm.fedpara_gamma",
                                        "privacy.mode",

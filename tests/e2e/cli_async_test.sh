@@ -52,6 +52,17 @@ else
   echo "note: matplotlib is not installed; plot.py checks skipped" >&2
 fi
 
+# A branch may not switch the event-driven mode (FedBuff holds updates,
+# FedAsync client models) or the number of slots (the saved events imply it).
+[ -f "$TMP/fedbuff/checkpoint.bin" ] || fail "fedbuff wrote no checkpoint"
+expect_error 2 "algorithm.mode cannot change in a branch" -- "${args[@]}" --set algorithm.mode=fedasync \
+  --set experiment.rounds=8 --from "$TMP/fedbuff/checkpoint.bin" --out "$TMP/bad"
+expect_error 2 "async.concurrency cannot change in a branch" -- "${args[@]}" --set algorithm.mode=fedbuff \
+  --set async.buffer_size=4 --set async.concurrency=2 --set experiment.rounds=8 \
+  --from "$TMP/fedbuff/checkpoint.bin" --out "$TMP/bad"
+"$FEDSIM" "${args[@]}" --set algorithm.mode=fedbuff --set async.buffer_size=4 --set experiment.rounds=8 \
+  --from "$TMP/fedbuff/checkpoint.bin" --out "$TMP/fedbuff8" || fail "a FedBuff branch that changes only the length"
+
 printf 'client,online_from,online_until\n0,0,10\n1,abc,5\n' > "$TMP/bad.csv"
 expect_error 2 "bad.csv:3: online_from" -- run "$SRC/configs/sample_fmnist.json" \
   --set data.path="$SRC/datasets/fmnist-sample" --set algorithm.mode=fedbuff --set async.concurrency=4 \
