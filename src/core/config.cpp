@@ -906,6 +906,11 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.privacy.mode == "sample" && (c.algorithm.name == "fedsgd" || c.algorithm.name == "fedgia")) {
     fail("privacy.mode: sample-level DP-SGD needs local SGD; " + c.algorithm.name + " takes full-batch gradients");
   }
+  if (c.privacy.mode == "sample" && c.algorithm.name == "fedrep") {
+    fail("privacy.mode: fedrep trains its personal head on the client's data without DP-SGD, and the head it keeps "
+         "shapes every body gradient the client uploads in later rounds, so DP-SGD on the body alone bounds "
+         "nothing; use privacy.mode=central (the clipped update bounds any client's influence) or fedper");
+  }
   if (c.privacy.mode == "sample" && c.algorithm.batch_size == 0) {
     fail("algorithm.batch_size: privacy.mode=sample needs minibatches (batch_size >= 1) for subsampling");
   }
@@ -956,6 +961,11 @@ void ValidateConfig(const Config& c, const std::string& source) {
   }
   if (c.system.over_selection > 0.0 && c.algorithm.sampling == "poisson") {
     fail("system.over_selection: only for fixed-size cohorts (algorithm.sampling=fixed)");
+  }
+  if (c.system.over_selection > 0.0 && c.privacy.mode == "central") {
+    fail("system.over_selection: the server keeps the fastest K of the clients it asks, so a fast client is in a "
+         "round's cohort with probability up to (1 + over_selection) K / N, not the K / N central DP accounts; "
+         "turn over_selection off with privacy.mode=central");
   }
   ValidateAsync(c, fail);
   if (c.audit.canaries > 0) {

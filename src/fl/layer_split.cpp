@@ -192,7 +192,7 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
       AlgorithmConfig head_cfg = *ctx.cfg;
       head_cfg.local_epochs = head_epochs_;
       head_cfg.local_steps = 0;
-      TrainContext head = ctx;  // the head never leaves the client: no sample-level DP noise on it
+      TrainContext head = ctx;  // no DP-SGD here: config.cpp refuses fedrep with privacy.mode=sample
       head.cfg = &head_cfg;
       head.dp_clip = 0.0f;
       head.dp_sigma = 0.0f;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
+#include "core/error.h"
 #include "fl/checkpoint.h"
 #include "privacy/mechanisms.h"
 
@@ -12,6 +15,7 @@ PrivacyLedger::PrivacyLedger(const Config& cfg, double sampling_rate, std::vecto
     : mode_(cfg.privacy.mode),
       pc_(cfg.privacy),
       batch_size_(cfg.algorithm.batch_size),
+      rounds_(cfg.experiment.rounds),
       sampling_rate_(sampling_rate),
       noise_multiplier_(cfg.privacy.noise_multiplier),
       conversion_(cfg.privacy.conversion == "classic" ? Conversion::kClassic : Conversion::kImproved),
@@ -96,6 +100,25 @@ void PrivacyLedger::Save(CheckpointWriter& w) const {
 
 void PrivacyLedger::Load(const CheckpointReader& r) {
   if (mode_ == "central") accountant_.Restore(r.F64("privacy/accountant"));
+  if (mode_ == "central" && pc_.target_epsilon) {
+    // z was solved for experiment.rounds noisy rounds from zero. A resume
+    // restores that many or fewer of them at that z and stays within the
+    // target; a branch may have spent more, or changed the rounds or the
+    // target. At most rounds_ - (noisy rounds so far) rounds remain.
+    const double target = *pc_.target_epsilon;
+    const int64_t spent_steps = accountant_.Steps();
+    RdpAccountant end = accountant_;
+    if (rounds_ > spent_steps) end.Step(sampling_rate_, noise_multiplier_, rounds_ - spent_steps);
+    const double eps_end = end.Epsilon(pc_.delta, conversion_).epsilon;
+    if (eps_end > target * (1.0 + 1e-9)) {
+      throw InputError(fmt::format(
+          "privacy.target_epsilon: the checkpoint's {} noisy rounds have spent epsilon = {:.6g}, and the noise "
+          "multiplier solved for {} rounds from zero (z = {:.6g}) would end this run at epsilon = {:.6g} > {}; "
+          "set privacy.noise_multiplier instead (the run then reports the epsilon it spends on top)",
+          spent_steps, accountant_.Epsilon(pc_.delta, conversion_).epsilon, rounds_, noise_multiplier_, eps_end,
+          target));
+    }
+  }
   if (!count_.empty()) count_ = r.I64("privacy/counts", static_cast<int64_t>(count_.size()));
 }
 

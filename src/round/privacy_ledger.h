@@ -50,12 +50,17 @@ class PrivacyLedger {
   void SaveTotals(nlohmann::json& totals) const;
   void LoadTotals(const nlohmann::json& totals);
   void Save(class CheckpointWriter& w) const;
+  // Restores the accountant and counts. With privacy.target_epsilon (central
+  // mode) it refuses (InputError) a checkpoint after which the run's z would
+  // miss the target: a branch that adds rounds, or lowers the target, on top
+  // of the ε its parent spent.
   void Load(const class CheckpointReader& r);
 
  private:
   std::string mode_;
   const PrivacyConfig& pc_;
   int batch_size_;
+  int64_t rounds_;
   double sampling_rate_;
   double noise_multiplier_;
   Conversion conversion_;

@@ -95,6 +95,14 @@ TEST_CASE("config: cross-key rules", "[core][config]") {
             .empty());
   CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"client_fraction":0}})")),
              Catch::StartsWith("cfg.json: algorithm.client_fraction: expected a number > 0"));
+  // Central DP accounts q = K/N; over-selection keeps the fastest K of more.
+  CHECK(ErrorOf(json::parse(R"({"system":{"over_selection":0.5}})")).empty());
+  CHECK_THAT(ErrorOf(json::parse(R"({"system":{"over_selection":0.5},"privacy":{"mode":"central"}})")),
+             Catch::StartsWith("cfg.json: system.over_selection:") && Catch::Contains("K / N"));
+  // FedRep's noise-free head enters the body gradients it uploads later.
+  CHECK(ErrorOf(json::parse(R"({"algorithm":{"name":"fedrep"},"privacy":{"mode":"central"}})")).empty());
+  CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"name":"fedrep"},"privacy":{"mode":"sample"}})")),
+             Catch::StartsWith("cfg.json: privacy.mode: fedrep"));
 }
 
 TEST_CASE("config: --set overrides take JSON values and bare strings", "[core][config]") {

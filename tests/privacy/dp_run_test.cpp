@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "run/experiment.h"
@@ -85,6 +86,42 @@ TEST_CASE("central DP: target_epsilon picks the noise that meets it", "[privacy]
   const double eps = m["summary"]["epsilon"].get<double>();
   CHECK(eps <= 3.0);
   CHECK(eps > 2.9);
+}
+
+TEST_CASE("central DP: a branch that would end above target_epsilon is refused; a resume meets it",
+          "[privacy][dp][checkpoint]") {
+  const std::string dir = (std::filesystem::temp_directory_path() / "fedsim_dp_branch").string();
+  std::filesystem::remove_all(dir);
+  json j = SampleFmnist();
+  j["privacy"] = {{"mode", "central"}, {"target_epsilon", 3.0}};
+  // The whole run, and the same run stopped after round 2 and resumed.
+  const json whole = Run(j);
+  fedsim::RunOptions o;
+  o.threads = 2;
+  o.out_dir = dir + "/parent";
+  o.stop_after_round = 2;
+  fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o);
+  o.stop_after_round = 0;
+  o.resume = true;
+  const json resumed = fedsim::RunExperiment(fedsim::ParseConfig(j, "test"), o);
+  CHECK(resumed["summary"]["epsilon"] == whole["summary"]["epsilon"]);
+  RequireSameLosses(whole, resumed);
+  // A branch from the parent's last checkpoint (round 4, epsilon ~3 spent)
+  // that doubles the rounds cannot meet the target with z solved from zero.
+  json longer = j;
+  longer["experiment"]["rounds"] = 8;
+  fedsim::RunOptions b;
+  b.threads = 2;
+  b.out_dir = dir + "/branch";
+  b.branch_from = dir + "/parent/checkpoint.bin";
+  REQUIRE_THROWS_WITH(fedsim::RunExperiment(fedsim::ParseConfig(longer, "test"), b),
+                      Catch::StartsWith("privacy.target_epsilon: the checkpoint's 4 noisy rounds have spent epsilon"));
+  // With the noise multiplier set instead, the branch runs and reports the
+  // epsilon it spends on top of its parent's.
+  longer["privacy"] = {{"mode", "central"}, {"noise_multiplier", whole["privacy"]["noise_multiplier"]}};
+  const json branched = fedsim::RunExperiment(fedsim::ParseConfig(longer, "test"), b);
+  CHECK(branched["summary"]["epsilon"].get<double>() > 3.0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("Poisson sampling draws cohorts of varying size around qN", "[privacy][dp]") {
