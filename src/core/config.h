@@ -900,8 +900,8 @@ struct AttackConfig {
              "backdoor) or model poisoning (sign_flip, gaussian, scaling; alie and ipm, which see the round's benign "
              "updates). Default \"none\".");
     v.Real("fraction", fraction, 0.0, 1.0, false,
-           "Share of the population that is malicious, rounded to the nearest count (at least 1); or set count. "
-           "Default 0.");
+           "Share of the clients that train (data.holdout_clients excluded) that is malicious, rounded to the "
+           "nearest count (at least 1); or set count. Default 0.");
     v.Int("count", count, 0, 100000000, "Number of malicious clients (instead of fraction). Default 0.");
     v.Int("start_round", start_round, 1, 100000000,
           "First round (1-based) in which the attackers act; before it they behave honestly. Default 1.");

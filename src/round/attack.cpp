@@ -9,6 +9,7 @@
 #include "core/fmath.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "privacy/input_perturbation.h"
 #include "round/cohort_sampler.h"
 
 namespace fedsim {
@@ -83,22 +84,28 @@ void AppendRows(Dataset& to, const Dataset& from, const std::vector<int>& src, c
 
 }  // namespace
 
-AttackPlan::AttackPlan(const AttackConfig& cfg, int num_clients, uint64_t seed) : cfg_(cfg) {
+AttackPlan::AttackPlan(const AttackConfig& cfg, int num_clients, uint64_t seed, const std::vector<int>& pool)
+    : cfg_(cfg) {
   flag_.assign(static_cast<size_t>(num_clients), 0);
   if (cfg.kind == "none") return;
   if (cfg.count > 0 && cfg.fraction > 0.0) {
     throw InputError("attack.count: set attack.count or attack.fraction, not both");
   }
+  const int trainers = pool.empty() ? num_clients : static_cast<int>(pool.size());
   int count = cfg.count;
-  if (cfg.fraction > 0.0) count = std::max(1, static_cast<int>(std::lround(cfg.fraction * num_clients)));
+  if (cfg.fraction > 0.0) count = std::max(1, static_cast<int>(std::lround(cfg.fraction * trainers)));
   if (count == 0) {
     throw InputError(fmt::format("attack.kind: {} needs attackers: set attack.count or attack.fraction", cfg.kind));
   }
-  if (count > num_clients) {
-    throw InputError(fmt::format("attack.count: {} attackers in a population of {} clients", count, num_clients));
+  if (count > trainers) {
+    throw InputError(fmt::format("attack.count: {} attackers in a population of {} clients{}", count, trainers,
+                                 pool.empty() ? "" : " that train (data.holdout_clients are not in it)"));
   }
   Rng rng = DeriveStream(seed, Stream::kAttack, kSetStream, 0);
-  malicious_ = SampleCohort(num_clients, count, rng);
+  malicious_ = SampleCohort(trainers, count, rng);
+  if (!pool.empty()) {
+    for (int& c : malicious_) c = pool[static_cast<size_t>(c)];
+  }
   std::sort(malicious_.begin(), malicious_.end());
   for (int c : malicious_) flag_[static_cast<size_t>(c)] = 1;
 }
@@ -116,12 +123,14 @@ void CheckAttackAndRobust(const Config& cfg, UploadKind kind, bool server_reads_
   if (!attack && !robust) return;
   const std::string key = attack ? "attack.kind" : "robust.rule";
   const std::string what = attack ? "attack.kind=" + a.kind : "robust.rule=" + rule;
-  if (cfg.secure_aggregation.enabled || cfg.encryption.scheme == "paillier") {
+  // Every encryption scheme, run (paillier) or cost-modelled (paillier_model,
+  // bfv, ckks), stands for a server that sees only the sum.
+  if (cfg.secure_aggregation.enabled || cfg.encryption.scheme != "none") {
     throw InputError(fmt::format("{}: {} needs each client's upload at the server (the robust rules and the attack "
                                  "figures read them); {} shows the server only their sum",
                                  key, what,
                                  cfg.secure_aggregation.enabled ? "secure_aggregation.enabled"
-                                                                : "encryption.scheme=paillier"));
+                                                                : "encryption.scheme=" + cfg.encryption.scheme));
   }
   if (robust && cfg.privacy.mode == "central") {
     throw InputError(fmt::format("robust.rule: {} cannot be combined with privacy.mode=central, whose noise is "
@@ -151,7 +160,7 @@ void StampTrigger(Dataset& ds, int row, int trigger_size) {
 }
 
 PoisonedTraining PoisonTraining(const Dataset& train, const Partition& partition, const AttackPlan& plan,
-                                uint64_t seed) {
+                                uint64_t seed, const InputPerturbationConfig* perturbation, double delta) {
   const AttackConfig& cfg = plan.config();
   CheckTarget(cfg, train.num_classes);
   const bool backdoor = cfg.kind == "backdoor";
@@ -186,6 +195,7 @@ PoisonedTraining PoisonTraining(const Dataset& train, const Partition& partition
   AppendRows(out.train, train, src, labels);
   const float value = TriggerValue(train);
   for (int i : triggered) StampTriggerValue(out.train, train.size() + i, cfg.trigger_size, value);
+  if (perturbation) PerturbTrainingData(out.train, out.partition, *perturbation, delta, seed);
   return out;
 }
 
@@ -245,10 +255,14 @@ std::unique_ptr<UploadTransform> MakeAttackTransform(const AttackPlan& plan, uin
 }
 
 double AlieZMax(int n, int m) {
-  const int s = n / 2 + 1 - m;
+  if (m <= 0) return 0.0;
+  // s, the benign updates the attackers must win over, is at least 1: a round
+  // whose attackers hold a majority (s <= 0 in Baruch et al.'s formula, which
+  // then has no z) keeps the z of s = 1, the formula's largest, rather than
+  // falling to 0 and sending the benign mean.
+  const int s = std::max(1, n / 2 + 1 - m);
   const double p = static_cast<double>(n - s) / static_cast<double>(n);
   if (p <= 0.5) return 0.0;
-  if (p >= 1.0) return 0.0;
   // Phi^{-1}(p) by bisection: Phi is monotone, and 200 halvings of [0, 40]
   // reach the last bit of a double.
   double lo = 0.0, hi = 40.0;

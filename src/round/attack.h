@@ -26,10 +26,12 @@ namespace fedsim {
 
 class AttackPlan {
  public:
-  // Chooses the malicious clients (none when attack.kind = none). Throws
+  // Chooses the malicious clients (none when attack.kind = none) among the
+  // clients that train: `pool` (sorted client ids; empty = all num_clients).
+  // Held-out clients never train, so they are never attackers. Throws
   // InputError naming attack.count / attack.fraction when they do not fit
-  // the population.
-  AttackPlan(const AttackConfig& cfg, int num_clients, uint64_t seed);
+  // that population.
+  AttackPlan(const AttackConfig& cfg, int num_clients, uint64_t seed, const std::vector<int>& pool = {});
 
   bool active() const { return !malicious_.empty(); }
   // Whether the attackers act in round `round` (0-based).
@@ -62,8 +64,15 @@ struct PoisonedTraining {
   Dataset train;
   Partition partition;
 };
+// With `perturbation` (privacy.input_perturbation, not "none"), `train` is
+// the clean data and the copy is then perturbed as PerturbTrainingData
+// perturbs each client's rows: an attacker poisons its own rows before its
+// device perturbs them, so a backdoor trigger is stamped on the clean image
+// (as on the triggered test set) and clipped and noised with its row, and the
+// benign clients' rows come out as in the perturbed data.train.
 PoisonedTraining PoisonTraining(const Dataset& train, const Partition& partition, const AttackPlan& plan,
-                                uint64_t seed);
+                                uint64_t seed, const InputPerturbationConfig* perturbation = nullptr,
+                                double delta = 0.0);
 
 // Stamps the backdoor trigger on row `row` of `ds` (in place): the
 // trigger_size x trigger_size square in the bottom-right corner of every

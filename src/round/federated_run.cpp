@@ -240,15 +240,19 @@ struct Run {
     if (perturbs && (cfg.audit.reconstruction || cfg.audit.imprint.bins > 0 || cfg.audit.membership)) {
       raw_train = data.train;
     }
-    input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
-    attack = std::make_unique<AttackPlan>(cfg.attack, num_clients, seed);
-    if (attack->poisons_data()) poisoned = PoisonTraining(data.train, partition, *attack, seed);
-    const Dataset& train = attack->poisons_data() ? poisoned.train : data.train;  // what clients train on
-    const bool gan = cfg.algorithm.name == "fedgan";
-    std::unique_ptr<Algorithm> algo;
     holdout = HoldoutClients(cfg.data.holdout_clients, num_clients, seed);
     // The clients that train; empty = all (the sampler's identity).
     std::vector<int> pool = holdout.empty() ? std::vector<int>() : TrainingClients(holdout, num_clients);
+    attack = std::make_unique<AttackPlan>(cfg.attack, num_clients, seed, pool);
+    // Poisoning comes before input perturbation (PoisonTraining says why).
+    if (attack->poisons_data()) {
+      const InputPerturbationConfig* device_noise = perturbs ? &cfg.privacy.input_perturbation : nullptr;
+      poisoned = PoisonTraining(data.train, partition, *attack, seed, device_noise, cfg.privacy.delta);
+    }
+    input_guarantee = PerturbTrainingData(data.train, partition, cfg.privacy.input_perturbation, cfg.privacy.delta, seed);
+    const Dataset& train = attack->poisons_data() ? poisoned.train : data.train;  // what clients train on
+    const bool gan = cfg.algorithm.name == "fedgan";
+    std::unique_ptr<Algorithm> algo;
     const int trainers = pool.empty() ? num_clients : static_cast<int>(pool.size());
     int cohort_size = CohortSize(cfg.algorithm, trainers);  // ValidateConfig checked it against the population
     if (gan) {

@@ -6,7 +6,7 @@
 //   median             per coordinate, the median (even n: the mean of the middle two)
 //   trimmed_mean       per coordinate, the mean after cutting floor(trim n) values at each end
 //   krum               the update whose n - f - 2 nearest neighbours are closest (Blanchard et al. 2017)
-//   multikrum          the mean of the m best-scored updates (El Mhamdi et al. 2018)
+//   multikrum          the mean of the m best-scored updates (Blanchard et al. 2017)
 //   bulyan             n - 2f updates picked by repeated Krum, then per coordinate the mean of
 //                      the n - 4f values nearest their median (El Mhamdi et al. 2018)
 //   rfa                the weighted geometric median by smoothed Weiszfeld (Pillutla et al. 2022)
@@ -237,7 +237,9 @@ AggregateResult RobustAggregator::Finish(std::vector<ClientReport>& reports, std
       for (int64_t c = 0; c < p_; ++c) acc_[c] += res.denominator * cfg_.noise_std * rng.Normal();
     }
   } else if (rule == "median" || rule == "trimmed_mean") {
-    const int cut = rule == "median" ? 0 : static_cast<int>(std::floor(cfg_.trim * n));
+    // ⌊β n⌋ of the decimal β: 0.29 × 100 is 28.999999999999996 in doubles,
+    // so the product is nudged up by a relative 1e-9 before the floor.
+    const int cut = rule == "median" ? 0 : static_cast<int>(std::floor(cfg_.trim * n * (1.0 + 1e-9)));
     if (n - 2 * cut < 1) NeedAtLeast(n, 2 * cut + 1, "trimmed_mean keeps at least one value per coordinate");
     // Each coordinate's n values sorted by the network, kLanes coordinates
     // at a time: the median and the kept values as a sort gives them, and

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "privacy/input_perturbation.h"
 #include "round/aggregator.h"
 #include "round/attack.h"
 #include "round/upload_transform.h"
@@ -105,6 +106,14 @@ TEST_CASE("robust: trimmed mean cuts floor(trim n) values at each end", "[round]
   CHECK(t.mean[1] == Approx(10.0 / 3.0));
   // trim = 0.1 of 5 cuts nothing: the plain (unweighted) mean.
   CHECK(RunRule({{"rule", "trimmed_mean"}, {"trim", 0.1}}, Cols({{1, 9, 3, 7, 5}})).mean[0] == Approx(5.0));
+  // 0.29 x 100 is 28.999999999999996 in doubles; the cut is still 29 at each
+  // end: of the values k^2, k = 0..99, the mean of k = 29..70.
+  Eigen::MatrixXf sq(1, 100);
+  for (int k = 0; k < 100; ++k) sq(0, k) = static_cast<float>(k * k);
+  double want = 0.0;
+  for (int k = 29; k <= 70; ++k) want += k * k;
+  want /= 42.0;
+  CHECK(RunRule({{"rule", "trimmed_mean"}, {"trim", 0.29}}, sq).mean[0] == Approx(want).epsilon(1e-6));
 }
 
 TEST_CASE("robust: the median, trimmed mean and Bulyan's coordinate step equal their sort-based definitions",
@@ -236,6 +245,11 @@ TEST_CASE("robust: the buffered mean is the plain aggregator's sum bit for bit",
 TEST_CASE("attacks: ALIE and IPM replace the attackers' updates from the benign ones", "[round][attack]") {
   CHECK(fedsim::AlieZMax(50, 12) == Approx(0.58284).epsilon(1e-4));  // Phi^-1(0.72)
   CHECK(fedsim::AlieZMax(10, 0) == 0.0);  // no attacker: nothing to hide among
+  // A majority of attackers (s <= 0) keeps the z of s = 1, Phi^-1(0.9) for
+  // n = 10, rather than dropping to 0 (the benign mean) past m = 5.
+  CHECK(fedsim::AlieZMax(10, 5) == Approx(1.28155).epsilon(1e-4));
+  CHECK(fedsim::AlieZMax(10, 6) == fedsim::AlieZMax(10, 5));
+  CHECK(fedsim::AlieZMax(10, 10) == fedsim::AlieZMax(10, 5));
   // Benign members 0, 1: coordinate 0 has mean 2, std 1; coordinate 1 mean 6, std 2.
   fedsim::AttackConfig alie;
   alie.kind = "alie";
@@ -288,6 +302,19 @@ TEST_CASE("attacks: the malicious set, and the upload transform of sign flipping
   a.fraction = 0.0;
   a.count = 101;
   CHECK_THROWS_WITH(fedsim::AttackPlan(a, 100, 7), "attack.count: 101 attackers in a population of 100 clients");
+  // With held-out clients the attackers come from the clients that train,
+  // and the fraction is of them: 0.1 of 50 trainers is 5.
+  std::vector<int> pool;
+  for (int c = 0; c < 100; c += 2) pool.push_back(c);
+  a.count = 0;
+  a.fraction = 0.1;
+  const fedsim::AttackPlan among(a, 100, 7, pool);
+  REQUIRE(among.clients().size() == 5);
+  for (int c : among.clients()) CHECK(c % 2 == 0);
+  a.fraction = 0.0;
+  a.count = 51;
+  CHECK_THROWS_WITH(fedsim::AttackPlan(a, 100, 7, pool),
+                    Catch::StartsWith("attack.count: 51 attackers in a population of 50 clients that train"));
 }
 
 TEST_CASE("attacks: data poisoning relabels or triggers copies of the attackers' own rows", "[round][attack]") {
@@ -340,6 +367,32 @@ TEST_CASE("attacks: data poisoning relabels or triggers copies of the attackers'
     }
   }
   CHECK(replaced == 2);
+  // With input perturbation the attacker poisons its clean rows, then its
+  // device clips (and noises) them: a triggered row is the clean row with the
+  // trigger, scaled to L2 norm <= C, never the largest noisy feature. Benign
+  // rows are those of the perturbed data. Noise 0 and C = 0.5 make the
+  // values closed-form.
+  fedsim::InputPerturbationConfig ip;
+  ip.features = "gaussian";
+  ip.feature_clip = 0.5;
+  const fedsim::PoisonedTraining pb = fedsim::PoisonTraining(d, part, bp, 1, &ip, 1e-5);
+  fedsim::Dataset perturbed = d;
+  fedsim::PerturbTrainingData(perturbed, part, ip, 1e-5, 1);
+  REQUIRE_FALSE(pb.train.byte_storage);
+  for (int r : pb.partition[static_cast<size_t>(1 - bc)]) CHECK(pb.train.x.row(r) == perturbed.x.row(r));
+  REQUIRE(pb.partition == bd.partition);  // the same rows chosen and triggered
+  const fedsim::RowMatrix clean_rows = bd.train.Dense();
+  int noisy_triggers = 0;
+  for (int r : pb.partition[static_cast<size_t>(bc)]) {
+    if (r < 6) continue;
+    ++noisy_triggers;
+    // The clean triggered row: the source row's bytes / 255, the corner at 1.0.
+    const Eigen::RowVectorXf clean = clean_rows.row(r);
+    const double norm = clean.cast<double>().norm();
+    CHECK(pb.train.x(r, 15) == Approx(0.5 / norm).epsilon(1e-5));
+    CHECK(pb.train.x(r, 15) == Approx(pb.train.x.row(r).maxCoeff()));
+  }
+  CHECK(noisy_triggers == 2);
   // The triggered test set: every non-target row, triggered, labelled the target.
   const fedsim::Dataset t = fedsim::TriggeredTestSet(d, a);
   CHECK(t.size() == 4);
@@ -383,6 +436,14 @@ TEST_CASE("attacks and robust rules are refused where they cannot work, naming t
   };
   CHECK_THAT(error({{"robust", {{"rule", "krum"}}}, {"secure_aggregation", {{"enabled", true}}}}),
              Catch::StartsWith("robust.rule: robust.rule=krum needs each client's upload at the server"));
+  // A cost-modelled scheme stands for a server that sees only the sum, as paillier does.
+  for (const char* scheme : {"paillier", "paillier_model", "bfv", "ckks"}) {
+    CHECK_THAT(error({{"robust", {{"rule", "median"}}}, {"encryption", {{"scheme", scheme}}}}),
+               Catch::StartsWith("robust.rule: robust.rule=median needs each client's upload at the server") &&
+                   Catch::Contains(std::string("encryption.scheme=") + scheme));
+    CHECK_THAT(error({{"attack", {{"kind", "sign_flip"}, {"count", 2}}}, {"encryption", {{"scheme", scheme}}}}),
+               Catch::StartsWith("attack.kind: attack.kind=sign_flip needs each client's upload"));
+  }
   CHECK_THAT(error({{"robust", {{"rule", "median"}}}, {"privacy", {{"mode", "central"}, {"noise_multiplier", 1.0}}}}),
              Catch::StartsWith("robust.rule: median cannot be combined with privacy.mode=central"));
   CHECK_THAT(error({{"robust", {{"rule", "median"}}}, {"algorithm", {{"name", "scaffold"}}}}),
