@@ -104,10 +104,14 @@ void SecureSum::BeginRound(int round, int cohort) {
     cfg.plus = s.sa.protocol == "secagg_plus";
     cfg.neighbors = s.sa.neighbors;
     cfg.threshold_fraction = s.sa.threshold_fraction;
-    s.session = std::make_unique<SecAggSession>(cfg, cohort, s.dim, plan, rng.NextU64(), s.threads);
-    s.session->ShareKeys();
     s.wants.assign(static_cast<size_t>(cohort), 0);
-    for (int u : s.session->OpenInputCollection()) s.wants[static_cast<size_t>(u)] = 1;
+    // A round with nobody in it (every sampled client offline) is an empty
+    // sum: no protocol runs, nothing is sent.
+    if (cohort > 0) {
+      s.session = std::make_unique<SecAggSession>(cfg, cohort, s.dim, plan, rng.NextU64(), s.threads);
+      s.session->ShareKeys();
+      for (int u : s.session->OpenInputCollection()) s.wants[static_cast<size_t>(u)] = 1;
+    }
   } else if (s.paillier) {
     s.acc.assign(static_cast<size_t>(s.threads), PackedCiphertexts());
     s.encrypt_seconds.assign(static_cast<size_t>(s.threads), 0.0);
@@ -139,7 +143,10 @@ std::vector<int> SecureSum::Finish(Eigen::VectorXd& sum) {
   State& s = *s_;
   std::vector<int> included;
   std::vector<uint32_t> total(static_cast<size_t>(s.dim));
-  if (s.secagg) {
+  if (s.secagg && !s.session) {
+    s.bytes_up = s.bytes_down = 0;
+    s.server_seconds = 0.0;
+  } else if (s.secagg) {
     s.result = s.session->Finish();
     s.session.reset();
     included = s.result.survivors;

@@ -277,6 +277,23 @@ TEST_CASE("FedBuff with everyone in every buffer is synchronous FedAvg with full
   }
 }
 
+TEST_CASE("FedBuff's uniform weights under a secure sum: no weight coordinate, the plain run's model", "[async][run]") {
+  // async.weighting = uniform sets every weight to 1, so the secure sum's
+  // public weight bound is 1: uploads are encoded unscaled (not shrunk by
+  // 1 / the largest client's size) and the server divides by the count.
+  const json plain = Run(AsyncBase("fedbuff"));
+  json sa = AsyncBase("fedbuff");
+  sa["secure_aggregation"] = {{"enabled", true}, {"range", 4.0}};
+  const json secure = Run(sa);
+  REQUIRE(secure["rounds"].size() == plain["rounds"].size());
+  for (size_t r = 0; r < plain["rounds"].size(); ++r) {
+    CHECK(secure["rounds"][r]["stages"]["aggregator"]["kind"] == "secure");
+    // 32-bit codes over [-4, 4]: far below what the losses show at 1e-6.
+    CHECK(secure["rounds"][r]["test_loss"].get<double>() ==
+          Approx(plain["rounds"][r]["test_loss"].get<double>()).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("FedAsync with one client at a time is FedBuff with K = 1 and server_lr = alpha", "[async][run]") {
   // With concurrency 1 every update has staleness 0, so FedAsync's
   // w + alpha (w_client - w) is w + alpha Delta: FedBuff's step with K = 1

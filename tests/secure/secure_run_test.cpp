@@ -71,3 +71,24 @@ TEST_CASE("secure aggregation below the threshold: skip the round or stop", "[se
   j["secure_aggregation"]["on_failure"] = "stop";
   CHECK_THROWS_AS(Run(j), fedsim::RunError);
 }
+
+TEST_CASE("secure aggregation: a round with every sampled client offline is an empty sum", "[secure][run]") {
+  // availability 0.02 with 8 of 30 clients a round: some rounds have nobody
+  // online. Such a round sums nothing and leaves the model as it was, as the
+  // plain run does, instead of failing the protocol (or the run).
+  json j = Base();
+  j["experiment"]["rounds"] = 12;
+  j["system"] = {{"availability", 0.02}};
+  const json plain = Run(j);
+  j["secure_aggregation"] = {{"enabled", true}};
+  const json secure = Run(j);
+  CHECK(secure["summary"]["status"] == "completed");
+  int empty = 0;
+  for (size_t r = 0; r < plain["rounds"].size(); ++r) {
+    if (plain["rounds"][r]["cohort"].get<int>() > 0) continue;
+    ++empty;
+    CHECK_FALSE(secure["rounds"][r]["secure_aggregation"].value("failed", false));
+    if (r > 0) CHECK(secure["rounds"][r]["test_loss"] == secure["rounds"][r - 1]["test_loss"]);
+  }
+  CHECK(empty > 0);
+}
