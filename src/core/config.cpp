@@ -906,6 +906,14 @@ void ValidateConfig(const Config& c, const std::string& source) {
   if (c.privacy.mode == "sample" && (c.algorithm.name == "fedsgd" || c.algorithm.name == "fedgia")) {
     fail("privacy.mode: sample-level DP-SGD needs local SGD; " + c.algorithm.name + " takes full-batch gradients");
   }
+  if ((c.data.augment.crop_padding > 0 || c.data.augment.flip) && c.data.standardize) {
+    // Standardisation rescales each pixel position on its own: a shifted or
+    // flipped row would carry one position's scale into another, and zero
+    // padding would be each position's mean, not black. torchvision crops and
+    // flips the raw image and normalises afterwards.
+    fail("data.augment: crops and flips work on the image, but data.standardize=true z-scores each pixel position "
+         "separately; set data.standardize=false (inputs in [0, 1], as NIID-Bench trains)");
+  }
   if (c.privacy.mode == "sample" && c.algorithm.name == "fedrep") {
     fail("privacy.mode: fedrep trains its personal head on the client's data without DP-SGD, and the head it keeps "
          "shapes every body gradient the client uploads in later rounds, so DP-SGD on the body alone bounds "

@@ -416,6 +416,11 @@ class LayerSplit : public FedAvg {
                            ClientScratch& scratch) override;
   void PersonalModel(const TrainContext& ctx, const ClientTask& task, const float* global,
                      ClientScratch& scratch) override;
+  // FedAvg's step on the shared part; the global copy of the personal part
+  // keeps its value (uploads are zero there, but central or local DP noise
+  // and other transforms are not).
+  void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                    const std::vector<ClientReport>& reports, int round) override;
   bool personalized() const override { return true; }
   const ClientStateStore* client_state() const override { return &state_; }
   void SaveState(CheckpointWriter& w) const override;

@@ -34,9 +34,9 @@
 // batchnorm layers; any parameterised layer may be marked), wherever it
 // sits in the model, so the personal part may be several ranges.
 //
-// The upload is model-sized with zeros on the personal part (so the
-// aggregate leaves the global copy of that part at its initial value, the
-// starting point of every newcomer); bytes_up, the planned upload and the
+// The upload is model-sized with zeros on the personal part, and the server
+// step leaves the global copy of that part at its initial value, the
+// starting point of every newcomer, whatever noise the aggregate carries; bytes_up, the planned upload and the
 // download count only the shared part. PersonalModel: the global shared part
 // with the client's own personal part (the initial one for a client that never
 // trained). Frozen parameters stay exactly fixed: their gradient is replaced by
@@ -223,6 +223,14 @@ void LayerSplit::PersonalModel(const TrainContext& ctx, const ClientTask& task, 
   if (state_.Has(task.client, 0)) {
     ScatterPersonal(state_.Open(task.client, 0, personal_size_, s.state), s.params);
   }
+}
+
+void LayerSplit::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
+                              const std::vector<ClientReport>& reports, int round) {
+  Eigen::VectorXf kept(personal_size_);
+  GatherPersonal(global, Eigen::Map<Eigen::VectorXf>(kept.data(), personal_size_));
+  FedAvg::ServerUpdate(global, mean_upload, reports, round);
+  ScatterPersonal(Eigen::Map<Eigen::VectorXf>(kept.data(), personal_size_), global);
 }
 
 void LayerSplit::SaveState(CheckpointWriter& w) const {

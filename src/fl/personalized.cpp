@@ -49,6 +49,7 @@
 // step w_t - alpha g(w_t; B) on a batch B of the client's training rows drawn
 // from (seed, kPersonalize, t, k).
 #include <algorithm>
+#include <cmath>
 
 #include "core/rng.h"
 #include "data/augment.h"
@@ -128,6 +129,9 @@ ClientReport Ditto::LocalUpdate(const TrainContext& ctx, const ClientTask& task,
   rep.extra_steps = personal_rep.steps;
   v = s.params;
   state_.Commit(task.client, 0, v);
+  // v_k never enters the upload, so a diverged v_k would not be caught by the
+  // round's finite-upload check: drop it (the client starts again from w_t).
+  if (!v.allFinite()) state_.Clear(task.client);
   return rep;  // the global part's loss, samples and steps; the personal part's as extra work
 }
 
@@ -174,6 +178,9 @@ ClientReport Apfl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, 
     a[0] = alpha;
     state_.Commit(task.client, 1, a);
   }
+  // v and alpha never enter the upload (w's steps do not read them): a
+  // diverged personal model is dropped here, not kept for good.
+  if (!v.allFinite() || !std::isfinite(alpha)) state_.Clear(task.client);
   up = s.params - w0;
   return rep;
 }

@@ -37,6 +37,16 @@ double Quantile(const std::vector<double>& v, double q) {
 json Summarize(std::vector<double> v, double weighted, bool higher_is_better, bool jain) {
   if (v.empty()) return nullptr;
   const size_t n = v.size();
+  const auto non_finite = std::count_if(v.begin(), v.end(), [](double a) { return !std::isfinite(a); });
+  if (non_finite > 0) {
+    // A diverged client's NaN has no place in an order (and would make the
+    // sort undefined): every statistic is null, and non_finite counts them.
+    json s = Summarize({0.0}, 0.0, higher_is_better, jain);
+    for (auto& [key, value] : s.items()) value = nullptr;
+    s["clients"] = n;
+    s["non_finite"] = non_finite;
+    return s;
+  }
   std::sort(v.begin(), v.end());
   double sum = 0.0, sq = 0.0;
   for (double a : v) {

@@ -99,6 +99,9 @@ TEST_CASE("config: cross-key rules", "[core][config]") {
   CHECK(ErrorOf(json::parse(R"({"system":{"over_selection":0.5}})")).empty());
   CHECK_THAT(ErrorOf(json::parse(R"({"system":{"over_selection":0.5},"privacy":{"mode":"central"}})")),
              Catch::StartsWith("cfg.json: system.over_selection:") && Catch::Contains("K / N"));
+  // Augmentation works on images, not on per-position z-scores.
+  CHECK_THAT(ErrorOf(json::parse(R"({"data":{"standardize":true,"augment":{"flip":true}}})")),
+             Catch::StartsWith("cfg.json: data.augment:") && Catch::Contains("data.standardize=false"));
   // FedRep's noise-free head enters the body gradients it uploads later.
   CHECK(ErrorOf(json::parse(R"({"algorithm":{"name":"fedrep"},"privacy":{"mode":"central"}})")).empty());
   CHECK_THAT(ErrorOf(json::parse(R"({"algorithm":{"name":"fedrep"},"privacy":{"mode":"sample"}})")),

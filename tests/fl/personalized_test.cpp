@@ -114,6 +114,50 @@ TEST_CASE("ditto: global part is FedAvg, personal v follows the proximal steps",
   RequireClose(up, -lr * f.FullGradient(3, w1), 1e-6);
 }
 
+TEST_CASE("ditto: a diverged personal model is dropped, not kept for good", "[fl][algorithms][pfl]") {
+  // lr * lambda = 3 > 2: the proximal factor 1 - lr * lambda has magnitude 2,
+  // so v_k's distance to w grows by about 2 per step and overflows. The upload
+  // (w's FedAvg steps) stays finite, so only Ditto itself can drop v_k.
+  Fixture f("ditto");
+  FullBatch(f, 400);
+  f.cfg.personalization.lambda = 300.0;
+  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
+  algo->Setup(f.p(), 30);
+  const float lr = 0.01f;
+  Eigen::VectorXf up(f.p());
+  // A global model away from the client's first v (= w0) pulls v off.
+  algo->LocalUpdate(f.ctx, f.Task(3, lr), f.w0.data(), up.data(), f.s);
+  const Eigen::VectorXf w1 = f.w0 + Eigen::VectorXf::Constant(f.p(), 0.5f);
+  algo->LocalUpdate(f.ctx, f.Task(3, lr, 1), w1.data(), up.data(), f.s);
+  CHECK(up.allFinite());
+  // v_k was dropped: the client predicts with the global model again.
+  RequireClose(Personal(*algo, f, 3, w1), w1, 0);
+}
+
+TEST_CASE("layer splits: the server step leaves the global personal part where it was, noise or not",
+          "[fl][algorithms][pfl]") {
+  for (const std::string name : {"fedper", "lgfedavg"}) {
+    INFO(name);
+    Fixture f(name);
+    UseMlp(f);
+    auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
+    algo->Setup(f.p(), 30);
+    algo->SetModel(*f.model);
+    const auto& split = dynamic_cast<const fedsim::LayerSplit&>(*algo);
+    const auto [pb, ps] = split.personal_ranges()[0];
+    // A mean upload with noise on every coordinate, as central DP makes it.
+    Eigen::VectorXf mean(f.p());
+    for (int64_t i = 0; i < f.p(); ++i) mean[i] = 0.01f * static_cast<float>((i % 7) - 3);
+    Eigen::VectorXf global = f.w0;
+    std::vector<ClientReport> reports(3);
+    algo->ServerUpdate(global, mean, reports, 0);
+    Eigen::VectorXf expect = f.w0 + mean;  // FedAvg's step, server lr 1
+    expect.segment(pb, ps) = f.w0.segment(pb, ps);
+    RequireClose(global, expect, 1e-7);
+    CHECK((global.segment(pb, ps) - f.w0.segment(pb, ps)).cwiseAbs().maxCoeff() == 0.0f);
+  }
+}
+
 TEST_CASE("apfl: v steps on the mixture, the upload is w's FedAvg delta", "[fl][algorithms][pfl]") {
   Fixture f("apfl");
   FullBatch(f, 2);

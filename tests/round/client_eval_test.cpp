@@ -73,6 +73,18 @@ TEST_CASE("client accuracy summary: hand-computed figures", "[round][client_eval
   const json m = fedsim::SummarizeClientAccuracy(many);
   CHECK(m["worst10"].get<double>() == Approx(0.0));   // two clients with 0 correct (c = 0, 11)
   CHECK(m["best10"].get<double>() == Approx(0.95));  // 10 and 9 correct
+  CHECK_FALSE(m.contains("non_finite"));
+
+  // A diverged client (NaN loss) is not sorted among the others: every
+  // statistic is null and non_finite counts it.
+  const std::vector<ClientScore> bad = {{0, 10, 5, 4.0}, {1, 10, 1, std::nan("")}, {2, 10, 9, 1.0}};
+  const json nl = fedsim::SummarizeClientLoss(bad);
+  CHECK(nl["clients"] == 3);
+  CHECK(nl["non_finite"] == 1);
+  CHECK(nl["mean"].is_null());
+  CHECK(nl["p50"].is_null());
+  CHECK(nl["worst10"].is_null());
+  CHECK(fedsim::SummarizeClientAccuracy(bad)["p50"].get<double>() == Approx(0.5));
 }
 
 TEST_CASE("held-out clients: drawn once, never sampled; no holdout samples as before", "[round][client_eval]") {
