@@ -71,11 +71,11 @@ void AsyncScheduler::Stall(const std::string& why) {
 
 void AsyncScheduler::FillSlot(double t) {
   int c = -1;
-  // With availability that changes over time, a client found offline is
-  // skipped for the rest of this call only: a later retry under the same
-  // version may find it online (its draw u is the same, p(t) is not). With
-  // the constant model it stays asked until the next version, as in the
-  // synchronous plan's one draw per round.
+  // A client found offline that can come online later with the same draw
+  // (diurnal or trace availability: p(t) moves, u does not) is skipped for
+  // the rest of this call only, so a later retry under the same version may
+  // find it online. Any other stays asked until the next version, as in the
+  // synchronous plan's one draw per round (always so with the constant model).
   std::vector<int> offline_here;
   auto release_offline = [&] {
     for (int o : offline_here) asked_now_[static_cast<size_t>(o)] = 0;
@@ -90,7 +90,7 @@ void AsyncScheduler::FillSlot(double t) {
     const double u_online = luck.Uniform(), u_drop = luck.Uniform(), z_speed = luck.Normal(), u_when = luck.Uniform();
     if (!availability_.Online(c, t, u_online)) {
       ++counts_.offline;
-      if (availability_.time_varying()) {
+      if (availability_.CanComeOnline(c, t, u_online)) {
         offline_here.push_back(c);
       } else {
         asked_.push_back(c);

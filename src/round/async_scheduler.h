@@ -5,9 +5,9 @@
 // a client of the training pool is drawn (stream (seed, kAsync, attempt)),
 // skipped if it is training or was already asked under the current model
 // version, and asked; if it is offline (system.availability_model) the
-// server draws again (an offline client stays asked under the version with
-// constant availability, and may be asked at a later retry when availability
-// varies with time). A dispatched client downloads the current model
+// server draws again (an offline client stays asked under the version, unless
+// diurnal or trace availability can bring it online later with the same
+// draw: then a later retry may ask it again). A dispatched client downloads the current model
 // version v, trains for the time its device needs (the system model's
 // compute speed and links, its planned work and upload size) and reports at
 // a simulated time; it is lost instead if it drops out (system.dropout) or
@@ -142,7 +142,7 @@ class AsyncScheduler {
   std::vector<AsyncArrival> buffer_;
   std::vector<int64_t> discarded_;      // since the last step
   std::vector<int> asked_;              // clients asked under version_ (in asking order; time-varying
-                                        // availability: dispatched ones only)
+                                        // availability: not those that may come online later)
   AsyncCounts counts_;
   int64_t idle_retries_ = 0;  // consecutive retries with nobody training
   int64_t retry_events_ = 0;  // retry events in events_

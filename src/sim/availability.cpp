@@ -124,6 +124,15 @@ double Availability::Probability(int client, double t) const {
   return availability_ * (1.0 - a + a * 0.5 * (1.0 + fm::Cos(2.0 * kPi * (h - diurnal_.peak_hour) / 24.0)));
 }
 
+bool Availability::CanComeOnline(int client, double t, double u) const {
+  if (model_ == "constant") return false;
+  if (model_ == "trace") {
+    const auto& v = intervals_[static_cast<size_t>(client)];
+    return !v.empty() && v.back().second > t;
+  }
+  return u < availability_;
+}
+
 double Availability::LeavesAt(int client, double t0, double t1, double u) const {
   if (model_ == "constant") return kInf;
   if (model_ == "trace") {

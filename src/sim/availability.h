@@ -41,9 +41,11 @@ class Availability {
   // time it does so; +inf when it stays online until t1. Diurnal: checked
   // every kDiurnalStep seconds and at t1.
   double LeavesAt(int client, double t0, double t1, double u) const;
-  // Whether a client's answer can change with time for one draw u (diurnal,
-  // trace); with the constant model asking again under the same u is futile.
-  bool time_varying() const { return model_ != "constant"; }
+  // Whether a client offline at t with draw u can be online at some later
+  // time with the same u: never with the constant model; diurnal: u is below
+  // the curve's peak, availability; trace: the client has an interval that
+  // ends after t.
+  bool CanComeOnline(int client, double t, double u) const;
   // The last moment any client is online (+inf unless a trace).
   double last_online() const { return last_online_; }
   // The client's time zone offset in hours (diurnal), else 0.

@@ -230,6 +230,26 @@ TEST_CASE("diurnal availability follows the daily curve in the client's zone", "
   CHECK(leaves >= exact);
   CHECK(leaves < exact + Availability::kDiurnalStep);
   CHECK(std::isinf(av.LeavesAt(0, 20 * 3600.0, 21 * 3600.0, 0.6)));
+  // Who can come back with the same draw: below the peak, 0.9, yes.
+  CHECK(av.CanComeOnline(1, 8 * 3600.0, 0.6));
+  CHECK_FALSE(av.CanComeOnline(1, 8 * 3600.0, 0.95));
+}
+
+TEST_CASE("diurnal availability: a buffer no draw can fill stalls at once, naming why", "[async][availability]") {
+  // Availability 0.3 at the peak: a client whose draw under version 0 is
+  // >= 0.3 is never online under it, so a buffer of all 6 clients cannot
+  // fill. The clients that can come online are asked again at later retries
+  // and train; the others stay asked, and the run stalls as soon as nobody
+  // is training, not after a million retries.
+  Config cfg = SchedConfig(2, 6);
+  cfg.system.availability_model = "diurnal";
+  cfg.system.availability = 0.3;
+  cfg.system.diurnal.amplitude = 1.0;
+  Sched s(cfg, 6);
+  const AsyncStep st = s.sched.Next();
+  REQUIRE(st.stalled);
+  CHECK_THAT(st.stall_reason, Catch::Contains("every training client was asked under model version 0"));
+  CHECK(st.counts.retries < 10000);
 }
 
 namespace {
