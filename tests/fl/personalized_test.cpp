@@ -56,6 +56,15 @@ void UseMlp(Fixture& f) {
   UseModel(f);
 }
 
+// Ditto on the fixture's 30 clients: `steps` full-batch local steps, lambda.
+std::unique_ptr<fedsim::Algorithm> MakeDitto(Fixture& f, int steps, double lambda) {
+  FullBatch(f, steps);
+  f.cfg.personalization.lambda = lambda;
+  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
+  algo->Setup(f.p(), 30);
+  return algo;
+}
+
 // The model client k predicts with, given the global model.
 Eigen::VectorXf Personal(fedsim::Algorithm& algo, Fixture& f, int client, const Eigen::VectorXf& global) {
   algo.PersonalModel(f.ctx, f.Task(client, 0.1f, 1), global.data(), f.s);
@@ -91,10 +100,7 @@ TEST_CASE("model ranges: mlp and cnn name one weight and one bias per layer, in 
 
 TEST_CASE("ditto: global part is FedAvg, personal v follows the proximal steps", "[fl][algorithms][pfl]") {
   Fixture f("ditto");
-  FullBatch(f, 1);
-  f.cfg.personalization.lambda = 0.5;
-  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
-  algo->Setup(f.p(), 30);
+  auto algo = MakeDitto(f, 1, 0.5);
   CHECK(algo->personalized());
   const float lr = 0.1f;
   // Before any training the client uses the global model.
@@ -119,10 +125,7 @@ TEST_CASE("ditto: a diverged personal model is dropped, not kept for good", "[fl
   // so v_k's distance to w grows by about 2 per step and overflows. The upload
   // (w's FedAvg steps) stays finite, so only Ditto itself can drop v_k.
   Fixture f("ditto");
-  FullBatch(f, 400);
-  f.cfg.personalization.lambda = 300.0;
-  auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, f.cfg.personalization);
-  algo->Setup(f.p(), 30);
+  auto algo = MakeDitto(f, 400, 300.0);
   const float lr = 0.01f;
   Eigen::VectorXf up(f.p());
   // A global model away from the client's first v (= w0) pulls v off.
