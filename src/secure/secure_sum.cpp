@@ -69,7 +69,15 @@ SecureSum::SecureSum(const SecureAggregationConfig& sa, const EncryptionConfig& 
     }
     s.codec = std::make_unique<FixedPointCodec>(sa.bits, sa.range, clients);
   } else if (s.paillier) {
-    const int modulus_bits = std::min(32, he.value_bits + FixedPointCodec::HeadroomBits(clients));
+    const int headroom = FixedPointCodec::HeadroomBits(clients);
+    if (he.value_bits + headroom > 32) {
+      // The real path packs 32-bit codes: more would silently drop value bits
+      // (and disagree with paillier_model's estimate for the same keys).
+      throw InputError(fmt::format("encryption.value_bits: {} value bits and {} bits of headroom for a cohort of {} "
+                                   "exceed the 32-bit codes encryption.scheme=paillier packs; use at most {}",
+                                   he.value_bits, headroom, clients, 32 - headroom));
+    }
+    const int modulus_bits = he.value_bits + headroom;
     s.codec = std::make_unique<FixedPointCodec>(modulus_bits, he.range, clients);
     s.packing = std::make_unique<PaillierPacking>(PaillierPacking::For(he.key_bits, s.codec->value_bits(), clients));
     s.keys = std::make_unique<PaillierKeyPair>(PaillierKeyGen(he.key_bits, SplitMix64(seed)));

@@ -92,3 +92,16 @@ TEST_CASE("secure aggregation: a round with every sampled client offline is an e
   }
   CHECK(empty > 0);
 }
+
+TEST_CASE("paillier: value bits that do not fit the 32-bit codes with the cohort's headroom are refused",
+          "[secure][run]") {
+  // A cohort of 20 needs ceil(log2 20) = 5 bits of headroom: 28 + 5 > 32.
+  json he = Base();
+  he["experiment"]["rounds"] = 1;
+  he["algorithm"]["clients_per_round"] = 20;
+  he["encryption"] = {{"scheme", "paillier"}, {"key_bits", 1024}, {"value_bits", 28}};
+  CHECK_THROWS_WITH(Run(he), Catch::StartsWith("encryption.value_bits: 28 value bits and 5 bits of headroom") &&
+                                 Catch::Contains("use at most 27"));
+  he["encryption"]["value_bits"] = 27;
+  CHECK(Run(he)["summary"]["status"] == "completed");
+}
