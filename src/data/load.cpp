@@ -228,6 +228,22 @@ FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
     } else {
       HoldOut(all, cfg.csv.test_fraction, seed, path, fd.train, fd.test);
       source = fmt::format(" from {} (test: a random {} of the rows)", path, cfg.csv.test_fraction);
+      if (cc >= 0) {
+        // The clients are the ids with training rows, as with a test file: an
+        // id whose rows all went to the test set is no client (its test rows
+        // get user -1), and the others are renumbered in sorted order.
+        std::vector<int> renumber(names.size(), -1);
+        for (int u : fd.train.user) renumber[static_cast<size_t>(u)] = 0;
+        std::vector<std::string> kept_names;
+        for (size_t i = 0; i < names.size(); ++i) {
+          if (renumber[i] < 0) continue;
+          renumber[i] = static_cast<int>(kept_names.size());
+          kept_names.push_back(names[i]);
+        }
+        for (int& u : fd.train.user) u = renumber[static_cast<size_t>(u)];
+        for (int& u : fd.test.user) u = renumber[static_cast<size_t>(u)];
+        names = std::move(kept_names);
+      }
     }
     if (cc >= 0) {
       const int found = static_cast<int>(names.size());

@@ -66,6 +66,48 @@ TEST_CASE("csv client_column: sorted ids are the clients, test rows carry them",
   CHECK_THROWS_WITH(LoadData(c, 1), Contains("bad.csv:2: the client id (column 2) is empty"));
 }
 
+TEST_CASE("csv client_column with a random hold-out: an id left with no training rows is no client",
+          "[data][csv][clients]") {
+  // zed has one row; for some seeds the 50% hold-out takes it (or all of a
+  // larger client's rows). Every client must still have training rows, and
+  // the test rows of an id without any get user -1.
+  TempDir t;
+  WriteText(t.File("all.csv"), "label,client,x1\n0,amy,1\n1,amy,2\n0,ben,3\n1,ben,4\n0,zed,5\n1,amy,6\n0,ben,7\n");
+  DataConfig c;
+  c.dataset = "csv";
+  c.path = t.File("all.csv");
+  c.csv.client_column = 1;
+  c.csv.test_fraction = 0.5;
+  c.partition.kind = "natural";
+  int zed_held_out = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    INFO("seed " << seed);
+    // As many clients as ids kept training rows: more are refused, naming the count.
+    FederatedData fd;
+    for (c.num_clients = 3;; --c.num_clients) {
+      try {
+        fd = LoadData(c, seed);
+        break;
+      } catch (const InputError& e) {
+        CHECK_THAT(e.what(), Contains("distinct client ids"));
+        REQUIRE(c.num_clients > 1);
+      }
+    }
+    if (c.num_clients < 3) {
+      ++zed_held_out;
+      CHECK(std::count(fd.test.user.begin(), fd.test.user.end(), -1) >= 1);  // the dropped ids' rows
+    }
+    std::vector<int> rows(static_cast<size_t>(c.num_clients), 0);
+    for (int u : fd.train.user) {
+      REQUIRE(u >= 0);
+      REQUIRE(u < c.num_clients);
+      ++rows[static_cast<size_t>(u)];
+    }
+    for (int n : rows) CHECK(n > 0);
+  }
+  CHECK(zed_held_out > 0);
+}
+
 TEST_CASE("client_test_fraction: a seeded split of each client's rows, stratified by label", "[data][clients]") {
   FederatedData data;
   data.train.x = RowMatrix::Zero(13, 1);
