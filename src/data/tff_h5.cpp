@@ -155,6 +155,15 @@ struct SplitData {
   int64_t examples = 0;    // examples (snippets, images, sentences) read
   std::vector<int> tokens;  // scratch: one snippet's or sentence's ids (reused, not reallocated per example)
   std::string word;         // scratch: a word being looked up
+
+  // EMNIST: keeps every pixel as a float from here on (the bytes read so far
+  // become k / 255).
+  void UseFloatPixels() {
+    if (float_pixels) return;
+    float_pixels = true;
+    for (size_t j = 0; j < bytes.size(); ++j) floats.push_back(static_cast<float>(bytes[j]) / 255.0f);
+    bytes = Chunked<uint8_t>();
+  }
 };
 
 // Appends the Shakespeare samples of one snippet.
@@ -429,10 +438,7 @@ void ReadEmnist(const H5File& file, const std::string& client, int user, int cla
         out.bytes.push_back(static_cast<uint8_t>(k));
         continue;
       }
-      // A pixel that is not k/255: every pixel is kept as a float from here on.
-      out.float_pixels = true;
-      for (size_t j = 0; j < out.bytes.size(); ++j) out.floats.push_back(static_cast<float>(out.bytes[j]) / 255.0f);
-      out.bytes = Chunked<uint8_t>();
+      out.UseFloatPixels();  // a pixel that is not k/255
     }
     out.floats.push_back(p);
   }
@@ -735,6 +741,12 @@ FederatedData LoadTffH5(const TffH5Config& cfg, const std::string& dir, const st
   const int64_t train_words = tr.words, train_oov = tr.oov;
 
   FederatedData fd;
+  // Both splits in one storage (standardisation and the cache need it): a
+  // split with a pixel that is not k/255 makes the other float too.
+  if (tr.float_pixels != te.float_pixels) {
+    tr.UseFloatPixels();
+    te.UseFloatPixels();
+  }
   fd.train = Finish(how, tr);
   fd.test = Finish(how, te);
   if (task == Task::kCifar100) fd.train.num_classes = fd.test.num_classes = how.coarse ? 20 : 100;

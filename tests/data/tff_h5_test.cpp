@@ -308,7 +308,16 @@ TEST_CASE("tff_h5 emnist: pixels as bytes k/255, labels, shape; digits; a non-k/
   CHECK(fl.train.x(0, 0) == 1.0f);
   CHECK(fl.train.x(1, 7) == 0.5f);
   CHECK(fl.train.x(1, 8) == 1.0f);
-  CHECK(fl.test.byte_storage);  // the test file's pixels are all k/255
+  // The test file's pixels are all k/255, yet both splits share one storage,
+  // so standardisation (which needs that) works.
+  CHECK_FALSE(fl.test.byte_storage);
+  const FederatedData bytes = LoadData(TffConfig(t.path(), "emnist", 1), 1);
+  REQUIRE(bytes.test.byte_storage);
+  REQUIRE(fl.test.size() == bytes.test.size());
+  CHECK((fl.test.x - bytes.test.Dense()).cwiseAbs().maxCoeff() <= 1e-7f);
+  DataConfig standardized = TffConfig(f.path(), "emnist", 1);
+  standardized.standardize = true;
+  CHECK_NOTHROW(LoadData(standardized, 1));
 }
 
 TEST_CASE("tff_h5 cifar100: HWC bytes to CHW, fine and coarse labels, ids sorted as strings; test clients central",
