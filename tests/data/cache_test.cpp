@@ -41,15 +41,9 @@ TEST_CASE("data cache: reading it back gives LoadData's result exactly", "[data]
   idx.path = std::string(FEDSIM_SOURCE_DIR) + "/datasets/fmnist-sample";
   idx.standardize = true;
   WriteText(t.File("c.csv"), "label,client,a,b\n0,x,1.5,2\n1,y,-3,4.25\n2,x,5,6\n1,z,7,8\n");
-  DataConfig csv;
-  csv.dataset = "csv";
-  csv.path = t.File("c.csv");
-  csv.csv.client_column = 1;
-  csv.csv.test_fraction = 0.25;
-  csv.partition.kind = "natural";
   // Seed 9's hold-out takes the only row of one of y and z, and the clients
   // are the ids that keep training rows: two.
-  csv.num_clients = 2;
+  DataConfig csv = testing::CsvClientColumn(t.File("c.csv"), 0.25, 2);
   for (const DataConfig* c : {&idx, &csv}) {
     const FederatedData fd = LoadData(*c, 9);
     WriteDataCache(t.File("cache.bin"), *c, 9, fd);

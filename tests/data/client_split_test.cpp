@@ -73,12 +73,7 @@ TEST_CASE("csv client_column with a random hold-out: an id left with no training
   // the test rows of an id without any get user -1.
   TempDir t;
   WriteText(t.File("all.csv"), "label,client,x1\n0,amy,1\n1,amy,2\n0,ben,3\n1,ben,4\n0,zed,5\n1,amy,6\n0,ben,7\n");
-  DataConfig c;
-  c.dataset = "csv";
-  c.path = t.File("all.csv");
-  c.csv.client_column = 1;
-  c.csv.test_fraction = 0.5;
-  c.partition.kind = "natural";
+  DataConfig c = testing::CsvClientColumn(t.File("all.csv"), 0.5, 3);
   int zed_held_out = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     INFO("seed " << seed);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
+
 namespace fedsim::testing {
 
 class TempDir {
@@ -82,6 +84,19 @@ inline void WriteText(const std::string& path, const std::string& text) {
 inline std::vector<unsigned char> ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
+}
+
+// A CSV data config whose clients are the ids in column 1 (natural
+// partition), with a random hold-out of test_fraction of the rows.
+inline DataConfig CsvClientColumn(const std::string& path, double test_fraction, int num_clients) {
+  DataConfig c;
+  c.dataset = "csv";
+  c.path = path;
+  c.csv.client_column = 1;
+  c.csv.test_fraction = test_fraction;
+  c.partition.kind = "natural";
+  c.num_clients = num_clients;
+  return c;
 }
 
 }  // namespace fedsim::testing
