@@ -35,12 +35,13 @@
 // sits in the model, so the personal part may be several ranges.
 //
 // The upload is model-sized with zeros on the personal part, and the server
-// step leaves the global copy of that part at its initial value, the
-// starting point of every newcomer, whatever noise the aggregate carries; bytes_up, the planned upload and the
-// download count only the shared part. PersonalModel: the global shared part
-// with the client's own personal part (the initial one for a client that never
-// trained). Frozen parameters stay exactly fixed: their gradient is replaced by
-// -weight_decay * w, which cancels the optimizer's decay and leaves momentum 0.
+// step leaves the global copy of that part at its initial value, the starting
+// point of every newcomer, whatever noise the aggregate carries; bytes_up, the
+// planned upload and the download count only the shared part. PersonalModel:
+// the global shared part with the client's own personal part (the initial one
+// for a client that never trained). Frozen parameters stay exactly fixed: their
+// gradient is replaced by -weight_decay * w, which cancels the optimizer's
+// decay and leaves momentum 0.
 #include <fmt/format.h>
 
 #include "core/error.h"

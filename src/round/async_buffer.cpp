@@ -62,7 +62,7 @@ AggregateResult AsyncUploads::Apply(const std::vector<AsyncArrival>& buffer, con
         block.col(i) = static_cast<float>(s) * h.upload;
       }
       reports[at] = h.report;
-      if (fedasync || cfg.weighting == "uniform") reports[at].weight = 1.0;
+      if (UniformWeights(cfg, fedasync)) reports[at].weight = 1.0;
       keep[at] = h.keep ? 1 : 0;
       skipped_ += h.keep ? 0 : 1;
       held_.erase(it);

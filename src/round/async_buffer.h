@@ -45,6 +45,10 @@ class AsyncUploads : public Aggregator {
     global_ = global;
   }
 
+  // Whether Apply gives every buffered update weight 1 (FedAsync, and FedBuff
+  // under async.weighting = uniform); the secure sum's weight bound follows.
+  static bool UniformWeights(const AsyncConfig& cfg, bool fedasync) { return fedasync || cfg.weighting == "uniform"; }
+
   // Aggregator interface, for CohortTraining: keeps the wave's uploads.
   std::string name() const override { return "async_uploads"; }
   void Begin(int, int) override {}

@@ -1,18 +1,18 @@
 // The event-driven scheduler of algorithm.mode = fedbuff | fedasync
 // (docs/async.md): asynchronous federated learning on the simulated clock.
 //
-// async.concurrency clients train at once. A free slot is filled at once:
-// a client of the training pool is drawn (stream (seed, kAsync, attempt)),
+// async.concurrency clients train at once. A free slot is filled at once: a
+// client of the training pool is drawn (stream (seed, kAsync, attempt)),
 // skipped if it is training or was already asked under the current model
-// version, and asked; if it is offline (system.availability_model) the
-// server draws again (an offline client stays asked under the version, unless
-// diurnal or trace availability can bring it online later with the same
-// draw: then a later retry may ask it again). A dispatched client downloads the current model
-// version v, trains for the time its device needs (the system model's
-// compute speed and links, its planned work and upload size) and reports at
-// a simulated time; it is lost instead if it drops out (system.dropout) or
-// goes offline before reporting. Events are processed in the order (time,
-// client, dispatch sequence); nothing depends on threads or processes.
+// version, and asked; if it is offline (system.availability_model) the server
+// draws again (an offline client stays asked under the version, unless diurnal
+// or trace availability can bring it online later with the same draw: then a
+// later retry may ask it again). A dispatched client downloads the current
+// model version v, trains for the time its device needs (the system model's
+// compute speed and links, its planned work and upload size) and reports at a
+// simulated time; it is lost instead if it drops out (system.dropout) or goes
+// offline before reporting. Events are processed in the order (time, client,
+// dispatch sequence); nothing depends on threads or processes.
 //
 // A server step happens when the buffer holds async.buffer_size updates
 // (fedasync: 1). Each step lists the clients dispatched under the current

@@ -310,9 +310,7 @@ struct Run {
     // (no algorithm weighs a client by more).
     bool uniform = trainer->uniform_weights();
     for (const auto& t : transforms) uniform = uniform || t->uniform_weights();
-    // FedBuff's buffer sets every weight to 1 under async.weighting = uniform
-    // (AsyncUploads::Aggregate; FedAsync takes no aggregator of this kind).
-    if (cfg.algorithm.mode == "fedbuff" && cfg.async.weighting == "uniform") uniform = true;
+    if (event_driven) uniform = uniform || AsyncUploads::UniformWeights(cfg.async, cfg.algorithm.mode == "fedasync");
     double weight_bound = 1.0;
     if (!uniform) {
       for (const auto& c : partition) weight_bound = std::max(weight_bound, static_cast<double>(c.size()));

@@ -15,8 +15,9 @@
 //            is one quantisation step of the scaled value, so small clients
 //            are represented less finely than large ones.
 //            When every weight is 1 (B = 1: SCAFFOLD, FedDyn, FedGiA,
-//            clipped DP updates, FedBuff's uniform weighting) the count of included clients is the exact
-//            denominator and no weight coordinate is sent.
+//            clipped DP updates, FedBuff's uniform weighting) the count of
+//            included clients is the exact denominator and no weight
+//            coordinate is sent.
 //   uniform  every included client counts once: the plain mean of the
 //            survivors' updates (what the server can compute from the sum
 //            alone, and fedsim's only behaviour before this option).

@@ -151,17 +151,18 @@ std::vector<int> SecureSum::Finish(Eigen::VectorXd& sum) {
   State& s = *s_;
   std::vector<int> included;
   std::vector<uint32_t> total(static_cast<size_t>(s.dim));
-  if (s.secagg && !s.session) {
-    s.bytes_up = s.bytes_down = 0;
-    s.server_seconds = 0.0;
-  } else if (s.secagg) {
-    s.result = s.session->Finish();
-    s.session.reset();
-    included = s.result.survivors;
-    total = s.result.sum;
-    s.bytes_up = s.result.bytes_up;
-    s.bytes_down = s.result.bytes_down;
-    s.server_seconds = s.result.server_seconds;
+  if (s.secagg) {
+    // An empty round ran no protocol: nothing is included and its figures
+    // stay as BeginRound zeroed them.
+    if (s.session) {
+      s.result = s.session->Finish();
+      s.session.reset();
+      included = s.result.survivors;
+      total = s.result.sum;
+      s.bytes_up = s.result.bytes_up;
+      s.bytes_down = s.result.bytes_down;
+      s.server_seconds = s.result.server_seconds;
+    }
   } else {
     const auto t = Clock::now();
     PackedCiphertexts acc;
