@@ -304,7 +304,7 @@ class LeafHandler : public json::json_sax_t {
     switch (state_) {
       case State::kTop:
         if (k == "user_data") {
-          if (saw_user_data_) Fail("a second \"user_data\" object");
+          if (saw_user_data_) throw InputError(fmt::format("{}: a second \"user_data\" object", file_));
           saw_user_data_ = true;
           state_ = State::kUserData;
         } else {
@@ -351,7 +351,9 @@ class LeafHandler : public json::json_sax_t {
     kXValue, kXArray, kFeatures, kSent140Row, kYValue, kYArray, kDone
   };
 
+  // Names the user being read; before the first user, the file alone.
   [[noreturn]] void Fail(const std::string& what) const {
+    if (user_ < 0) throw InputError(fmt::format("{}: {}", file_, what));
     throw InputError(fmt::format("{}: user \"{}\": {}", file_, out_.names[static_cast<size_t>(user_)], what));
   }
 

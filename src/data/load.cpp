@@ -138,6 +138,26 @@ void CheckSameDim(const Dataset& train, const Dataset& test, const std::string& 
     throw InputError(
         fmt::format("{}: the test set has {} features but the training set has {}", where, test.dim(), train.dim()));
   }
+  // Images of the same size but another layout (8x8 against 4x16) would be
+  // scored by a CNN as if they had the training layout.
+  if (!train.shape.empty() && !test.shape.empty() && train.shape != test.shape) {
+    throw InputError(fmt::format("{}: the test images are {} but the training images are {}", where,
+                                 fmt::join(test.shape, "x"), fmt::join(train.shape, "x")));
+  }
+}
+
+// Classes are 0..C-1 with C = the largest label + 1, so labels that start at
+// 1 (EMNIST letters: 1..26) would add an empty class 0 that the model learns
+// nothing of and a label partition hands to clients as if it held samples.
+void CheckLabelZero(const Dataset& train, const Dataset& test, const std::string& where) {
+  auto has_zero = [](const Dataset& ds) { return std::find(ds.y.begin(), ds.y.end(), 0) != ds.y.end(); };
+  if (!train.y.empty() && !has_zero(train) && !has_zero(test)) {
+    throw InputError(fmt::format("{}: no image has label 0; fedsim's classes are 0..{} from the largest label {}, "
+                                 "so class 0 would be empty (labels numbered from 1, as EMNIST letters' 1..26, "
+                                 "must be shifted to start at 0)",
+                                 where, std::max(train.num_classes, test.num_classes) - 1,
+                                 std::max(train.num_classes, test.num_classes) - 1));
+  }
 }
 
 }  // namespace
@@ -200,6 +220,7 @@ FederatedData LoadData(const DataConfig& cfg, uint64_t seed) {
     fd.train = LoadIdxDir(dir, "train");
     fd.test = LoadIdxDir(dir, "t10k");
     CheckSameDim(fd.train, fd.test, dir);
+    CheckLabelZero(fd.train, fd.test, dir);
     source = " from " + dir;
   } else if (cfg.dataset == "synthetic") {
     fd = GenerateSynthetic(cfg.synthetic, seed);

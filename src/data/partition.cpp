@@ -138,6 +138,7 @@ Partition DirichletPerClient(const Dataset& train, int num_clients, const Partit
   if (cfg.client_sizes == "lognormal") {
     size = LognormalSizes(n, num_clients, cfg, rng);
   } else {
+    CheckMinSamples(n, num_clients, cfg);  // the smallest equal size is floor(n / K)
     for (int k = 0; k < num_clients; ++k) {
       size[k] = static_cast<int64_t>(n) * (k + 1) / num_clients - static_cast<int64_t>(n) * k / num_clients;
     }
@@ -243,6 +244,12 @@ Partition Labels(const Dataset& train, int num_clients, const PartitionConfig& c
       throw InputError(fmt::format("data.partition.labels_per_client: label {} ({} samples) is held by no client; "
                                    "use more clients or more labels per client",
                                    l, rows.size()));
+    }
+    // A holder of a label without samples would get k - 1 labels (or none).
+    if (rows.empty()) {
+      throw InputError(fmt::format("data.partition.labels_per_client: label {} has no training samples, but client "
+                                   "{} is to hold it as one of its {} labels; every class 0..{} needs samples",
+                                   l, h.front(), k, num_labels - 1));
     }
     rng.Shuffle(rows.begin(), rows.end());
     const int64_t m = static_cast<int64_t>(rows.size()), parts = static_cast<int64_t>(h.size());

@@ -354,6 +354,14 @@ TEST_CASE("LoadLeaf: hostile files name the file, user and sample", "[data][leaf
     d.Put("train/a.json", "[1, 2]");
     CHECK_THAT(error(), Contains(train_a + ": expected a LEAF object"));
   }
+  SECTION("a second user_data object names the file, with or without a user read before it") {
+    // Before the fix, an empty first object left no user to name and the
+    // error read outside the user list (a crash).
+    d.Put("train/a.json", "{\"users\": [], \"user_data\": {}, \"user_data\": {}}");
+    CHECK(error() == train_a + ": a second \"user_data\" object");
+    d.Put("train/a.json", "{\"user_data\": {" + User("w0", {FemnistSample(1)}, "5") + "}, \"user_data\": {}}");
+    CHECK(error() == train_a + ": a second \"user_data\" object");
+  }
   SECTION("missing test/, no json files") {
     std::filesystem::remove_all(d.tmp.File("test"));
     CHECK_THAT(error(), Contains(d.tmp.File("test") + ": no such directory"));

@@ -106,6 +106,43 @@ TEST_CASE("LoadData mnist_idx reads the committed Fashion-MNIST sample", "[data]
   CHECK(small.test.y == std::vector<int>(fd.test.y.begin(), fd.test.y.begin() + 50));
 }
 
+// An IDX folder: train-* and t10k-* files with the given shapes and labels
+// (pixels all zero).
+void WriteIdxDir(const TempDir& dir, uint32_t rows, uint32_t cols, const std::vector<unsigned char>& train_labels,
+                 uint32_t test_rows, uint32_t test_cols, const std::vector<unsigned char>& test_labels) {
+  using testing::IdxImages;
+  using testing::IdxLabels;
+  using testing::WriteBytes;
+  const auto n = static_cast<uint32_t>(train_labels.size()), m = static_cast<uint32_t>(test_labels.size());
+  WriteBytes(dir.File("train-images-idx3-ubyte"), IdxImages(n, rows, cols, std::vector<unsigned char>(n * rows * cols)));
+  WriteBytes(dir.File("train-labels-idx1-ubyte"), IdxLabels(train_labels));
+  WriteBytes(dir.File("t10k-images-idx3-ubyte"),
+             IdxImages(m, test_rows, test_cols, std::vector<unsigned char>(m * test_rows * test_cols)));
+  WriteBytes(dir.File("t10k-labels-idx1-ubyte"), IdxLabels(test_labels));
+}
+
+TEST_CASE("LoadData mnist_idx: test images of another layout, or labels from 1, are refused", "[data][load]") {
+  TempDir dir;
+  DataConfig c;
+  c.dataset = "mnist_idx";
+  c.path = dir.path();
+  SECTION("the same pixel count in another layout") {
+    WriteIdxDir(dir, 8, 8, {0, 1, 2, 0}, 4, 16, {1, 0});
+    CHECK_THROWS_WITH(LoadData(c, 1),
+                      Contains(dir.path()) && Contains("the test images are 1x4x16 but the training images are 1x8x8"));
+    WriteIdxDir(dir, 8, 8, {0, 1, 2, 0}, 8, 8, {1, 0});
+    CHECK(LoadData(c, 1).test.size() == 2);
+  }
+  SECTION("labels 1..26 (EMNIST letters): class 0 would be empty") {
+    WriteIdxDir(dir, 2, 2, {1, 26, 3, 2}, 2, 2, {1, 25});
+    CHECK_THROWS_WITH(LoadData(c, 1), Contains(dir.path() + ": no image has label 0") &&
+                                          Contains("0..26 from the largest label 26") && Contains("shifted"));
+    // Label 0 in the test set alone is a class that exists.
+    WriteIdxDir(dir, 2, 2, {1, 26, 3, 2}, 2, 2, {0, 25});
+    CHECK(LoadData(c, 1).train.num_classes == 27);
+  }
+}
+
 TEST_CASE("LoadData names a missing data directory", "[data][load]") {
   DataConfig c;
   c.dataset = "fashion_mnist";

@@ -157,6 +157,32 @@ TEST_CASE("dirichlet honours min_samples or says which keys to change", "[data][
   CHECK_THROWS_WITH(MakePartition(ds, 10, dir, 1), Contains("data.partition.min_samples"));
 }
 
+TEST_CASE("per-client dirichlet with equal sizes refuses a min_samples it cannot give", "[data][partition]") {
+  const Dataset ds = Labelled(1000, 10, false);
+  PartitionConfig dir = Kind("dirichlet");
+  dir.dirichlet_mode = "per_client";
+  dir.min_samples = 50;  // 50 clients of 20 samples each
+  CHECK_THROWS_WITH(MakePartition(ds, 50, dir, 1),
+                    Contains("data.partition.min_samples: 50 clients x 50 samples each is more than the 1000"));
+  dir.min_samples = 20;
+  for (const auto& c : MakePartition(ds, 50, dir, 1)) CHECK(c.size() == 20);
+}
+
+TEST_CASE("labels (#C=k): a label with no training samples is refused, not dealt as an empty label",
+          "[data][partition]") {
+  Dataset ds = Labelled(300, 3, false);
+  for (int& y : ds.y) ++y;  // labels 1..3: class 0 of 4 has no samples
+  ds.num_classes = 4;
+  PartitionConfig c2 = Kind("labels");
+  c2.labels_per_client = 2;
+  // 4 clients: client 0's main label is 0.
+  CHECK_THROWS_WITH(MakePartition(ds, 4, c2, 1), Contains("data.partition.labels_per_client: label 0 has no "
+                                                          "training samples, but client 0 is to hold it"));
+  for (int& y : ds.y) --y;
+  ds.num_classes = 3;
+  CheckExactCover(MakePartition(ds, 4, c2, 1), 300, 4);
+}
+
 TEST_CASE("shards: clients see few labels", "[data][partition]") {
   SECTION("shard size divides the class size: at most shards_per_client labels") {
     const Dataset ds = Labelled(1000, 10, false);  // 100 per class, 100 shards of 10
