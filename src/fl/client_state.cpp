@@ -44,6 +44,15 @@ Eigen::Map<Eigen::VectorXf> ClientStateStore::Open(int client, int slot, int64_t
                                client % comm_->size(), comm_->rank()));
   }
   const size_t i = Index(client, slot);
+  // State restored from a checkpoint has the length the checkpoint gave it;
+  // one this run's algorithm cannot use is a damaged or foreign checkpoint,
+  // not a vector to read or write past its end.
+  const int64_t held = precision_ == StatePrecision::kFloat32 ? f32_[i].size() : static_cast<int64_t>(f16_[i].size());
+  if (held != 0 && held != size) {
+    throw InputError(fmt::format("checkpoint: client {}'s saved state (slot {}) holds {} values, but this run's "
+                                 "algorithm keeps {}",
+                                 client, slot, held, size));
+  }
   if (precision_ == StatePrecision::kFloat32) {
     Eigen::VectorXf& v = f32_[i];
     if (v.size() == 0) v.setZero(size);

@@ -26,10 +26,13 @@
 // bytes_up / bytes_down count the encoded sizes (EncodedBytes), not P * 4.
 // The top-k selection, k from a density, and the position bytes are the
 // topk compressor's (compress/topk.h), so the two agree entry for entry.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
 #include "compress/topk.h"
+#include "core/error.h"
 #include "fl/algorithms.h"
 
 namespace fedsim {
@@ -172,7 +175,11 @@ void FedSparse::SaveState(CheckpointWriter& w) const {
 void FedSparse::LoadState(const CheckpointReader& r) {
   state_.Load(r, "fedsparse/residual");
   mask_ = r.F32("fedsparse/mask");
-  server_residual_ = r.F32("fedsparse/server_residual");
+  if (mask_.size() != 0 && mask_.size() != num_params_) {
+    throw InputError(fmt::format("checkpoint: 'fedsparse/mask' holds {} values, expected {} (or none)", mask_.size(),
+                                 num_params_));
+  }
+  server_residual_ = r.F32("fedsparse/server_residual", sparse_download_ ? num_params_ : 0);
   const std::vector<int64_t> last = r.I64("fedsparse/last_round", static_cast<int64_t>(last_round_.size()));
   last_round_.assign(last.begin(), last.end());
   const std::vector<int64_t> bytes = r.I64("fedsparse/bytes", 2);

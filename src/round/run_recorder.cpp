@@ -29,12 +29,33 @@ constexpr const char* kFrozenKeys[] = {"data",
                                        "privacy.input_perturbation",
                                        "baseline.kind",
                                        "baseline.workers",
-                                       "gan"};
+                                       "gan",
+                                       // the personal vectors' length (fedper, fedrep, lgfedavg)
+                                       "personalization.personal_layers",
+                                       // FedSparse's mask and server residual
+                                       "algorithm.sparse_download",
+                                       "algorithm.model_density"};
 
-bool Frozen(const std::string& path) {
+// Local and sample DP price each client's spent rounds (or steps) at the
+// current noise when ε is recomputed from the saved counts, so a branch that
+// changed the noise would re-price the parent's rounds instead of adding to
+// them. Central DP keeps its accountant's RDP and may change them.
+constexpr const char* kFrozenPerClientDp[] = {"privacy.noise_multiplier", "privacy.clip_norm", "privacy.mechanism",
+                                              "privacy.delta", "algorithm.batch_size"};
+
+bool IsKey(const std::string& path, const std::string& key) { return path == key || path.rfind(key + ".", 0) == 0; }
+
+bool Frozen(const std::string& path, const nlohmann::json& saved_config) {
   for (const char* k : kFrozenKeys) {
-    const std::string key = k;
-    if (path == key || path.rfind(key + ".", 0) == 0) return true;
+    if (IsKey(path, k)) return true;
+  }
+  const nlohmann::json::json_pointer mode_at("/privacy/mode");
+  const bool per_client_dp = saved_config.contains(mode_at) && saved_config[mode_at].is_string() &&
+                             (saved_config[mode_at] == "local" || saved_config[mode_at] == "sample");
+  if (per_client_dp) {
+    for (const char* k : kFrozenPerClientDp) {
+      if (IsKey(path, k)) return true;
+    }
   }
   return false;
 }
@@ -99,12 +120,14 @@ nlohmann::json RunRecorder::Restore(nlohmann::json& doc, int rounds) {
   const std::string path = branch ? opt_.branch_from : CheckpointPath(opt_.out_dir);
   if (!branch) {
     CheckResumeConfig(h, doc["config"], path);
+    // An interrupted branch stays one: its branch record is in the checkpoint.
+    if (h.contains("branch") && h["branch"].is_object()) doc["branch"] = h["branch"];
   } else {
     if (!h.contains("config") || !h["config"].is_object()) throw InputError(path + ": checkpoint has no config");
     std::vector<std::string> changed;
     Differences(h["config"], doc["config"], "", changed);
     for (const std::string& key : changed) {
-      if (Frozen(key)) {
+      if (Frozen(key, h["config"])) {
         const nlohmann::json::json_pointer at("/" + Pointer(key));
         auto show = [&](const nlohmann::json& c) { return c.contains(at) ? c[at].dump() : std::string("nothing"); };
         throw InputError(fmt::format("--from {}: {} cannot change in a branch (the saved state depends on it): the "
@@ -170,11 +193,10 @@ void RunRecorder::Checkpoint(const nlohmann::json& doc, const SaveFn& save) {
   nlohmann::json totals = save.totals();
   totals["wall_seconds"] = WallSeconds();
   // Streamed to the file as it is built (rank 0; other ranks write nothing).
-  CheckpointWriter w(nlohmann::json{{"fedsim_version", FEDSIM_VERSION},
-                                    {"config", doc["config"]},
-                                    {"totals", totals},
-                                    {"rounds", doc["rounds"]}},
-                     writer_ ? CheckpointPath(opt_.out_dir) : std::string());
+  nlohmann::json header{
+      {"fedsim_version", FEDSIM_VERSION}, {"config", doc["config"]}, {"totals", totals}, {"rounds", doc["rounds"]}};
+  if (doc.contains("branch")) header["branch"] = doc["branch"];
+  CheckpointWriter w(header, writer_ ? CheckpointPath(opt_.out_dir) : std::string());
   save.state(w);
   w.Commit();
 }

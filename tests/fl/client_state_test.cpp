@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include "core/comm.h"
 #include "core/error.h"
 #include "core/half.h"
@@ -118,6 +120,36 @@ TEST_CASE("client state: float16 checkpoints round-trip exactly", "[fl][state][c
   CHECK_FALSE(odd.Owns(4));
   CHECK_THROWS_AS(odd.Open(4, 0, 3, buf), fedsim::RunError);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("client state: a restored vector of another length is refused, not read past its end",
+          "[fl][state][checkpoint]") {
+  for (const StatePrecision precision : {StatePrecision::kFloat32, StatePrecision::kFloat16}) {
+    ClientStateStore a;
+    a.Resize(3, 1);
+    a.Configure(precision, nullptr);
+    Eigen::VectorXf buf;
+    auto v = a.Open(2, 0, 5, buf);
+    v.setConstant(0.5f);
+    a.Commit(2, 0, v);
+    const std::string path = TempFile("length");
+    fedsim::CheckpointWriter w(nlohmann::json{{"test", true}});
+    a.Save(w, "s");
+    w.Write(path);
+    const fedsim::CheckpointReader r(path);
+    ClientStateStore b;
+    b.Resize(3, 1);
+    b.Configure(precision, nullptr);
+    b.Load(r, "s");
+    CHECK(b.Open(2, 0, 5, buf).isConstant(0.5f));
+    for (const int64_t other : {4, 8}) {
+      CHECK_THROWS_WITH(b.Open(2, 0, other, buf),
+                        fmt::format("checkpoint: client 2's saved state (slot 0) holds 5 values, but this run's "
+                                    "algorithm keeps {}",
+                                    other));
+    }
+    std::filesystem::remove(path);
+  }
 }
 
 TEST_CASE("client state: precision is fixed before state exists", "[fl][state]") {

@@ -170,6 +170,68 @@ TEST_CASE("a branch continues another run's checkpoint with changed settings", "
   CHECK(other["rounds"][3]["test_loss"] != whole["rounds"][3]["test_loss"]);
 }
 
+TEST_CASE("a branch interrupted and resumed is still a branch", "[round][checkpoint]") {
+  json j = Base();
+  j["experiment"]["rounds"] = 2;
+  const std::string trunk = TempDir("trunk_resume");
+  Run(j, 2, trunk);
+  j["experiment"]["rounds"] = 5;
+  j["algorithm"]["lr"] = 0.1;
+  const json whole = Run(j, 2, TempDir("branch_whole"), 0, false, trunk + "/checkpoint.bin");
+  const std::string part = TempDir("branch_part");
+  Run(j, 2, part, 3, false, trunk + "/checkpoint.bin");  // stops after round 3
+  const json resumed = Run(j, 1, part, 0, true);
+  REQUIRE(resumed["branch"].is_object());
+  CHECK(resumed["branch"] == whole["branch"]);
+  CHECK(fedsim::StripNondeterministic(resumed["rounds"]).dump() ==
+        fedsim::StripNondeterministic(whole["rounds"]).dump());
+}
+
+TEST_CASE("a branch may not change what the saved state's shape or accounting depends on", "[round][checkpoint]") {
+  const auto refused = [](json trunk_cfg, const std::string& key, const json& value) {
+    INFO(key);
+    trunk_cfg["experiment"]["rounds"] = 1;
+    const std::string trunk = TempDir("frozen_trunk");
+    Run(trunk_cfg, 2, trunk);
+    json b = trunk_cfg;
+    b["experiment"]["rounds"] = 2;
+    const auto dot = key.find('.');
+    b[key.substr(0, dot)][key.substr(dot + 1)] = value;
+    CHECK_THROWS_WITH(Run(b, 2, TempDir("frozen_branch"), 0, false, trunk + "/checkpoint.bin"),
+                      Catch::Contains(key + " cannot change in a branch"));
+  };
+  json mlp = Base();
+  mlp["model"] = {{"kind", "mlp"}, {"hidden", {8, 8}}};
+  // The personal vectors' length (a longer one was read past its end).
+  json per = mlp;
+  per["algorithm"]["name"] = "fedper";
+  refused(per, "personalization.personal_layers", 2);
+  json sparse = mlp;
+  sparse["algorithm"]["name"] = "fedsparse";
+  refused(sparse, "algorithm.sparse_download", true);
+  refused(sparse, "algorithm.model_density", 0.25);
+  // Local and sample DP recompute epsilon from per-client counts at the
+  // current noise: a new noise would re-price the parent's rounds.
+  json local = Base();
+  local["privacy"] = {{"mode", "local"}, {"noise_multiplier", 1.0}, {"clip_norm", 1.0}};
+  refused(local, "privacy.noise_multiplier", 4.0);
+  refused(local, "privacy.clip_norm", 2.0);
+  json sample = Base();
+  sample["privacy"] = {{"mode", "sample"}, {"noise_multiplier", 1.0}, {"clip_norm", 1.0}};
+  refused(sample, "privacy.noise_multiplier", 4.0);
+  refused(sample, "algorithm.batch_size", 5);
+  // Central DP keeps its accountant's RDP: a branch may change the noise.
+  json central = Base();
+  central["privacy"] = {{"mode", "central"}, {"noise_multiplier", 1.0}, {"clip_norm", 1.0}};
+  central["experiment"]["rounds"] = 1;
+  const std::string trunk = TempDir("central_trunk");
+  const json c1 = Run(central, 2, trunk);
+  central["experiment"]["rounds"] = 2;
+  central["privacy"]["noise_multiplier"] = 4.0;
+  const json c2 = Run(central, 2, TempDir("central_branch"), 0, false, trunk + "/checkpoint.bin");
+  CHECK(c2["summary"]["epsilon"].get<double>() > c1["summary"]["epsilon"].get<double>());
+}
+
 TEST_CASE("what an algorithm declares about its upload decides DP, secure sums and compression", "[round][config]") {
   // The algorithms each stage accepts, from their UploadKind and
   // server_reads_reports (no list of names in the stages).
