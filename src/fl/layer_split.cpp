@@ -59,13 +59,17 @@ LocalHooks FreezeHook(int64_t begin, int64_t size, float weight_decay) {
   return h;
 }
 
-// "layers.3.weight" -> "layers.3."; any other name is its own layer.
-std::string LayerOf(const std::string& name) {
-  if (name.rfind("layers.", 0) == 0) {
-    const auto dot = name.find('.', 7);
-    if (dot != std::string::npos) return name.substr(0, dot + 1);
+// The layer a tensor belongs to: the layer engine's top-level index (a
+// layer's spec "name" and a block's inner layers do not change it); for a
+// model that does not give it, "layers.3.weight" -> "layers.3." and any other
+// name is its own layer.
+std::string LayerOf(const ParamRange& r) {
+  if (r.layer >= 0) return std::to_string(r.layer);
+  if (r.name.rfind("layers.", 0) == 0) {
+    const auto dot = r.name.find('.', 7);
+    if (dot != std::string::npos) return r.name.substr(0, dot + 1);
   }
-  return name;
+  return r.name;
 }
 
 }  // namespace
@@ -101,7 +105,7 @@ void LayerSplit::SetModel(const Model& model) {
                       "in layout order",
                       name_, model.kind()));
     }
-    const std::string layer = LayerOf(r.name);
+    const std::string layer = LayerOf(r);
     if (layers.empty() || layer != last) layers.push_back({r.offset, r.offset});
     layers.back().second = r.offset + r.size;
     last = layer;

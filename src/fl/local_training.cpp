@@ -21,18 +21,37 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
   const int64_t p = ctx.model->num_params();
   double loss = 0.0;
   const bool single = count <= ctx.max_chunk;
-  if (!single) s.grad_acc.setZero(p);
+  if (single) {
+    data.Rows(rows, count, s.batch_x.data());
+    if (ctx.augment != nullptr) AugmentImages(*ctx.augment, data.shape, s.batch_x.data(), count, s.augment_seed, 0);
+    for (int i = 0; i < count; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[i])];
+    s.ws->noise = {noise_seed, 0};
+    return ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), count, s.grad_acc.data(), *s.ws);
+  }
+  // A batch larger than a workspace, in chunks: the batch's mean is the
+  // chunks' means weighted by their scored targets (rows, or on next-token
+  // data the non-pad targets), so the chunks' targets are counted first.
+  std::vector<int64_t> targets;
+  int64_t total = 0;
   for (int begin = 0; begin < count; begin += ctx.max_chunk) {
+    const int b = std::min(ctx.max_chunk, count - begin);
+    data.Rows(rows + begin, b, s.batch_x.data());
+    targets.push_back(ctx.model->ScoredTargets(s.batch_x.data(), b));
+    total += targets.back();
+  }
+  s.grad_acc.setZero(p);
+  if (total == 0) return 0.0;
+  for (int begin = 0, chunk = 0; begin < count; begin += ctx.max_chunk, ++chunk) {
     const int b = std::min(ctx.max_chunk, count - begin);
     data.Rows(rows + begin, b, s.batch_x.data());
     if (ctx.augment != nullptr) AugmentImages(*ctx.augment, data.shape, s.batch_x.data(), b, s.augment_seed, begin);
     for (int i = 0; i < b; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[begin + i])];
-    float* out = single ? s.grad_acc.data() : s.grad.data();
     s.ws->noise = {noise_seed, begin};
-    const double chunk_loss = ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), b, out, *s.ws);
-    const double w = static_cast<double>(b) / count;
+    const double chunk_loss =
+        ctx.model->LossAndGradient(params, s.batch_x.data(), s.batch_y.data(), b, s.grad.data(), *s.ws);
+    const double w = static_cast<double>(targets[static_cast<size_t>(chunk)]) / static_cast<double>(total);
     loss += chunk_loss * w;
-    if (!single) s.grad_acc += static_cast<float>(w) * s.grad;
+    s.grad_acc += static_cast<float>(w) * s.grad;
   }
   return loss;
 }
@@ -41,13 +60,16 @@ double MeanLoss(const TrainContext& ctx, const float* params, const std::vector<
   const Dataset& data = *ctx.train;
   const int n = static_cast<int>(rows.size());
   double loss_sum = 0.0;
+  int64_t targets = 0;  // rows, or on next-token data the scored targets
   for (int begin = 0; begin < n; begin += ctx.max_chunk) {
     const int b = std::min(ctx.max_chunk, n - begin);
     data.Rows(rows.data() + begin, b, s.batch_x.data());
     for (int i = 0; i < b; ++i) s.batch_y[static_cast<size_t>(i)] = data.y[static_cast<size_t>(rows[static_cast<size_t>(begin + i)])];
-    loss_sum += ctx.model->Evaluate(params, s.batch_x.data(), s.batch_y.data(), b, *s.ws).loss_sum;
+    const EvalSums e = ctx.model->Evaluate(params, s.batch_x.data(), s.batch_y.data(), b, *s.ws);
+    loss_sum += e.loss_sum;
+    targets += e.count;
   }
-  return n > 0 ? loss_sum / n : 0.0;
+  return targets > 0 ? loss_sum / static_cast<double>(targets) : 0.0;
 }
 
 namespace {

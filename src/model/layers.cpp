@@ -467,6 +467,7 @@ class Conv2d : public Layer {
     return fmt::format("conv{}x{}{}{} s{} p{} {}", geom_.kernel, geom_.kernel, groups_ > 1 ? " g" : "",
                        groups_ > 1 ? std::to_string(groups_) : "", geom_.stride, geom_.padding, Layer::Describe());
   }
+  int Stride() const override { return geom_.stride; }
   bool Fusable() const override { return true; }
 
  private:
@@ -504,6 +505,7 @@ class MaxPool2d : public Layer {
   std::string Describe() const override {
     return fmt::format("maxpool{}x{} s{} {}", geom_.kernel, geom_.kernel, geom_.stride, Layer::Describe());
   }
+  int Stride() const override { return geom_.stride; }
 
  private:
   WindowGeometry geom_;
@@ -564,6 +566,7 @@ class AvgPool2d : public Layer {
   std::string Describe() const override {
     return fmt::format("avgpool{}x{} s{} {}", geom_.kernel, geom_.kernel, geom_.stride, Layer::Describe());
   }
+  int Stride() const override { return geom_.stride; }
 
  private:
   WindowGeometry geom_;
@@ -591,6 +594,7 @@ class GlobalAvgPool : public Layer {
       MatMap(gx + n * in.size(), in.c, pos).colwise() = ConstVecMap(gy + n * in.c, in.c) * inv;
     }
   }
+  int Stride() const override { return 0; }
 };
 
 // ---------------------------------------------------------------- shape-only layers
@@ -1396,10 +1400,17 @@ class FedParaLayer : public Layer {
   }
   int64_t ColsPerSample() const override { return inner_->ColsPerSample(); }
   bool Fusable() const override { return inner_->Fusable(); }
+  int Stride() const override { return inner_->Stride(); }
+  // The inner layer's geometry and output shape, with this layer's type and
+  // activation (the inner layer has neither): "conv5x5 s1 p2 conv2d fedpara
+  // rank 9 -> 64x28x28 relu", "dense fedpara rank 43 -> 512 relu".
   std::string Describe() const override {
-    std::string s = inner_->Describe();
+    const std::string s = inner_->Describe();
     const auto arrow = s.find(" -> ");
-    return s.substr(0, arrow) + fmt::format(" fedpara rank {}", rank_) + s.substr(arrow);
+    std::string head = s.substr(0, arrow);
+    while (!head.empty() && head.back() == ' ') head.pop_back();
+    return fmt::format("{}{}{} fedpara rank {}{}{}", head, head.empty() ? "" : " ", type, rank_, s.substr(arrow),
+                       act != Act::kNone ? std::string(" ") + ActName(act) : std::string());
   }
 
  private:
@@ -1475,6 +1486,11 @@ class Residual : public Layer {
     int64_t m = projection ? projection->ColsPerSample() : 0;
     for (const auto& l : inner) m = std::max(m, l->ColsPerSample());
     return m;
+  }
+  int Stride() const override {
+    int s = 1;
+    for (const auto& l : inner) s *= l->Stride();
+    return s;
   }
   std::string Describe() const override {
     std::string s = "residual(";
@@ -1742,16 +1758,20 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
         if (!is_image || r->out.kind != Shape::Kind::kImage) {
           f.Fail("projection", "a 1x1 projection needs an image in and out of the block");
         }
-        int stride = 0;
-        for (int s = 1; s <= cur.h; ++s) {
-          if ((cur.h - 1) / s + 1 == r->out.h && (cur.w - 1) / s + 1 == r->out.w) {
-            stride = s;
-            break;
-          }
-        }
-        if (stride == 0) {
-          f.Fail("projection", fmt::format("no stride of a 1x1 convolution maps {}x{} onto the block's {}x{}", cur.h,
-                                           cur.w, r->out.h, r->out.w));
+        // The shortcut samples the input at the positions the block's
+        // layers centre their outputs on: its stride is theirs, multiplied.
+        int stride = 1;
+        for (const auto& l : r->inner) stride *= l->Stride();
+        if (stride == 0 || (cur.h - 1) / stride + 1 != r->out.h || (cur.w - 1) / stride + 1 != r->out.w) {
+          f.Fail("projection",
+                 stride == 0 ? fmt::format("the block maps {}x{} onto {}x{} by global pooling, which no 1x1 "
+                                           "convolution's stride follows",
+                                           cur.h, cur.w, r->out.h, r->out.w)
+                             : fmt::format("the block's layers stride by {} in all, but map {}x{} onto {}x{}, where a "
+                                           "stride-{} 1x1 projection gives {}x{}; pad the layers so that the output "
+                                           "is the strided input's size",
+                                           stride, cur.h, cur.w, r->out.h, r->out.w, stride,
+                                           (cur.h - 1) / stride + 1, (cur.w - 1) / stride + 1));
         }
         r->projection = std::make_unique<Conv2d>(cur, r->out.c, 1, stride, 0, 1, false);
         r->projection->type = "conv2d";
@@ -1792,11 +1812,12 @@ LayerList ParseLayers(const json& spec, const std::string& where, const std::str
 }
 
 void CollectRanges(const LayerList& layers, std::vector<ParamRange>& r) {
-  for (const auto& l : layers) {
+  for (size_t i = 0; i < layers.size(); ++i) {
     const size_t first = r.size();
-    l->Ranges(r);
-    if (l->local) {
-      for (size_t k = first; k < r.size(); ++k) r[k].local = true;
+    layers[i]->Ranges(r);
+    for (size_t k = first; k < r.size(); ++k) {
+      r[k].local = r[k].local || layers[i]->local;
+      r[k].layer = static_cast<int>(i);  // a block's own call set its inner indices; the outermost call wins
     }
   }
 }

@@ -113,6 +113,10 @@ class Layer {
   virtual void Ranges(std::vector<ParamRange>& /*r*/) const {}
   // Shape and settings for Describe.
   virtual std::string Describe() const;
+  // The spatial stride from input to output (a residual block's shortcut
+  // takes its layers' product); 0 where no stride maps the input onto the
+  // output (global pooling).
+  virtual int Stride() const { return 1; }
   // im2col floats per sample of the widest convolution in this layer.
   virtual int64_t ColsPerSample() const { return 0; }
   // Whether an activation may be applied in place on this layer's output.

@@ -49,6 +49,7 @@ struct ParamRange {
   int64_t size = 0;
   bool local = false;  // kept on each client by fedbn (a layer spec's "local": true)
   bool state = false;  // model state, not trained (batchnorm's running statistics): averaged by the server
+  int layer = -1;      // the layer engine's top-level layer holding it (a residual block is one); -1: not known
 };
 
 // Sum of the per-sample loss and the number of correct predictions over a
@@ -105,6 +106,11 @@ class Model {
   // layer engine (sequential.h) names one range per tensor; the other models
   // give one range named after their kind.
   virtual std::vector<ParamRange> ParamRanges() const { return {{kind(), 0, num_params()}}; }
+
+  // The number of scored targets among b samples, the denominator of
+  // LossAndGradient's mean: b, except on next-token data, where every step of
+  // a row predicts one id and pad ids are not scored.
+  virtual int64_t ScoredTargets(const float* /*x*/, int b) const { return b; }
 };
 
 // Builds the model named by cfg.kind for inputs of `input_dim` features and

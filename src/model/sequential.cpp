@@ -269,6 +269,7 @@ double Sequential::ChunkLossAndGradient(const float* params, const float* x, con
 }
 
 int64_t Sequential::ScoredTargets(const float* x, int b) const {
+  if (!input_.next_token) return b;
   const int t_n = steps();
   const auto pad = static_cast<float>(input_.pad_id);
   int64_t n = 0;

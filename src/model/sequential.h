@@ -110,6 +110,9 @@ class Sequential : public Model {
   // weight and bias (dense, conv2d, embedding), gamma and beta (norms),
   // kernel, recurrent and bias (lstm).
   std::vector<ParamRange> ParamRanges() const override;
+  // Next-token data: the targets of the b rows x that are scored (checking
+  // each is a class); b otherwise.
+  int64_t ScoredTargets(const float* x, int b) const override;
   // batchnorm's running statistics (a batch must then fit one sub-batch:
   // LossAndGradient refuses a larger one).
   bool HasState() const override { return has_state_; }
@@ -127,8 +130,6 @@ class Sequential : public Model {
   // Next-token data: the sum of the chunk's target losses; grad = the
   // gradient of that sum times inv_targets.
   double ChunkNextTokenLoss(const float* params, const float* x, int b, float inv_targets, float* grad, Ws& ws) const;
-  // Next-token data: the targets of the b rows x that are scored.
-  int64_t ScoredTargets(const float* x, int b) const;
   int steps() const { return input_.dim - 1; }
 
   std::vector<std::unique_ptr<seq::Layer>> layers_;

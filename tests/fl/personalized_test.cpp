@@ -98,6 +98,41 @@ TEST_CASE("model ranges: mlp and cnn name one weight and one bias per layer, in 
   CHECK(tensors == 10);  // 2 conv + 3 dense layers
 }
 
+TEST_CASE("layer splits count a named layer, or a block with named inner layers, as one layer",
+          "[model][pfl]") {
+  // 6 flat features -> dense 4 "trunk" -> residual block (dense 4 named
+  // "inner", tanh) -> dense 3 named "head". Sizes: trunk 6*4+4 = 28, block
+  // 4*4+4 = 20, head 4*3+3 = 15.
+  fedsim::ModelConfig mc;
+  mc.kind = "sequential";
+  mc.layers = nlohmann::json::array(
+      {{{"type", "dense"}, {"units", 4}, {"name", "trunk"}},
+       {{"type", "residual"}, {"layers", {{{"type", "dense"}, {"units", 4}, {"name", "inner"}}, {{"type", "tanh"}}}}},
+       {{"type", "dense"}, {"name", "head"}}});
+  const auto model = fedsim::CreateModel(mc, 6, 3);
+  REQUIRE(model->num_params() == 63);
+  std::vector<int> layer_of;
+  for (const auto& r : model->ParamRanges()) layer_of.push_back(r.layer);
+  CHECK(layer_of == std::vector<int>{0, 0, 1, 1, 2, 2});
+  auto shared_bytes = [&](const std::string& name, int personal) {
+    fedsim::AlgorithmConfig ac;
+    ac.name = name;
+    fedsim::PersonalizationConfig pc;
+    pc.personal_layers = personal;
+    auto algo = fedsim::CreateAlgorithm(ac, pc);
+    algo->Setup(model->num_params(), 4);
+    algo->SetModel(*model);
+    return algo->PlannedUploadBytes();
+  };
+  // Before, "head.weight" and "head.bias" were two layers: FedPer kept the
+  // bias alone personal and averaged the head's weights.
+  CHECK(shared_bytes("fedper", 1) == 4 * (63 - 15));
+  CHECK(shared_bytes("fedper", 2) == 4 * (63 - 15 - 20));
+  CHECK(shared_bytes("lgfedavg", 1) == 4 * (63 - 28));
+  CHECK(shared_bytes("lgfedavg", 2) == 4 * (63 - 28 - 20));
+  CHECK_THROWS_WITH(shared_bytes("fedper", 3), Catch::Matchers::Contains("3 of the 3 parameterised layers"));
+}
+
 TEST_CASE("ditto: global part is FedAvg, personal v follows the proximal steps", "[fl][algorithms][pfl]") {
   Fixture f("ditto");
   auto algo = MakeDitto(f, 1, 0.5);

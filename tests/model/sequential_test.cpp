@@ -337,6 +337,13 @@ TEST_CASE("layers: model.kind = cnn_mcmahan and cnn_lenet run on the engine with
     CHECK(engine->TrainFlopsPerBatch() == Approx(cnn->TrainFlopsPerBatch()).epsilon(1e-12));
     for (int batch : {1, 10, 64}) CheckSameBits(*engine, *cnn, batch, 9 + batch);
   }
+  // A factorised layer describes itself as its plain form does, with its rank.
+  fedsim::ModelConfig mc;
+  mc.kind = "cnn_mcmahan";
+  CHECK(fedsim::CreateModel(mc, 784, 10, 0.1, {1, 28, 28})->Describe() ==
+        "fedpara_cnn_mcmahan 1x28x28 -> conv5x5 s1 p2 conv2d fedpara rank 2 -> 32x28x28 relu -> maxpool2x2 s2 "
+        "maxpool2d -> 32x14x14 -> conv5x5 s1 p2 conv2d fedpara rank 9 -> 64x14x14 relu -> maxpool2x2 s2 maxpool2d "
+        "-> 64x7x7 -> dense fedpara rank 43 -> 512 relu -> dense fedpara rank 4 -> 10 (324632 parameters)");
 }
 
 TEST_CASE("layers: every preset's gradient matches finite differences on a tiny batch", "[model][layers][presets]") {
@@ -971,6 +978,14 @@ TEST_CASE("layers: spec errors name the entry and the field", "[model][layers]")
                     L("dense")},
                    Image(2, 6, 6)),
              Catch::StartsWith("model.layers[0].projection: the block maps image [2, 6, 6] onto image [4, 6, 6]"));
+  // A 2x2 max-pool of stride 2 maps 7x7 onto 3x3; a stride-2 shortcut gives
+  // 4x4. (Before, a stride-3 shortcut was chosen because it gives 3x3, off
+  // the positions the block's outputs are centred on.)
+  CHECK_THAT(error({{{"type", "residual"}, {"projection", true}, {"layers", {L("maxpool2d", {{"kernel", 2}})}}},
+                    L("dense")},
+                   Image(2, 7, 7)),
+             Catch::StartsWith("model.layers[0].projection: the block's layers stride by 2 in all, but map 7x7 "
+                               "onto 3x3, where a stride-2 1x1 projection gives 4x4"));
   CHECK_THAT(error({{{"type", "residual"}, {"layers", {L("conv2d", {{"filters", 2}, {"kernel", 3}, {"pading", 1}})}}},
                     L("dense")},
                    Image(2, 6, 6)),
