@@ -61,38 +61,50 @@ void Afl::Setup(int64_t num_params, int num_clients) {
 
 void Afl::SetClients(const Dataset& train, const std::vector<std::vector<int>>& partition) {
   if (!by_label_) return;
-  // Each client's most frequent label (ties to the smaller; a client without
-  // rows joins the domain of label 0's clients, or the first domain).
-  std::vector<int> label_of(partition.size(), 0);
+  // Each client's most frequent label (ties to the smaller); a client without
+  // rows has none and is in no domain: it counts in N but in no N_g, and its
+  // upload and loss are 0, so the estimates stay unbiased.
+  std::vector<int> label_of(partition.size(), -1);
   std::vector<int64_t> count(static_cast<size_t>(std::max(train.num_classes, 1)));
   for (size_t k = 0; k < partition.size(); ++k) {
+    if (partition[k].empty()) continue;
     std::fill(count.begin(), count.end(), 0);
     for (int r : partition[k]) ++count[static_cast<size_t>(train.y[static_cast<size_t>(r)])];
     label_of[k] = static_cast<int>(std::max_element(count.begin(), count.end()) - count.begin());
   }
   // Domains: the labels that are some client's most frequent, in label order.
   std::vector<int> domain_of_label(count.size(), -1);
-  for (int l : label_of) domain_of_label[static_cast<size_t>(l)] = 0;
+  for (int l : label_of) {
+    if (l >= 0) domain_of_label[static_cast<size_t>(l)] = 0;
+  }
   int domains = 0;
   for (int& d : domain_of_label) {
     if (d == 0) d = domains++;
   }
   domain_size_.assign(static_cast<size_t>(domains), 0);
   for (size_t k = 0; k < partition.size(); ++k) {
-    domain_of_[k] = domain_of_label[static_cast<size_t>(label_of[k])];
-    ++domain_size_[static_cast<size_t>(domain_of_[k])];
+    domain_of_[k] = label_of[k] < 0 ? -1 : domain_of_label[static_cast<size_t>(label_of[k])];
+    if (domain_of_[k] >= 0) ++domain_size_[static_cast<size_t>(domain_of_[k])];
   }
-  lambda_.assign(static_cast<size_t>(domains), 1.0 / domains);
+  lambda_.assign(static_cast<size_t>(domains), 1.0 / std::max(domains, 1));
 }
 
 ClientReport Afl::LocalUpdate(const TrainContext& ctx, const ClientTask& task, const float* global, float* upload,
                               ClientScratch& s) {
   const int64_t p = ctx.model->num_params();
+  const int domain = domain_of_[static_cast<size_t>(task.client)];
+  if (domain < 0) {  // no rows: nothing to train or report
+    Eigen::Map<Eigen::VectorXf>(upload, p).setZero();
+    ClientReport rep;
+    rep.weight = 1.0;
+    rep.start_loss = 0.0;
+    return rep;
+  }
   const double loss = MeanLoss(ctx, global, *task.indices, s);
   Eigen::Map<const Eigen::VectorXf> w0(global, p);
   s.params = w0;
   ClientReport rep = TrainLocalSgd(ctx, task, s);
-  const size_t g = static_cast<size_t>(domain_of_[static_cast<size_t>(task.client)]);
+  const size_t g = static_cast<size_t>(domain);
   const double scale = static_cast<double>(domain_of_.size()) * lambda_[g] / domain_size_[g];
   Eigen::Map<Eigen::VectorXf>(upload, p) = static_cast<float>(scale) * (s.params - w0);
   rep.weight = 1.0;
@@ -107,8 +119,9 @@ void Afl::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_uplo
   if (lambda_lr_ == 0.0) return;
   const double scale = lambda_lr_ * static_cast<double>(domain_of_.size()) / static_cast<double>(reports.size());
   for (const ClientReport& r : reports) {
-    const size_t g = static_cast<size_t>(domain_of_[static_cast<size_t>(r.client)]);
-    lambda_[g] += scale * r.start_loss / domain_size_[g];
+    const int domain = domain_of_[static_cast<size_t>(r.client)];
+    if (domain < 0) continue;
+    lambda_[static_cast<size_t>(domain)] += scale * r.start_loss / domain_size_[static_cast<size_t>(domain)];
   }
   ProjectOntoSimplex(lambda_);
 }

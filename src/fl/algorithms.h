@@ -91,6 +91,8 @@ class Scaffold : public Algorithm {
                            ClientScratch& scratch) override;
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
+  // Model state (batchnorm's running statistics) takes no server_lr step.
+  void SetModel(const Model& model) override;
   const ClientStateStore* client_state() const override { return &state_; }
   const Eigen::VectorXf& c() const { return c_; }
   void SaveState(CheckpointWriter& w) const override;
@@ -102,6 +104,7 @@ class Scaffold : public Algorithm {
   int num_clients_ = 0;
   ClientStateStore state_;  // slot 0: the client control variate c_i
   Eigen::VectorXf c_;
+  std::vector<std::pair<int64_t, int64_t>> state_ranges_;  // (offset, size) of the model's state
 };
 
 class FedNova : public Algorithm {

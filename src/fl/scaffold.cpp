@@ -8,6 +8,8 @@
 // Server, with S the cohort and N the population:
 //   x <- x + eta_g mean(Delta y_i);   c <- c + (|S|/N) mean(Delta c_i).
 // A round sends x and c down and Delta y, Delta c up: 2x the FedAvg bytes.
+// A model's state (batchnorm's running statistics) takes no eta_g step: the
+// server sets it to the clients' mean, x + mean(Delta y_i), as FedAvg does.
 // Option II assumes plain local SGD: momentum must be 0 (ValidateConfig).
 //
 // algorithm.scaffold_variant = niid_bench is the form of NIID-Bench's code
@@ -76,10 +78,24 @@ void Scaffold::LoadState(const CheckpointReader& r) {
   state_.Load(r, "scaffold/c_i");
 }
 
+void Scaffold::SetModel(const Model& model) {
+  state_ranges_.clear();
+  for (const ParamRange& r : model.ParamRanges()) {
+    if (r.state) state_ranges_.push_back({r.offset, r.size});
+  }
+}
+
 void Scaffold::ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                             const std::vector<ClientReport>& reports, int) {
   const int64_t p = num_params_;
-  global += static_cast<float>(server_lr_) * mean_upload.head(p);
+  if (state_ranges_.empty() || server_lr_ == 1.0) {
+    global += static_cast<float>(server_lr_) * mean_upload.head(p);
+  } else {
+    // The model's state is set to the clients' mean, whatever server_lr.
+    Eigen::VectorXf step = static_cast<float>(server_lr_) * mean_upload.head(p);
+    for (const auto& [offset, size] : state_ranges_) step.segment(offset, size) = mean_upload.segment(offset, size);
+    global += step;
+  }
   if (niid_bench_) {
     // mean_upload.tail = sum Delta c_i / sum n_i; c gains sum Delta c_i / N.
     double weight_sum = 0.0;

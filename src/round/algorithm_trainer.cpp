@@ -96,7 +96,9 @@ EvalSums AlgorithmTrainer::EvaluateClient(int round, int client, const float* gl
 
 LocalWork AlgorithmTrainer::PlannedWork(int client) const {
   const int n = static_cast<int>(partition_[static_cast<size_t>(client)].size());
-  if (full_batch_) return LocalWork{n, 1};
+  // FedSGD and FedGiA take one full-batch gradient; batch_size = 0 alone
+  // means full-batch local SGD, E epochs (or local_steps) of one step each.
+  if (algo_->FullBatch()) return LocalWork{n, 1};
   LocalWork w = PlannedLocalSgdWork(n, cfg_.algorithm);
   const double m = algo_->WorkPerStep();
   if (m != 1.0) {

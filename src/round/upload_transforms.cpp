@@ -17,7 +17,8 @@ void CheckCompression(const Config& cfg, UploadKind kind) {
   if (kind != UploadKind::kModelDelta && kind != UploadKind::kGradient) {
     throw InputError(fmt::format(
         "compression.kind: {} compresses a model-delta upload; algorithm.name={} uploads {} (use an algorithm that "
-        "uploads a delta: fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, feddyn, fedpara, fedsgd, fednova)",
+        "uploads a delta or a gradient: fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, feddyn, fedpara, fedsgd, "
+        "fednova, afl, or the personalised ditto, apfl, pfedme, perfedavg, fedper, fedrep, lgfedavg, fedbn)",
         codec, cfg.algorithm.name, UploadKindName(kind)));
   }
   if (cfg.secure_aggregation.enabled) {

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "fixture.h"
+#include "fl/local_training.h"
+#include "model/sequential.h"
 #include "run/experiment.h"
 #include "optim/server_optimizer.h"
 
@@ -359,6 +361,97 @@ TEST_CASE("server optimizers: averaged ranges (a model's state) take the clients
     CHECK(xs[4] == xp[4]);
     if (kind != ServerOptimizer::Kind::kSgd) CHECK(split.m()[1] == 0.0f);  // no moment builds up on the state
   }
+}
+
+TEST_CASE("scaffold: a model's state takes the clients' mean whatever server_lr", "[fl][algorithms][batchnorm]") {
+  fedsim::ModelConfig mc;
+  mc.kind = "sequential";
+  mc.layers = nlohmann::json::array({{{"type", "dense"}, {"units", 3}}, {{"type", "batchnorm"}}, {{"type", "dense"}}});
+  const auto model = fedsim::CreateModel(mc, 4, 2);
+  const int64_t p = model->num_params();
+  std::vector<bool> is_state(static_cast<size_t>(p), false);
+  int64_t state_floats = 0;
+  for (const auto& r : model->ParamRanges()) {
+    for (int64_t i = r.offset; r.state && i < r.offset + r.size; ++i) is_state[static_cast<size_t>(i)] = true;
+    state_floats += r.state ? r.size : 0;
+  }
+  REQUIRE(state_floats == 6);  // running mean and variance of 3 units
+  for (const std::string variant : {"paper", "niid_bench"}) {
+    INFO(variant);
+    fedsim::AlgorithmConfig ac;
+    ac.name = "scaffold";
+    ac.server_lr = 0.5;
+    ac.scaffold_variant = variant;
+    auto algo = fedsim::CreateAlgorithm(ac, {});
+    algo->Setup(p, 4);
+    algo->SetModel(*model);
+    Eigen::VectorXf x = Eigen::VectorXf::LinSpaced(p, -1.0f, 1.0f), mean_upload(2 * p);
+    for (int64_t i = 0; i < 2 * p; ++i) mean_upload[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+    const Eigen::VectorXf x0 = x;
+    fedsim::ClientReport rep;
+    rep.weight = 1.0;
+    algo->ServerUpdate(x, mean_upload, {rep}, 1);
+    int wrong = 0;
+    for (int64_t i = 0; i < p; ++i) {
+      const float want = is_state[static_cast<size_t>(i)] ? x0[i] + mean_upload[i] : x0[i] + 0.5f * mean_upload[i];
+      wrong += x[i] != want;
+    }
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("local training: a batch beyond a workspace is the mean over its scored targets, not its rows",
+          "[fl][lstm]") {
+  // Next-token rows of 5 ids over a vocabulary of 6 (id 0 the pad): the
+  // first 3 rows score all 4 targets, the other 4 only one, so chunks of 3
+  // rows hold 12, 3 and 1 scored targets. Weighting the chunks by rows gave
+  // the batch's mean over the wrong denominator.
+  const int t_n = 4, vocab = 6, n = 7;
+  fedsim::Dataset d;
+  d.x = fedsim::RowMatrix::Zero(n, t_n + 1);
+  for (int i = 0; i < n; ++i) {
+    for (int t = 0; t <= t_n; ++t) {
+      const bool pad = i >= 3 && t >= 2;
+      d.x(i, t) = pad ? 0.0f : static_cast<float>(1 + (3 * i + t) % (vocab - 1));
+    }
+  }
+  d.y.assign(n, 0);
+  d.shape = {t_n + 1};
+  d.vocab_size = vocab;
+  d.num_classes = vocab;
+  d.next_token = true;
+  const fedsim::Sequential model(json::array({{{"type", "embedding"}, {"dim", 3}},
+                                              {{"type", "lstm"}, {"units", 4}, {"return_sequences", true}},
+                                              {{"type", "dense"}}}),
+                                 fedsim::ModelInput{t_n + 1, {t_n + 1}, vocab, true, 0}, {}, vocab, 1.0, "test");
+  const int64_t p = model.num_params();
+  Eigen::VectorXf w(p);
+  fedsim::Rng init(3);
+  model.Init(w.data(), init);
+  // The reference: the whole batch at once (Sequential weighs its own
+  // sub-batches by targets).
+  auto whole = model.NewWorkspace(n);
+  Eigen::VectorXf g_ref(p);
+  const double loss_ref = model.LossAndGradient(w.data(), d.x.data(), d.y.data(), n, g_ref.data(), *whole);
+  fedsim::AlgorithmConfig ac;
+  fedsim::TrainContext ctx;
+  ctx.model = &model;
+  ctx.train = &d;
+  ctx.cfg = &ac;
+  ctx.max_chunk = 3;
+  fedsim::ClientScratch s;
+  s.ws = model.NewWorkspace(3);
+  s.grad.resize(p);
+  s.grad_acc.resize(p);
+  s.batch_x.resize(3, t_n + 1);
+  s.batch_y.resize(3);
+  std::vector<int> rows(n);
+  for (int i = 0; i < n; ++i) rows[static_cast<size_t>(i)] = i;
+  const double loss = fedsim::BatchGradient(ctx, w.data(), rows.data(), n, s, 0);
+  CHECK(loss == Approx(loss_ref).epsilon(1e-6));
+  RequireClose(s.grad_acc, g_ref, 1e-6);
+  // MeanLoss over the same rows: the per-target mean, too.
+  CHECK(fedsim::MeanLoss(ctx, w.data(), rows, s) == Approx(loss_ref).epsilon(1e-6));
 }
 
 TEST_CASE("fedsparse: exactly k entries survive and the residual holds the rest", "[fl][algorithms]") {

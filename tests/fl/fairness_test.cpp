@@ -262,6 +262,49 @@ TEST_CASE("afl: label domains group the clients by their most frequent label", "
   for (int g = 0; g < d; ++g) CHECK(algo.lambda()[static_cast<size_t>(g)] == Approx(want[static_cast<size_t>(g)]));
 }
 
+TEST_CASE("afl: a client without training rows is in no label domain", "[fl][algorithms][fairness]") {
+  Fixture f("afl");
+  f.cfg.algorithm.afl_lambda_lr = 0.001;
+  f.cfg.algorithm.afl_domains = "labels";
+  const int n = 30;
+  auto part = f.part;
+  part[4].clear();
+  part[9].clear();
+  Afl algo(f.cfg.algorithm);
+  algo.Setup(f.p(), n);
+  algo.SetClients(f.data.train, part);
+  std::set<int> tops;
+  for (int k = 0; k < n; ++k) {
+    if (part[static_cast<size_t>(k)].empty()) continue;
+    std::vector<int> count(static_cast<size_t>(f.data.train.num_classes), 0);
+    for (int r : part[static_cast<size_t>(k)]) ++count[static_cast<size_t>(f.data.train.y[static_cast<size_t>(r)])];
+    tops.insert(static_cast<int>(std::max_element(count.begin(), count.end()) - count.begin()));
+  }
+  // Before, the empty clients took label 0: a domain of their own when no
+  // client with rows has label 0 on top, or two extra members of label 0's.
+  CHECK(algo.lambda().size() == tops.size());
+  CHECK(algo.domain_of()[4] == -1);
+  CHECK(algo.domain_of()[9] == -1);
+  int members = 0;
+  for (int g : algo.domain_size()) members += g;
+  CHECK(members == n - 2);
+  // Its upload and loss are 0; the server's ascent on lambda skips it.
+  Eigen::VectorXf u(f.p());
+  u.setConstant(1.0f);
+  const std::vector<int> none;
+  fedsim::ClientTask task = f.Task(4, 0.05f);
+  task.indices = &none;
+  ClientReport rep = algo.LocalUpdate(f.ctx, task, f.w0.data(), u.data(), f.s);
+  CHECK(u.isZero());
+  CHECK(rep.start_loss == 0.0);
+  rep.client = 4;
+  const std::vector<double> before = algo.lambda();
+  Eigen::VectorXf global = f.w0;
+  algo.ServerUpdate(global, u, {rep}, 0);
+  REQUIRE(algo.lambda().size() == before.size());
+  for (size_t g = 0; g < before.size(); ++g) CHECK(algo.lambda()[g] == Approx(before[g]).epsilon(1e-12));
+}
+
 TEST_CASE("afl: gamma_lambda = 0 keeps lambda uniform and the step is equal-weight FedAvg", "[fl][algorithms][fairness]") {
   Fixture f("afl");
   f.cfg.algorithm.afl_lambda_lr = 0.0;

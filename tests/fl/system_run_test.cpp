@@ -53,6 +53,32 @@ TEST_CASE("system run: one client's round time is download + compute + upload in
   CHECK(m["summary"]["sim_time_s"].get<double>() == Approx(2 * expected).epsilon(1e-12));
 }
 
+TEST_CASE("system run: batch_size 0 plans E full-batch steps, as a batch larger than every client does",
+          "[fl][sim]") {
+  // Before, batch_size = 0 planned one epoch of work while the clients
+  // trained local_epochs, so the clock saw a fifth of the compute here.
+  fedsim::Config c = Small();
+  c.data.partition.kind = "iid";
+  c.data.num_clients = 1;
+  c.algorithm.clients_per_round = 1;
+  c.algorithm.local_epochs = 5;
+  c.experiment.rounds = 1;
+  c.system.compute.gflops = 0.002;
+  c.system.compute.sigma = 0.0;
+  c.algorithm.batch_size = 0;
+  const json zero = Run(c, 2);
+  c.algorithm.batch_size = 1000000;
+  const json whole = Run(c, 2);
+  const double n = zero["data"]["train_samples"].get<double>();
+  const double fps = zero["model"]["train_flops_per_sample"].get<double>();
+  const double fpb = zero["model"]["train_flops_per_batch"].get<double>();
+  const double compute = (5 * n * fps + 5 * fpb) / 2e6;
+  // Five epochs of compute, then the default network's transfers.
+  CHECK(zero["rounds"][0]["sim_round_s"].get<double>() > compute);
+  CHECK(zero["rounds"][0]["sim_round_s"].get<double>() < 1.01 * compute);
+  CHECK(zero["rounds"][0]["sim_round_s"] == whole["rounds"][0]["sim_round_s"]);
+}
+
 TEST_CASE("system run: partial work cuts stragglers' steps, and the round ends by the deadline", "[fl][sim]") {
   fedsim::Config c = Small();
   c.algorithm.name = "fedprox";
