@@ -222,6 +222,26 @@ AggregateResult ImprintTap::Finish(std::vector<ClientReport>& reports, std::vect
   return res;
 }
 
+void ImprintTap::Save(CheckpointWriter& w) const {
+  inner_->Save(w);
+  SaveAuditTotals(w, "audit/imprint",
+                  {rounds_, total_views_, total_samples_, total_candidates_, total_recovered_, total_within_30db_},
+                  total_psnr_, last_shown_);
+}
+
+void ImprintTap::Load(const CheckpointReader& r) {
+  inner_->Load(r);
+  std::vector<int64_t> c(6);
+  if (LoadAuditTotals(r, "audit/imprint", c, total_psnr_, last_shown_)) {
+    rounds_ = c[0];
+    total_views_ = c[1];
+    total_samples_ = c[2];
+    total_candidates_ = c[3];
+    total_recovered_ = c[4];
+    total_within_30db_ = c[5];
+  }
+}
+
 nlohmann::json ImprintTap::RoundRecord() const {
   return {{"attack_round", active_},
           {"views", views_},

@@ -369,6 +369,21 @@ AggregateResult ReconstructionTap::Finish(std::vector<ClientReport>& reports, st
   return res;
 }
 
+void ReconstructionTap::Save(CheckpointWriter& w) const {
+  inner_->Save(w);
+  SaveAuditTotals(w, "audit/reconstruction", {rounds_, total_attacked_, total_exact_}, total_psnr_, last_shown_);
+}
+
+void ReconstructionTap::Load(const CheckpointReader& r) {
+  inner_->Load(r);
+  std::vector<int64_t> c(3);
+  if (LoadAuditTotals(r, "audit/reconstruction", c, total_psnr_, last_shown_)) {
+    rounds_ = c[0];
+    total_attacked_ = c[1];
+    total_exact_ = c[2];
+  }
+}
+
 nlohmann::json ReconstructionTap::RoundRecord() const {
   nlohmann::json j = {{"attacked", attacked_},
                       {"exact", exact_},

@@ -77,8 +77,9 @@ class ReconstructionTap : public Aggregator {
   void AddBlock(const Eigen::MatrixXf& uploads, int b0, int nb, const std::vector<ClientReport>& reports,
                 const std::vector<char>& keep) override;
   AggregateResult Finish(std::vector<ClientReport>& reports, std::vector<char>& keep) override;
-  void Save(CheckpointWriter& w) const override { inner_->Save(w); }
-  void Load(const CheckpointReader& r) override { inner_->Load(r); }
+  // The inner aggregator's state and the run's totals (audit/reconstruction/*).
+  void Save(CheckpointWriter& w) const override;
+  void Load(const CheckpointReader& r) override;
 
   // The last round's figures (stages.audit.reconstruction) and the run's.
   nlohmann::json RoundRecord() const;

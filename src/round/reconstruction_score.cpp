@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "data/dataset.h"
+#include "fl/checkpoint.h"
 #include "metrics/image.h"
 
 namespace fedsim {
@@ -34,6 +36,38 @@ bool WriteReconstructionGrid(const Dataset& train, const std::vector<Eigen::Vect
     }
   }
   WritePgm(path, TileImages(cells.data(), 2 * pairs, h, w, pairs, 2));
+  return true;
+}
+
+void SaveAuditTotals(CheckpointWriter& w, const std::string& prefix, const std::vector<int64_t>& counters,
+                     double psnr_sum, const std::vector<Eigen::VectorXf>& shown) {
+  w.I64(prefix + "/counters", counters);
+  w.F64(prefix + "/psnr_sum", &psnr_sum, 1);
+  std::vector<int64_t> sizes;
+  int64_t total = 0;
+  for (const auto& v : shown) sizes.push_back(v.size()), total += v.size();
+  Eigen::VectorXf all(total);
+  int64_t at = 0;
+  for (const auto& v : shown) all.segment(at, v.size()) = v, at += v.size();
+  w.I64(prefix + "/shown_sizes", sizes);
+  w.F32(prefix + "/shown", all);
+}
+
+bool LoadAuditTotals(const CheckpointReader& r, const std::string& prefix, std::vector<int64_t>& counters,
+                     double& psnr_sum, std::vector<Eigen::VectorXf>& shown) {
+  if (!r.Has(prefix + "/counters")) return false;
+  counters = r.I64(prefix + "/counters", static_cast<int64_t>(counters.size()));
+  psnr_sum = r.F64(prefix + "/psnr_sum", 1)[0];
+  const std::vector<int64_t> sizes = r.I64(prefix + "/shown_sizes");
+  const Eigen::VectorXf all = r.F32(prefix + "/shown");
+  shown.clear();
+  int64_t at = 0;
+  for (const int64_t n : sizes) {
+    if (n < 0 || at + n > all.size()) throw InputError("checkpoint: '" + prefix + "/shown' is damaged");
+    shown.emplace_back(all.segment(at, n));
+    at += n;
+  }
+  if (at != all.size()) throw InputError("checkpoint: '" + prefix + "/shown' is damaged");
   return true;
 }
 

@@ -9,6 +9,8 @@
 
 namespace fedsim {
 
+class CheckpointReader;
+class CheckpointWriter;
 struct Dataset;
 
 struct RowMatch {
@@ -27,5 +29,16 @@ RowMatch MatchRow(double mse, const Eigen::Ref<const Eigen::VectorXf>& x_hat,
 // drawn as 0). False (nothing written) unless the data are 1 x H x W images.
 bool WriteReconstructionGrid(const Dataset& train, const std::vector<Eigen::VectorXf>& shown,
                              const std::string& path);
+
+// A reconstruction audit's run totals in a checkpoint, under `prefix`: the
+// integer counters, the PSNR sum and the last attacked round's shown pairs,
+// so a resumed run reports the whole run's figures and grid. LoadAuditTotals
+// returns false, changing nothing, when the checkpoint has none (a branch
+// that switches the audit on starts from zero); a record of another length
+// is a damaged or foreign checkpoint (InputError).
+void SaveAuditTotals(CheckpointWriter& w, const std::string& prefix, const std::vector<int64_t>& counters,
+                     double psnr_sum, const std::vector<Eigen::VectorXf>& shown);
+bool LoadAuditTotals(const CheckpointReader& r, const std::string& prefix, std::vector<int64_t>& counters,
+                     double& psnr_sum, std::vector<Eigen::VectorXf>& shown);
 
 }  // namespace fedsim

@@ -98,6 +98,9 @@ TEST_CASE("checkpoint: a run stopped at round k and resumed equals an uninterrup
        {"data.client_test_fraction=0.25", "metrics.client_eval=all", "model.kind=mlp", "model.hidden=[8]",
         "personalization.head_epochs=1", "algorithm.state_precision=float16"}},
       {"lgfedavg", {"data.client_test_fraction=0.25", "metrics.client_eval=all", "model.kind=mlp", "model.hidden=[8]"}},
+      // The reconstruction audits' run totals and last shown pairs.
+      {"fedavg", {"audit.reconstruction=true", "model.kind=mlp", "model.hidden=[8]", "algorithm.batch_size=0"}},
+      {"fedavg", {"audit.imprint.bins=8", "audit.imprint.every=2", "model.kind=mlp", "model.hidden=[16]"}},
       // Simulated stragglers with partial work, dropouts and the simulated clock.
       {"fednova",
        {"system.deadline_s=0.02", "system.partial_work=true", "system.compute.gflops=0.1",
