@@ -307,7 +307,13 @@ struct ModelConfig {
               "[C, H, W] of each sample for the CNNs when the data has no image shape (IDX data has one). "
               "Default [].");
     v.Real("init_scale", init_scale, 0.0, 100.0, false,
-           "Scale of the initial weights: uniform(+-init_scale/sqrt(fan_in)); 0 gives all-zero init. Default 1.0.");
+           "Scale of the random initial parameters: dense and conv2d weights and biases (softmax's and mlp's "
+           "too) uniform(+-init_scale/sqrt(fan_in)), LSTM and GRU kernels, recurrent matrices and biases "
+           "uniform(+-init_scale/sqrt(units)), embeddings uniform(+-0.05 init_scale), and FedPara's factors drawn "
+           "so that the formed weight has the variance of its dense or conv2d init. The constants are not scaled: "
+           "an LSTM's forget-gate biases get +1, norm scales start at 1 and shifts at 0, batchnorm's running mean "
+           "at 0 and running variance at 1. So 0 zeroes the random parameters only. FedGAN's networks do not use "
+           "it. Default 1.0.");
   }
 };
 

@@ -527,7 +527,7 @@ bad "checkpoint header with a negative next_round" "$d/checkpoint.bin: checkpoin
 # the config stored in the header went through ParseConfig without
 # ReadConfigJson's nesting cap, and overflowed the stack: SIGSEGV in Show()'s
 # json::dump (release build), ASan stack-overflow in the recursive json copy
-# of CheckpointConfig (src/fl/runner.cpp) under scripts/test.sh --sanitize.
+# of CheckpointConfig (src/run/experiment.cpp) under scripts/test.sh --sanitize.
 ck_rewrite ck_deep_config 'h["config"]["experiment"] = "@@DEEP@@"'
 bad "checkpoint header whose config is nested 100,000 levels" "$d/checkpoint.bin" "$d" -- \
   run --quiet --resume "$d"
