@@ -262,7 +262,8 @@ class Afl : public Algorithm {
   void ServerUpdate(Eigen::VectorXf& global, const Eigen::VectorXf& mean_upload,
                     const std::vector<ClientReport>& reports, int round) override;
   const std::vector<double>& lambda() const { return lambda_; }
-  // The domain of each client (index into lambda()) and each domain's client count.
+  // The domain of each client (index into lambda(); -1 for a client without
+  // training rows under label domains) and each domain's client count.
   const std::vector<int>& domain_of() const { return domain_of_; }
   const std::vector<int>& domain_size() const { return domain_size_; }
   void SaveState(CheckpointWriter& w) const override;

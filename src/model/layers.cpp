@@ -878,7 +878,15 @@ class BatchNorm : public Layer {
     const int c = in.c;
     const float* st = buf.saved2.data();
     const double n = st[5 * c];
-    const float unbias = static_cast<float>(n > 1.0 ? n / (n - 1.0) : 1.0);
+    if (n <= 1.0) {
+      // One value per channel (flat features, a batch of one: a client's
+      // last partial batch) has no variance to estimate; moving towards 0
+      // would shrink the running variance. The statistics stay as the
+      // forward pass read them. (PyTorch refuses such a batch in training.)
+      std::copy(st + 3 * c, st + 5 * c, p + offset + 2 * c);
+      return;
+    }
+    const float unbias = static_cast<float>(n / (n - 1.0));
     const float keep = 1.0f - momentum_;
     for (int k = 0; k < c; ++k) {
       p[offset + 2 * c + k] = keep * st[3 * c + k] + momentum_ * st[c + k];

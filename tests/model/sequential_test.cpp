@@ -836,6 +836,14 @@ TEST_CASE("layers: batchnorm by hand: batch statistics in training, running stat
   CHECK(q[5] == Approx(0.25 * 1.0).epsilon(1e-6));
   CHECK(q[6] == Approx(0.75 * 4.0 + 0.25 * 7.0).epsilon(1e-6));
   CHECK(q[7] == Approx(0.75 * 1.0 + 0.25 * 3.0).epsilon(1e-6));
+  // A batch of one flat sample has no variance: the statistics stay as they
+  // were (before, the running variance moved towards 0).
+  auto one = m.NewWorkspace(1);
+  m.LossAndGradient(p.data(), x.data(), y.data(), 1, grad.data(), *one);
+  q = p;
+  q[4] = q[5] = q[6] = q[7] = 123.0f;
+  m.UpdateState(q.data(), *one);
+  CHECK(std::vector<float>(q.begin() + 4, q.begin() + 8) == std::vector<float>(p.begin() + 4, p.begin() + 8));
   // A negative running variance (server noise) counts as 0 in evaluation.
   p[6] = -3.0f;
   z = m.Logits(p.data(), x.data(), 3, *ws);
