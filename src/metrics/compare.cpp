@@ -4,10 +4,12 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace fedsim {
 
@@ -26,16 +28,32 @@ std::optional<double> OptNumber(const json& obj, const char* key, const std::str
   return it->get<double>();
 }
 
+// Results and configs nest a few levels; a file nested deeper than this is
+// hostile (the parser and the copies recurse once per level) and refused.
+constexpr int kMaxJsonDepth = 64;
+
+// `text` parsed, or an InputError naming `where` (file, or file:line).
+json ParseJsonText(const std::string& text, const std::string& where) {
+  if (const int line = LineNestedDeeperThan(text, kMaxJsonDepth)) {
+    throw InputError(fmt::format("{}: nested deeper than {} levels (line {} of its text)", where, kMaxJsonDepth, line));
+  }
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    throw InputError(fmt::format("{}: not valid JSON ({})", where, e.what()));
+  }
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot be read");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 json ReadJsonFile(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path + ": no such file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot be read");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(fmt::format("{}: not valid JSON ({})", path, e.what()));
-  }
+  return ParseJsonText(ReadText(path), path);
 }
 
 // "runs/x/" -> "runs/x"; "/" stays.
@@ -71,12 +89,7 @@ std::vector<RunSummary> LoadSweep(const std::string& manifest, const fs::path& s
   while (std::getline(in, line)) {
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json e;
-    try {
-      e = json::parse(line);
-    } catch (const json::exception& ex) {
-      throw InputError(fmt::format("{}:{}: not valid JSON ({})", manifest, lineno, ex.what()));
-    }
+    const json e = ParseJsonText(line, fmt::format("{}:{}", manifest, lineno));
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || e["name"].get<std::string>().empty()) {
       throw InputError(fmt::format("{}:{}: expected an object with a \"name\" string", manifest, lineno));
     }
@@ -112,8 +125,8 @@ std::vector<RunSummary> LoadSweep(const std::string& manifest, const fs::path& s
     r.status = st == "completed" ? "missing metrics.json" : st;
     const std::string cfg = (dir / "config.json").string();
     if (fs::exists(cfg, ec)) {
-      std::ifstream cin(cfg, std::ios::binary);
-      json c = json::parse(cin, nullptr, /*allow_exceptions=*/false);
+      const std::string text = ReadText(cfg);
+      json c = LineNestedDeeperThan(text, kMaxJsonDepth) ? json() : json::parse(text, nullptr, /*allow_exceptions=*/false);
       if (c.is_object()) {
         r.config = std::move(c);
         r.config_complete = true;
@@ -311,6 +324,26 @@ std::optional<int> RoundsToTarget(const RunSummary& run, std::optional<double> t
   return std::nullopt;
 }
 
+namespace {
+
+// `v` with every whole number as an integer and every other as a double, so
+// that 1 and 1.0 print the same ("1").
+json CanonicalNumbers(const json& v) {
+  if (v.is_number()) {
+    const double d = v.get<double>();
+    if (std::nearbyint(d) == d && std::fabs(d) < 9007199254740992.0) return json(static_cast<int64_t>(d));
+    return json(d);
+  }
+  if (v.is_array() || v.is_object()) {
+    json out = v;
+    for (auto& e : out) e = CanonicalNumbers(e);
+    return out;
+  }
+  return v;
+}
+
+}  // namespace
+
 std::vector<CompareRow> CompareRows(const std::vector<RunSummary>& runs, const std::vector<std::string>& group_by,
                                     std::optional<double> target) {
   // Group identity: the dumped JSON values ("?" for unknown); rows in order of first appearance.
@@ -324,8 +357,11 @@ std::vector<CompareRow> CompareRows(const std::vector<RunSummary>& runs, const s
     }
     for (const auto& key : group_by) {
       const auto v = LookupGroupValue(run, key);
-      id.push_back(v ? v->dump() : "\x01?");
-      label.push_back(!v ? "?" : v->is_string() ? v->get<std::string>() : v->dump());
+      // 1 and 1.0 are one value: a pending sweep run's manifest writes what
+      // was given, a finished run's config the resolved number.
+      const std::string text = v ? CanonicalNumbers(*v).dump() : "\x01?";
+      id.push_back(text);
+      label.push_back(!v ? "?" : v->is_string() ? v->get<std::string>() : text);
     }
     size_t i = 0;
     while (i < ids.size() && ids[i] != id) ++i;

@@ -39,6 +39,23 @@ std::string TempFile(const std::string& name) {
       .string();
 }
 
+// `from` written to a checkpoint file and loaded into a fresh store of
+// `clients` clients, one slot, the same precision (and rank, if given).
+ClientStateStore RoundTrip(const ClientStateStore& from, int clients, StatePrecision precision,
+                           const std::string& name, fedsim::Comm* comm = nullptr) {
+  const std::string path = TempFile(name);
+  fedsim::CheckpointWriter w(nlohmann::json{{"test", true}});
+  from.Save(w, "s");
+  w.Write(path);
+  const fedsim::CheckpointReader r(path);
+  ClientStateStore to;
+  to.Resize(clients, 1);
+  to.Configure(precision, comm);
+  to.Load(r, "s");
+  std::filesystem::remove(path);
+  return to;
+}
+
 }  // namespace
 
 TEST_CASE("client state: float32 views are the stored vectors", "[fl][state]") {
@@ -132,15 +149,7 @@ TEST_CASE("client state: a restored vector of another length is refused, not rea
     auto v = a.Open(2, 0, 5, buf);
     v.setConstant(0.5f);
     a.Commit(2, 0, v);
-    const std::string path = TempFile("length");
-    fedsim::CheckpointWriter w(nlohmann::json{{"test", true}});
-    a.Save(w, "s");
-    w.Write(path);
-    const fedsim::CheckpointReader r(path);
-    ClientStateStore b;
-    b.Resize(3, 1);
-    b.Configure(precision, nullptr);
-    b.Load(r, "s");
+    ClientStateStore b = RoundTrip(a, 3, precision, "length");
     CHECK(b.Open(2, 0, 5, buf).isConstant(0.5f));
     for (const int64_t other : {4, 8}) {
       CHECK_THROWS_WITH(b.Open(2, 0, other, buf),
@@ -148,7 +157,6 @@ TEST_CASE("client state: a restored vector of another length is refused, not rea
                                     "algorithm keeps {}",
                                     other));
     }
-    std::filesystem::remove(path);
   }
 }
 

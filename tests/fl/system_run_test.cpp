@@ -25,17 +25,23 @@ fedsim::Config Small() {
   return c;
 }
 
-}  // namespace
-
-TEST_CASE("system run: one client's round time is download + compute + upload in closed form", "[fl][sim]") {
+// One client holding all the data, on a device of 2 MFLOP/s exactly.
+fedsim::Config OneClient() {
   fedsim::Config c = Small();
   c.data.partition.kind = "iid";
   c.data.num_clients = 1;
   c.algorithm.clients_per_round = 1;
-  c.algorithm.batch_size = 7;
-  c.experiment.rounds = 2;
   c.system.compute.gflops = 0.002;
   c.system.compute.sigma = 0.0;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("system run: one client's round time is download + compute + upload in closed form", "[fl][sim]") {
+  fedsim::Config c = OneClient();
+  c.algorithm.batch_size = 7;
+  c.experiment.rounds = 2;
   c.system.network.up_mbps = 2.0;
   c.system.network.down_mbps = 16.0;
   c.system.network.latency_ms = 30.0;
@@ -57,14 +63,9 @@ TEST_CASE("system run: batch_size 0 plans E full-batch steps, as a batch larger 
           "[fl][sim]") {
   // Before, batch_size = 0 planned one epoch of work while the clients
   // trained local_epochs, so the clock saw a fifth of the compute here.
-  fedsim::Config c = Small();
-  c.data.partition.kind = "iid";
-  c.data.num_clients = 1;
-  c.algorithm.clients_per_round = 1;
+  fedsim::Config c = OneClient();
   c.algorithm.local_epochs = 5;
   c.experiment.rounds = 1;
-  c.system.compute.gflops = 0.002;
-  c.system.compute.sigma = 0.0;
   c.algorithm.batch_size = 0;
   const json zero = Run(c, 2);
   c.algorithm.batch_size = 1000000;

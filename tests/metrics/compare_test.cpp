@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -199,6 +200,30 @@ TEST_CASE("compare: groups by config keys with mean and std", "[metrics][compare
   CHECK(fedsim::CompareRows(runs, {"experiment.seed"}, std::nullopt).size() == 5);
 }
 
+TEST_CASE("compare: 1 and 1.0 are one group value", "[metrics][compare]") {
+  // A pending sweep run's manifest holds the value as given (1), a finished
+  // run's config the resolved number (1.0); they were two groups.
+  TempDir t;
+  Fake a, b;
+  a.alpha = 1.0;
+  b.alpha = 1.0;
+  WriteRun(t.File("a"), a);
+  WriteRun(t.File("b"), b);
+  std::ifstream in(t.File("b/metrics.json"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string text = buffer.str();
+  const auto at = text.find("\"alpha\":1.0");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 11, "\"alpha\":1");
+  WriteText(t.File("b/metrics.json"), text);
+  const auto rows = fedsim::CompareRows(fedsim::LoadRuns({t.File("a"), t.File("b")}), {"data.partition.alpha"},
+                                        std::nullopt);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].runs == 2);
+  CHECK(rows[0].labels == std::vector<std::string>{"1"});
+}
+
 TEST_CASE("compare: an unknown group key is an InputError naming the key and file", "[metrics][compare]") {
   TempDir t;
   WriteRun(t.File("a"), Fake{});
@@ -241,6 +266,13 @@ TEST_CASE("compare: missing and corrupt files are InputErrors naming the file", 
   msg = InputErrorOf([&] { fedsim::LoadRuns({t.File("bad")}); });
   CHECK(Contains(msg, "summary.final_test_accuracy"));
   CHECK(Contains(msg, t.File("bad/metrics.json")));
+
+  // Nested deeper than any result: refused before the parser recurses (a
+  // deep enough file crashed compare).
+  WriteText(t.File("bad/metrics.json"), "{\"summary\": {\"status\": \"completed\"}, \"config\": {\"a\": " +
+                                            std::string(100000, '[') + std::string(100000, ']') + "}}");
+  msg = InputErrorOf([&] { fedsim::LoadRuns({t.File("bad")}); });
+  CHECK(Contains(msg, t.File("bad/metrics.json") + ": nested deeper than 64 levels"));
 
   // The error stops the whole load even if other paths are good.
   WriteRun(t.File("good"), Fake{});
