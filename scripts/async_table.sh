@@ -22,7 +22,9 @@
 #              (the folder holding LEAF's femnist/data with train/ and test/)
 # Every run processes the same number of client updates (sync: R rounds of
 # 10; fedbuff: R steps of 10; fedasync: 10 R steps of one), evaluated every
-# 10 updates' worth. Completed runs are skipped; the table goes to
+# 10 updates' worth. Completed runs of the same config are skipped and
+# interrupted ones continue from their checkpoint (a run of another config,
+# e.g. another --rounds, is moved aside and run again); the table goes to
 # OUT/table.md and docs/reproductions.md (async markers); plots to
 # docs/img/async_*.png with --plots.
 # Usage: scripts/async_table.sh [--femnist DIR] [--out DIR] [--threads N] [--rounds R] [--plots]
@@ -36,10 +38,10 @@ femnist=""
 plots=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --femnist) femnist="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
+    --femnist) fedsim_need_value "$@"; femnist="$2"; shift 2 ;;
     --plots) plots=1; shift ;;
     *) echo "usage: $0 [--femnist DIR] [--out DIR] [--threads N] [--rounds R] [--plots]" >&2; exit 2 ;;
   esac
@@ -54,7 +56,7 @@ mkdir -p "$out"
 declare -A data=(
   [fmnist]="--set data.dataset=fashion_mnist --set data.standardize=true --set data.num_clients=100
             --set data.partition.kind=dirichlet --set data.partition.alpha=0.5 --set model.kind=softmax"
-  [femnist]="--set data.dataset=leaf --set data.leaf.task=femnist --set data.path=$femnist/femnist/data
+  [femnist]="--set data.dataset=leaf --set data.leaf.task=femnist
              --set data.num_clients=105 --set data.partition.kind=natural --set model.kind=mlp
              --set model.hidden=[200,200]"
 )
@@ -81,7 +83,7 @@ declare -A algo=(
 methods="sync sync_os fedbuff fedbuff_c30 fedasync fedasync_c30"
 sets="fmnist"
 [ -n "$femnist" ] && sets="fmnist femnist"
-common=(--quiet --set experiment.seed=1 --set algorithm.name=fedavg --set algorithm.clients_per_round=10
+common=(--set experiment.seed=1 --set algorithm.name=fedavg --set algorithm.clients_per_round=10
         --set algorithm.local_epochs=1 --set algorithm.batch_size=10 --set algorithm.lr=0.05
         --set experiment.checkpoint_every=10)
 start=$(date +%s)
@@ -89,12 +91,21 @@ for d in $sets; do
   for s in lognormal stragglers; do
     for a in $methods; do
       dir="$out/${d}_${s}_$a"
-      fedsim_completed "$dir" && continue
-      resume=()
-      [ -f "$dir/checkpoint.bin" ] && resume=(--resume "$dir")
-      echo "running $d $s $a" >&2
-      # shellcheck disable=SC2086
-      "$fedsim" run "${common[@]}" ${data[$d]} ${system[$s]} ${algo[$a]} --threads "$threads" --out "$dir" "${resume[@]}"
+      # The data folder as one argument (its path may hold spaces).
+      path=()
+      [ "$d" = femnist ] && path=(--set "data.path=$femnist/femnist/data")
+      # shellcheck disable=SC2206
+      args=("${common[@]}" ${data[$d]} "${path[@]}" ${system[$s]} ${algo[$a]})
+      case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
+        reuse) continue ;;
+        resume)
+          # An interrupted run of this config: --resume takes the directory only.
+          echo "resuming $d $s $a" >&2
+          "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
+        *)
+          echo "running $d $s $a" >&2
+          "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
+      esac
     done
   done
 done

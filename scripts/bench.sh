@@ -13,8 +13,8 @@ threads="$(nproc)"
 out="$FEDSIM_ROOT/runs/bench"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --threads) threads="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     *) echo "usage: scripts/bench.sh [--threads N] [--out DIR]" >&2; exit 2 ;;
   esac
 done

@@ -18,8 +18,8 @@ out="$FEDSIM_ROOT/runs/bench_async"
 threads="$(nproc)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
     *) echo "usage: $0 [--out DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done

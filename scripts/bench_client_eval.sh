@@ -18,9 +18,9 @@ threads="$(nproc)"
 rounds=5
 while [ $# -gt 0 ]; do
   case "$1" in
-    --clients) clients="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
+    --clients) fedsim_need_value "$@"; clients="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
     *) echo "usage: $0 [--clients N] [--threads T] [--rounds R]" >&2; exit 2 ;;
   esac
 done

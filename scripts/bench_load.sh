@@ -18,9 +18,9 @@ out="$(mktemp -d)"
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --shakespeare) shakespeare="$2"; shift 2 ;;
-    --femnist) femnist="$2"; shift 2 ;;
-    --out) out="$2"; keep=1; shift 2 ;;
+    --shakespeare) fedsim_need_value "$@"; shakespeare="$2"; shift 2 ;;
+    --femnist) fedsim_need_value "$@"; femnist="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; keep=1; shift 2 ;;
     *) echo "usage: $0 [--shakespeare N] [--femnist N] [--out DIR]" >&2; exit 2 ;;
   esac
 done

@@ -16,7 +16,7 @@ out="$FEDSIM_ROOT/runs/million"
 stateful=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     --stateful) stateful=1; shift ;;
     *) echo "usage: $0 [--out DIR] [--stateful]" >&2; exit 2 ;;
   esac

@@ -29,11 +29,11 @@ out="$FEDSIM_ROOT/runs/bench_models"
 while [ $# -gt 0 ]; do
   case "$1" in
     --pytorch) pytorch=1; shift ;;
-    --threads) threads_list="$2"; shift 2 ;;
-    --seconds) seconds="$2"; shift 2 ;;
-    --samples) samples="$2"; shift 2 ;;
-    --models) models="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads_list="$2"; shift 2 ;;
+    --seconds) fedsim_need_value "$@"; seconds="$2"; shift 2 ;;
+    --samples) fedsim_need_value "$@"; samples="$2"; shift 2 ;;
+    --models) fedsim_need_value "$@"; models="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     *) echo "usage: scripts/bench_models.sh [--pytorch] [--threads \"1 2\"] [--seconds S] [--samples N]" \
             "[--models \"kind ...\"] [--out DIR]" >&2; exit 2 ;;
   esac

@@ -14,9 +14,9 @@ repeats=2
 out="$FEDSIM_ROOT/runs/bench-portable"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --threads) threads="$2"; shift 2 ;;
-    --repeats) repeats="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --repeats) fedsim_need_value "$@"; repeats="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "bench_portable.sh: unknown argument $1" >&2; exit 2 ;;
   esac

@@ -14,8 +14,8 @@ out="$FEDSIM_ROOT/runs/bench_scale"
 quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --threads) threads="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     --quick) quick=1; shift ;;
     *) echo "usage: $0 [--threads N] [--out DIR] [--quick]" >&2; exit 2 ;;
   esac

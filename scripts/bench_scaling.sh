@@ -17,8 +17,8 @@ out="$FEDSIM_ROOT/runs/bench_scaling"
 rounds=6
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
     *) echo "usage: $0 [--out DIR] [--rounds N]" >&2; exit 2 ;;
   esac
 done

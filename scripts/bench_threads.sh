@@ -32,6 +32,8 @@ data=""
 only="2nn-c100 2nn-c1000 lenet-c10"
 while [ $# -gt 0 ]; do
   case "$1" in
+    --threads|--out|--fedsim|--data|--only)
+      [ $# -ge 2 ] || { echo "bench_threads: $1 needs a value" >&2; exit 2; } ;;&
     --threads) threads="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --fedsim) fedsim="$2"; shift 2 ;;

@@ -46,3 +46,119 @@ fedsim_completed() {
     python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["summary"]["status"] != "completed")' \
       "$1/metrics.json"
 }
+
+# For option parsing in a `case`: exits 2 with "OPTION needs a value" unless
+# a value follows the option. Call it with the remaining arguments:
+#   --seeds) fedsim_need_value "$@"; seeds="$2"; shift 2 ;;
+fedsim_need_value() {
+  [ $# -ge 2 ] || { echo "$(basename "$0" .sh): $1 needs a value" >&2; exit 2; }
+}
+
+# What to do with the run directory DIR before `fedsim run ARGS... --out DIR`
+# (ARGS: a config file, or none for the built-in default, then --set options;
+# not --out, --threads, --quiet, --resume or --from). Prints one word:
+#   reuse   DIR holds a finished run (completed, or diverged) of the config
+#           ARGS resolve to (`fedsim validate --print`): keep it
+#   resume  DIR holds an interrupted run of exactly that config and its
+#           checkpoint.bin: continue it with `fedsim run --resume DIR`
+#   run     anything else: run it from the start. A DIR that holds a result of
+#           another config (another --rounds, say) or an interrupted run that
+#           cannot be resumed is moved aside to DIR.stale-<time>, said on stderr
+# Configs are compared key by key; keys only one side has (a newer fedsim's
+# new keys) are not compared. --ignore KEY (repeatable, before ARGS) leaves a
+# key out of the comparison, for keys that only label a result
+# (experiment.target_accuracy when the script computes rounds to the target
+# from the rounds itself).
+# Usage: state="$(fedsim_run_state FEDSIM DIR [--ignore KEY]... [CONFIG] [--set KEY=VALUE]...)"
+fedsim_run_state() {
+  local fedsim="$1" dir="$2" ignore=() cfg tmp state
+  shift 2
+  while [ "${1:-}" = --ignore ]; do ignore+=("$2"); shift 2; done
+  if [ ! -f "$dir/metrics.json" ] && [ ! -f "$dir/checkpoint.bin" ]; then
+    echo run
+    return 0
+  fi
+  tmp="$(mktemp -d)"
+  cfg="${1:-}"
+  if [ -z "$cfg" ] || [ "${cfg#--}" != "$cfg" ]; then
+    cfg="$tmp/default.json"  # the built-in default: an empty config
+    echo '{}' >"$cfg"
+  else
+    shift
+  fi
+  if ! "$fedsim" validate "$cfg" "$@" --print >"$tmp/want.json" 2>/dev/null; then
+    rm -rf "$tmp"
+    echo run  # fedsim run will say what is wrong with the config
+    return 0
+  fi
+  state="$(python3 - "$dir" "$tmp/want.json" "${ignore[@]}" <<'PY'
+import json, os, sys
+d, want_path, ignore = sys.argv[1], sys.argv[2], sys.argv[3:]
+
+def drop(c):
+    for key in ignore:
+        *parents, last = key.split(".")
+        node = c
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return c
+
+def first_difference(a, b, path=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) & set(b)):
+            diff = first_difference(a[k], b[k], f"{path}.{k}" if path else k)
+            if diff:
+                return diff
+        return None
+    return None if a == b else path
+
+def get(c, path):
+    for k in path.split("."):
+        c = c[k]
+    return json.dumps(c)
+
+want = drop(json.load(open(want_path)))
+status, have = None, None
+try:
+    with open(f"{d}/metrics.json") as f:
+        m = json.load(f)
+    status, have = m["summary"]["status"], m["config"]
+except (OSError, ValueError, KeyError, TypeError):
+    try:
+        with open(f"{d}/config.json") as f:
+            have = json.load(f)  # killed before it wrote metrics.json
+    except (OSError, ValueError):
+        pass
+if not isinstance(have, dict):
+    print("run unreadable results")
+    sys.exit(0)
+have = drop(have)
+diff = first_difference(have, want)
+if status in ("completed", "diverged"):
+    if diff is None:
+        print("reuse")
+    else:
+        print(f"run a {status} run of another config: {diff} is {get(have, diff)}, this run sets {get(want, diff)}")
+elif diff is None and have == want and os.path.exists(f"{d}/checkpoint.bin"):
+    print("resume")
+elif diff is not None:
+    print(f"run an interrupted run of another config: {diff} is {get(have, diff)}, this run sets {get(want, diff)}")
+else:
+    print("run an interrupted run that cannot be resumed (no checkpoint.bin, or another fedsim's config)")
+PY
+)" || state="run unreadable results"
+  rm -rf "$tmp"
+  case "$state" in
+    reuse | resume) echo "$state" ;;
+    *)
+      local stale base n=1
+      base="$dir.stale-$(date +%Y%m%d-%H%M%S)"
+      stale="$base"
+      while [ -e "$stale" ]; do stale="$base.$((n += 1))"; done
+      mv "$dir" "$stale" || return 1
+      echo "fedsim: $dir holds ${state#run }; moved it aside to $stale and running it again" >&2
+      echo run ;;
+  esac
+}

@@ -19,9 +19,9 @@ out="$FEDSIM_ROOT/runs/compression"
 threads="$(nproc)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
     *) echo "usage: $0 [--rounds N] [--out DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done

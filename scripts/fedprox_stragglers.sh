@@ -7,6 +7,9 @@
 # three with 0% stragglers (every device fast). configs/fedprox_stragglers.json
 # holds the setting; the table goes into docs/reproductions.md (between the
 # fedprox-stragglers markers) and OUT/table.md. About 30 s on 2 cores.
+# Finished runs of the same config are reused and interrupted ones continue
+# from their checkpoint; a run of another config (configs/fedprox_stragglers.json
+# changed) is moved aside and run again.
 # Usage: scripts/fedprox_stragglers.sh [--out DIR] [--threads N]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -15,8 +18,8 @@ out="$FEDSIM_ROOT/runs/fedprox_stragglers"
 threads="$(nproc)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
     *) echo "usage: $0 [--out DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done
@@ -39,10 +42,17 @@ for stragglers in 90 0; do
   [ "$stragglers" = 0 ] && extra="--set system.profiles.share=[1,0] --set system.deadline_s=0 --set system.partial_work=false"
   for name in fedavg_drop fedprox_mu0 fedprox_mu1; do
     dir="$out/${name}_s$stragglers"
-    [ -f "$dir/metrics.json" ] && continue
-    echo "running $name with $stragglers% stragglers" >&2
-    # shellcheck disable=SC2086
-    "$fedsim" run "$config" ${runs[$name]} $extra --threads "$threads" --quiet --out "$dir"
+    # shellcheck disable=SC2206
+    args=("$config" ${runs[$name]} $extra)
+    case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
+      reuse) continue ;;
+      resume)
+        echo "resuming $name with $stragglers% stragglers" >&2
+        "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
+      *)
+        echo "running $name with $stragglers% stragglers" >&2
+        "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
+    esac
   done
 done
 

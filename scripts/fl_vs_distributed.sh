@@ -7,7 +7,9 @@
 # 50 ms) and, for data-parallel training, also a data-centre network
 # (10 Gbit/s, 10 us). The table (fedsim compare) goes into
 # docs/fl-vs-distributed.md between the fl-vs-distributed markers and into
-# OUT/table.md. About 3 minutes on 2 cores.
+# OUT/table.md. About 3 minutes on 2 cores. Finished runs of the same config
+# are reused and interrupted ones continue from their checkpoint; a run of
+# another config is moved aside and run again.
 # Usage: scripts/fl_vs_distributed.sh [--out DIR] [--threads N]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -16,8 +18,8 @@ out="$FEDSIM_ROOT/runs/fl_vs_distributed"
 threads="$(nproc)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
     *) echo "usage: $0 [--out DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done
@@ -41,10 +43,17 @@ declare -A runs=(
 )
 for name in "${names[@]}"; do
   dir="$out/$name"
-  [ -f "$dir/metrics.json" ] && continue
-  echo "running $name" >&2
-  # shellcheck disable=SC2086
-  "$fedsim" run "$base" ${runs[$name]} --set experiment.target_accuracy=0.8 --threads "$threads" --quiet --out "$dir"
+  # shellcheck disable=SC2206
+  args=("$base" ${runs[$name]} --set experiment.target_accuracy=0.8)
+  case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
+    reuse) continue ;;
+    resume)
+      echo "resuming $name" >&2
+      "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
+    *)
+      echo "running $name" >&2
+      "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
+  esac
 done
 
 {

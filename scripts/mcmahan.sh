@@ -7,7 +7,10 @@
 # of {0.1, 0.3, 1.0} that does not diverge), FedAvg 0.1 (of {0.02, 0.05, 0.1,
 # 0.2}: IID 20 rounds at 0.1, 25 at 0.05, 30 at 0.2; shards 200 at 0.05 and
 # 0.1, > 300 at 0.02). The table goes into docs/reproductions.md (mcmahan
-# markers) and OUT/table.md. About 12 minutes on 2 cores.
+# markers) and OUT/table.md. About 12 minutes on 2 cores. Finished runs of
+# the same config are reused (whatever their target: the rounds to --target
+# are read from their rounds) and interrupted ones continue from their
+# checkpoint; a run of another config is moved aside and run again.
 # Usage: scripts/mcmahan.sh [--target ACC] [--out DIR] [--threads N]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -17,9 +20,9 @@ threads="$(nproc)"
 target=0.85
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --target) target="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --target) fedsim_need_value "$@"; target="$2"; shift 2 ;;
     *) echo "usage: $0 [--target ACC] [--out DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done
@@ -41,11 +44,19 @@ declare -A rounds=([fedsgd_iid]=600 [fedsgd_shards]=1000 [fedavg_iid]=100 [fedav
 for a in fedsgd fedavg; do
   for p in iid shards; do
     dir="$out/${a}_$p"
-    [ -f "$dir/metrics.json" ] && continue
-    echo "running $a on $p (${rounds[${a}_$p]} rounds)" >&2
-    # shellcheck disable=SC2086
-    "$fedsim" run "$base" ${algo[$a]} ${part[$p]} --set experiment.rounds="${rounds[${a}_$p]}" \
-      --set experiment.target_accuracy="$target" --set metrics.eval_every=5 --threads "$threads" --quiet --out "$dir"
+    # shellcheck disable=SC2206
+    args=("$base" ${algo[$a]} ${part[$p]} --set experiment.rounds="${rounds[${a}_$p]}"
+          --set experiment.target_accuracy="$target" --set metrics.eval_every=5)
+    # The target only labels the summary; the table finds the rounds to it in the rounds.
+    case "$(fedsim_run_state "$fedsim" "$dir" --ignore experiment.target_accuracy "${args[@]}")" in
+      reuse) continue ;;
+      resume)
+        echo "resuming $a on $p (${rounds[${a}_$p]} rounds)" >&2
+        "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
+      *)
+        echo "running $a on $p (${rounds[${a}_$p]} rounds)" >&2
+        "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
+    esac
   done
 done
 
@@ -53,7 +64,13 @@ python3 - "$out" "$target" <<'PY' | tee "$out/table.md" | python3 "$FEDSIM_ROOT/
 import json, sys
 out, target = sys.argv[1], float(sys.argv[2])
 def load(name):
-    return json.load(open(f"{out}/{name}/metrics.json"))["summary"]
+    m = json.load(open(f"{out}/{name}/metrics.json"))
+    s = m["summary"]
+    # A reused run may have been made with another --target: the first
+    # evaluated round at or above this one, from its rounds.
+    s["rounds_to_target"] = next((r["round"] for r in m["rounds"] if r.get("test_accuracy") is not None
+                                  and r["test_accuracy"] >= target), None)
+    return s
 print(f"| data | FedSGD rounds to {target} | FedAvg (E=1, B=10) rounds to {target} | speed-up | FedSGD final acc | FedAvg final acc | paper, MNIST 2NN to 0.97 (FedSGD vs FedAvg) |")
 print("|---|---:|---:|---:|---:|---:|---|")
 # Table 1 of the paper (2NN, E=1, C=0.1; FedSGD is B=inf, FedAvg B=10). At C=0

@@ -14,9 +14,9 @@ out="$FEDSIM_ROOT/runs/paired"
 threads="$(nproc)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --seeds) seeds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
+    --seeds) fedsim_need_value "$@"; seeds="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
     *) echo "usage: $0 [--seeds N] [--out DIR] [--threads N]" >&2; exit 2 ;;
   esac
 done

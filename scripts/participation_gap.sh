@@ -27,9 +27,9 @@ seeds="1 2 3"
 out="$FEDSIM_ROOT/runs/participation_gap"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --seeds) seeds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
+    --seeds) fedsim_need_value "$@"; seeds="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     *) echo "usage: $0 LEAF_FEMNIST_DATA_DIR [--rounds N] [--seeds LIST] [--out DIR]" >&2; exit 2 ;;
   esac
 done

@@ -23,10 +23,10 @@ out="$FEDSIM_ROOT/runs/pfl_table"
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --seeds) seeds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --only) only="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
+    --seeds) fedsim_need_value "$@"; seeds="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --only) fedsim_need_value "$@"; only="$2"; shift 2 ;;
     *) echo "usage: $0 [--rounds N] [--seeds LIST] [--out DIR] [--only \"ALG...\"]" >&2; exit 2 ;;
   esac
 done

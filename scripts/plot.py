@@ -71,27 +71,47 @@ def read_json(path):
             return json.load(f)
     except OSError as e:
         die(f"{path}: cannot be read ({e.strerror})")
-    except ValueError as e:
+    except ValueError as e:  # UnicodeDecodeError too
         die(f"{path}: not valid JSON ({e})")
+
+
+def read_lines(path, skip_cut=True):
+    """(line number, line) of a JSON-lines file. A file that cannot be read, or a line that is not
+    UTF-8, is bad input; with skip_cut, a last line without its newline that is not UTF-8 (cut short
+    by a killed process) is left out, as the readers leave out such a line that is not valid JSON."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        die(f"{path}: cannot be read ({e.strerror})")
+    raw_lines = data.split(b"\n")
+    lines = []
+    for lineno, raw in enumerate(raw_lines, 1):
+        try:
+            lines.append((lineno, raw.decode("utf-8")))
+        except UnicodeDecodeError as e:
+            if skip_cut and lineno == len(raw_lines):
+                continue
+            die(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start} of the line)")
+    return lines
 
 
 def read_manifest(path):
     """The runs of a sweep, in order of first appearance; the last line for a name wins."""
     entries = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    e = json.loads(line)
-                except ValueError as err:
-                    die(f"{path}:{lineno}: not valid JSON ({err})")
-                if not isinstance(e, dict) or not isinstance(e.get("name"), str):
-                    die(f"{path}:{lineno}: expected an object with a \"name\" string")
-                entries[e["name"]] = e  # keeps the position of the first line
-    except OSError as e:
-        die(f"{path}: cannot be read ({e.strerror})")
+    for lineno, line in read_lines(path, skip_cut=False):
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError as err:
+            die(f"{path}:{lineno}: not valid JSON ({err})")
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+            die(f"{path}:{lineno}: expected an object with a \"name\" string")
+        d = e.get("dir", e["name"])
+        if not isinstance(d, str) or not d:
+            die(f"{path}:{lineno}: \"dir\" must be a non-empty string (the run's directory), got {json.dumps(d)}")
+        entries[e["name"]] = e  # keeps the position of the first line
     if not entries:
         die(f"{path}: lists no runs")
     sweep = os.path.dirname(path)
@@ -139,18 +159,22 @@ def load_run(name, d, entry):
     rounds = None
     if os.path.exists(rounds_path):
         rounds = []
-        with open(rounds_path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a killed process
-                if isinstance(rec, dict) and isinstance(rec.get("round"), int):
-                    rounds.append(rec)
+        for lineno, line in read_lines(rounds_path):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a killed process
+            if isinstance(rec, dict) and isinstance(rec.get("round"), int) and not isinstance(rec["round"], bool):
+                rec["_where"] = f"{rounds_path}:{lineno}"
+                rounds.append(rec)
     elif metrics is not None:
         rounds = metrics.get("rounds")
         if not isinstance(rounds, list):
             die(f"{metrics_path}: no \"rounds\" array")
+        for i, rec in enumerate(rounds):
+            if not isinstance(rec, dict) or not isinstance(rec.get("round"), int) or isinstance(rec["round"], bool):
+                die(f"{metrics_path}: rounds[{i}]: expected an object with an integer \"round\"")
+        rounds = [dict(rec, _where=f"{metrics_path}: rounds[{i}]") for i, rec in enumerate(rounds)]
     if rounds is None or config is None:
         if entry is not None:
             print(f"plot: skipping {name}: no results (status {entry.get('status', 'unknown')})", file=sys.stderr)
@@ -178,7 +202,11 @@ def x_of(rec, x, name):
     if x == "round":
         return rec["round"]
     if x == "bytes":
-        return (rec["bytes_up"] + rec["bytes_down"]) / 1e6
+        up, down = rec.get("bytes_up"), rec.get("bytes_down")
+        if not number(up) or not number(down):
+            die(f"--x bytes: {rec.get('_where', name)} (round {rec['round']}): no numeric bytes_up and bytes_down "
+                "(a fedsim version that did not record them?); use another --x")
+        return (up + down) / 1e6
     if x == "wall":
         return rec.get("wall_seconds")
     if x == "sim_time":
@@ -211,27 +239,30 @@ def load_clients(d, name, holdout):
     if not os.path.exists(path):
         die(f"{name}: no clients.jsonl (run it with metrics.client_eval = participants, all or sample)")
     out = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a killed process
-            if not isinstance(row, dict) or bool(row.get("holdout")) != holdout or not number(row.get("accuracy")):
-                continue
-            out.setdefault(row["round"], []).append(row["accuracy"])
+    for lineno, line in read_lines(path):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a killed process
+        if not isinstance(row, dict) or bool(row.get("holdout")) != holdout or not number(row.get("accuracy")):
+            continue
+        r = row.get("round")
+        if not isinstance(r, int) or isinstance(r, bool):
+            die(f"{path}:{lineno}: a client row without an integer \"round\"")
+        out.setdefault(r, []).append(row["accuracy"])
     return out
 
 
 def plot_clients(args, runs_by_group):
-    """Box or violin plots of per-client accuracy; returns (fig, ax)."""
+    """Box or violin plots of per-client accuracy; returns (fig, ax). runs_by_group: label -> the
+    load_clients() of each of its runs."""
     import matplotlib.pyplot as plt
     boxes = []  # (label, values)
     if len(runs_by_group) == 1:
         (label, runs), = runs_by_group.items()
         rounds = {}
-        for d, name in runs:
-            for r, v in load_clients(d, name, args.holdout).items():
+        for per_round in runs:
+            for r, v in per_round.items():
                 rounds.setdefault(r, []).extend(v)
         picked = [args.round] if args.round else sorted(rounds)
         boxes = [(str(r), rounds[r]) for r in picked if r in rounds]
@@ -239,8 +270,7 @@ def plot_clients(args, runs_by_group):
     else:
         for label, runs in runs_by_group.items():
             values = []
-            for d, name in runs:
-                per_round = load_clients(d, name, args.holdout)
+            for per_round in runs:
                 r = args.round or (max(per_round) if per_round else None)
                 values.extend(per_round.get(r, []))
             if values:
@@ -333,7 +363,8 @@ def main():
             config, source, _ = loaded
             label = ", ".join(label_of(config_value(config, k, source)) for k in args.group_by) if args.group_by \
                 else name
-            runs_by_group.setdefault(label, []).append((d, name))
+            # Read before matplotlib is imported, so that bad input is found first.
+            runs_by_group.setdefault(label, []).append(load_clients(d, name, args.holdout))
         if not runs_by_group:
             die("no run has results to plot")
         import_matplotlib()
@@ -423,4 +454,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 -- bad input the checks above missed: a message, not a traceback
+        die(f"unexpected input ({type(e).__name__}: {e}); see docs/tooling.md for what plot.py reads")

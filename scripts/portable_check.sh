@@ -37,10 +37,10 @@ slow_cases="quickstart niid_bench sequential_fmnist lstm_gru_sample alg_fedadam 
 cases=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --fedsim) fedsim="$2"; shift 2 ;;
-    --native) native="$2"; shift 2 ;;
-    --variations) variations="$2"; shift 2 ;;
-    --cases) cases="$2"; shift 2 ;;
+    --fedsim) fedsim_need_value "$@"; fedsim="$2"; shift 2 ;;
+    --native) fedsim_need_value "$@"; native="$2"; shift 2 ;;
+    --variations) fedsim_need_value "$@"; variations="$2"; shift 2 ;;
+    --cases) fedsim_need_value "$@"; cases="$2"; shift 2 ;;
     -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "portable_check.sh: unknown argument $1" >&2; exit 2 ;;
   esac

@@ -30,7 +30,8 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-data=/usr/share/datasets/fashion-mnist
+default_data=/usr/share/datasets/fashion-mnist
+data="$default_data"
 out="$FEDSIM_ROOT/runs/privacy_attacks"
 threads="$(nproc)"
 rounds=50
@@ -46,9 +47,15 @@ while [ $# -gt 0 ]; do
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+# The default data folder comes from Debian's dataset-fashion-mnist: install
+# it before looking for the folder.
+if [ "$data" = "$default_data" ]; then
+  fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3 dataset-fashion-mnist
+else
+  fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3
+fi
 [ -d "$data" ] || { echo "privacy_attack_table: --data $data is not a directory" >&2; exit 2; }
 data="$(cd "$data" && pwd)"
-fedsim_install "${FEDSIM_BUILD_DEPS[@]}" python3
 if [ -z "${FEDSIM:-}" ]; then
   fedsim_build >/dev/null
   FEDSIM="$FEDSIM_BUILD/fedsim"

@@ -24,9 +24,9 @@ threads="$(nproc)"
 rounds=30
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
     *) echo "usage: $0 [--out DIR] [--threads N] [--rounds R]" >&2; exit 2 ;;
   esac
 done

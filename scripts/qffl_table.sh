@@ -23,10 +23,10 @@ out="$FEDSIM_ROOT/runs/qffl_table"
 usage="usage: $0 [--rounds N] [--seeds LIST] [--qs LIST] [--out DIR]"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --rounds) rounds="$2"; shift 2 ;;
-    --seeds) seeds="$2"; shift 2 ;;
-    --qs) qs="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --rounds) fedsim_need_value "$@"; rounds="$2"; shift 2 ;;
+    --seeds) fedsim_need_value "$@"; seeds="$2"; shift 2 ;;
+    --qs) fedsim_need_value "$@"; qs="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done

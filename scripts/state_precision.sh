@@ -14,8 +14,8 @@ threads="$(nproc)"
 algos=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
+    --out) fedsim_need_value "$@"; out="$2"; shift 2 ;;
+    --threads) fedsim_need_value "$@"; threads="$2"; shift 2 ;;
     -*) echo "usage: $0 [--out DIR] [--threads N] [ALGORITHM...]" >&2; exit 2 ;;
     *) algos+=("$1"); shift ;;
   esac
