@@ -193,6 +193,20 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
     const int64_t personal_begin = personal_[0].first;  // fedrep: one range, the head
     const int64_t body_begin = personal_begin == 0 ? personal_size_ : 0;
     const int64_t body_size = p - personal_size_;
+    // A frozen part keeps its model state too: batchnorm's running
+    // statistics move in every training forward pass, not by the gradient
+    // the freeze hook zeroes, so they are put back after the other phase.
+    std::vector<std::pair<int64_t, int64_t>> state;
+    if (ctx.model->HasState()) {
+      for (const ParamRange& r : ctx.model->ParamRanges()) {
+        if (r.state) state.push_back({r.offset, r.size});
+      }
+    }
+    const auto keep_state = [&](int64_t begin, int64_t size, const Eigen::VectorXf& before) {
+      for (const auto& [offset, n] : state) {
+        if (offset >= begin && offset + n <= begin + size) s.params.segment(offset, n) = before.segment(offset, n);
+      }
+    };
     if (head_epochs_ > 0) {
       AlgorithmConfig head_cfg = *ctx.cfg;
       head_cfg.local_epochs = head_epochs_;
@@ -202,12 +216,16 @@ ClientReport LayerSplit::LocalUpdate(const TrainContext& ctx, const ClientTask& 
       head.dp_clip = 0.0f;
       head.dp_sigma = 0.0f;
       const LocalHooks freeze_body = FreezeHook(body_begin, body_size, wd);
+      const Eigen::VectorXf before = state.empty() ? Eigen::VectorXf() : Eigen::VectorXf(s.params);
       const ClientReport head_rep = TrainLocalSgd(head, task, s, &freeze_body);
+      if (!state.empty()) keep_state(body_begin, body_size, before);
       rep.extra_samples = head_rep.samples;
       rep.extra_steps = head_rep.steps;
     }
     const LocalHooks freeze_head = FreezeHook(personal_begin, personal_size_, wd);
+    const Eigen::VectorXf before = state.empty() ? Eigen::VectorXf() : Eigen::VectorXf(s.params);
     const ClientReport body_rep = TrainLocalSgd(ctx, task, s, &freeze_head);
+    if (!state.empty()) keep_state(personal_begin, personal_size_, before);
     const int64_t extra_samples = rep.extra_samples, extra_steps = rep.extra_steps;
     rep = body_rep;
     rep.extra_samples = extra_samples;

@@ -133,6 +133,55 @@ TEST_CASE("layer splits count a named layer, or a block with named inner layers,
   CHECK_THROWS_WITH(shared_bytes("fedper", 3), Catch::Matchers::Contains("3 of the 3 parameterised layers"));
 }
 
+TEST_CASE("fedrep: the frozen body keeps its batchnorm statistics through the head epochs",
+          "[fl][pfl][batchnorm]") {
+  // lr 0: no weight moves, so only the training forward passes move the
+  // body's running statistics. With the body frozen during the head epochs,
+  // its statistics after the round are the body epoch's alone, whatever the
+  // number of head epochs. (Before, each head epoch moved them as well.)
+  Fixture f("fedrep");
+  fedsim::ModelConfig mc;
+  mc.kind = "sequential";
+  mc.layers = nlohmann::json::array({{{"type", "dense"}, {"units", 6}},
+                                     {{"type", "batchnorm"}},
+                                     {{"type", "relu"}},
+                                     {{"type", "dense"}}});
+  const auto model = fedsim::CreateModel(mc, f.data.train.dim(), f.data.train.num_classes);
+  const int64_t p = model->num_params();
+  f.ctx.model = model.get();
+  f.s.ws = model->NewWorkspace(4096);
+  f.s.params.resize(p);
+  f.s.grad.resize(p);
+  f.s.grad_acc.resize(p);
+  f.s.extra.resize(p);
+  Eigen::VectorXf w0(p);
+  fedsim::Rng init(5);
+  model->Init(w0.data(), init);
+  f.cfg.algorithm.batch_size = 10;
+  f.cfg.algorithm.local_epochs = 1;
+  std::vector<int64_t> state;
+  for (const auto& r : model->ParamRanges()) {
+    for (int64_t i = r.offset; r.state && i < r.offset + r.size; ++i) state.push_back(i);
+  }
+  REQUIRE(state.size() == 12);
+  auto body_state = [&](int head_epochs) {
+    fedsim::PersonalizationConfig pc;
+    pc.personal_layers = 1;
+    pc.head_epochs = head_epochs;
+    auto algo = fedsim::CreateAlgorithm(f.cfg.algorithm, pc);
+    algo->Setup(p, 30);
+    algo->SetModel(*model);
+    Eigen::VectorXf up(p);
+    algo->LocalUpdate(f.ctx, f.Task(3, 0.0f), w0.data(), up.data(), f.s);
+    std::vector<float> out;
+    for (int64_t i : state) out.push_back(w0[i] + up[i]);
+    return out;
+  };
+  const std::vector<float> none = body_state(0);
+  CHECK(none != std::vector<float>(none.size(), 0.0f));
+  CHECK(body_state(2) == none);
+}
+
 TEST_CASE("ditto: global part is FedAvg, personal v follows the proximal steps", "[fl][algorithms][pfl]") {
   Fixture f("ditto");
   auto algo = MakeDitto(f, 1, 0.5);
