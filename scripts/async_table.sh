@@ -96,16 +96,7 @@ for d in $sets; do
       [ "$d" = femnist ] && path=(--set "data.path=$femnist/femnist/data")
       # shellcheck disable=SC2206
       args=("${common[@]}" ${data[$d]} "${path[@]}" ${system[$s]} ${algo[$a]})
-      case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
-        reuse) continue ;;
-        resume)
-          # An interrupted run of this config: --resume takes the directory only.
-          echo "resuming $d $s $a" >&2
-          "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
-        *)
-          echo "running $d $s $a" >&2
-          "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
-      esac
+      fedsim_ensure_run "$fedsim" "$dir" "$threads" "$d $s $a" "${args[@]}"
     done
   done
 done

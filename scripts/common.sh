@@ -162,3 +162,24 @@ PY
       echo run ;;
   esac
 }
+
+# Makes DIR hold the finished run of ARGS (a config, then --set options):
+# keeps it if it is there (fedsim_run_state), resumes it if it was
+# interrupted, runs it from the start otherwise, on THREADS threads. LABEL
+# names the run in the progress line on stderr. Returns fedsim's status (0
+# for a kept run).
+# Usage: fedsim_ensure_run FEDSIM DIR THREADS LABEL [--ignore KEY]... ARGS...
+fedsim_ensure_run() {
+  local fedsim="$1" dir="$2" threads="$3" label="$4" ignore=()
+  shift 4
+  while [ "${1:-}" = --ignore ]; do ignore+=(--ignore "$2"); shift 2; done
+  case "$(fedsim_run_state "$fedsim" "$dir" "${ignore[@]}" "$@")" in
+    reuse) return 0 ;;
+    resume)
+      echo "resuming $label" >&2
+      "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
+    *)
+      echo "running $label" >&2
+      "$fedsim" run "$@" --threads "$threads" --quiet --out "$dir" ;;
+  esac
+}

@@ -43,15 +43,7 @@ for algo in $algos; do
     dir="$out/$algo-$part"
     # shellcheck disable=SC2206
     args=("$FEDSIM_ROOT/configs/algorithms/$algo.json" ${partition[$part]} --set experiment.rounds="$rounds")
-    case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
-      reuse) continue ;;
-      resume)
-        echo "resuming $algo on $part" >&2
-        "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
-      *)
-        echo "running $algo on $part" >&2
-        "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
-    esac
+    fedsim_ensure_run "$fedsim" "$dir" "$threads" "$algo on $part" "${args[@]}"
   done
 done
 

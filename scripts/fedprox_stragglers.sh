@@ -44,15 +44,7 @@ for stragglers in 90 0; do
     dir="$out/${name}_s$stragglers"
     # shellcheck disable=SC2206
     args=("$config" ${runs[$name]} $extra)
-    case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
-      reuse) continue ;;
-      resume)
-        echo "resuming $name with $stragglers% stragglers" >&2
-        "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
-      *)
-        echo "running $name with $stragglers% stragglers" >&2
-        "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
-    esac
+    fedsim_ensure_run "$fedsim" "$dir" "$threads" "$name with $stragglers% stragglers" "${args[@]}"
   done
 done
 

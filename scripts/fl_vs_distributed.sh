@@ -45,15 +45,7 @@ for name in "${names[@]}"; do
   dir="$out/$name"
   # shellcheck disable=SC2206
   args=("$base" ${runs[$name]} --set experiment.target_accuracy=0.8)
-  case "$(fedsim_run_state "$fedsim" "$dir" "${args[@]}")" in
-    reuse) continue ;;
-    resume)
-      echo "resuming $name" >&2
-      "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
-    *)
-      echo "running $name" >&2
-      "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
-  esac
+  fedsim_ensure_run "$fedsim" "$dir" "$threads" "$name" "${args[@]}"
 done
 
 {

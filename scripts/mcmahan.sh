@@ -48,15 +48,8 @@ for a in fedsgd fedavg; do
     args=("$base" ${algo[$a]} ${part[$p]} --set experiment.rounds="${rounds[${a}_$p]}"
           --set experiment.target_accuracy="$target" --set metrics.eval_every=5)
     # The target only labels the summary; the table finds the rounds to it in the rounds.
-    case "$(fedsim_run_state "$fedsim" "$dir" --ignore experiment.target_accuracy "${args[@]}")" in
-      reuse) continue ;;
-      resume)
-        echo "resuming $a on $p (${rounds[${a}_$p]} rounds)" >&2
-        "$fedsim" run --resume "$dir" --threads "$threads" --quiet ;;
-      *)
-        echo "running $a on $p (${rounds[${a}_$p]} rounds)" >&2
-        "$fedsim" run "${args[@]}" --threads "$threads" --quiet --out "$dir" ;;
-    esac
+    fedsim_ensure_run "$fedsim" "$dir" "$threads" "$a on $p (${rounds[${a}_$p]} rounds)" \
+      --ignore experiment.target_accuracy "${args[@]}"
   done
 done
 
