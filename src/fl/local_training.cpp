@@ -30,13 +30,14 @@ double BatchGradient(const TrainContext& ctx, const float* params, const int* ro
   }
   // A batch larger than a workspace, in chunks: the batch's mean is the
   // chunks' means weighted by their scored targets (rows, or on next-token
-  // data the non-pad targets), so the chunks' targets are counted first.
+  // data the non-pad targets, which are counted first; only next-token rows
+  // need decoding for it).
   std::vector<int64_t> targets;
   int64_t total = 0;
   for (int begin = 0; begin < count; begin += ctx.max_chunk) {
     const int b = std::min(ctx.max_chunk, count - begin);
-    data.Rows(rows + begin, b, s.batch_x.data());
-    targets.push_back(ctx.model->ScoredTargets(s.batch_x.data(), b));
+    if (data.next_token) data.Rows(rows + begin, b, s.batch_x.data());
+    targets.push_back(data.next_token ? ctx.model->ScoredTargets(s.batch_x.data(), b) : b);
     total += targets.back();
   }
   s.grad_acc.setZero(p);
